@@ -1,0 +1,1 @@
+"""asmfield: the composition root (settings, database, accounts, auth, CLI, web)."""

@@ -1,0 +1,226 @@
+"""Account services: organisations, users, devices and API tokens.
+
+Plain functions over a session; callable from routes, the CLI and tests. They never commit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app import audit
+from app.errors import Conflict, Invalid, NotFound
+from app.models import ApiToken, Device, Organisation, OrgKind, Role, User
+from app.security import check_password_strength, digest_ha1, hash_password, new_token, token_hash, verify_password
+from app.timeutil import utcnow
+
+#: Realm of HTTP Digest/Basic challenges; part of each user's stored HA1, so never change it.
+REALM = "asmfield"
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,149}$")
+NAME_RE = re.compile(r"^[^\x00-\x1f/\\]{1,150}$")
+
+
+def _flush_unique(session: Session, what: str, value: str) -> None:
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"{what} {value!r} already exists", code=f"{what}.duplicate") from exc
+
+
+# -- organisations -----------------------------------------------------------------------
+
+
+def create_organisation(session: Session, *, name: str, kind: str, actor=None) -> Organisation:  # noqa: ANN001
+    name = (name or "").strip()
+    if not name or not NAME_RE.match(name):
+        raise Invalid("organisation name is empty or has forbidden characters", code="organisation.invalid_name")
+    if kind not in OrgKind.__members__:
+        raise Invalid(f"unknown organisation kind {kind!r}; use one of: {', '.join(OrgKind)}", code="organisation.invalid_kind")
+    if session.exec(select(Organisation).where(Organisation.name == name)).first():
+        raise Conflict(f"organisation {name!r} already exists", code="organisation.duplicate")
+    org = Organisation(name=name, kind=kind)
+    session.add(org)
+    _flush_unique(session, "organisation", name)
+    audit.record(session, "organisation.create", actor=actor, object_type="organisation", object_id=org.id, name=name, kind=kind)
+    return org
+
+
+def get_organisation(session: Session, name_or_id: str | int) -> Organisation:
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        org = session.get(Organisation, int(name_or_id))
+    else:
+        org = session.exec(select(Organisation).where(Organisation.name == name_or_id)).first()
+    if org is None:
+        raise NotFound(f"organisation {name_or_id!r} not found", code="organisation.not_found")
+    return org
+
+
+def list_organisations(session: Session) -> list[Organisation]:
+    return list(session.exec(select(Organisation).order_by(Organisation.name)))
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str | None,
+    role: str,
+    organisation: str | int,
+    full_name: str | None = None,
+    actor=None,  # noqa: ANN001
+) -> User:
+    """Create a user; refuse unknown roles, duplicate usernames and weak passwords."""
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        raise Invalid(
+            "username must be 2-150 characters: letters, digits, '.', '_', '@', '-'", code="user.invalid_username"
+        )
+    if role not in Role.__members__:
+        raise Invalid(f"unknown role {role!r}; use one of: {', '.join(Role)}", code="user.invalid_role")
+    org = get_organisation(session, organisation)
+    if role == Role.caseworker and org.kind != OrgKind.ngo:
+        raise Invalid("caseworkers belong to a partner NGO organisation", code="user.invalid_role")
+    check_password_strength(password, username)
+    if session.exec(select(User).where(User.username == username)).first():
+        raise Conflict(f"user {username!r} already exists", code="user.duplicate")
+    user = User(
+        username=username,
+        full_name=full_name,
+        password_hash=hash_password(password),
+        digest_ha1=digest_ha1(username, REALM, password),
+        role=role,
+        organisation_id=org.id,
+    )
+    session.add(user)
+    _flush_unique(session, "user", username)
+    audit.record(session, "user.create", actor=actor, object_type="user", object_id=user.id, username=username, role=role)
+    return user
+
+
+def get_user(session: Session, username_or_id: str | int) -> User:
+    if isinstance(username_or_id, int):
+        user = session.get(User, username_or_id)
+    else:
+        user = session.exec(select(User).where(User.username == username_or_id)).first()
+    if user is None:
+        raise NotFound(f"user {username_or_id!r} not found", code="user.not_found")
+    return user
+
+
+def set_password(session: Session, user: User, password: str, *, actor=None) -> None:  # noqa: ANN001
+    check_password_strength(password, user.username)
+    user.password_hash = hash_password(password)
+    user.digest_ha1 = digest_ha1(user.username, REALM, password)
+    session.add(user)
+    audit.record(session, "user.password_change", actor=actor, object_type="user", object_id=user.id)
+
+
+def set_active(session: Session, user: User, active: bool, *, actor=None) -> None:  # noqa: ANN001
+    user.active = active
+    session.add(user)
+    audit.record(session, "user.activate" if active else "user.deactivate", actor=actor, object_type="user", object_id=user.id)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this username and password, else None."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+# -- devices -----------------------------------------------------------------------------
+
+
+@dataclass
+class NewSecret:
+    """A freshly made credential; the clear token is only ever available here."""
+
+    id: int
+    name: str
+    token: str
+
+
+def create_device(session: Session, *, name: str, user: str | int, actor=None) -> tuple[Device, str]:  # noqa: ANN001
+    """Register a tablet for ``user``; returns the device and its clear token (shown once)."""
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise Invalid("device name is empty or has forbidden characters", code="device.invalid_name")
+    owner = get_user(session, user)
+    if not owner.active:
+        raise Invalid(f"user {owner.username!r} is deactivated", code="device.user_inactive")
+    if session.exec(select(Device).where(Device.name == name)).first():
+        raise Conflict(f"device {name!r} already exists", code="device.duplicate")
+    token = new_token()
+    device = Device(name=name, token_hash=token_hash(token), user_id=owner.id)
+    session.add(device)
+    _flush_unique(session, "device", name)
+    audit.record(session, "device.create", actor=actor, object_type="device", object_id=device.id, name=name, user=owner.username)
+    return device, token
+
+
+def get_device(session: Session, name_or_id: str | int) -> Device:
+    if isinstance(name_or_id, int):
+        device = session.get(Device, name_or_id)
+    else:
+        device = session.exec(select(Device).where(Device.name == name_or_id)).first()
+    if device is None:
+        raise NotFound(f"device {name_or_id!r} not found", code="device.not_found")
+    return device
+
+
+def revoke_device(session: Session, device: Device, *, actor=None) -> Device:  # noqa: ANN001
+    """Revoke a tablet's token at once (lost or stolen tablet). Idempotent."""
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+        session.add(device)
+        audit.record(session, "device.revoke", actor=actor, object_type="device", object_id=device.id, name=device.name)
+    return device
+
+
+def device_for_token(session: Session, token: str) -> Device | None:
+    """The live (not revoked) device holding ``token``, whose user is active."""
+    device = session.exec(select(Device).where(Device.token_hash == token_hash(token))).first()
+    if device is None or device.revoked_at is not None:
+        return None
+    owner = session.get(User, device.user_id)
+    if owner is None or not owner.active:
+        return None
+    return device
+
+
+# -- API tokens --------------------------------------------------------------------------
+
+
+def create_api_token(session: Session, *, user: User, name: str, actor=None) -> tuple[ApiToken, str]:  # noqa: ANN001
+    name = (name or "").strip() or "token"
+    if not NAME_RE.match(name):
+        raise Invalid("token name has forbidden characters", code="token.invalid_name")
+    token = new_token()
+    row = ApiToken(name=name, token_hash=token_hash(token), user_id=user.id)
+    session.add(row)
+    session.flush()
+    audit.record(session, "token.create", actor=actor, object_type="api_token", object_id=row.id, name=name)
+    return row, token
+
+
+def revoke_api_token(session: Session, row: ApiToken, *, actor=None) -> None:  # noqa: ANN001
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        audit.record(session, "token.revoke", actor=actor, object_type="api_token", object_id=row.id)
+
+
+def user_for_api_token(session: Session, token: str) -> User | None:
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None

@@ -1,0 +1,47 @@
+"""Front-end libraries (Leaflet) installed from the npm registry at install time and served by
+us under ``/static/vendor/<name>-<version>/`` — field users are offline, so never a CDN.
+
+    python -m app.assets install
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = Path(__file__).resolve().parent / "web" / "static" / "vendor"
+#: package -> folder of its distribution files inside node_modules
+DIST = {"leaflet": "dist"}
+
+
+def versions() -> dict[str, str]:
+    return json.loads((ROOT / "package.json").read_text())["dependencies"]
+
+
+def vendor_url(package: str) -> str:
+    return f"/static/vendor/{package}-{versions()[package]}"
+
+
+def install() -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm not found: web maps will be unavailable (install Node.js 20 and re-run make install)", file=sys.stderr)
+        return
+    lock = ROOT / "package-lock.json"
+    cmd = [npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund", "--silent"]
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    for package, version in versions().items():
+        source = ROOT / "node_modules" / package / DIST[package]
+        target = VENDOR / f"{package}-{version}"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.map", "*.esm.js"))
+    print(f"web assets installed in {VENDOR}")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["install"]:
+    install()

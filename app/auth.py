@@ -1,0 +1,361 @@
+"""Who is calling: web session cookie, Bearer API token, HTTP Basic, HTTP Digest, device token.
+
+* JSON API (``/api/...``): session cookie, ``Authorization: Bearer <api token>`` or Basic.
+* OpenRosa routes: a device token in the path (``/key/{token}/...``), else Basic or Digest.
+  Without credentials they answer 401 with both a Digest and a Basic challenge (never 403,
+  which would stop ODK Collect from asking for credentials).
+
+Role rules live with the routes (``require_roles``); this module only establishes identity.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app import accounts, audit
+from app.accounts import REALM
+from app.db import session_scope
+from app.deps import SessionDep, client_addr
+from app.errors import BadRequest, Forbidden, Unauthorized
+from app.models import Device, DigestNonce, Role, User, WebSession
+from app.security import token_hash
+from app.timeutil import utcnow
+
+SESSION_COOKIE = "asmfield_session"
+#: Digest nonces are valid this long; a stale nonce gets a fresh challenge with stale=true.
+NONCE_TTL_SECONDS = 600
+MAX_AUTH_HEADER = 4096
+
+
+@dataclass
+class Actor:
+    """The authenticated caller: a user, possibly through one of their devices."""
+
+    user: User
+    device: Device | None = None
+    via: str = "session"  # session | token | basic | digest | device
+    client_addr: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+    @property
+    def organisation_id(self) -> int:
+        return self.user.organisation_id
+
+    @property
+    def label(self) -> str:
+        return f"{self.user.username}@{self.device.name}" if self.device else self.user.username
+
+    def has_role(self, *roles: str) -> bool:
+        return self.user.role in roles
+
+
+# -- challenges --------------------------------------------------------------------------
+
+
+def _nonce(secret: str) -> str:
+    stamp = str(int(time.time()))
+    rand = secrets.token_hex(8)
+    mac = hmac.new(secret.encode(), f"{stamp}:{rand}".encode(), hashlib.sha256).hexdigest()[:24]
+    return f"{stamp}.{rand}.{mac}"
+
+
+def _nonce_valid(secret: str, nonce: str) -> tuple[bool, bool]:
+    """(authentic, fresh) for a nonce we may have issued."""
+    try:
+        stamp, rand, mac = nonce.split(".")
+        issued = int(stamp)
+    except ValueError:
+        return False, False
+    expected = hmac.new(secret.encode(), f"{stamp}:{rand}".encode(), hashlib.sha256).hexdigest()[:24]
+    if not hmac.compare_digest(expected, mac):
+        return False, False
+    return True, time.time() - issued <= NONCE_TTL_SECONDS
+
+
+def challenge_headers(secret: str, *, stale: bool = False) -> list[tuple[str, str]]:
+    opaque = hashlib.sha256(f"opaque:{secret}".encode()).hexdigest()[:32]
+    digest = f'Digest realm="{REALM}", qop="auth", nonce="{_nonce(secret)}", opaque="{opaque}", algorithm=MD5'
+    if stale:
+        digest += ", stale=true"
+    return [("WWW-Authenticate", digest), ("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
+
+
+def _unauthorized(request: Request, message: str, *, stale: bool = False, challenge: bool = True) -> Unauthorized:
+    headers = challenge_headers(request.app.state.settings.secret, stale=stale) if challenge else []
+    return Unauthorized(message, headers=headers)
+
+
+# -- failed logins -----------------------------------------------------------------------
+
+
+def _record_failed_login(request: Request, username: str | None, method: str) -> None:
+    """Failed logins are audited in their own transaction (the request itself fails)."""
+    with session_scope(request.app.state.engine) as s:
+        audit.record(s, "auth.login_failed", label=(username or "?")[:150], client_addr=client_addr(request), method=method)
+
+
+def _record_login(session: Session, request: Request, user: User, method: str) -> None:
+    user.last_login_at = utcnow()
+    session.add(user)
+    audit.record(session, "auth.login", label=user.username, client_addr=client_addr(request), method=method,
+                 **{"user_id": user.id})
+
+
+# -- parsers -----------------------------------------------------------------------------
+
+
+def _basic_credentials(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("malformed Basic credentials: not base64 of 'user:password'", code="auth.malformed") from exc
+    if ":" not in decoded:
+        raise BadRequest("malformed Basic credentials: missing ':' between user and password", code="auth.malformed")
+    username, password = decoded.split(":", 1)
+    return username, password
+
+
+def parse_digest(value: str) -> dict[str, str]:
+    """Parse the parameters of a Digest Authorization header (quoted or token values)."""
+    params: dict[str, str] = {}
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i] in " ,\t":
+            i += 1
+        eq = value.find("=", i)
+        if eq == -1:
+            break
+        key = value[i:eq].strip().lower()
+        i = eq + 1
+        if i < n and value[i] == '"':
+            j = i + 1
+            buf = []
+            while j < n and value[j] != '"':
+                if value[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(value[j])
+                j += 1
+            if j >= n:
+                raise BadRequest("malformed Digest credentials: unterminated quoted value", code="auth.malformed")
+            params[key] = "".join(buf)
+            i = j + 1
+        else:
+            j = value.find(",", i)
+            j = n if j == -1 else j
+            params[key] = value[i:j].strip()
+            i = j
+        if not key:
+            raise BadRequest("malformed Digest credentials", code="auth.malformed")
+    return params
+
+
+def _authorization(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    if len(header) > MAX_AUTH_HEADER:
+        raise BadRequest("Authorization header is too long", code="auth.header_too_long", status_code=431)
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme or not rest.strip():
+        raise BadRequest("malformed Authorization header: expected '<scheme> <credentials>'", code="auth.malformed")
+    return scheme.lower(), rest.strip()
+
+
+# -- verifiers ---------------------------------------------------------------------------
+
+
+#: Basic credentials verified recently: sha256(header) -> (user id, password hash, expiry).
+#: Argon2 costs ~50 ms by design; tablets send Basic on every request. An entry is only used
+#: while the user's stored hash is unchanged, so a password change or reset ends it in every process.
+_basic_cache: dict[str, tuple[int, str, float]] = {}
+BASIC_CACHE_SECONDS = 300
+BASIC_CACHE_MAX = 10_000
+
+
+def _basic_user(session: Session, request: Request, credentials: str, *, challenge: bool) -> User:
+    key = hashlib.sha256(f"{request.app.state.settings.secret}:{credentials}".encode()).hexdigest()
+    cached = _basic_cache.get(key)
+    if cached is not None and cached[2] > time.monotonic():
+        user = session.get(User, cached[0])
+        if user is not None and user.active and user.password_hash == cached[1]:
+            return user
+        _basic_cache.pop(key, None)
+    username, password = _basic_credentials(credentials)
+    user = accounts.authenticate(session, username, password)
+    if user is None:
+        _record_failed_login(request, username, "basic")
+        raise _unauthorized(request, "wrong username or password", challenge=challenge)
+    if len(_basic_cache) >= BASIC_CACHE_MAX:
+        _basic_cache.clear()
+    _basic_cache[key] = (user.id, user.password_hash, time.monotonic() + BASIC_CACHE_SECONDS)
+    return user
+
+
+def _digest_user(session: Session, request: Request, credentials: str) -> User:
+    params = parse_digest(credentials)
+    required = ("username", "realm", "nonce", "uri", "response")
+    missing = [k for k in required if not params.get(k)]
+    if missing:
+        raise BadRequest(f"malformed Digest credentials: missing {', '.join(missing)}", code="auth.malformed")
+    secret = request.app.state.settings.secret
+    authentic, fresh = _nonce_valid(secret, params["nonce"])
+    if not authentic:
+        raise _unauthorized(request, "unknown Digest nonce; authenticate again")
+    if not fresh:
+        raise _unauthorized(request, "Digest nonce expired; authenticate again", stale=True)
+    request_uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if params["uri"] not in (request_uri, request.url.path, str(request.url)):
+        raise BadRequest("Digest uri does not match the request", code="auth.malformed")
+    user = session.exec(select(User).where(User.username == params["username"])).first()
+    qop = params.get("qop")
+    ha1 = user.digest_ha1 if user and user.active and params["realm"] == REALM else None
+    ok = False
+    if ha1:
+        ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()  # noqa: S324
+        if qop == "auth":
+            if not params.get("nc") or not params.get("cnonce"):
+                raise BadRequest("malformed Digest credentials: qop=auth needs nc and cnonce", code="auth.malformed")
+            material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
+        elif qop is None:
+            material = f"{ha1}:{params['nonce']}:{ha2}"
+        else:
+            raise BadRequest(f"unsupported Digest qop {qop!r}", code="auth.malformed")
+        expected = hashlib.md5(material.encode()).hexdigest()  # noqa: S324
+        ok = hmac.compare_digest(expected, params["response"].lower())
+    if not ok:
+        _record_failed_login(request, params["username"], "digest")
+        raise _unauthorized(request, "wrong username or password")
+    _check_nonce_count(request, params["nonce"], params.get("nc"))
+    return user
+
+
+def _check_nonce_count(request: Request, nonce: str, nc: str | None) -> None:
+    """Refuse a replayed (nonce, nc): each use must raise the nonce count. Shared by all processes."""
+    try:
+        count = int(nc, 16) if nc else 1
+    except ValueError as exc:
+        raise BadRequest("malformed Digest nonce count", code="auth.malformed") from exc
+    with session_scope(request.app.state.engine) as s:
+        row = s.get(DigestNonce, nonce)
+        if row is None:
+            s.add(DigestNonce(nonce=nonce, last_nc=count))
+            try:
+                s.flush()
+            except IntegrityError:
+                s.rollback()
+                row = s.get(DigestNonce, nonce)
+        if row is not None:
+            if count <= row.last_nc:
+                raise _unauthorized(request, "replayed Digest credentials; authenticate again", stale=True)
+            row.last_nc = count
+            s.add(row)
+
+
+def _session_user(session: Session, request: Request) -> User | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie or len(cookie) > 200:
+        return None
+    row = session.exec(select(WebSession).where(WebSession.token_hash == token_hash(cookie))).first()
+    if row is None or row.ended_at is not None or row.expires_at < utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None
+
+
+# -- dependencies ------------------------------------------------------------------------
+
+
+def api_actor(request: Request, session: SessionDep) -> Actor:
+    """Caller of the JSON API: Bearer token, Basic or the web session cookie."""
+    addr = client_addr(request)
+    auth = _authorization(request)
+    if auth is not None:
+        scheme, credentials = auth
+        if scheme == "bearer":
+            user = accounts.user_for_api_token(session, credentials)
+            if user is None:
+                device = accounts.device_for_token(session, credentials)
+                if device is not None:
+                    # Device tokens may only sync; routes that allow them check actor.device.
+                    return Actor(user=session.get(User, device.user_id), device=device, via="device", client_addr=addr)
+                _record_failed_login(request, None, "bearer")
+                raise Unauthorized("invalid or revoked API token", code="auth.invalid_token",
+                                   headers=[("WWW-Authenticate", f'Bearer realm="{REALM}"')])
+            return Actor(user=user, via="token", client_addr=addr)
+        if scheme == "basic":
+            return Actor(user=_basic_user(session, request, credentials, challenge=False), via="basic", client_addr=addr)
+        raise BadRequest(f"unsupported Authorization scheme {scheme!r}; use Bearer or Basic", code="auth.malformed")
+    user = _session_user(session, request)
+    if user is None:
+        raise Unauthorized("authentication required: log in, or send a Bearer token or Basic credentials",
+                           headers=[("WWW-Authenticate", f'Bearer realm="{REALM}"')])
+    return Actor(user=user, via="session", client_addr=addr)
+
+
+def user_actor(actor: Annotated[Actor, Depends(api_actor)]) -> Actor:
+    """A person (not a device token): for everything that is not sync."""
+    if actor.device is not None:
+        raise Forbidden("device tokens may only list forms, download them and sync submissions", code="auth.device_not_allowed")
+    return actor
+
+
+def openrosa_actor(request: Request, session: SessionDep) -> Actor:
+    """Caller of an OpenRosa route: device token in the path, else Basic or Digest."""
+    addr = client_addr(request)
+    token = request.path_params.get("device_token")
+    if token is not None:
+        device = accounts.device_for_token(session, token) if len(token) < 200 else None
+        if device is None:
+            # 403, not 401: a 401 would make clients prompt for a password that cannot help.
+            raise Forbidden("this device token is unknown or has been revoked", code="auth.device_revoked")
+        device.last_seen_at = utcnow()
+        session.add(device)
+        return Actor(user=session.get(User, device.user_id), device=device, via="device", client_addr=addr)
+    auth = _authorization(request)
+    if auth is None:
+        raise _unauthorized(request, "authentication required")
+    scheme, credentials = auth
+    if scheme == "basic":
+        return Actor(user=_basic_user(session, request, credentials, challenge=True), via="basic", client_addr=addr)
+    if scheme == "digest":
+        return Actor(user=_digest_user(session, request, credentials), via="digest", client_addr=addr)
+    if scheme == "bearer":
+        user = accounts.user_for_api_token(session, credentials)
+        if user is not None:
+            return Actor(user=user, via="token", client_addr=addr)
+        raise _unauthorized(request, "invalid or revoked API token")
+    raise _unauthorized(request, f"unsupported Authorization scheme {scheme!r}")
+
+
+def require_roles(*roles: str, allow_device: bool = False):  # noqa: ANN201
+    """Dependency factory: the API caller must have one of ``roles``."""
+
+    def check(actor: Annotated[Actor, Depends(api_actor)]) -> Actor:
+        if actor.device is not None and not allow_device:
+            raise Forbidden("device tokens may only list forms, download them and sync submissions", code="auth.device_not_allowed")
+        if actor.role not in roles:
+            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", code="auth.forbidden")
+        return actor
+
+    return check
+
+
+ApiActor = Annotated[Actor, Depends(user_actor)]
+OpenRosaActor = Annotated[Actor, Depends(openrosa_actor)]
+AdminActor = Annotated[Actor, Depends(require_roles(Role.admin))]
+StaffActor = Annotated[Actor, Depends(require_roles(Role.admin, Role.coordinator))]

@@ -1,0 +1,119 @@
+"""Database engine, sessions and migrations.
+
+One engine per app (built by ``create_app`` from settings, never at import time), so each
+test gets its own database. SQLite runs in WAL mode with foreign keys and a busy timeout;
+PostgreSQL gets a connection pool. The schema is owned by Alembic: each capability package
+keeps its own migration branch (``<package>/migrations/versions``) and ``migrate`` upgrades
+all heads, so field servers are upgraded in place with their data kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session
+
+from app.settings import Settings
+
+#: Capability packages in dependency order; each may have models.py and migrations/.
+PACKAGES = ("app", "forms", "geodata", "sync", "cases", "reports")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def import_all_models() -> None:
+    """Import every ``<package>/models.py`` so SQLModel.metadata knows all tables."""
+    for package in PACKAGES:
+        try:
+            importlib.import_module(f"{package}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.models":
+                raise
+
+
+def table_packages() -> dict[str, str]:
+    """Which package owns each table (by the module of its SQLModel class)."""
+    from sqlmodel import SQLModel
+
+    import_all_models()
+    owners: dict[str, str] = {}
+    for mapper in SQLModel._sa_registry.mappers:  # noqa: SLF001
+        table = getattr(mapper.class_, "__table__", None)
+        if table is not None:
+            owners[table.name] = mapper.class_.__module__.split(".")[0]
+    return owners
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Build the engine for ``settings.db_url`` with the pragmas/pool each backend needs."""
+    url = settings.db_url
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=NullPool if ":memory:" not in url else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises.
+
+    Service functions never commit; the HTTP request dependency and the CLI use this.
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(engine: Engine):  # noqa: ANN201
+    """An Alembic config that finds every package's migration branch."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "app" / "alembic"))
+    locations = [str(ROOT / p / "migrations" / "versions") for p in PACKAGES if (ROOT / p / "migrations" / "versions").is_dir()]
+    cfg.set_main_option("version_locations", " ".join(locations))
+    cfg.set_main_option("path_separator", "space")
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest revision of every branch, keeping data."""
+    from alembic import command
+
+    import_all_models()
+    command.upgrade(alembic_config(engine), "heads")
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at (empty for a fresh database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())

@@ -1,0 +1,65 @@
+"""Demo data for ``asmfield init --demo``: organisations, users (credentials printed), then each
+capability's own demo data (forms, sites and visits, cases). Running it twice changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app import accounts
+from app.models import Organisation, User
+from app.settings import Settings
+
+COORDINATOR_ORG = "Trafigura ASM Programme"
+NGO_ORGS = ("Bon Pasteur Kolwezi", "PACT RDC")
+#: (username, role, organisation, full name). Demo passwords are printed by ``init --demo``.
+DEMO_USERS = (
+    ("admin", "admin", COORDINATOR_ORG, "Administratrice"),
+    ("coord", "coordinator", COORDINATOR_ORG, "Coordinateur programme"),
+    ("monitor1", "monitor", COORDINATOR_ORG, "Moniteur terrain Kolwezi"),
+    ("monitor2", "monitor", COORDINATOR_ORG, "Monitrice terrain Likasi"),
+    ("cw_bonpasteur", "caseworker", NGO_ORGS[0], "Travailleuse sociale"),
+    ("cw_pact", "caseworker", NGO_ORGS[1], "Travailleur social"),
+)
+DEMO_PASSWORD = "demo-{username}-2026"
+
+
+def seed_accounts(session: Session) -> dict[str, Any]:
+    for name, kind in ((COORDINATOR_ORG, "coordinator"), *((n, "ngo") for n in NGO_ORGS)):
+        if not session.exec(select(Organisation).where(Organisation.name == name)).first():
+            accounts.create_organisation(session, name=name, kind=kind)
+    credentials = []
+    for username, role, org, full_name in DEMO_USERS:
+        password = DEMO_PASSWORD.format(username=username)
+        if not session.exec(select(User).where(User.username == username)).first():
+            accounts.create_user(session, username=username, password=password, role=role, organisation=org,
+                                 full_name=full_name)
+        credentials.append({"username": username, "password": password, "role": role, "organisation": org})
+    return {"users": credentials}
+
+
+def seed_demo(session: Session, settings: Settings) -> dict[str, Any]:
+    """Load every capability's demo data; idempotent."""
+    from cases.demo import seed as seed_cases
+    from forms.demo import seed as seed_forms
+    from geodata.demo import seed as seed_sites
+
+    summary = seed_accounts(session)
+    session.flush()
+    summary["forms"] = seed_forms(session, settings)
+    session.flush()
+    summary["sites"] = seed_sites(session, settings)
+    session.flush()
+    summary["cases"] = seed_cases(session, settings)
+    return summary
+
+
+def describe_demo(summary: dict[str, Any]) -> str:
+    lines = ["Demo data loaded. Log in at http://127.0.0.1:8000/login with:"]
+    for cred in summary["users"]:
+        lines.append(f"  {cred['username']:<15} {cred['password']:<28} {cred['role']:<12} {cred['organisation']}")
+    for key in ("forms", "sites", "cases"):
+        if summary.get(key):
+            lines.append(f"{key}: {summary[key]}")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""FastAPI dependencies shared by every router: settings, session, client address."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from app.blobs import FilesystemBlobStore
+from app.db import session_scope
+from app.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed before the response is sent, rolled back on error."""
+    with session_scope(request.app.state.engine) as session:
+        yield session
+
+
+def get_blobs(request: Request) -> FilesystemBlobStore:
+    return request.app.state.blobs
+
+
+def client_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+BlobsDep = Annotated[FilesystemBlobStore, Depends(get_blobs)]

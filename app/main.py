@@ -1,0 +1,108 @@
+"""The app factory: ``create_app(settings)`` builds engine and stores and mounts every router.
+
+No engine exists at import time, so each test builds its own app over its own database.
+"""
+
+from __future__ import annotations
+
+import logging
+from xml.sax.saxutils import escape
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.blobs import FilesystemBlobStore
+from app.db import make_engine
+from app.errors import DomainError
+from app.settings import Settings
+
+log = logging.getLogger("asmfield")
+
+OPENROSA_XML_ERROR = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<OpenRosaResponse xmlns="http://openrosa.org/http/response" items="0">'
+    '<message nature="error">{message}</message></OpenRosaResponse>'
+)
+
+
+def wants_openrosa(request: Request) -> bool:
+    """OpenRosa routes mark the request (``request.state.openrosa``); their errors are XML."""
+    return bool(getattr(request.state, "openrosa", False))
+
+
+def error_response(request: Request, status: int, code: str, message: str, details: dict | None = None,
+                   headers: list[tuple[str, str]] | None = None) -> Response:
+    if wants_openrosa(request):
+        response: Response = Response(
+            OPENROSA_XML_ERROR.format(message=escape(message)), status_code=status, media_type="text/xml; charset=utf-8"
+        )
+        openrosa_headers = getattr(request.app.state, "openrosa_headers", None)
+        if openrosa_headers:
+            for name, value in openrosa_headers(request).items():
+                response.headers[name] = value
+    else:
+        response = JSONResponse({"error": {"code": code, "message": message, "details": details or {}}}, status_code=status)
+    for name, value in headers or []:
+        response.headers.append(name, value)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return error_response(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+            problems.append({"field": where, "message": err.get("msg", "invalid")})
+        first = problems[0] if problems else {"field": "", "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return error_response(request, 422, "request.invalid", message, {"problems": problems})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        headers = list((exc.headers or {}).items())
+        return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), None, headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "internal_error", "internal error; it has been logged")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the asmfield ASGI app for ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+    settings.secret  # noqa: B018 -- fail fast when there is no secret key
+    app = FastAPI(
+        title="asmfield",
+        version="0.1.0",
+        description="Offline-first field data for artisanal mining sites: OpenRosa, JSON sync, sites, cases.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    app.state.blobs = FilesystemBlobStore(settings.media_path)
+    install_error_handlers(app)
+
+    from app import routes as app_routes
+    from app.web import routes as web_routes
+    from cases import routes as cases_routes
+    from forms import routes as forms_routes
+    from geodata import routes as geodata_routes
+    from reports import routes as reports_routes
+    from sync import routes as sync_routes
+
+    for module in (app_routes, forms_routes, sync_routes, geodata_routes, cases_routes, reports_routes, web_routes):
+        module.install(app)
+    return app
+
+
+def asgi_app() -> FastAPI:
+    """Entry point for ``uvicorn --factory app.main:asgi_app`` (settings from the environment)."""
+    return create_app()

@@ -1,0 +1,62 @@
+"""Web pages: login/logout and the coordinator's home page. Assets are served by us (offline users)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app import accounts
+from app.auth import _record_failed_login, _session_user
+from app.deps import SessionDep, SettingsDep
+from app.models import Organisation
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login")
+def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
+                 username: str = Form(""), password: str = Form("")) -> Response:
+    from app.routes import start_web_session
+
+    user = accounts.authenticate(session, username, password) if username and password else None
+    if user is None:
+        _record_failed_login(request, username, "password")
+        return templates.TemplateResponse(request, "login.html", {"error": "Wrong username or password."},
+                                          status_code=401)
+    response = RedirectResponse("/", status_code=303)
+    start_web_session(session, settings, request, response, user)
+    return response
+
+
+@router.post("/logout")
+def logout_submit(request: Request, session: SessionDep) -> Response:
+    from app.routes import end_web_session
+
+    response = RedirectResponse("/login", status_code=303)
+    end_web_session(session, request, response)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: SessionDep) -> Response:
+    user = _session_user(session, request)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    org = session.get(Organisation, user.organisation_id)
+    return templates.TemplateResponse(request, "home.html", {"user": user, "org": org})
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -1,0 +1,188 @@
+"""Shared fixtures: a real app over a real database (SQLite file, or PostgreSQL when
+``ASMFIELD_TEST_POSTGRES_URL`` is set), seeded through the services.
+
+The schema is migrated once per test session into a template (a SQLite file that is copied,
+or a PostgreSQL template database that is cloned), so every test still gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlmodel import Session
+
+from app import accounts
+from app.db import make_engine, migrate, session_scope
+from app.main import create_app
+from app.models import Organisation, User
+from app.settings import Settings
+
+PG_URL = os.environ.get("ASMFIELD_TEST_POSTGRES_URL")
+SECRET = "test-secret-key-0123456789abcdef"
+STORAGE_FIXTURES = {"settings", "engine", "session", "app", "client", "live_server", "world"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that touches storage is marked ``storage`` (run again on PostgreSQL by CI)."""
+    for item in items:
+        if STORAGE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.storage)
+
+
+def _pg_admin_url() -> str:
+    return PG_URL.rsplit("/", 1)[0] + "/postgres"
+
+
+def _pg_execute(sql: str) -> None:
+    engine = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+    """A migrated database to copy from: a SQLite file path or a PostgreSQL database name."""
+    if PG_URL:
+        name = f"asmfield_tmpl_{worker_id}_{uuid.uuid4().hex[:8]}"
+        _pg_execute(f'CREATE DATABASE "{name}"')
+        settings = Settings(data_dir=tmp_path_factory.mktemp("tmpl"), secret_key=SECRET,
+                            database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}")
+        engine = make_engine(settings)
+        migrate(engine)
+        engine.dispose()
+        yield name
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    settings = Settings(data_dir=path.parent, secret_key=SECRET, database_url=f"sqlite:///{path}")
+    engine = make_engine(settings)
+    migrate(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    yield str(path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_template: str) -> Iterator[Settings]:
+    """Settings for one test: its own data dir and its own freshly migrated database."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if PG_URL:
+        name = f"asmfield_t_{uuid.uuid4().hex[:12]}"
+        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{db_template}"')
+        yield Settings(data_dir=data_dir, secret_key=SECRET, database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}")
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    shutil.copyfile(db_template, data_dir / "asmfield.db")
+    yield Settings(data_dir=data_dir, secret_key=SECRET)
+
+
+@pytest.fixture
+def engine(settings: Settings):
+    engine = make_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine) -> Iterator[Session]:
+    """A session for calling services directly; committed at the end of the test's block."""
+    with session_scope(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def app(settings: Settings, engine):
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+# -- people ------------------------------------------------------------------------------
+
+PASSWORD = "field-Work-2026!"
+
+
+@dataclass
+class Person:
+    """A seeded user with the credentials a client would send."""
+
+    user: User
+    password: str
+    token: str
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+    @property
+    def basic(self) -> dict[str, str]:
+        raw = base64.b64encode(f"{self.user.username}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    """A coordinator organisation, two partner NGOs and one user per role."""
+
+    engine: object
+    coord_org: Organisation
+    ngo_a: Organisation
+    ngo_b: Organisation
+    admin: Person
+    coordinator: Person
+    monitor: Person
+    monitor2: Person
+    caseworker_a: Person
+    caseworker_b: Person
+
+    def person(self, role: str) -> Person:
+        return {"admin": self.admin, "coordinator": self.coordinator, "monitor": self.monitor,
+                "caseworker": self.caseworker_a}[role]
+
+
+def make_person(session: Session, username: str, role: str, org: Organisation) -> Person:
+    user = accounts.create_user(session, username=username, password=PASSWORD, role=role, organisation=org.id)
+    _, token = accounts.create_api_token(session, user=user, name="tests")
+    return Person(user=user, password=PASSWORD, token=token)
+
+
+@pytest.fixture
+def world(engine) -> World:
+    """Organisations and one user per role, committed, ready for API calls."""
+    with session_scope(engine) as s:
+        coord = accounts.create_organisation(s, name="Coordination", kind="coordinator")
+        ngo_a = accounts.create_organisation(s, name="NGO A", kind="ngo")
+        ngo_b = accounts.create_organisation(s, name="NGO B", kind="ngo")
+        people = dict(
+            admin=make_person(s, "admin", "admin", coord),
+            coordinator=make_person(s, "coord", "coordinator", coord),
+            monitor=make_person(s, "monitor", "monitor", coord),
+            monitor2=make_person(s, "monitor2", "monitor", coord),
+            caseworker_a=make_person(s, "cw_a", "caseworker", ngo_a),
+            caseworker_b=make_person(s, "cw_b", "caseworker", ngo_b),
+        )
+    return World(engine=engine, coord_org=coord, ngo_a=ngo_a, ngo_b=ngo_b, **people)
