@@ -33,3 +33,27 @@ def after_submission_stored(
 
     geodata_on_submission(session, submission=submission, form=form, version=version, settings=settings)
     cases_on_submission(session, submission=submission, form=form, version=version, actor=actor, settings=settings)
+
+
+#: Form media generated per request, for files whose content depends on who asks (e.g. the
+#: open cases of the caller's organisation). filename -> "module:function"; the function is
+#: ``f(session, actor, form, version) -> tuple[bytes, str] | None`` ((content, media type), or
+#: None when the caller may not have the file). Listed in the manifest only when not None.
+DYNAMIC_FORM_MEDIA: dict[str, str] = {
+    "cases.csv": "cases.media:case_list_csv",
+}
+
+
+def dynamic_form_media(session: Session, *, actor: Actor, form: Form, version: FormVersion) -> dict[str, tuple[bytes, str]]:
+    """The per-caller media files of ``version`` (only names its XForm references)."""
+    import importlib
+
+    files: dict[str, tuple[bytes, str]] = {}
+    for filename, target in DYNAMIC_FORM_MEDIA.items():
+        if filename not in (version.media_names or []):
+            continue
+        module_name, func_name = target.split(":")
+        result = getattr(importlib.import_module(module_name), func_name)(session, actor, form, version)
+        if result is not None:
+            files[filename] = result
+    return files
