@@ -21,7 +21,7 @@ from sqlmodel import Session
 from app.settings import Settings
 
 #: Capability packages in dependency order; each may have models.py and migrations/.
-PACKAGES = ("app", "forms", "geodata", "sync", "cases", "reports")
+PACKAGES = ("app", "forms", "geodata", "sync", "cases")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -95,10 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cases import routes as cases_routes
     from forms import routes as forms_routes
     from geodata import routes as geodata_routes
-    from reports import routes as reports_routes
     from sync import routes as sync_routes
 
-    for module in (app_routes, forms_routes, sync_routes, geodata_routes, cases_routes, reports_routes, web_routes):
+    for module in (app_routes, forms_routes, sync_routes, geodata_routes, cases_routes, web_routes):
         module.install(app)
     return app
 

@@ -21,8 +21,7 @@ from alembic.script import ScriptDirectory  # noqa: E402
 from app.db import ROOT, alembic_config, make_engine, migrate  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
-DEPENDS = {"app": [], "forms": ["app"], "geodata": ["app"], "sync": ["forms", "geodata"], "cases": ["sync"],
-           "reports": ["cases"]}
+DEPENDS = {"app": [], "forms": ["app"], "geodata": ["app"], "sync": ["forms", "geodata"], "cases": ["sync"]}
 
 
 def main(package: str, message: str) -> None:

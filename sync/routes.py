@@ -1,4 +1,4 @@
-"""HTTP routes of the sync capability (thin: parse, authorise, call the service)."""
+"""HTTP routes of the sync capability: OpenRosa (this module) and the JSON API (``api_routes``)."""
 
 from fastapi import APIRouter, FastAPI
 
@@ -6,4 +6,7 @@ router = APIRouter()
 
 
 def install(app: FastAPI) -> None:
+    from sync.api_routes import router as api_router
+
     app.include_router(router)
+    app.include_router(api_router)

@@ -1,9 +1,0 @@
-"""HTTP routes of the reports capability (thin: parse, authorise, call the service)."""
-
-from fastapi import APIRouter, FastAPI
-
-router = APIRouter()
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)
