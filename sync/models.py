@@ -80,6 +80,8 @@ class SubmissionAttachment(SQLModel, table=True):
     #: The field path that references it.
     field_path: str | None = Field(default=None, max_length=500)
     sha256: str | None = Field(default=None, foreign_key="blob.sha256", index=True)
+    #: The hash a JSON-sync client announced before sending the file (PUT /api/v1/blobs/{sha256} fills it).
+    expected_sha256: str | None = Field(default=None, max_length=64, index=True)
     size: int | None = None
     media_type: str | None = Field(default=None, max_length=100)
     received: bool = False
