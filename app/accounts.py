@@ -13,8 +13,15 @@ from sqlmodel import Session, select
 
 from app import audit
 from app.errors import Conflict, Invalid, NotFound
-from app.models import ApiToken, Device, Organisation, OrgKind, Role, User
-from app.security import check_password_strength, digest_ha1, hash_password, new_token, token_hash, verify_password
+from app.models import ApiToken, Device, Organisation, OrgKind, Role, User, WebSession
+from app.security import (
+    check_password_strength,
+    digest_ha1,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
 from app.timeutil import utcnow
 
 #: Realm of HTTP Digest/Basic challenges; part of each user's stored HA1, so never change it.
@@ -50,10 +57,12 @@ def create_organisation(session: Session, *, name: str, kind: str, actor=None) -
 
 
 def get_organisation(session: Session, name_or_id: str | int) -> Organisation:
-    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+    """An organisation by id, or by name (a name made of digits is tried as a name first)."""
+    org = None
+    if not isinstance(name_or_id, int):
+        org = session.exec(select(Organisation).where(Organisation.name == str(name_or_id)[:200])).first()
+    if org is None and str(name_or_id).isdigit() and 0 < int(name_or_id) < 2**31:
         org = session.get(Organisation, int(name_or_id))
-    else:
-        org = session.exec(select(Organisation).where(Organisation.name == name_or_id)).first()
     if org is None:
         raise NotFound(f"organisation {name_or_id!r} not found", code="organisation.not_found")
     return org
@@ -106,32 +115,59 @@ def create_user(
 
 def get_user(session: Session, username_or_id: str | int) -> User:
     if isinstance(username_or_id, int):
-        user = session.get(User, username_or_id)
+        user = session.get(User, username_or_id) if 0 < username_or_id < 2**31 else None
     else:
-        user = session.exec(select(User).where(User.username == username_or_id)).first()
+        user = session.exec(select(User).where(User.username == username_or_id[:150])).first()
     if user is None:
         raise NotFound(f"user {username_or_id!r} not found", code="user.not_found")
     return user
 
 
 def set_password(session: Session, user: User, password: str, *, actor=None) -> None:  # noqa: ANN001
+    """Change a password; the user's web sessions end (Basic caches see the new hash at once)."""
     check_password_strength(password, user.username)
     user.password_hash = hash_password(password)
     user.digest_ha1 = digest_ha1(user.username, REALM, password)
     session.add(user)
-    audit.record(session, "user.password_change", actor=actor, object_type="user", object_id=user.id)
+    end_sessions(session, user)
+    audit.record(session, "user.password_change", actor=actor, object_type="user", object_id=user.id,
+                 username=user.username)
 
 
 def set_active(session: Session, user: User, active: bool, *, actor=None) -> None:  # noqa: ANN001
+    """(De)activate a user. A deactivated user's logins, sessions, tokens and devices stop working."""
+    if not active and actor is not None and actor.user.id == user.id:
+        raise Invalid("you cannot deactivate yourself", code="user.self_deactivate")
     user.active = active
     session.add(user)
-    audit.record(session, "user.activate" if active else "user.deactivate", actor=actor, object_type="user", object_id=user.id)
+    if not active:
+        end_sessions(session, user)
+    audit.record(session, "user.activate" if active else "user.deactivate", actor=actor, object_type="user",
+                 object_id=user.id, username=user.username)
+
+
+def end_sessions(session: Session, user: User) -> int:
+    """End every live web session of ``user``; returns how many."""
+    rows = session.exec(select(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))).all()
+    for row in rows:
+        row.ended_at = utcnow()
+        session.add(row)
+    return len(rows)
+
+
+#: Verified when the username is unknown, so that answer takes as long as a wrong password.
+_DUMMY_HASH = hash_password("unknown-user-dummy-password")
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this username and password, else None."""
+    """The active user with this username and password, else None (in constant-ish time)."""
+    if not username or len(username) > 150 or len(password) > 1024:
+        return None
     user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password) or not user.active:
         return None
     return user
 
@@ -168,9 +204,9 @@ def create_device(session: Session, *, name: str, user: str | int, actor=None) -
 
 def get_device(session: Session, name_or_id: str | int) -> Device:
     if isinstance(name_or_id, int):
-        device = session.get(Device, name_or_id)
+        device = session.get(Device, name_or_id) if 0 < name_or_id < 2**31 else None
     else:
-        device = session.exec(select(Device).where(Device.name == name_or_id)).first()
+        device = session.exec(select(Device).where(Device.name == name_or_id[:150])).first()
     if device is None:
         raise NotFound(f"device {name_or_id!r} not found", code="device.not_found")
     return device
@@ -218,9 +254,15 @@ def revoke_api_token(session: Session, row: ApiToken, *, actor=None) -> None:  #
         audit.record(session, "token.revoke", actor=actor, object_type="api_token", object_id=row.id)
 
 
-def user_for_api_token(session: Session, token: str) -> User | None:
+def api_token_for(session: Session, token: str) -> ApiToken | None:
+    """The live API token row for a clear ``token`` whose user is active, else None."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
     if row is None or row.revoked_at is not None:
         return None
     user = session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    return row if user is not None and user.active else None
+
+
+def user_for_api_token(session: Session, token: str) -> User | None:
+    row = api_token_for(session, token)
+    return None if row is None else session.get(User, row.user_id)

@@ -17,9 +17,13 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from sqlalchemy import delete, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -28,7 +32,7 @@ from app.accounts import REALM
 from app.db import session_scope
 from app.deps import SessionDep, client_addr
 from app.errors import BadRequest, Forbidden, Unauthorized
-from app.models import Device, DigestNonce, Role, User, WebSession
+from app.models import ApiToken, Device, DigestNonce, Role, User, WebSession
 from app.security import token_hash
 from app.timeutil import utcnow
 
@@ -36,6 +40,9 @@ SESSION_COOKIE = "asmfield_session"
 #: Digest nonces are valid this long; a stale nonce gets a fresh challenge with stale=true.
 NONCE_TTL_SECONDS = 600
 MAX_AUTH_HEADER = 4096
+#: ``last_seen_at`` / ``last_used_at`` are written at most this often (not a write per request).
+TOUCH_SECONDS = 60
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 @dataclass
@@ -87,9 +94,14 @@ def _nonce_valid(secret: str, nonce: str) -> tuple[bool, bool]:
     return True, time.time() - issued <= NONCE_TTL_SECONDS
 
 
+def _opaque(secret: str) -> str:
+    return hashlib.sha256(f"opaque:{secret}".encode()).hexdigest()[:32]
+
+
 def challenge_headers(secret: str, *, stale: bool = False) -> list[tuple[str, str]]:
-    opaque = hashlib.sha256(f"opaque:{secret}".encode()).hexdigest()[:32]
-    digest = f'Digest realm="{REALM}", qop="auth", nonce="{_nonce(secret)}", opaque="{opaque}", algorithm=MD5'
+    """A Digest and a Basic challenge: ODK Collect answers Digest, curl and scripts Basic."""
+    digest = (f'Digest realm="{REALM}", qop="auth", nonce="{_nonce(secret)}", opaque="{_opaque(secret)}", '
+              "algorithm=MD5")
     if stale:
         digest += ", stale=true"
     return [("WWW-Authenticate", digest), ("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
@@ -103,17 +115,13 @@ def _unauthorized(request: Request, message: str, *, stale: bool = False, challe
 # -- failed logins -----------------------------------------------------------------------
 
 
-def _record_failed_login(request: Request, username: str | None, method: str) -> None:
+def record_failed_login(request: Request, username: str | None, method: str) -> None:
     """Failed logins are audited in their own transaction (the request itself fails)."""
     with session_scope(request.app.state.engine) as s:
         audit.record(s, "auth.login_failed", label=(username or "?")[:150], client_addr=client_addr(request), method=method)
 
 
-def _record_login(session: Session, request: Request, user: User, method: str) -> None:
-    user.last_login_at = utcnow()
-    session.add(user)
-    audit.record(session, "auth.login", label=user.username, client_addr=client_addr(request), method=method,
-                 **{"user_id": user.id})
+_record_failed_login = record_failed_login
 
 
 # -- parsers -----------------------------------------------------------------------------
@@ -206,6 +214,22 @@ def _basic_user(session: Session, request: Request, credentials: str, *, challen
     return user
 
 
+def _digest_uri_matches(request: Request, uri: str) -> bool:
+    """The Digest ``uri`` must name this request (path and query; raw or decoded; absolute or not)."""
+    query = request.url.query
+    raw_path = request.scope.get("raw_path")
+    paths = {request.url.path}
+    if raw_path:
+        paths.add(raw_path.decode("latin-1"))
+    candidates = {p + (f"?{query}" if query else "") for p in paths} | paths
+    if uri in candidates:
+        return True
+    if "://" in uri:  # some clients send the absolute URL
+        parts = urlsplit(uri)
+        return (parts.path + (f"?{parts.query}" if parts.query else "")) in candidates
+    return False
+
+
 def _digest_user(session: Session, request: Request, credentials: str) -> User:
     params = parse_digest(credentials)
     required = ("username", "realm", "nonce", "uri", "response")
@@ -213,30 +237,35 @@ def _digest_user(session: Session, request: Request, credentials: str) -> User:
     if missing:
         raise BadRequest(f"malformed Digest credentials: missing {', '.join(missing)}", code="auth.malformed")
     secret = request.app.state.settings.secret
+    algorithm = params.get("algorithm", "MD5")
+    if algorithm.upper() != "MD5":
+        raise _unauthorized(request, f"unsupported Digest algorithm {algorithm[:20]!r}; this server uses MD5")
+    qop = params.get("qop")
+    if qop not in (None, "auth"):
+        raise BadRequest(f"unsupported Digest qop {qop[:20]!r}; use qop=auth", code="auth.malformed")
+    if qop == "auth" and (not params.get("nc") or not params.get("cnonce")):
+        raise BadRequest("malformed Digest credentials: qop=auth needs nc and cnonce", code="auth.malformed")
+    if "opaque" in params and not hmac.compare_digest(params["opaque"].encode(), _opaque(secret).encode()):
+        raise _unauthorized(request, "Digest opaque value was not issued by this server; authenticate again")
     authentic, fresh = _nonce_valid(secret, params["nonce"])
     if not authentic:
         raise _unauthorized(request, "unknown Digest nonce; authenticate again")
     if not fresh:
         raise _unauthorized(request, "Digest nonce expired; authenticate again", stale=True)
-    request_uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if params["uri"] not in (request_uri, request.url.path, str(request.url)):
+    if not _digest_uri_matches(request, params["uri"]):
+        # RFC 7616 3.4.6: a uri that does not match the request line is a bad request.
         raise BadRequest("Digest uri does not match the request", code="auth.malformed")
-    user = session.exec(select(User).where(User.username == params["username"])).first()
-    qop = params.get("qop")
+    user = session.exec(select(User).where(User.username == params["username"][:150])).first()
     ha1 = user.digest_ha1 if user and user.active and params["realm"] == REALM else None
-    ok = False
-    if ha1:
-        ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()  # noqa: S324
-        if qop == "auth":
-            if not params.get("nc") or not params.get("cnonce"):
-                raise BadRequest("malformed Digest credentials: qop=auth needs nc and cnonce", code="auth.malformed")
-            material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
-        elif qop is None:
-            material = f"{ha1}:{params['nonce']}:{ha2}"
-        else:
-            raise BadRequest(f"unsupported Digest qop {qop!r}", code="auth.malformed")
-        expected = hashlib.md5(material.encode()).hexdigest()  # noqa: S324
-        ok = hmac.compare_digest(expected, params["response"].lower())
+    # Always compute a response, so unknown users cost the same as wrong passwords.
+    ha1_used = ha1 or hashlib.md5(secrets.token_bytes(16)).hexdigest()  # noqa: S324
+    ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()  # noqa: S324
+    if qop == "auth":
+        material = f"{ha1_used}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
+    else:
+        material = f"{ha1_used}:{params['nonce']}:{ha2}"
+    expected = hashlib.md5(material.encode()).hexdigest()  # noqa: S324
+    ok = hmac.compare_digest(expected.encode(), params["response"].lower().encode()) and ha1 is not None
     if not ok:
         _record_failed_login(request, params["username"], "digest")
         raise _unauthorized(request, "wrong username or password")
@@ -245,25 +274,44 @@ def _digest_user(session: Session, request: Request, credentials: str) -> User:
 
 
 def _check_nonce_count(request: Request, nonce: str, nc: str | None) -> None:
-    """Refuse a replayed (nonce, nc): each use must raise the nonce count. Shared by all processes."""
+    """Refuse a replayed (nonce, nc): each use must raise the nonce count.
+
+    The highest count per nonce lives in the database, so the check holds across app
+    processes; the update is conditional (``last_nc < count``), so two processes racing with
+    the same count cannot both win.
+    """
     try:
         count = int(nc, 16) if nc else 1
     except ValueError as exc:
-        raise BadRequest("malformed Digest nonce count", code="auth.malformed") from exc
-    with session_scope(request.app.state.engine) as s:
-        row = s.get(DigestNonce, nonce)
-        if row is None:
-            s.add(DigestNonce(nonce=nonce, last_nc=count))
-            try:
-                s.flush()
-            except IntegrityError:
-                s.rollback()
-                row = s.get(DigestNonce, nonce)
-        if row is not None:
-            if count <= row.last_nc:
-                raise _unauthorized(request, "replayed Digest credentials; authenticate again", stale=True)
-            row.last_nc = count
-            s.add(row)
+        raise BadRequest("malformed Digest nonce count: expected 8 hex digits", code="auth.malformed") from exc
+    if not 0 < count < 2**31:
+        raise BadRequest("malformed Digest nonce count: out of range", code="auth.malformed")
+    engine = request.app.state.engine
+    table = DigestNonce.__table__
+
+    def advance() -> bool:
+        with engine.begin() as conn:
+            result = conn.execute(
+                update(table).where(table.c.nonce == nonce, table.c.last_nc < count).values(last_nc=count)
+            )
+            return result.rowcount == 1
+
+    if advance():
+        return
+    with engine.connect() as conn:
+        known = conn.execute(sa_select(table.c.nonce).where(table.c.nonce == nonce)).first() is not None
+    if not known:
+        try:
+            with engine.begin() as conn:
+                # Nonces older than twice their lifetime are refused anyway; forget them.
+                cutoff = utcnow() - timedelta(seconds=2 * NONCE_TTL_SECONDS)
+                conn.execute(delete(table).where(table.c.issued_at < cutoff))
+                conn.execute(insert(table).values(nonce=nonce, last_nc=count, issued_at=utcnow()))
+            return
+        except IntegrityError:  # another process recorded this nonce a moment ago
+            if advance():
+                return
+    raise _unauthorized(request, "replayed Digest credentials; authenticate again", stale=True)
 
 
 def _session_user(session: Session, request: Request) -> User | None:
@@ -277,6 +325,71 @@ def _session_user(session: Session, request: Request) -> User | None:
     return user if user is not None and user.active else None
 
 
+def session_user(session: Session, request: Request) -> User | None:
+    """The user of the web session cookie, if it is live (for web pages)."""
+    return _session_user(session, request)
+
+
+# -- cross-site request forgery ----------------------------------------------------------
+
+
+def same_origin(request: Request) -> bool | None:
+    """Whether the request comes from one of our own pages: True, False, or None when the
+    browser sent neither ``Origin`` nor ``Referer`` (old browsers, privacy settings)."""
+    origin = request.headers.get("origin")
+    source = origin if origin and origin != "null" else request.headers.get("referer")
+    if not source:
+        return False if origin == "null" else None
+    netloc = urlsplit(source).netloc.lower()
+    allowed = {(request.headers.get("host") or "").lower()}
+    base_url = request.app.state.settings.base_url
+    if base_url:
+        allowed.add(urlsplit(base_url).netloc.lower())
+    return netloc in allowed
+
+
+def check_csrf(request: Request, *, strict: bool) -> None:
+    """Refuse an unsafe request that a browser sent on behalf of another site.
+
+    Session cookies are SameSite=Strict already; this is the second lock. With ``strict``
+    (JSON API calls authenticated by cookie), a request without Origin/Referer must carry
+    ``X-Requested-With`` (a header no other site can make a browser send without CORS,
+    which this server never grants).
+    """
+    if request.method in SAFE_METHODS:
+        return
+    verdict = same_origin(request)
+    if verdict is False or (verdict is None and strict and "x-requested-with" not in request.headers):
+        raise Forbidden(
+            "cross-site request refused: send it from this server's pages, or add an X-Requested-With header",
+            code="auth.csrf",
+        )
+
+
+def _touch(row: Device | ApiToken, attr: str, session: Session) -> None:
+    """Record use of a credential, at most once a minute (not a database write per request)."""
+    now = utcnow()
+    last = getattr(row, attr)
+    if last is None or (now - last).total_seconds() > TOUCH_SECONDS:
+        setattr(row, attr, now)
+        session.add(row)
+
+
+def _device_actor(session: Session, device: Device, addr: str | None) -> Actor:
+    _touch(device, "last_seen_at", session)
+    return Actor(user=session.get(User, device.user_id), device=device, via="device", client_addr=addr)
+
+
+def _token_user(session: Session, credentials: str) -> User | None:
+    if len(credentials) > 200:
+        return None
+    row = accounts.api_token_for(session, credentials)
+    if row is None:
+        return None
+    _touch(row, "last_used_at", session)
+    return session.get(User, row.user_id)
+
+
 # -- dependencies ------------------------------------------------------------------------
 
 
@@ -287,23 +400,24 @@ def api_actor(request: Request, session: SessionDep) -> Actor:
     if auth is not None:
         scheme, credentials = auth
         if scheme == "bearer":
-            user = accounts.user_for_api_token(session, credentials)
-            if user is None:
-                device = accounts.device_for_token(session, credentials)
-                if device is not None:
-                    # Device tokens may only sync; routes that allow them check actor.device.
-                    return Actor(user=session.get(User, device.user_id), device=device, via="device", client_addr=addr)
-                _record_failed_login(request, None, "bearer")
-                raise Unauthorized("invalid or revoked API token", code="auth.invalid_token",
-                                   headers=[("WWW-Authenticate", f'Bearer realm="{REALM}"')])
-            return Actor(user=user, via="token", client_addr=addr)
+            user = _token_user(session, credentials)
+            if user is not None:
+                return Actor(user=user, via="token", client_addr=addr)
+            device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
+            if device is not None:
+                # Device tokens may only sync; routes that allow them check actor.device.
+                return _device_actor(session, device, addr)
+            _record_failed_login(request, None, "bearer")
+            raise Unauthorized("invalid or revoked API token", code="auth.invalid_token",
+                               headers=[("WWW-Authenticate", f'Bearer realm="{REALM}", error="invalid_token"')])
         if scheme == "basic":
             return Actor(user=_basic_user(session, request, credentials, challenge=False), via="basic", client_addr=addr)
-        raise BadRequest(f"unsupported Authorization scheme {scheme!r}; use Bearer or Basic", code="auth.malformed")
+        raise BadRequest(f"unsupported Authorization scheme {scheme[:20]!r}; use Bearer or Basic", code="auth.malformed")
     user = _session_user(session, request)
     if user is None:
         raise Unauthorized("authentication required: log in, or send a Bearer token or Basic credentials",
                            headers=[("WWW-Authenticate", f'Bearer realm="{REALM}"')])
+    check_csrf(request, strict=True)
     return Actor(user=user, via="session", client_addr=addr)
 
 
@@ -319,13 +433,11 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
     addr = client_addr(request)
     token = request.path_params.get("device_token")
     if token is not None:
-        device = accounts.device_for_token(session, token) if len(token) < 200 else None
+        device = accounts.device_for_token(session, token) if len(token) <= 200 else None
         if device is None:
             # 403, not 401: a 401 would make clients prompt for a password that cannot help.
             raise Forbidden("this device token is unknown or has been revoked", code="auth.device_revoked")
-        device.last_seen_at = utcnow()
-        session.add(device)
-        return Actor(user=session.get(User, device.user_id), device=device, via="device", client_addr=addr)
+        return _device_actor(session, device, addr)
     auth = _authorization(request)
     if auth is None:
         raise _unauthorized(request, "authentication required")
@@ -335,11 +447,14 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
     if scheme == "digest":
         return Actor(user=_digest_user(session, request, credentials), via="digest", client_addr=addr)
     if scheme == "bearer":
-        user = accounts.user_for_api_token(session, credentials)
+        user = _token_user(session, credentials)
         if user is not None:
             return Actor(user=user, via="token", client_addr=addr)
+        device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
+        if device is not None:
+            return _device_actor(session, device, addr)
         raise _unauthorized(request, "invalid or revoked API token")
-    raise _unauthorized(request, f"unsupported Authorization scheme {scheme!r}")
+    raise _unauthorized(request, f"unsupported Authorization scheme {scheme[:20]!r}; use Basic or Digest")
 
 
 def require_roles(*roles: str, allow_device: bool = False):  # noqa: ANN201

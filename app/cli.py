@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session
 
 from app.errors import DomainError
@@ -59,8 +60,18 @@ def service_session(settings: Settings | None = None) -> Iterator[tuple[Settings
         fail(exc.message)
     except RuntimeError as exc:  # e.g. no secret key yet
         fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
     finally:
         engine.dispose()
+
+
+def database_problem(exc: Exception) -> str:
+    """One line saying what is wrong with the database, and what to do."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+    if isinstance(exc, (OperationalError, ProgrammingError)) and ("no such table" in detail or "does not exist" in detail):
+        return f"the database has no asmfield schema yet ({detail}); run `asmfield init` first"
+    return f"database error: {detail}"
 
 
 def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -85,6 +96,8 @@ def init(
     engine = make_engine(settings)
     try:
         migrate(engine)
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
     finally:
         engine.dispose()
     result: dict[str, Any] = {"data_dir": str(settings.data_dir), "database": settings.db_url.split("@")[-1]}

@@ -18,7 +18,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed before the response is sent, rolled back on error."""
+    """One transaction per request: committed before the response is sent, rolled back on error.
+
+    ``SessionDep`` declares it with ``scope="function"``: FastAPI's default for yield dependencies
+    would commit only *after* the response went out, so a client could be told 201 for a
+    transaction that then failed to commit.
+    """
     with session_scope(request.app.state.engine) as session:
         yield session
 
@@ -32,5 +37,5 @@ def client_addr(request: Request) -> str | None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 BlobsDep = Annotated[FilesystemBlobStore, Depends(get_blobs)]

@@ -11,7 +11,9 @@ from xml.sax.saxutils import escape
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.blobs import FilesystemBlobStore
 from app.db import make_engine
@@ -49,6 +51,33 @@ def error_response(request: Request, status: int, code: str, message: str, detai
     return response
 
 
+#: Requests whose headers are larger than this (all names and values) get 431.
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADER_COUNT = 100
+
+
+class HeaderLimits:
+    """Refuse oversized or too many request headers with a clear 431 before any routing.
+
+    uvicorn's own limits differ by HTTP parser; this one is the same everywhere (and in tests).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers") or []
+            size = sum(len(name) + len(value) for name, value in headers)
+            if len(headers) > MAX_HEADER_COUNT or size > MAX_HEADER_BYTES:
+                message = (f"request headers too large: {len(headers)} headers, {size} bytes "
+                           f"(limits: {MAX_HEADER_COUNT} headers, {MAX_HEADER_BYTES} bytes)")
+                body = {"error": {"code": "request.headers_too_large", "message": message, "details": {}}}
+                await JSONResponse(body, status_code=431)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -70,6 +99,17 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = list((exc.headers or {}).items())
         return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), None, headers)
 
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> Response:
+        # The database refused a value that got past validation (e.g. a NUL byte on PostgreSQL).
+        log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(request, 400, "request.invalid_value",
+                              "a value in the request cannot be stored (out of range or forbidden characters)")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        return error_response(request, 400, "request.invalid_value", "a number in the request is out of range")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -89,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings)
     app.state.blobs = FilesystemBlobStore(settings.media_path)
     install_error_handlers(app)
+    app.add_middleware(HeaderLimits)
 
     from app import routes as app_routes
     from app.web import routes as web_routes

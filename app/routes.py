@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from sqlalchemy import text
 from sqlmodel import select
 
 from app import accounts, audit
-from app.auth import SESSION_COOKIE, Actor, AdminActor, ApiActor, StaffActor
+from app.auth import SESSION_COOKIE, Actor, AdminActor, ApiActor, StaffActor, check_csrf, record_failed_login
 from app.collect import collect_settings, device_server_url, encode_settings
 from app.deps import SessionDep, SettingsDep, client_addr
 from app.errors import Forbidden, NotFound, Unauthorized
@@ -90,11 +91,10 @@ def end_web_session(session, request: Request, response: Response) -> None:  # n
 @router.post("/api/v1/login", tags=["accounts"])
 def login(body: LoginBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> dict:
     """Log in with username and password; sets the session cookie."""
+    check_csrf(request, strict=False)
     user = accounts.authenticate(session, body.username, body.password)
     if user is None:
-        from app.auth import _record_failed_login
-
-        _record_failed_login(request, body.username, "password")
+        record_failed_login(request, body.username, "password")
         raise Unauthorized("wrong username or password", code="auth.login_failed")
     start_web_session(session, settings, request, response, user)
     return {"username": user.username, "role": user.role}
@@ -103,6 +103,7 @@ def login(body: LoginBody, request: Request, response: Response, session: Sessio
 @router.post("/api/v1/logout", tags=["accounts"])
 def logout(request: Request, response: Response, session: SessionDep) -> dict:
     """End the current web session."""
+    check_csrf(request, strict=False)
     end_web_session(session, request, response)
     return {"status": "logged out"}
 
@@ -224,7 +225,7 @@ def list_tokens(actor: ApiActor, session: SessionDep) -> list[dict]:
 
 
 @router.delete("/api/v1/tokens/{token_id}", tags=["accounts"])
-def revoke_token(token_id: int, actor: ApiActor, session: SessionDep) -> dict:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: ApiActor, session: SessionDep) -> dict:
     """Revoke one of your API tokens."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != actor.user.id:
@@ -237,8 +238,8 @@ def revoke_token(token_id: int, actor: ApiActor, session: SessionDep) -> dict:
 
 
 @router.get("/api/v1/audit", tags=["audit"])
-def list_audit(actor: AdminActor, session: SessionDep, action: str | None = None, limit: int = 100,
-               before_id: int | None = None) -> list[dict]:
+def list_audit(actor: AdminActor, session: SessionDep, action: Annotated[str | None, Query(max_length=80)] = None,
+               limit: int = 100, before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict]:
     """Audit log, newest first (admin). Filter by ``action``; page with ``before_id``."""
     limit = max(1, min(limit, 1000))
     query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)

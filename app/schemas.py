@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 class OrganisationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=150)
-    kind: str
+    kind: str = Field(max_length=20, description="coordinator or ngo")
 
 
 class OrganisationPublic(BaseModel):
@@ -19,11 +19,11 @@ class OrganisationPublic(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str
-    password: str
-    role: str
-    organisation: str | int
-    full_name: str | None = None
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=1024)
+    role: str = Field(max_length=20)
+    organisation: str | int = Field(description="Organisation name or id.")
+    full_name: str | None = Field(None, max_length=200)
 
 
 class UserPublic(BaseModel):
@@ -39,12 +39,12 @@ class UserPublic(BaseModel):
 
 class UserUpdate(BaseModel):
     active: bool | None = None
-    password: str | None = None
+    password: str | None = Field(None, max_length=1024)
 
 
 class DeviceCreate(BaseModel):
-    name: str
-    user: str | None = Field(None, description="Owner's username; default: yourself.")
+    name: str = Field(max_length=150)
+    user: str | None = Field(None, max_length=150, description="Owner's username; default: yourself.")
 
 
 class DevicePublic(BaseModel):
@@ -63,7 +63,7 @@ class DeviceCreated(DevicePublic):
 
 
 class TokenCreate(BaseModel):
-    name: str = "token"
+    name: str = Field("token", max_length=150)
 
 
 class TokenCreated(BaseModel):
@@ -73,5 +73,5 @@ class TokenCreated(BaseModel):
 
 
 class LoginBody(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=1024)

@@ -17,6 +17,7 @@ from app.errors import Invalid
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 #: A few passwords refused outright, whatever their length.
 COMMON_PASSWORDS = {"password", "passw0rd", "1234567890", "0123456789", "qwertyuiop", "azertyuiop", "motdepasse"}
 
@@ -27,9 +28,14 @@ def check_password_strength(password: str | None, username: str = "") -> str:
         raise Invalid("password is empty", code="user.password_empty")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(f"password must have at least {MIN_PASSWORD_LENGTH} characters", code="user.password_weak")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid(f"password must have at most {MAX_PASSWORD_LENGTH} characters", code="user.password_too_long")
     lowered = password.lower()
-    if lowered in COMMON_PASSWORDS or (username and username.lower() in lowered) or len(set(password)) < 4:
-        raise Invalid("password is too easy to guess", code="user.password_weak")
+    # The username adds nothing an attacker does not know: the rest must be long enough alone.
+    rest = lowered.replace(username.lower(), "") if username else lowered
+    if lowered in COMMON_PASSWORDS or len(rest) < MIN_PASSWORD_LENGTH or len(set(password)) < 4:
+        raise Invalid("password is too easy to guess (too common, too repetitive, or mostly the username)",
+                      code="user.password_weak")
     return password
 
 

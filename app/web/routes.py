@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import accounts
-from app.auth import _record_failed_login, _session_user
+from app.auth import check_csrf, record_failed_login, session_user
 from app.deps import SessionDep, SettingsDep
 from app.models import Organisation
 
@@ -29,9 +29,10 @@ def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
                  username: str = Form(""), password: str = Form("")) -> Response:
     from app.routes import start_web_session
 
+    check_csrf(request, strict=False)
     user = accounts.authenticate(session, username, password) if username and password else None
     if user is None:
-        _record_failed_login(request, username, "password")
+        record_failed_login(request, username, "password")
         return templates.TemplateResponse(request, "login.html", {"error": "Wrong username or password."},
                                           status_code=401)
     response = RedirectResponse("/", status_code=303)
@@ -43,6 +44,7 @@ def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
 def logout_submit(request: Request, session: SessionDep) -> Response:
     from app.routes import end_web_session
 
+    check_csrf(request, strict=False)
     response = RedirectResponse("/login", status_code=303)
     end_web_session(session, request, response)
     return response
@@ -50,7 +52,7 @@ def logout_submit(request: Request, session: SessionDep) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep) -> Response:
-    user = _session_user(session, request)
+    user = session_user(session, request)
     if user is None:
         return RedirectResponse("/login", status_code=303)
     org = session.get(Organisation, user.organisation_id)

@@ -5,10 +5,9 @@ Revises:
 Create Date: 2026-11-26 00:30:45.438023
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = 'app_0001'
 down_revision = None
