@@ -1,0 +1,425 @@
+"""Pure site-file reading: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV (WKT or lon/lat).
+
+``read_sites(path)`` returns a clean GeoDataFrame (EPSG:4326, valid polygons, one row per code)
+plus per-row problems and warnings; a file that cannot be read at all raises ``Invalid`` with a
+message naming what is wrong, so nothing is half-imported. No FastAPI, no database.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from app.errors import Invalid
+from geodata import spatial
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+PROVINCES_FILE = DATA_DIR / "cod_adm1_provinces_geoboundaries.geojson"
+#: geoBoundaries names → the French names the programme uses (SOURCE.md caveats).
+PROVINCE_NAMES = {"North Kivu": "Nord-Kivu", "South Kivu": "Sud-Kivu", "Upper Uele": "Haut-Uele",
+                  "Lower Uele": "Bas-Uele", "Central Kasai": "Kasaï-Central"}
+
+KINDS = ("asm_site", "zea", "pe", "pr", "other")
+#: Our attribute → candidate source columns (case-insensitive, first present wins).
+DEFAULT_MAPPING: dict[str, list[str]] = {
+    "code": ["code", "site_code", "site_id", "pcode", "id", "name"],
+    "name": ["name", "nom", "site_name", "title", "label", "code"],
+    "kind": ["kind", "type", "site_type"],
+    "minerals": ["minerals", "mineral", "mineral1", "resource", "primary_minerals"],
+    "radius_m": ["radius_m", "radius"],
+    "territory": ["territory", "territoire"],
+}
+#: Named presets for well-known sources (domain.md §1.1, §1.3).
+PRESETS: dict[str, dict[str, str]] = {
+    "ipis": {"code": "pcode", "name": "name", "minerals": "mineral1", "territory": "territoire"},
+    "cami": {"code": "name", "name": "name", "kind": "type", "holder": "parties", "status": "statut",
+             "valid_until": "date_de1"},
+}
+FORMATS = ("geojson", "gpkg", "shapefile", "kml", "csv")
+
+
+@dataclass
+class ReadResult:
+    """Clean rows (GeoDataFrame: code, name, kind, minerals, territory, properties, geometry) and findings."""
+
+    frame: gpd.GeoDataFrame
+    format: str
+    rows_read: int
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_mapping(value: str | dict[str, str] | None) -> dict[str, str]:
+    """``"ipis"``, ``"code=pcode,name=nom"`` or a dict → {our attribute: source column}."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if value.strip().lower() in PRESETS:
+        return dict(PRESETS[value.strip().lower()])
+    mapping = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise Invalid(f"bad mapping {part!r}: use attribute=column, e.g. code=pcode,name=name, or a preset "
+                          f"({', '.join(PRESETS)})", code="sites.bad_mapping")
+        key, col = (s.strip() for s in part.split("=", 1))
+        mapping[key] = col
+    return mapping
+
+
+def normalise_kind(value: Any) -> str:
+    """CAMI/IPIS type names → asm_site | zea | pe | pr | other."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "asm_site"
+    text = str(value).strip().upper()
+    if text in ("", "ASM", "ASM_SITE", "SITE", "MINE", "ASM SITE"):
+        return "asm_site"
+    if text.startswith("ZEA"):
+        return "zea"
+    if text.startswith("PE"):
+        return "pe"
+    if text.startswith("PR"):
+        return "pr"
+    return "other"
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def detect_format(path: Path, filename: str | None = None) -> str:
+    """The file's format from its name, confirmed by its first bytes."""
+    name = (filename or path.name).lower()
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"PK\x03\x04"):
+        return "shapefile" if not name.endswith((".kmz",)) else "kml"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "gpkg"
+    if name.endswith((".geojson", ".json")) and stripped[:1] in (b"{", b"["):
+        return "geojson"
+    if name.endswith(".kml") and (stripped.startswith(b"<?xml") or stripped.startswith(b"<kml")):
+        return "kml"
+    if name.endswith((".csv", ".txt")):
+        return "csv"
+    if name.endswith(".shp"):
+        return "shapefile"
+    if stripped[:1] == b"{":
+        return "geojson"
+    if stripped.startswith(b"<?xml") or stripped.startswith(b"<kml"):
+        return "kml"
+    raise Invalid(f"{filename or path.name} is not a geodata file this server reads "
+                  f"(GeoJSON, GeoPackage, zipped Shapefile, KML, or CSV with WKT or lon/lat columns)",
+                  code="sites.not_geodata")
+
+
+def _read_zip(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.startswith("__MACOSX/")]
+    except zipfile.BadZipFile as exc:
+        raise Invalid("the zip file is damaged or not a zip", code="sites.bad_zip") from exc
+    shps = [n for n in names if n.lower().endswith(".shp")]
+    if not shps:
+        kmls = [n for n in names if n.lower().endswith(".kml")]
+        if kmls:
+            return _read_ogr(f"/vsizip/{path}/{kmls[0]}")
+        raise Invalid("the zip file holds no .shp file (a zipped Shapefile needs .shp, .shx, .dbf and .prj)",
+                      code="sites.zip_without_shp")
+    if len(shps) > 1:
+        raise Invalid(f"the zip file holds {len(shps)} .shp files ({', '.join(shps[:5])}); upload one layer per zip",
+                      code="sites.several_layers")
+    base = shps[0][:-4]
+    lower = {n.lower() for n in names}
+    for ext in (".shx", ".dbf"):
+        if (base + ext).lower() not in lower:
+            raise Invalid(f"the Shapefile {shps[0]} is missing its {ext} file", code="sites.incomplete_shapefile")
+    frame = _read_ogr(f"/vsizip/{path}/{shps[0]}")
+    if frame.crs is None:
+        if not crs:
+            raise Invalid(f"the Shapefile {shps[0]} has no .prj (coordinate reference system); add the .prj "
+                          "to the zip or give the CRS explicitly (e.g. --crs EPSG:32735)", code="sites.missing_crs")
+        frame = frame.set_crs(crs)
+    return frame
+
+
+def _read_ogr(source: str) -> gpd.GeoDataFrame:
+    import pyogrio
+
+    try:
+        return pyogrio.read_dataframe(source)
+    except Exception as exc:  # pyogrio raises several error types for unreadable data
+        message = str(exc).split("\n")[0][:200]
+        raise Invalid(f"cannot read the file as geodata: {message}", code="sites.unreadable") from exc
+
+
+def _read_csv(path: Path) -> gpd.GeoDataFrame:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="strict")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise Invalid(f"cannot read the CSV: {str(exc).splitlines()[0][:200]}", code="sites.bad_csv") from exc
+    cols = {c.lower().strip(): c for c in df.columns}
+    wkt_col = next((cols[c] for c in ("wkt", "geometry", "geom", "the_geom") if c in cols), None)
+    lon_col = next((cols[c] for c in ("lon", "longitude", "lng", "x") if c in cols), None)
+    lat_col = next((cols[c] for c in ("lat", "latitude", "y") if c in cols), None)
+    if wkt_col is not None:
+        geoms = []
+        for value in df[wkt_col]:
+            try:
+                geoms.append(shapely.from_wkt(value) if value.strip() else None)
+            except shapely.errors.GEOSException:
+                geoms.append("bad")
+        df = df.drop(columns=[wkt_col])
+    elif lon_col is not None and lat_col is not None:
+        lon = pd.to_numeric(df[lon_col].str.replace(",", ".", regex=False), errors="coerce")
+        lat = pd.to_numeric(df[lat_col].str.replace(",", ".", regex=False), errors="coerce")
+        geoms = [shapely.Point(x, y) if np.isfinite(x) and np.isfinite(y) else None for x, y in zip(lon, lat, strict=True)]
+        df = df.drop(columns=[lon_col, lat_col])
+    else:
+        raise Invalid("the CSV needs a WKT column (wkt/geometry) or lon/lat columns (lon,lat or longitude,latitude)",
+                      code="sites.csv_without_geometry")
+    frame = gpd.GeoDataFrame(df, geometry=[None if g == "bad" else g for g in geoms], crs=4326)
+    frame["_bad_wkt"] = [g == "bad" for g in geoms]
+    return frame
+
+
+def read_frame(path: Path, *, filename: str | None = None, crs: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
+    """Read any supported file into a GeoDataFrame in EPSG:4326 (no cleaning yet)."""
+    fmt = detect_format(path, filename)
+    if fmt == "shapefile" and zipfile.is_zipfile(path):
+        frame = _read_zip(path, crs)
+    elif fmt == "csv":
+        frame = _read_csv(path)
+    else:
+        frame = _read_ogr(str(path))
+        if frame.crs is None:
+            if fmt == "shapefile" and not crs:
+                raise Invalid("the Shapefile has no .prj (coordinate reference system); give the CRS explicitly",
+                              code="sites.missing_crs")
+            frame = frame.set_crs(crs or 4326)
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
+        raise Invalid("the file has no geometry column", code="sites.no_geometry")
+    if crs and fmt in ("csv",):
+        frame = frame.set_crs(crs, allow_override=True)
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        try:
+            frame = frame.to_crs(4326)
+        except Exception as exc:
+            raise Invalid(f"cannot reproject from {frame.crs} to EPSG:4326: {exc}", code="sites.bad_crs") from exc
+    return frame, fmt
+
+
+# -- cleaning ----------------------------------------------------------------------------
+
+
+def _column(frame: pd.DataFrame, candidates: list[str]) -> str | None:
+    lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
+    for cand in candidates:
+        if cand.lower() in lower:
+            return lower[cand.lower()]
+    return None
+
+
+def _value(row: pd.Series, col: str | None) -> Any:
+    if col is None:
+        return None
+    value = row[col]
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return value
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
+    """The polygonal part of a (made-valid) geometry, or None."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    if geom.geom_type == "GeometryCollection":
+        parts = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+        if parts:
+            return shapely.union_all(parts)
+    return None
+
+
+def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kind: str | None = None,
+          default_radius_m: float | None = 50.0, fmt: str = "") -> ReadResult:
+    """Map attributes, repair geometries, buffer points, drop bad rows (reported, not fatal).
+
+    :param mapping: our attribute → source column (``parse_mapping``); unmapped ones use defaults.
+    :param kind: force every row to this kind (asm_site, zea, pe, pr, other).
+    :param default_radius_m: radius for points without one (None: points without radius are refused).
+    """
+    mapping = mapping or {}
+    if kind is not None and kind not in KINDS:
+        raise Invalid(f"unknown site kind {kind!r}; use one of {', '.join(KINDS)}", code="sites.bad_kind")
+    cols: dict[str, str | None] = {}
+    for attr, candidates in DEFAULT_MAPPING.items():
+        if attr in mapping:
+            col = _column(frame, [mapping[attr]])
+            if col is None:
+                raise Invalid(f"the mapping names column {mapping[attr]!r} for {attr}, but the file has no such column "
+                              f"(columns: {', '.join(map(str, frame.columns[:30]))})", code="sites.bad_mapping")
+            cols[attr] = col
+        else:
+            cols[attr] = _column(frame, candidates)
+    if cols["code"] is None:
+        raise Invalid("no site code column: name it code (or pcode/site_id), or pass a mapping such as code=MYCOLUMN",
+                      code="sites.no_code_column")
+    extra = {k: _column(frame, [v]) for k, v in mapping.items() if k not in DEFAULT_MAPPING}
+    used = {c for c in (*cols.values(), *extra.values()) if c is not None}
+
+    problems: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    bad_wkt = frame["_bad_wkt"] if "_bad_wkt" in frame.columns else None
+    geoms = frame.geometry.values
+    pending_points: list[tuple[int, float]] = []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        line = i + 1
+        code = _value(row, cols["code"])
+        code = None if code is None else str(code)
+        if isinstance(code, str) and re.fullmatch(r"\d+\.0", code):
+            code = code[:-2]
+        if not code:
+            problems.append({"row": line, "code": None, "problem": "missing site code"})
+            continue
+        if len(code) > 100:
+            problems.append({"row": line, "code": code[:40], "problem": "site code longer than 100 characters"})
+            continue
+        if code in seen:
+            problems.append({"row": line, "code": code, "problem": f"duplicate code (first on row {seen[code]})"})
+            continue
+        geom = geoms[i]
+        if bad_wkt is not None and bool(bad_wkt.iloc[i]):
+            problems.append({"row": line, "code": code, "problem": "geometry is not valid WKT"})
+            continue
+        if geom is None or geom.is_empty:
+            problems.append({"row": line, "code": code, "problem": "empty geometry"})
+            continue
+        geom = shapely.force_2d(geom)
+        coords = shapely.get_coordinates(geom)
+        if not np.all(np.isfinite(coords)) or np.any(np.abs(coords[:, 0]) > 180) or np.any(np.abs(coords[:, 1]) > 90):
+            problems.append({"row": line, "code": code, "problem": "coordinates are not longitude/latitude "
+                             "(out of range); is the CRS right?"})
+            continue
+        radius = _value(row, cols["radius_m"])
+        if geom.geom_type in ("Point", "MultiPoint"):
+            try:
+                r = float(radius) if radius is not None else default_radius_m
+            except (TypeError, ValueError):
+                r = None
+            if r is None or not np.isfinite(r) or r <= 0 or r > 50_000:
+                problems.append({"row": line, "code": code, "problem": "a point needs a radius in metres (0–50000)"})
+                continue
+            if geom.geom_type == "MultiPoint":
+                geom = shapely.centroid(geom)
+            pending_points.append((len(rows), r))
+        elif geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection"):
+            if not geom.is_valid:
+                fixed = _polygonal(shapely.make_valid(geom))
+                if fixed is None or fixed.is_empty:
+                    problems.append({"row": line, "code": code, "problem": "invalid polygon that cannot be repaired"})
+                    continue
+                warnings.append({"row": line, "code": code, "warning": "invalid polygon repaired (make_valid)"})
+                geom = fixed
+            else:
+                geom = _polygonal(geom)
+                if geom is None:
+                    problems.append({"row": line, "code": code, "problem": "no polygon in the geometry collection"})
+                    continue
+        else:
+            problems.append({"row": line, "code": code, "problem": f"{geom.geom_type} is not a site shape "
+                             "(use polygons, or points with a radius)"})
+            continue
+        rep = geom.representative_point() if geom.geom_type != "Point" else geom
+        if not spatial.in_drc_bbox(rep.x, rep.y):
+            warnings.append({"row": line, "code": code, "warning": f"location ({rep.x:.5f}, {rep.y:.5f}) is outside the "
+                             "DRC's bounding box; are longitude and latitude swapped?"})
+        props = {}
+        for c in frame.columns:
+            if c in used or c == frame.geometry.name or c == "_bad_wkt":
+                continue
+            v = _value(row, c)
+            if v is not None and not isinstance(v, (bytes, bytearray)):
+                props[str(c)] = v if isinstance(v, (int, float, bool)) else str(v)
+        for k, c in extra.items():
+            v = _value(row, c)
+            if v is not None:
+                props[k] = v if isinstance(v, (int, float, bool)) else str(v)
+        minerals = _value(row, cols["minerals"])
+        seen[code] = line
+        rows.append({
+            "code": code,
+            "name": str(_value(row, cols["name"]) or code)[:300],
+            "kind": kind or normalise_kind(_value(row, cols["kind"])),
+            "minerals": [m.strip().lower() for m in re.split(r"[;,|]", str(minerals)) if m.strip()] if minerals else [],
+            "territory": (str(_value(row, cols["territory"]))[:100] if _value(row, cols["territory"]) else None),
+            "properties": props,
+            "geometry": geom,
+        })
+    if pending_points:
+        idx = [p[0] for p in pending_points]
+        pts = [rows[i]["geometry"] for i in idx]
+        circles = spatial.buffer_points_m(np.array([p.x for p in pts]), np.array([p.y for p in pts]),
+                                          np.array([p[1] for p in pending_points]))
+        for i, c in zip(idx, circles, strict=True):
+            rows[i]["geometry"] = c
+    out = gpd.GeoDataFrame(rows, columns=["code", "name", "kind", "minerals", "territory", "properties", "geometry"],
+                           geometry="geometry", crs=4326)
+    return ReadResult(frame=out, format=fmt, rows_read=len(frame), problems=problems, warnings=warnings)
+
+
+def read_sites(path: Path, *, filename: str | None = None, mapping: str | dict[str, str] | None = None,
+               kind: str | None = None, crs: str | None = None, default_radius_m: float | None = 50.0) -> ReadResult:
+    """Read and clean a site file. Raises ``Invalid`` when the file as a whole is unusable."""
+    frame, fmt = read_frame(Path(path), filename=filename, crs=crs)
+    if len(frame) == 0:
+        raise Invalid("the file holds no features", code="sites.empty_file")
+    result = clean(frame, mapping=parse_mapping(mapping), kind=kind, default_radius_m=default_radius_m, fmt=fmt)
+    return result
+
+
+# -- provinces ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _provinces() -> tuple[np.ndarray, list[str], list[str], shapely.STRtree]:
+    frame = gpd.read_file(PROVINCES_FILE)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    shapely.prepare(geoms)
+    names = [PROVINCE_NAMES.get(n, n) for n in frame["shapeName"]]
+    return geoms, names, list(frame["shapeISO"]), shapely.STRtree(geoms)
+
+
+def provinces_of(lons: np.ndarray, lats: np.ndarray) -> tuple[list[str | None], list[str | None]]:
+    """Province name and ISO 3166-2 code of each point (bundled geoBoundaries layer, ODbL)."""
+    geoms, names, isos, tree = _provinces()
+    n = len(lons)
+    out_names: list[str | None] = [None] * n
+    out_isos: list[str | None] = [None] * n
+    if n == 0:
+        return out_names, out_isos
+    pi, gi = tree.query(shapely.points(np.asarray(lons, float), np.asarray(lats, float)), predicate="intersects")
+    for p, g in zip(pi, gi, strict=True):
+        if out_names[p] is None:
+            out_names[p], out_isos[p] = names[g], isos[g]
+    return out_names, out_isos
