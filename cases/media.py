@@ -1,8 +1,36 @@
-"""Per-organisation case list served as form media of the follow-up form (offline selection)."""
+"""Per-organisation case list served as form media of the follow-up form (offline selection).
+
+``cases.csv`` is never stored: ``app.pipeline.dynamic_form_media`` asks for it per caller, so a
+tablet only ever holds its own organisation's open cases, pseudonymously (code, age band, site).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from typing import TYPE_CHECKING
 
-def case_list_csv(session, actor, form, version):  # noqa: ANN001, ANN201
-    """CSV of the caller organisation's open cases (pseudonymous code, age band, site; no names)."""
-    return None
+from sqlmodel import Session
+
+from app.models import Organisation
+from cases import lifecycle, queries
+
+if TYPE_CHECKING:
+    from app.auth import Actor
+
+
+def case_list_csv(session: Session, actor: Actor, form, version) -> tuple[bytes, str] | None:  # noqa: ANN001
+    """CSV of the caller organisation's open cases (``name`` = case code, ``label`` = code · age band · site;
+    no names), or None unless the caller is a caseworker of an NGO (or one of their devices)."""
+    if actor is None or actor.role != "caseworker":
+        return None
+    org = session.get(Organisation, actor.organisation_id)
+    if org is None or org.kind != "ngo":
+        return None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["name", "label", "age_band", "site", "status"])
+    for case in queries.open_cases_of(session, org.id, lifecycle.OPEN_STATES):
+        label = " · ".join(p for p in (case.code, case.age_band, case.site_code) if p)
+        writer.writerow([case.code, label, case.age_band or "", case.site_code or "", case.status])
+    return out.getvalue().encode("utf-8"), "text/csv"

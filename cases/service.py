@@ -1,0 +1,582 @@
+"""Case management rules: who sees which case and which fields, transitions (via ``lifecycle``),
+services, follow-ups and the closure criteria, merges, the review queue and retention.
+
+Plain functions over a session; they never commit and know nothing of HTTP. Access, in short
+(domain.md §3.5, §4.2; design.md §6):
+
+* caseworker: cases owned by their NGO (all fields; identity reads audited);
+* monitor: cases they created; identity only until the NGO accepts, then a status summary;
+* coordinator: every case's status and pseudonymous facts; identity only while verifying and
+  routing (submitted, verified, referred); duplicates, merges and the review queue;
+* admin: aggregates only (the KPI), no case content.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, select
+
+from app import audit
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models import Organisation, User
+from app.timeutil import isoformat, utcnow
+from cases import codes, lifecycle, queries
+from cases.lifecycle import TransitionRefused
+from cases.models import CaseEvent, CaseFollowup, CaseService, CaseSubmission, ChildCase, ChildPerson
+
+if TYPE_CHECKING:
+    from app.auth import Actor
+    from sync.models import Submission
+
+#: Two good follow-ups at least this many days apart meet the closure criteria (§3.2, §3.6).
+WITHDRAWAL_MIN_DAYS = 90
+#: Failed follow-ups (child not found) needed before closing as lost to follow-up.
+LOST_MIN_FAILED_FOLLOWUPS = 2
+SERVICE_TYPES = ("education", "vocational_training", "health", "psychosocial", "family_income",
+                 "birth_registration", "food", "shelter", "legal", "awareness")
+#: Awareness raising alone is not remediation (§3.6).
+REMEDIATION_TYPES = tuple(t for t in SERVICE_TYPES if t != "awareness")
+#: Intake fields that identify the child or the family; readable only as §3.5 says, and erased by purge.
+IDENTIFYING_NAMES = ("child_given_name", "child_family_name", "date_of_birth", "caregiver_name",
+                     "caregiver_phone", "residence_area", "school_grade", "monitor_notes", "notes",
+                     "child_photo", "photo")
+
+
+# -- access ----------------------------------------------------------------------------------
+
+
+def _owns(actor: Actor, case: ChildCase) -> bool:
+    return actor.role == "caseworker" and case.organisation_id is not None and case.organisation_id == actor.organisation_id
+
+
+def access_level(actor: Actor, case: ChildCase) -> str | None:
+    """full | status | summary | None (not visible at all)."""
+    if _owns(actor, case):
+        return "full"
+    if actor.role == "coordinator":
+        return "status"
+    if actor.role == "monitor" and case.created_by_user_id == actor.user.id:
+        return "status" if case.status in lifecycle.PRE_ACCEPTANCE_STATES else "summary"
+    return None
+
+
+def may_read_identity(actor: Actor, case: ChildCase) -> bool:
+    """Names, phone, notes, photos: the owning NGO; the coordinator and the creating monitor only
+    before the NGO accepts (verification, routing and duplicate decisions)."""
+    if case.identity_erased_at is not None:
+        return False
+    if _owns(actor, case):
+        return True
+    if case.status in lifecycle.PRE_ACCEPTANCE_STATES:
+        return actor.role == "coordinator" or (actor.role == "monitor" and case.created_by_user_id == actor.user.id)
+    return False
+
+
+def visible_case(session: Session, *, actor: Actor, code: str) -> ChildCase:
+    """The case named ``code`` if the caller may see it; otherwise 404 (existence is not revealed)."""
+    normal = codes.normalise(code)
+    if not codes.is_valid(normal):
+        raise NotFound(f"no case {code!r}: case codes look like CL-7Q4K-M2XD (with a check character)",
+                       code="case.not_found")
+    case = queries.case_by_code(session, normal)
+    if case is None or access_level(actor, case) is None:
+        raise NotFound(f"no case {normal} visible to you", code="case.not_found")
+    return case
+
+
+def require_case_role(actor: Actor) -> None:
+    if actor.role not in ("coordinator", "caseworker", "monitor"):
+        raise Forbidden("case records are for coordinators, caseworkers and the monitors who created them; "
+                        "administrators see aggregates only", code="case.forbidden")
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _org_name(session: Session, org_id: int | None) -> str | None:
+    org = session.get(Organisation, org_id) if org_id else None
+    return org.name if org else None
+
+
+def list_cases(session: Session, *, actor: Actor, status: str | None = None, limit: int = 100,
+               offset: int = 0) -> list[dict[str, Any]]:
+    """The caller's cases, newest first, as summaries without identifying fields."""
+    require_case_role(actor)
+    if status is not None and status not in lifecycle.STATES:
+        raise Invalid(f"unknown status {status!r}; one of: {', '.join(lifecycle.STATES)}", code="case.bad_status")
+    rows = queries.scoped_cases(session, role=actor.role, user_id=actor.user.id,
+                                organisation_id=actor.organisation_id, status=status, limit=limit, offset=offset)
+    audit.record(session, "case.list", actor=actor, object_type="case", count=len(rows))
+    return [case_view(session, actor=actor, case=c, detail=False) for c in rows]
+
+
+def case_view(session: Session, *, actor: Actor, case: ChildCase, detail: bool = True) -> dict[str, Any]:
+    """A case as the caller may see it (pseudonymous; identity is a separate, audited read)."""
+    level = access_level(actor, case)
+    view: dict[str, Any] = {"code": case.code, "status": case.status, "updated_at": isoformat(case.updated_at)}
+    if level == "summary" or level is None:
+        return view
+    person = queries.person(session, case.person_id)
+    view.update(
+        person=person.code if person else None,
+        organisation=_org_name(session, case.organisation_id),
+        proposed_organisation=_org_name(session, case.proposed_organisation_id),
+        site=case.site_code, province=case.province, risk_level=case.risk_level, urgent=case.urgent,
+        classification=case.classification, sex=case.sex, age_band=case.age_band,
+        date_identified=case.date_identified.isoformat(),
+        consent={"given_by": case.consent_giver, "services": case.consent_services,
+                 "share_partner": case.consent_share_partner, "reporting": case.consent_reporting,
+                 "photo": case.consent_photo},
+        pending_request=({"kind": case.pending_request, "reason": case.pending_reason}
+                         if case.pending_request else None),
+        closure_reason=case.closure_reason, opened_at=isoformat(case.opened_at), closed_at=isoformat(case.closed_at),
+        duplicate_of=_code_of(session, case.duplicate_of_id), identity_erased=case.identity_erased_at is not None,
+        identity_readable=may_read_identity(actor, case),
+        allowed_actions=[a for a in lifecycle.allowed_actions(case.status, pending_request=case.pending_request)
+                         if _role_for(actor, case) in lifecycle.BY_ACTION[a].roles],
+    )
+    if detail:
+        view["events"] = [
+            {"action": e.action, "from": e.from_status, "to": e.to_status, "role": e.actor_role,
+             "actor": _username(session, e.actor_user_id), "organisation": _org_name(session, e.actor_org_id),
+             "at": isoformat(e.at), "reason": e.reason}
+            for e in queries.events(session, case.id)]
+        view["services"] = [
+            {"id": s.id, "type": s.service_type, "implemented": s.implemented,
+             "implemented_on": s.implemented_on.isoformat() if s.implemented_on else None,
+             "organisation": _org_name(session, s.implementing_org_id)} for s in queries.services(session, case.id)]
+        view["followups"] = [
+            {"date": f.observed_on.isoformat(), "child_found": f.child_found, "in_hazardous_work": f.in_hazardous_work,
+             "in_school_or_training": f.in_school_or_training, "observed_by_role": f.observed_by_role}
+            for f in queries.followups(session, case.id)]
+        audit.record(session, "case.view", actor=actor, object_type="case", object_id=case.code)
+    return view
+
+
+def _code_of(session: Session, case_id: int | None) -> str | None:
+    other = session.get(ChildCase, case_id) if case_id else None
+    return other.code if other else None
+
+
+def _username(session: Session, user_id: int | None) -> str | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user else None
+
+
+def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> dict[str, Any]:
+    """The identifying fields of a case (from its intake), for those §3.5 allows; always audited."""
+    from sync.models import Submission, SubmissionAttachment
+    from sync.submission_xml import by_name
+
+    if not may_read_identity(actor, case):
+        audit.record(session, "case.read_identity_denied", actor=actor, object_type="case", object_id=case.code)
+        reason = ("its identifying fields were erased after the retention period" if case.identity_erased_at
+                  else "only the owning NGO's caseworkers (and, before acceptance, the coordinator and the "
+                       "creating monitor) may read them")
+        raise Forbidden(f"identity of case {case.code} is not readable: {reason}", code="case.identity_forbidden")
+    intake = session.exec(select(Submission).where(Submission.root_instance_id == case.intake_root_instance_id,
+                                                   Submission.current == True)).first()  # noqa: E712
+    answers = by_name(intake.data) if intake else {}
+    identity = {name: answers.get(name) for name in IDENTIFYING_NAMES if answers.get(name) is not None}
+    photos = []
+    if intake is not None:
+        photos = [a.name for a in session.exec(select(SubmissionAttachment).where(
+            SubmissionAttachment.submission_id == intake.id)).all()]
+    audit.record(session, "case.read_identity", actor=actor, object_type="case", object_id=case.code,
+                 fields=sorted(identity), role=actor.role)
+    return {"code": case.code, "identity": identity, "photos": photos,
+            "intake_instance_id": intake.instance_id if intake else None}
+
+
+def may_read_case_submission(session: Session, actor: Actor, submission: Submission) -> bool:
+    """May ``actor`` read this submission (data, XML, attachments)? True for non-case forms.
+
+    For SYNC-API (submission lists, ``/api/v1/media``): case-form submissions are readable only by
+    the owning NGO's caseworkers and, before acceptance, the coordinator and the creating monitor;
+    restricted ones (flagged for review) only by coordinators. A granted read is audited.
+    """
+    from forms.models import CASE_FORM_KINDS, Form
+
+    form = session.get(Form, submission.form_id)
+    if form is None or form.kind not in CASE_FORM_KINDS:
+        return True
+    link = queries.link_for_submission(session, submission.id) if submission.id else None
+    case = session.get(ChildCase, link.case_id) if link and link.case_id else None
+    if case is not None:
+        allowed = may_read_identity(actor, case)
+    else:
+        allowed = actor.role == "coordinator"
+    if allowed:
+        audit.record(session, "case.read_submission", actor=actor, object_type="submission",
+                     object_id=submission.instance_id, case=case.code if case else None)
+    return allowed
+
+
+# -- transitions ---------------------------------------------------------------------------
+
+
+def _role_for(actor: Actor | None, case: ChildCase) -> str:
+    if actor is None:
+        return lifecycle.SYSTEM
+    if actor.role == "caseworker":
+        return "caseworker" if _owns(actor, case) else "caseworker_other_org"
+    return actor.role
+
+
+def _refusal(exc: TransitionRefused, case: ChildCase) -> Exception:
+    details = {"status": case.status, "allowed": exc.allowed}
+    if exc.kind in ("state", "four_eyes"):
+        return Conflict(exc.message, code=f"case.{'invalid_transition' if exc.kind == 'state' else 'four_eyes'}",
+                        details=details)
+    if exc.kind == "role":
+        return Forbidden(exc.message, code="case.wrong_role", details=details)
+    return Invalid(exc.message, code=f"case.{exc.kind}", details=details)
+
+
+def _ngo(session: Session, ref: str | int | None, *, what: str) -> Organisation:
+    org = queries.organisation_by_ref(session, ref)
+    if org is None:
+        raise Invalid(f"{what}: no organisation {ref!r}", code="case.unknown_organisation")
+    if org.kind != "ngo":
+        raise Invalid(f"{what}: {org.name} is not a partner NGO", code="case.not_an_ngo")
+    return org
+
+
+def transition(session: Session, *, actor: Actor | None, case: ChildCase, action: str, reason: str | None = None,
+               organisation: str | int | None = None, into: str | None = None, risk_level: str | None = None,
+               submission_id: int | None = None, details: dict[str, Any] | None = None) -> CaseEvent:
+    """Take ``action`` on ``case`` as ``actor`` (None = the system) and write its immutable event.
+
+    Refusals: wrong state or a missing second person → ``Conflict`` (409, naming the allowed
+    actions); wrong role → ``Forbidden``; missing reason, consent or target → ``Invalid``.
+    Nothing is changed when it refuses.
+    """
+    role = _role_for(actor, case)
+    if role == "caseworker_other_org":
+        raise NotFound(f"no case {case.code} visible to you", code="case.not_found")
+    try:
+        t = lifecycle.check(action, status=case.status, role=role, actor_user_id=actor.user.id if actor else None,
+                            pending_request=case.pending_request, requested_by_user_id=case.requested_by_user_id,
+                            reason=reason)
+    except TransitionRefused as exc:
+        raise _refusal(exc, case) from None
+    extra: dict[str, Any] = dict(details or {})
+    source = case.status
+    now = utcnow()
+
+    # Guards and effects that depend on more than the state machine.
+    if action == "verify":
+        if risk_level is not None:
+            if risk_level not in ("low", "medium", "high"):
+                raise Invalid("risk_level must be low, medium or high", code="case.bad_risk_level")
+            extra["risk_level"] = [case.risk_level, risk_level]
+            case.risk_level = risk_level
+        case.verified_at = now
+    elif action in ("refer", "transfer"):
+        if not case.consent_share_partner:
+            raise Invalid(f"{action} needs consent to share with the partner NGO (consent_share_partner = yes); "
+                          "this case has none", code="case.no_consent_to_share")
+        target = _ngo(session, organisation if organisation is not None else case.proposed_organisation_id,
+                      what=f"{action} target")
+        if action == "transfer" and target.id == case.organisation_id:
+            raise Invalid("transfer target is already the owning organisation", code="case.same_organisation")
+        extra["organisation"] = target.name
+        case.organisation_id = target.id
+    elif action == "decline":
+        extra["organisation"] = _org_name(session, case.organisation_id)
+        case.organisation_id = None
+    elif action == "merge":
+        raise Invalid("use POST /api/v1/cases/{code}/merge with the case it duplicates", code="case.use_merge")
+    elif action == "start_monitoring":
+        if not any(s.implemented for s in queries.services(session, case.id)):
+            raise Invalid("monitoring starts when a first service is implemented; record one first",
+                          code="case.no_implemented_service")
+    elif action == "request_closure":
+        if reason == "lost_to_follow_up":
+            failed = sum(1 for f in queries.followups(session, case.id) if not f.child_found)
+            if failed < LOST_MIN_FAILED_FOLLOWUPS:
+                raise Invalid(f"lost_to_follow_up needs at least {LOST_MIN_FAILED_FOLLOWUPS} failed follow-ups "
+                              f"(child not found); this case has {failed}", code="case.not_lost")
+        case.pending_request, case.pending_reason = "closure", reason
+        case.requested_by_user_id = actor.user.id if actor else None
+    elif action == "submit_plan":
+        case.pending_request, case.pending_reason = "plan", None
+        case.requested_by_user_id = actor.user.id if actor else None
+    elif action in ("approve_plan", "reject_plan", "reject_closure"):
+        case.pending_request = case.pending_reason = case.requested_by_user_id = None
+    elif action == "approve_closure":
+        case.closure_reason = case.pending_reason
+        case.pending_request = case.pending_reason = case.requested_by_user_id = None
+        case.closed_at = now
+    elif action == "close_consent_withdrawn":
+        case.closure_reason = "consent_withdrawn"
+        case.closed_at = now
+    elif action == "reopen":
+        case.closed_at = None
+        case.closure_reason = None
+
+    if t.target is not None:
+        case.status = t.target
+    case.updated_at = now
+    session.add(case)
+    event = CaseEvent(case_id=case.id, action=action, from_status=source, to_status=case.status,
+                      actor_user_id=actor.user.id if actor else None,
+                      actor_role=actor.role if actor else lifecycle.SYSTEM,
+                      actor_org_id=actor.organisation_id if actor else None, at=now, reason=reason,
+                      submission_id=submission_id, details=extra)
+    session.add(event)
+    session.flush()
+    audit.record(session, f"case.{action}", actor=actor, object_type="case", object_id=case.code,
+                 from_status=source, to_status=case.status)
+    return event
+
+
+# -- services and follow-ups -----------------------------------------------------------------
+
+SERVICE_STATES = (lifecycle.ACCEPTED, lifecycle.ASSESSMENT, lifecycle.PLAN_PENDING, lifecycle.IN_SERVICES,
+                  lifecycle.MONITORING)
+FOLLOWUP_STATES = (lifecycle.IN_SERVICES, lifecycle.MONITORING, lifecycle.WITHDRAWN_PENDING)
+
+
+def _require_owner(actor: Actor, case: ChildCase, what: str) -> None:
+    if actor.role == "caseworker" and not _owns(actor, case):
+        raise NotFound(f"no case {case.code} visible to you", code="case.not_found")
+    if not _owns(actor, case):
+        raise Forbidden(f"{what} is recorded by the owning NGO's caseworkers", code="case.wrong_role")
+
+
+def record_service(session: Session, *, actor: Actor, case: ChildCase, service_type: str, implemented: bool,
+                   implemented_on: date | None = None, submission_root: str | None = None) -> CaseService:
+    """Record a service (planned or implemented); the first implemented one moves in_services → monitoring."""
+    _require_owner(actor, case, "a service")
+    if service_type not in SERVICE_TYPES:
+        raise Invalid(f"unknown service type {service_type!r}; one of: {', '.join(SERVICE_TYPES)}",
+                      code="case.bad_service_type")
+    if case.status not in SERVICE_STATES:
+        raise Conflict(f"services are recorded in states {', '.join(SERVICE_STATES)}; case {case.code} is "
+                       f"{case.status}", code="case.invalid_state", details={"status": case.status})
+    if implemented and implemented_on is None:
+        implemented_on = utcnow().date()
+    if implemented_on is not None and implemented_on > utcnow().date() + timedelta(days=1):
+        raise Invalid("implemented_on is in the future", code="case.date_in_future")
+    row = None
+    if submission_root:
+        row = session.exec(select(CaseService).where(CaseService.submission_root == submission_root)).first()
+    row = row or CaseService(case_id=case.id, submission_root=submission_root)
+    row.service_type, row.implemented = service_type, implemented
+    row.implemented_on = implemented_on if implemented else None
+    row.implementing_org_id, row.recorded_by_user_id = actor.organisation_id, actor.user.id
+    session.add(row)
+    session.flush()
+    audit.record(session, "case.service", actor=actor, object_type="case", object_id=case.code,
+                 service_type=service_type, implemented=implemented)
+    if implemented and case.status == lifecycle.IN_SERVICES:
+        transition(session, actor=actor, case=case, action="start_monitoring")
+    return row
+
+
+def record_followup(session: Session, *, actor: Actor, case: ChildCase, observed_on: date, child_found: bool,
+                    in_hazardous_work: bool | None, in_school_or_training: bool | None,
+                    submission_root: str | None = None, submission_id: int | None = None) -> CaseFollowup:
+    """Record a follow-up observation and take the system transition when closure criteria are met."""
+    _require_owner(actor, case, "a follow-up")
+    if case.status not in FOLLOWUP_STATES:
+        raise Conflict(f"follow-ups are recorded in states {', '.join(FOLLOWUP_STATES)}; case {case.code} is "
+                       f"{case.status}", code="case.invalid_state", details={"status": case.status})
+    row = None
+    if submission_root:
+        row = session.exec(select(CaseFollowup).where(CaseFollowup.submission_root == submission_root)).first()
+    row = row or CaseFollowup(case_id=case.id, submission_root=submission_root, observed_on=observed_on)
+    row.observed_on, row.child_found = observed_on, child_found
+    row.in_hazardous_work = in_hazardous_work if child_found else None
+    row.in_school_or_training = in_school_or_training if child_found else None
+    row.observed_by_user_id, row.observed_by_role = actor.user.id, actor.role
+    session.add(row)
+    session.flush()
+    audit.record(session, "case.followup", actor=actor, object_type="case", object_id=case.code)
+    evaluate_closure_criteria(session, case=case, requested_by=actor, submission_id=submission_id)
+    return row
+
+
+def withdrawal_date(followups: list[CaseFollowup], *, since: date | None = None,
+                    min_days: int = WITHDRAWAL_MIN_DAYS) -> date | None:
+    """Date of the second qualifying follow-up: within the latest run of consecutive good
+    observations (found, no hazardous work, in school or training), the first one at least
+    ``min_days`` after the run began. None when the criteria are not met."""
+    seen = [f for f in followups if f.child_found and (since is None or f.observed_on >= since)]
+    seen.sort(key=lambda f: (f.observed_on, f.id or 0))
+    run: list[CaseFollowup] = []
+    for f in seen:
+        if f.in_hazardous_work is False and f.in_school_or_training is True:
+            run.append(f)
+        else:
+            run = []
+    if not run:
+        return None
+    start = run[0].observed_on
+    for f in run[1:]:
+        if (f.observed_on - start).days >= min_days:
+            return f.observed_on
+    return None
+
+
+def evaluate_closure_criteria(session: Session, *, case: ChildCase, requested_by: Actor | None = None,
+                              submission_id: int | None = None) -> CaseEvent | None:
+    """monitoring → withdrawn_pending_closure (system) when the criteria are met; the closure then
+    awaits a coordinator other than the caseworker who recorded the qualifying follow-up."""
+    if case.status != lifecycle.MONITORING:
+        return None
+    since = _last_resume_date(session, case)
+    withdrawn_on = withdrawal_date(queries.followups(session, case.id), since=since)
+    if withdrawn_on is None:
+        return None
+    event = transition(session, actor=None, case=case, action="criteria_met", submission_id=submission_id,
+                       details={"withdrawn_on": withdrawn_on.isoformat()})
+    if case.first_withdrawn_on is None:
+        case.first_withdrawn_on = withdrawn_on
+    case.pending_request, case.pending_reason = "closure", "withdrawn_and_supported"
+    case.requested_by_user_id = requested_by.user.id if requested_by else None
+    session.add(case)
+    return event
+
+
+def _last_resume_date(session: Session, case: ChildCase) -> date | None:
+    """After a relapse, only follow-ups from then on count."""
+    last = None
+    for e in queries.events(session, case.id):
+        if e.action in ("resume_services", "reject_closure"):
+            last = e.at.date()
+    return last
+
+
+# -- duplicates and merge ------------------------------------------------------------------
+
+
+def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
+    """Pairs of cases of different persons that share a keyed hash (coordinators only)."""
+    from cases.models import CaseDedupKey
+
+    if actor.role != "coordinator":
+        raise Forbidden("duplicate candidates are shown to coordinators only", code="case.forbidden")
+    a, b = CaseDedupKey.__table__.alias("a"), CaseDedupKey.__table__.alias("b")
+    rows = session.exec(select(a.c.case_id, b.c.case_id, a.c.kind)
+                        .join(b, (a.c.value == b.c.value) & (a.c.kind == b.c.kind) & (a.c.case_id < b.c.case_id))).all()
+    pairs: dict[tuple[int, int], set[str]] = {}
+    for left, right, kind in rows:
+        pairs.setdefault((left, right), set()).add(kind)
+    out = []
+    for (left, right), kinds in sorted(pairs.items()):
+        ca, cb = session.get(ChildCase, left), session.get(ChildCase, right)
+        if ca is None or cb is None or ca.person_id == cb.person_id:
+            continue
+        out.append({"case": cb.code, "candidate": ca.code, "matched_on": sorted(kinds),
+                    "statuses": [cb.status, ca.status], "sites": [cb.site_code, ca.site_code]})
+    audit.record(session, "case.duplicates", actor=actor, object_type="case", count=len(out))
+    return out
+
+
+def merge(session: Session, *, actor: Actor, case: ChildCase, into: str) -> CaseEvent:
+    """Re-point ``case`` to the person of case ``into`` (coordinators). A case still ``submitted``
+    becomes ``merged_duplicate`` of it; a case further along keeps its state and only its person."""
+    if actor.role != "coordinator":
+        raise Forbidden("merging duplicates is a coordinator's decision", code="case.wrong_role")
+    target = queries.case_by_code(session, codes.normalise(into)) if codes.is_valid(codes.normalise(into)) else None
+    if target is None:
+        raise Invalid(f"merge target: no case {into!r}", code="case.unknown_merge_target")
+    while target.duplicate_of_id is not None:
+        target = session.get(ChildCase, target.duplicate_of_id)
+    if target.id == case.id:
+        raise Invalid("a case cannot be merged into itself", code="case.merge_self")
+    if case.status in lifecycle.TERMINAL_STATES:
+        raise Conflict(f"case {case.code} is {case.status}; nothing to merge", code="case.invalid_transition",
+                       details={"status": case.status, "allowed": lifecycle.allowed_actions(case.status)})
+    old_person = queries.person(session, case.person_id)
+    new_person = queries.person(session, target.person_id)
+    source = case.status
+    case.person_id = target.person_id
+    if source == lifecycle.SUBMITTED:
+        case.status = lifecycle.MERGED
+        case.duplicate_of_id = target.id
+    case.updated_at = utcnow()
+    session.add(case)
+    event = CaseEvent(case_id=case.id, action="merge", from_status=source, to_status=case.status,
+                      actor_user_id=actor.user.id, actor_role=actor.role, actor_org_id=actor.organisation_id,
+                      reason=f"duplicate of {target.code}",
+                      details={"into": target.code, "from_person": old_person.code if old_person else None,
+                               "to_person": new_person.code if new_person else None})
+    session.add(event)
+    session.flush()
+    audit.record(session, "case.merge", actor=actor, object_type="case", object_id=case.code, into=target.code)
+    return event
+
+
+# -- review queue --------------------------------------------------------------------------
+
+
+def review_queue(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
+    """Case-form submissions flagged for a coordinator (no identifying fields)."""
+    from forms.models import CASE_FORM_KINDS, Form
+    from sync.models import Submission
+
+    if actor.role != "coordinator":
+        raise Forbidden("the case review queue is for coordinators", code="case.forbidden")
+    rows = session.exec(select(Submission, Form).join(Form, Form.id == Submission.form_id)
+                        .where(Submission.review_state == "needs_review", Submission.current == True,  # noqa: E712
+                               Form.kind.in_(CASE_FORM_KINDS)).order_by(Submission.received_at)).all()
+    audit.record(session, "case.review_queue", actor=actor, object_type="submission", count=len(rows))
+    return [{"instance_id": s.instance_id, "form": f.xml_form_id, "kind": f.kind, "received_at": isoformat(s.received_at),
+             "submitted_by": _username(session, s.submitted_by_user_id), "restricted": s.restricted,
+             "reason": s.review_reason} for s, f in rows]
+
+
+def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision: str,
+                   note: str | None = None) -> dict[str, Any]:
+    """Close a review: ``rejected`` (kept restricted, nothing opened) or ``approved`` (acknowledged)."""
+    from sync.models import Submission
+
+    if actor.role != "coordinator":
+        raise Forbidden("the case review queue is for coordinators", code="case.forbidden")
+    if decision not in ("approved", "rejected"):
+        raise Invalid("decision must be approved or rejected", code="case.bad_decision")
+    sub = session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
+    if sub is None or sub.review_state != "needs_review":
+        raise NotFound(f"no submission {instance_id!r} awaiting review", code="case.review_not_found")
+    sub.review_state = decision
+    session.add(sub)
+    audit.record(session, "case.review", actor=actor, object_type="submission", object_id=instance_id,
+                 decision=decision, note=(note or "")[:200])
+    return {"instance_id": instance_id, "review_state": decision}
+
+
+# -- creation (from an intake) ---------------------------------------------------------------
+
+
+def new_case(session: Session, *, root_instance_id: str, person: ChildPerson | None = None, **fields: Any) -> ChildCase:
+    """A new case (status submitted) with fresh pseudonymous codes; codes are retried on collision."""
+    if person is None:
+        person = ChildPerson(code=_unique_code(session, ChildPerson, codes.new_person_code))
+        session.add(person)
+        session.flush()
+    case = ChildCase(code=_unique_code(session, ChildCase, codes.new_case_code), person_id=person.id,
+                     status=lifecycle.SUBMITTED, intake_root_instance_id=root_instance_id, **fields)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def _unique_code(session: Session, model: type, make) -> str:  # noqa: ANN001
+    for _ in range(20):
+        code = make()
+        if session.exec(select(model).where(model.code == code)).first() is None:
+            return code
+    raise RuntimeError("could not draw a free pseudonymous code")
+
+
+def link_submission(session: Session, *, submission: Submission, case: ChildCase | None, kind: str) -> None:
+    link = queries.link_for_submission(session, submission.id)
+    if link is None:
+        link = CaseSubmission(submission_id=submission.id, root_instance_id=submission.root_instance_id, kind=kind)
+    link.case_id = case.id if case else None
+    session.add(link)
