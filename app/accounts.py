@@ -156,7 +156,7 @@ def end_sessions(session: Session, user: User) -> int:
 
 
 #: Verified when the username is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = hash_password("unknown-user-dummy-password")
+_dummy_hash: str | None = None
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -165,7 +165,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         return None
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        global _dummy_hash
+        _dummy_hash = _dummy_hash or hash_password("unknown-user-dummy-password")
+        verify_password(_dummy_hash, password)
         return None
     if not verify_password(user.password_hash, password) or not user.active:
         return None

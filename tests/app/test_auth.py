@@ -1,0 +1,403 @@
+"""Who is calling: Basic, Digest, device tokens, API tokens, and the refusals in between.
+
+OpenRosa routes are exercised through a tiny OpenRosa-style route installed only in the test
+app (``/test-openrosa`` and ``/key/{device_token}/test-openrosa``), built like sync's routes:
+it marks the request as OpenRosa and depends on ``OpenRosaActor``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+import httpx
+import pytest
+from fastapi import Depends, Request
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from app import accounts
+from app.accounts import REALM
+from app.auth import NONCE_TTL_SECONDS, OpenRosaActor, parse_digest
+from app.db import session_scope
+from app.models import AuditLog, DigestNonce
+from tests.conftest import PASSWORD, SECRET
+
+
+def _mark_openrosa(request: Request) -> None:
+    request.state.openrosa = True
+
+
+@pytest.fixture
+def orclient(app, world):
+    """The real app plus a tiny OpenRosa-style route answering who the caller is."""
+
+    def whoami(actor: OpenRosaActor) -> dict:
+        return {"user": actor.user.username, "via": actor.via, "device": actor.device.name if actor.device else None}
+
+    for path in ("/test-openrosa", "/key/{device_token}/test-openrosa"):
+        app.add_api_route(path, whoami, methods=["GET", "POST"], dependencies=[Depends(_mark_openrosa)])
+    with TestClient(app) as client:
+        yield client
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324
+
+
+def make_nonce(stamp: int, rand: str = "00112233aabbccdd", secret: str = SECRET) -> str:
+    mac = hmac.new(secret.encode(), f"{stamp}:{rand}".encode(), hashlib.sha256).hexdigest()[:24]
+    return f"{stamp}.{rand}.{mac}"
+
+
+def digest_header(username: str, password: str, *, nonce: str, uri: str, method: str = "GET", nc: str = "00000001",
+                  cnonce: str = "c0ffee", realm: str = REALM, extra: str = "") -> dict[str, str]:
+    """What a Digest client sends for one request (RFC 7616, MD5, qop=auth)."""
+    ha1 = md5(f"{username}:{realm}:{password}")
+    ha2 = md5(f"{method}:{uri}")
+    response = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+    value = (f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", qop=auth, nc={nc}, '
+             f'cnonce="{cnonce}", response="{response}", algorithm=MD5{extra}')
+    return {"Authorization": value}
+
+
+def challenges(response: httpx.Response) -> list[str]:
+    return response.headers.get_list("www-authenticate")
+
+
+def assert_challenged(response: httpx.Response, *, stale: bool = False) -> None:
+    assert response.status_code == 401, response.text
+    found = challenges(response)
+    assert [c.split()[0] for c in found] == ["Digest", "Basic"]
+    digest = parse_digest(found[0].split(" ", 1)[1])
+    assert digest["realm"] == REALM and digest["qop"] == "auth" and digest["algorithm"] == "MD5"
+    assert ("stale" in digest) is stale
+    assert response.headers["content-type"].startswith("text/xml")
+    assert "<OpenRosaResponse" in response.text
+
+
+def failed_logins(engine) -> list[AuditLog]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(AuditLog).where(AuditLog.action == "auth.login_failed")))
+
+
+# -- challenges --------------------------------------------------------------------------
+
+
+def test_openrosa_without_credentials_gets_digest_and_basic_challenges(orclient):
+    assert_challenged(orclient.get("/test-openrosa"))
+
+
+def test_openrosa_challenge_nonces_differ_each_time(orclient):
+    first = parse_digest(challenges(orclient.get("/test-openrosa"))[0][7:])["nonce"]
+    second = parse_digest(challenges(orclient.get("/test-openrosa"))[0][7:])["nonce"]
+    assert first != second
+
+
+# -- Basic -------------------------------------------------------------------------------
+
+
+def test_basic_good_credentials(orclient, world):
+    response = orclient.get("/test-openrosa", headers=world.monitor.basic)
+    assert response.json() == {"user": "monitor", "via": "basic", "device": None}
+    assert orclient.get("/api/v1/me", headers=world.coordinator.basic).json()["via"] == "basic"
+
+
+def test_basic_wrong_password_is_challenged_and_audited(orclient, world, engine):
+    response = orclient.get("/test-openrosa", auth=("monitor", "not-the-password"))
+    assert_challenged(response)
+    assert "wrong username or password" in response.text
+    entries = failed_logins(engine)
+    assert [(e.actor_label, e.details["method"]) for e in entries] == [("monitor", "basic")]
+    assert entries[0].client_addr == "testclient"
+
+
+def test_basic_wrong_password_on_the_api_is_401_without_a_browser_prompt(client, world):
+    response = client.get("/api/v1/me", auth=("monitor", "not-the-password"))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.required"
+    assert not any(c.startswith("Basic") for c in challenges(response))
+
+
+def test_basic_unknown_user(orclient, world):
+    assert_challenged(orclient.get("/test-openrosa", auth=("nobody", PASSWORD)))
+
+
+def test_basic_deactivated_user_is_refused(orclient, world, engine):
+    assert orclient.get("/test-openrosa", headers=world.monitor.basic).status_code == 200
+    with session_scope(engine) as s:
+        accounts.set_active(s, accounts.get_user(s, "monitor"), False)
+    assert_challenged(orclient.get("/test-openrosa", headers=world.monitor.basic))
+
+
+def test_basic_cache_ends_with_a_password_change(orclient, world, engine):
+    assert orclient.get("/test-openrosa", headers=world.monitor.basic).status_code == 200  # now cached
+    with session_scope(engine) as s:
+        accounts.set_password(s, accounts.get_user(s, "monitor"), "a-new-Password-2027")
+    assert_challenged(orclient.get("/test-openrosa", headers=world.monitor.basic))
+    assert orclient.get("/test-openrosa", auth=("monitor", "a-new-Password-2027")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("Basic", "malformed Authorization header: expected"),
+        ("Basic !!!not-base64!!!", "not base64"),
+        ("Basic " + base64.b64encode(b"no-colon-here").decode(), "missing ':'"),
+        ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), "not base64 of 'user:password'"),
+    ],
+)
+def test_malformed_basic_headers_are_400_naming_the_problem(orclient, client, world, header, message):
+    for c, path in ((client, "/api/v1/me"), (orclient, "/test-openrosa")):
+        response = c.get(path, headers={"Authorization": header})
+        assert response.status_code == 400, response.text
+        assert message in response.text
+
+
+def test_unknown_scheme_on_the_api_is_400(client, world):
+    response = client.get("/api/v1/me", headers={"Authorization": "Negotiate abcdef"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "unsupported Authorization scheme 'negotiate'; use Bearer or Basic"
+
+
+def test_unknown_scheme_on_openrosa_is_challenged(orclient, world):
+    assert_challenged(orclient.get("/test-openrosa", headers={"Authorization": "Negotiate abcdef"}))
+
+
+def test_oversized_authorization_header_is_431(client, orclient, world):
+    header = {"Authorization": "Basic " + "A" * 5000}
+    for c, path in ((client, "/api/v1/me"), (orclient, "/test-openrosa")):
+        response = c.get(path, headers=header)
+        assert response.status_code == 431
+        assert "Authorization header is too long" in response.text
+
+
+def test_oversized_request_headers_are_431_on_every_route(client):
+    response = client.get("/healthz", headers={"X-Padding": "p" * 40_000})
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "request.headers_too_large"
+    many = {f"X-H{i}": "1" for i in range(150)}
+    assert client.get("/healthz", headers=many).status_code == 431
+
+
+# -- Digest ------------------------------------------------------------------------------
+
+
+def test_digest_good_credentials(orclient, world):
+    response = orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", PASSWORD))
+    assert response.status_code == 200
+    assert response.json()["via"] == "digest"
+
+
+def test_digest_works_for_posts_with_a_query_string(orclient, world):
+    response = orclient.post("/test-openrosa?deviceID=collect%3Aabc", auth=httpx.DigestAuth("cw_a", PASSWORD))
+    assert response.json()["user"] == "cw_a"
+
+
+def test_digest_nonce_counts_may_rise_within_one_nonce(orclient, world):
+    nonce = make_nonce(int(time.time()))
+    for nc in ("00000001", "00000002", "0000000a"):
+        headers = digest_header("monitor", PASSWORD, nonce=nonce, uri="/test-openrosa", nc=nc)
+        assert orclient.get("/test-openrosa", headers=headers).status_code == 200
+
+
+def test_digest_wrong_password_is_challenged_and_audited(orclient, world, engine):
+    assert_challenged(orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", "wrong-password-1")))
+    assert [(e.actor_label, e.details["method"]) for e in failed_logins(engine)] == [("monitor", "digest")]
+
+
+def test_digest_unknown_user_is_challenged(orclient, world):
+    assert_challenged(orclient.get("/test-openrosa", auth=httpx.DigestAuth("nobody", PASSWORD)))
+
+
+def test_digest_replayed_nonce_and_count_is_refused_as_stale(orclient, world):
+    first = orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", PASSWORD))
+    assert first.status_code == 200
+    replay = orclient.get("/test-openrosa", headers={"Authorization": first.request.headers["authorization"]})
+    assert_challenged(replay, stale=True)
+    assert "replayed" in replay.text
+
+
+def test_digest_replay_is_refused_by_another_app_process(orclient, world, settings):
+    """Nonce counts live in the database: a second app over it refuses the replay too."""
+    from app.main import create_app
+
+    headers = digest_header("monitor", PASSWORD, nonce=make_nonce(int(time.time())), uri="/test-openrosa")
+    assert orclient.get("/test-openrosa", headers=headers).status_code == 200
+    other = create_app(settings)
+
+    def whoami(actor: OpenRosaActor) -> dict:
+        return {"user": actor.user.username}
+
+    other.add_api_route("/test-openrosa", whoami, dependencies=[Depends(_mark_openrosa)])
+    with TestClient(other) as second:
+        assert_challenged(second.get("/test-openrosa", headers=headers), stale=True)
+    other.state.engine.dispose()
+
+
+def test_digest_lower_count_after_a_higher_one_is_a_replay(orclient, world):
+    nonce = make_nonce(int(time.time()))
+    ok = digest_header("monitor", PASSWORD, nonce=nonce, uri="/test-openrosa", nc="00000005")
+    assert orclient.get("/test-openrosa", headers=ok).status_code == 200
+    older = digest_header("monitor", PASSWORD, nonce=nonce, uri="/test-openrosa", nc="00000003")
+    assert_challenged(orclient.get("/test-openrosa", headers=older), stale=True)
+
+
+def test_digest_expired_nonce_is_stale(orclient, world):
+    old = make_nonce(int(time.time()) - NONCE_TTL_SECONDS - 5)
+    response = orclient.get("/test-openrosa", headers=digest_header("monitor", PASSWORD, nonce=old, uri="/test-openrosa"))
+    assert_challenged(response, stale=True)
+    assert "expired" in response.text
+
+
+def test_digest_forged_nonce_is_refused_without_stale(orclient, world):
+    forged = make_nonce(int(time.time()), secret="not-the-server-secret-at-all")
+    response = orclient.get("/test-openrosa", headers=digest_header("monitor", PASSWORD, nonce=forged, uri="/test-openrosa"))
+    assert_challenged(response)
+    assert "unknown Digest nonce" in response.text
+    junk = digest_header("monitor", PASSWORD, nonce="no-dots-here", uri="/test-openrosa")
+    assert_challenged(orclient.get("/test-openrosa", headers=junk))
+
+
+def test_digest_uri_must_match_the_request(orclient, world):
+    headers = digest_header("monitor", PASSWORD, nonce=make_nonce(int(time.time())), uri="/forms/other.xml")
+    response = orclient.get("/test-openrosa", headers=headers)
+    assert response.status_code == 400
+    assert "Digest uri does not match the request" in response.text
+
+
+def test_digest_other_method_than_signed_fails(orclient, world):
+    headers = digest_header("monitor", PASSWORD, nonce=make_nonce(int(time.time())), uri="/test-openrosa", method="GET")
+    assert_challenged(orclient.post("/test-openrosa", headers=headers))
+
+
+def test_digest_refuses_other_algorithms_and_foreign_opaque(orclient, world):
+    nonce = make_nonce(int(time.time()))
+    sha = digest_header("monitor", PASSWORD, nonce=nonce, uri="/test-openrosa")
+    sha["Authorization"] = sha["Authorization"].replace("algorithm=MD5", "algorithm=SHA-256")
+    response = orclient.get("/test-openrosa", headers=sha)
+    assert_challenged(response)
+    assert "unsupported Digest algorithm" in response.text
+    foreign = digest_header("monitor", PASSWORD, nonce=nonce, uri="/test-openrosa", extra=', opaque="abc"')
+    assert_challenged(orclient.get("/test-openrosa", headers=foreign))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('Digest username="monitor", realm="asmfield"', "missing nonce, uri, response"),
+        ('Digest realm="asmfield", username="monitor', "unterminated quoted value"),
+        ('Digest username="m", realm="asmfield", nonce="1.2.3", uri="/x", response="r", qop=auth-int', "unsupported Digest qop"),
+        ('Digest username="m", realm="asmfield", nonce="1.2.3", uri="/x", response="r", qop=auth', "needs nc and cnonce"),
+    ],
+)
+def test_malformed_digest_headers_are_400(orclient, world, value, message):
+    response = orclient.get("/test-openrosa", headers={"Authorization": value})
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_digest_bad_nonce_count_is_400(orclient, world):
+    headers = digest_header("monitor", PASSWORD, nonce=make_nonce(int(time.time())), uri="/test-openrosa", nc="zz")
+    assert orclient.get("/test-openrosa", headers=headers).status_code == 400
+
+
+def test_old_digest_nonces_are_forgotten(orclient, world, engine):
+    from datetime import timedelta
+
+    from app.timeutil import utcnow
+
+    with session_scope(engine) as s:
+        s.add(DigestNonce(nonce="ancient", issued_at=utcnow() - timedelta(days=1), last_nc=3))
+    assert orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", PASSWORD)).status_code == 200
+    with session_scope(engine) as s:
+        assert s.get(DigestNonce, "ancient") is None
+        assert len(s.exec(select(DigestNonce)).all()) == 1
+
+
+# -- device tokens -----------------------------------------------------------------------
+
+
+def test_device_token_in_the_path_acts_as_its_user(orclient, world):
+    created = orclient.post("/api/v1/devices", json={"name": "tablet-01"}, headers=world.monitor.bearer).json()
+    response = orclient.get(f"/key/{created['token']}/test-openrosa")
+    assert response.json() == {"user": "monitor", "via": "device", "device": "tablet-01"}
+    devices = orclient.get("/api/v1/devices", headers=world.monitor.bearer).json()
+    assert devices[0]["last_seen_at"] is not None
+
+
+def test_revoked_device_token_is_403_at_once(orclient, world):
+    token = orclient.post("/api/v1/devices", json={"name": "tablet-02"}, headers=world.monitor.bearer).json()["token"]
+    assert orclient.get(f"/key/{token}/test-openrosa").status_code == 200
+    assert orclient.delete("/api/v1/devices/tablet-02", headers=world.monitor.bearer).status_code == 200
+    response = orclient.get(f"/key/{token}/test-openrosa")
+    assert response.status_code == 403
+    assert "revoked" in response.text
+    assert "www-authenticate" not in response.headers
+    assert orclient.get("/api/v1/devices", headers=world.monitor.bearer).json()[0]["revoked_at"] is not None
+
+
+def test_unknown_device_token_is_403(orclient, world):
+    assert orclient.get("/key/not-a-token/test-openrosa").status_code == 403
+    assert orclient.get("/key/" + "x" * 500 + "/test-openrosa").status_code == 403
+
+
+def test_device_of_a_deactivated_user_stops_working(orclient, world, engine):
+    token = orclient.post("/api/v1/devices", json={"name": "tablet-03"}, headers=world.monitor.bearer).json()["token"]
+    with session_scope(engine) as s:
+        accounts.set_active(s, accounts.get_user(s, "monitor"), False)
+    assert orclient.get(f"/key/{token}/test-openrosa").status_code == 403
+
+
+def test_device_token_as_bearer_may_sync_but_not_use_the_api(orclient, world):
+    token = orclient.post("/api/v1/devices", json={"name": "tablet-04"}, headers=world.monitor.bearer).json()["token"]
+    assert orclient.get("/test-openrosa", headers={"Authorization": f"Bearer {token}"}).json()["device"] == "tablet-04"
+    response = orclient.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "auth.device_not_allowed"
+
+
+# -- API tokens --------------------------------------------------------------------------
+
+
+def test_api_token_create_use_list_revoke(client, world):
+    created = client.post("/api/v1/tokens", json={"name": "reporting script"}, headers=world.coordinator.basic)
+    assert created.status_code == 201
+    token = created.json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=bearer).json()["via"] == "token"
+    listed = client.get("/api/v1/tokens", headers=bearer).json()
+    assert [t["name"] for t in listed] == ["tests", "reporting script"]
+    assert all("token" not in t for t in listed)
+    revoked = client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=world.coordinator.bearer)
+    assert revoked.json() == {"id": created.json()["id"], "revoked": True}
+    response = client.get("/api/v1/me", headers=bearer)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.invalid_token"
+
+
+def test_api_token_of_somebody_else_cannot_be_revoked(client, world):
+    created = client.post("/api/v1/tokens", json={}, headers=world.monitor.bearer).json()
+    response = client.delete(f"/api/v1/tokens/{created['id']}", headers=world.monitor2.bearer)
+    assert response.status_code == 404
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {created['token']}"}).status_code == 200
+
+
+def test_api_token_use_is_recorded_at_most_once_a_minute(client, world, engine):
+    from app.models import ApiToken
+
+    client.get("/api/v1/me", headers=world.monitor.bearer)
+    with session_scope(engine) as s:
+        first = s.exec(select(ApiToken).where(ApiToken.user_id == world.monitor.user.id)).one().last_used_at
+    client.get("/api/v1/me", headers=world.monitor.bearer)
+    with session_scope(engine) as s:
+        again = s.exec(select(ApiToken).where(ApiToken.user_id == world.monitor.user.id)).one().last_used_at
+    assert first is not None and again == first
+
+
+@pytest.mark.parametrize("token", ["", "x" * 300, "nonsense"])
+def test_bad_bearer_tokens_are_401_or_400(client, world, token):
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == (400 if not token else 401)
