@@ -1,12 +1,354 @@
-"""HTTP routes of the sync capability: OpenRosa (this module) and the JSON API (``api_routes``)."""
+"""OpenRosa routes for ODK Collect, KoboCollect and Enketo (thin: parse, authorise, call the service).
 
-from fastapi import APIRouter, FastAPI
+Every route exists twice: at ``/...`` (Basic or Digest credentials) and at
+``/key/{device_token}/...`` (a tablet's token in the path, as ODK Central's app users). Errors
+render as an OpenRosaResponse (``request.state.openrosa``) and carry the OpenRosa headers.
 
-router = APIRouter()
+``X-OpenRosa-Version``: a request that sends it must send ``1.0`` (else 400). Unlike Central we
+accept requests without it, so curl and browsers can reach the endpoints; Collect and Enketo
+always send it.
+
+``POST /submission`` streams the multipart body to temporary files (never whole in memory):
+Content-Length above ``max_submission_bytes`` is refused with 413 before reading, as is any part
+above ``max_attachment_bytes``; a truncated body is a 400.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, Response
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from app.auth import Actor, OpenRosaActor
+from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia
+from app.settings import Settings
+from forms.models import Form, FormMedia, FormState, FormVersion
+from sync import openrosa, service
+from sync.media import IncomingFile
+
+XML_PART = "xml_submission_file"
+#: The instance XML is parsed in memory; bigger XML is refused (a 10 MB instance is already absurd).
+MAX_XML_BYTES = 10_000_000
+MAX_PARTS = 1000
+MAX_FIELD_BYTES = 10_000
+
+
+def _openrosa_request(request: Request) -> None:
+    """Mark the request as OpenRosa (errors become XML) and check its protocol version."""
+    request.state.openrosa = True
+    version = request.headers.get("x-openrosa-version")
+    if version is not None and version.strip() != openrosa.OPENROSA_VERSION:
+        raise BadRequest(f"X-OpenRosa-Version must be {openrosa.OPENROSA_VERSION}, got {version[:20]!r}",
+                         code="openrosa.bad_version")
+
+
+router = APIRouter(dependencies=[Depends(_openrosa_request)], tags=["openrosa"])
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return openrosa.headers(request.app.state.settings.max_submission_bytes)
+
+
+def _xml(request: Request, body: bytes, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type=openrosa.XML_MEDIA_TYPE,
+                    headers={**_headers(request), **(extra or {})})
+
+
+def _base(request: Request, settings: Settings) -> str:
+    """Absolute URL prefix for links, keeping ``/key/{token}`` when the request used it."""
+    base = (settings.base_url or str(request.base_url)).rstrip("/")
+    token = request.path_params.get("device_token")
+    return f"{base}/key/{quote(token, safe='')}" if token else base
+
+
+def _visible_form(session, actor: Actor, xml_form_id: str) -> Form:  # noqa: ANN001
+    form = service.get_form(session, xml_form_id)
+    if form.id not in {f.id for f in service.visible_forms(session, actor)}:
+        raise Forbidden(f"{actor.user.username} ({actor.role}) may not download form {xml_form_id!r}",
+                        code="form.forbidden")
+    return form
+
+
+# -- form discovery and download -----------------------------------------------------------
+
+
+@router.get("/formList")
+def form_list(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep) -> Response:
+    """OpenRosa form list: the published version of every open form the caller may use."""
+    base = _base(request, settings)
+    entries = []
+    for form in service.visible_forms(session, actor):
+        if form.state == FormState.closed or form.published_version_id is None:
+            continue
+        version = session.get(FormVersion, form.published_version_id)
+        if version is None:
+            continue
+        url = f"{base}/forms/{quote(form.xml_form_id, safe='')}"
+        entries.append(openrosa.FormListEntry(
+            form_id=form.xml_form_id, name=version.title or form.title, version=version.version, md5=version.md5,
+            download_url=f"{url}.xml", manifest_url=f"{url}/manifest" if version.media_names else None))
+    return _xml(request, openrosa.form_list(entries))
+
+
+@router.get("/forms/{xml_form_id}.xml")
+def form_xml(request: Request, xml_form_id: str, actor: OpenRosaActor, session: SessionDep,
+             version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    """The XForm of the published version (``?version=`` for another one)."""
+    form = _visible_form(session, actor, xml_form_id)
+    row = service.get_version(session, form, version)
+    return _xml(request, row.xform_xml.encode("utf-8"), extra={"ETag": f'"{row.md5}"'})
+
+
+def _media_files(session, actor: Actor, form: Form, version: FormVersion) -> dict[str, tuple]:  # noqa: ANN001
+    """filename -> ("stored", FormMedia) | ("dynamic", (content, media type)) for this caller."""
+    from sqlmodel import select
+
+    from app.pipeline import dynamic_form_media
+
+    files: dict[str, tuple] = {}
+    for row in session.exec(select(FormMedia).where(FormMedia.form_version_id == version.id)
+                            .order_by(FormMedia.filename)):
+        files[row.filename] = ("stored", row)
+    for name, content in dynamic_form_media(session, actor=actor, form=form, version=version).items():
+        files[name] = ("dynamic", content)
+    return files
+
+
+@router.get("/forms/{xml_form_id}/manifest")
+def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, session: SessionDep,
+                  settings: SettingsDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    """The media files of the form version, with md5 hashes (files not held are omitted)."""
+    form = _visible_form(session, actor, xml_form_id)
+    row = service.get_version(session, form, version)
+    url = f"{_base(request, settings)}/forms/{quote(form.xml_form_id, safe='')}/attachments/"
+    suffix = f"?version={quote(row.version, safe='')}" if version is not None else ""
+    files = []
+    for name, (kind, value) in _media_files(session, actor, form, row).items():
+        md5 = value.md5 if kind == "stored" else hashlib.md5(value[0]).hexdigest()  # noqa: S324
+        files.append(openrosa.ManifestFile(filename=name, md5=md5, download_url=f"{url}{quote(name, safe='')}{suffix}"))
+    return _xml(request, openrosa.manifest(files))
+
+
+@router.get("/forms/{xml_form_id}/attachments/{filename}")
+def form_attachment(request: Request, xml_form_id: str, filename: str, actor: OpenRosaActor, session: SessionDep,
+                    blobs: BlobsDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    """One media file of the form version."""
+    form = _visible_form(session, actor, xml_form_id)
+    row = service.get_version(session, form, version)
+    found = _media_files(session, actor, form, row).get(filename)
+    if found is None:
+        raise NotFound(f"form {xml_form_id!r} has no media file {filename!r}", code="form.media_not_found")
+    kind, value = found
+    if kind == "dynamic":
+        content, media_type = value
+        return Response(content, media_type=media_type,
+                        headers={**_headers(request), "ETag": f'"{hashlib.md5(content).hexdigest()}"'})  # noqa: S324
+    if not blobs.exists(value.sha256):
+        raise NotFound(f"the file {filename!r} is missing from the media store", code="form.media_missing")
+    return FileResponse(blobs.path(value.sha256), media_type=value.media_type,
+                        headers={**_headers(request), "ETag": f'"{value.md5}"'})
+
+
+# -- submissions ---------------------------------------------------------------------------
+
+
+@router.api_route("/submission", methods=["HEAD", "GET"], status_code=204)
+def submission_preflight(request: Request, actor: OpenRosaActor) -> Response:
+    """Preflight: 204 with the size limit (authenticates, so Collect asks for credentials early)."""
+    return Response(status_code=204, headers=_headers(request))
+
+
+@router.post("/submission", status_code=201)
+async def submission(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep,
+                     blobs: BlobsDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
+                     ) -> Response:
+    """Receive one submission (instance XML + attachments); 201 also for an identical resend."""
+    workdir = Path(tempfile.mkdtemp(dir=blobs.tmp, prefix="upload-"))
+    try:
+        xml, files = await _read_multipart(request, settings, workdir)
+        result = await run_in_threadpool(
+            service.receive_submission, session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,
+            client_device_id=device_id, user_agent=request.headers.get("user-agent"))
+    finally:
+        await run_in_threadpool(_remove_tree, workdir)
+    if result.missing:
+        message = (f"submission received; still waiting for {len(result.missing)} attachment(s): "
+                   f"{', '.join(result.missing[:10])}")
+    elif result.status == "duplicate":
+        message = "this submission was already received; nothing changed"
+    else:
+        message = "full submission upload was successful!"
+    return _xml(request, openrosa.response(message), status=201)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class _Collector:
+    """python-multipart callbacks: the XML part into memory, every other file part to a temp file."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.xml: bytearray | None = None
+        self.files: list[IncomingFile] = []
+        self.ended = False
+        self.parts = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.header_field = bytearray()
+        self.header_value = bytearray()
+        self.headers: dict[str, bytes] = {}
+        self.name: str | None = None
+        self.kind: str | None = None  # xml | file | field
+        self.size = 0
+        self.handle = None
+        self.path: Path | None = None
+        self.media_type: str | None = None
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end, "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise BadRequest(f"too many parts in one submission (limit {MAX_PARTS})", code="submission.too_many_parts")
+        self._reset()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[bytes(self.header_field).decode("latin-1").lower()] = bytes(self.header_value)
+        self.header_field, self.header_value = bytearray(), bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self.headers.get("content-disposition", b""))
+        raw_name = params.get(b"name") or params.get(b"filename") or b""
+        self.name = _decode_name(raw_name)
+        self.media_type = self.headers.get("content-type", b"").decode("latin-1")[:100] or None
+        if self.name == XML_PART:
+            if self.xml is not None:
+                raise BadRequest(f"more than one {XML_PART} part", code="submission.multiple_xml")
+            self.kind, self.xml = "xml", bytearray()
+        elif b"filename" in params:
+            self.kind = "file"
+            fd, name = tempfile.mkstemp(dir=self.workdir)
+            self.handle, self.path = os.fdopen(fd, "wb"), Path(name)
+        else:
+            self.kind = "field"  # e.g. *isIncomplete*: ignored, like Central
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self.size += end - start
+        if self.kind == "xml":
+            if self.size > MAX_XML_BYTES:
+                raise PayloadTooLarge(f"{XML_PART} is larger than {MAX_XML_BYTES} bytes", code="submission.xml_too_large")
+            self.xml += data[start:end]
+        elif self.kind == "file":
+            if self.size > self.settings.max_attachment_bytes:
+                raise PayloadTooLarge(f"attachment {self.name!r} is larger than the limit of "
+                                      f"{self.settings.max_attachment_bytes} bytes", code="media.too_large",
+                                      details={"name": self.name})
+            self.handle.write(data[start:end])
+        elif self.size > MAX_FIELD_BYTES:
+            raise BadRequest(f"form field {self.name!r} is too long", code="submission.field_too_long")
+
+    def on_part_end(self) -> None:
+        if self.kind == "file":
+            self.handle.close()
+            self.handle = None
+            if self.name:
+                self.files.append(IncomingFile(name=self.name, path=self.path, size=self.size,
+                                               media_type=self.media_type))
+
+    def on_end(self) -> None:
+        self.ended = True
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _decode_name(raw: bytes) -> str:
+    """Part names are UTF-8 from Collect; fall back to latin-1 rather than refusing."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+async def _read_multipart(request: Request, settings: Settings, workdir: Path) -> tuple[bytes, list[IncomingFile]]:
+    """Stream the multipart body to ``workdir``; returns the XML bytes and the file parts."""
+    content_type = request.headers.get("content-type", "")
+    ctype, params = parse_options_header(content_type)
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
+        raise UnsupportedMedia("a submission is a multipart/form-data POST with an xml_submission_file part",
+                               code="submission.not_multipart")
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError as exc:
+            raise BadRequest("Content-Length is not a number", code="submission.bad_length") from exc
+        if declared > settings.max_submission_bytes:
+            raise PayloadTooLarge(f"the submission is {declared} bytes; this server accepts at most "
+                                  f"{settings.max_submission_bytes} per POST (split the upload)",
+                                  code="submission.too_large")
+    collector = _Collector(settings, workdir)
+    parser = MultipartParser(params[b"boundary"], collector.callbacks())
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > settings.max_submission_bytes:
+                raise PayloadTooLarge(f"the submission is larger than {settings.max_submission_bytes} bytes",
+                                      code="submission.too_large")
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise BadRequest(f"the multipart body is malformed: {exc}", code="submission.multipart_malformed") from exc
+    except DomainError:
+        raise
+    except (OSError, ClientDisconnect) as exc:
+        raise BadRequest(f"the upload was interrupted: {exc}", code="submission.truncated") from exc
+    finally:
+        collector.close()
+    if not collector.ended:
+        raise BadRequest("the multipart body is truncated (no closing boundary); resend the submission",
+                         code="submission.truncated")
+    if collector.xml is None:
+        raise BadRequest(f"the POST has no {XML_PART} part", code="submission.missing_xml")
+    return bytes(collector.xml), collector.files
 
 
 def install(app: FastAPI) -> None:
     from sync.api_routes import router as api_router
 
+    app.state.openrosa_headers = _headers
     app.include_router(router)
+    app.include_router(router, prefix="/key/{device_token}")
     app.include_router(api_router)

@@ -1,0 +1,365 @@
+"""Submission ingest: every tablet sync lands exactly once, whatever the client retries.
+
+``receive_submission`` implements the OpenRosa decision table (docs: openrosa.md §2.5/§2.7,
+following ODK Central):
+
+=====================================================  ==========================================
+incoming XML                                           result
+=====================================================  ==========================================
+new instanceID, no deprecatedID                        ``created``
+known instanceID, byte-identical XML                   ``duplicate`` or ``attachments_added``
+                                                       (received parts fill the expected ones)
+known instanceID, different XML                        409 ``submission.xml_conflict``
+new instanceID, deprecatedID = a current submission    ``edit``: new row, same root_instance_id,
+                                                       old row current=False/superseded_by,
+                                                       attachments carried over by name
+deprecatedID unknown                                   404 ``submission.deprecated_not_found``
+deprecatedID already superseded                        409 ``submission.already_superseded``
+unknown form / version                                 404 ``form.not_found`` / ``form.version_not_found``
+closed form (new submissions and edits only)           403 ``form.closed``
+actor may not submit this form kind                    403 ``submission.forbidden``
+=====================================================  ==========================================
+
+Choices made where Central leaves room: a resend of a submission that has been edited since is
+still acknowledged (it only fills missing attachments); an attachment already received is kept
+(the first complete copy wins, later different bytes under the same name are ignored); resends
+to a closed form are acknowledged so tablets can finish uploads. XML without
+``meta/instanceID`` gets a stable id derived from its bytes (see ``submission_xml``).
+
+Races: two identical POSTs end as one row. The insert is ``INSERT .. ON CONFLICT (instance_id)
+DO NOTHING`` (SQLite and PostgreSQL); the loser re-reads the winner's row and answers as a
+resend. The edit's "supersede the old row" is a conditional UPDATE (``WHERE current``), so two
+different edits of one record cannot both win. Nothing here commits; the caller's transaction
+does, after every file is durable in the blob store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from app import audit
+from app.blobs import FilesystemBlobStore
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.settings import Settings
+from app.timeutil import utcnow
+from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
+from sync import media, submission_xml
+from sync.media import IncomingFile, PreparedFile
+from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
+
+if TYPE_CHECKING:
+    from app.auth import Actor
+
+__all__ = ["IncomingFile", "ReceiveResult", "receive_submission", "get_form", "get_version"]
+
+
+@dataclass
+class ReceiveResult:
+    """What happened to one submission: created | duplicate | edit | attachments_added."""
+
+    status: str
+    submission: Submission
+    #: Attachment names the XML references that are still missing.
+    missing: list[str] = field(default_factory=list)
+
+
+# -- lookups -------------------------------------------------------------------------------
+
+
+def get_form(session: Session, xml_form_id: str) -> Form:
+    form = session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
+    if form is None:
+        raise NotFound(f"form {xml_form_id!r} not found on this server", code="form.not_found",
+                       details={"form": xml_form_id})
+    return form
+
+
+def get_version(session: Session, form: Form, version: str | None) -> FormVersion:
+    """``version`` of ``form`` (None: the published version)."""
+    if version is None:
+        row = session.get(FormVersion, form.published_version_id) if form.published_version_id else None
+    else:
+        row = session.exec(select(FormVersion).where(FormVersion.form_id == form.id,
+                                                     FormVersion.version == version)).first()
+    if row is None:
+        raise NotFound(f"form {form.xml_form_id!r} has no version {version!r} on this server"
+                       if version is not None else f"form {form.xml_form_id!r} has no published version",
+                       code="form.version_not_found", details={"form": form.xml_form_id, "version": version})
+    return row
+
+
+def may_submit(actor: Actor, form: Form) -> bool:
+    """Whether ``actor`` may submit to ``form`` by role and kind (``forms.service`` owns the rule)."""
+    from forms import service as forms_service
+
+    return forms_service.may_submit(actor, form)
+
+
+def visible_forms(session: Session, actor: Actor) -> list[Form]:
+    """Forms ``actor`` may list and download (``forms.service`` owns the rule)."""
+    from forms import service as forms_service
+
+    return forms_service.forms_visible_to(session, actor)
+
+
+def _by_instance_id(session: Session, instance_id: str) -> Submission | None:
+    return session.exec(select(Submission).where(Submission.instance_id == instance_id)
+                        .execution_options(populate_existing=True)).first()
+
+
+def attachments_of(session: Session, submission: Submission) -> list[SubmissionAttachment]:
+    return list(session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == submission.id)
+                             .order_by(SubmissionAttachment.id)))
+
+
+# -- ingest --------------------------------------------------------------------------------
+
+
+def receive_submission(
+    session: Session,
+    *,
+    blobs: FilesystemBlobStore,
+    settings: Settings,
+    actor: Actor | None,
+    xml: bytes,
+    files: list[IncomingFile],
+    client_device_id: str | None = None,
+    user_agent: str | None = None,
+) -> ReceiveResult:
+    """Store one OpenRosa submission (instance XML + attachment parts) per the decision table.
+
+    :param xml: the ``xml_submission_file`` bytes.
+    :param files: the other parts, already on disk; only names the XML references are kept.
+    :param actor: who submits (a device acts as its user); None only for trusted internal callers.
+    :raises DomainError: 4xx with a stable code naming what is wrong; nothing is stored then.
+    """
+    instance = submission_xml.parse_instance(xml)
+    try:
+        xml_text = xml.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the submission XML must be UTF-8 encoded", code="submission.xml_encoding") from exc
+    form = get_form(session, instance.form_id)
+    if actor is not None and not may_submit(actor, form):
+        raise Forbidden(f"{actor.user.username} ({actor.role}) may not submit to form {form.xml_form_id!r} "
+                        f"({form.kind})", code="submission.forbidden")
+    version = get_version(session, form, instance.version)
+    parsed = submission_xml.read_data(instance, version.fields or [])
+    xml_sha = hashlib.sha256(xml).hexdigest()
+
+    existing = _by_instance_id(session, instance.instance_id)
+    if existing is not None:
+        return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
+                       settings=settings, actor=actor)
+    if form.state == FormState.closed:
+        raise Forbidden(f"form {form.xml_form_id!r} is closed and does not accept new submissions",
+                        code="form.closed")
+    old = None
+    if instance.deprecated_id:
+        old = _by_instance_id(session, instance.deprecated_id)
+        if old is None or old.form_id != form.id:
+            raise NotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
+                           f"is not on this server", code="submission.deprecated_not_found")
+        if not old.current:
+            raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
+                           f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
+
+    with _workdir(blobs) as workdir:
+        prepared = _prepare(files, parsed.attachments, form=form, settings=settings, workdir=workdir)
+        submission = _insert(session, instance=instance, parsed=parsed, form=form, version=version, actor=actor,
+                             xml_text=xml_text, xml_sha=xml_sha, root=old.root_instance_id if old else None,
+                             client_device_id=client_device_id, user_agent=user_agent)
+        if submission is None:  # lost a race with an identical POST: answer as its resend
+            existing = _by_instance_id(session, instance.instance_id)
+            if existing is None:  # pragma: no cover -- the winner rolled back after we looked
+                raise Conflict("a concurrent upload of this submission failed; retry", code="submission.retry")
+            return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
+                           settings=settings, actor=actor, prepared=prepared)
+        if old is not None:
+            _supersede(session, old, submission)
+        rows = _expected_rows(session, submission, parsed.attachments, carried=old)
+        _geopoints(session, submission, parsed.geopoints)
+        _fill(session, submission, rows, prepared, blobs=blobs, settings=settings, actor=actor)
+
+    from app.pipeline import after_submission_stored
+
+    after_submission_stored(session, submission=submission, form=form, version=version, actor=actor, settings=settings)
+    session.add(submission)
+    audit.record(session, "submission.edit" if old is not None else "submission.create", actor=actor,
+                 object_type="submission", object_id=submission.instance_id, form=form.xml_form_id,
+                 version=version.version, **({"deprecated_id": old.instance_id} if old is not None else {}))
+    session.flush()
+    return ReceiveResult(status="edit" if old is not None else "created", submission=submission,
+                         missing=[r.name for r in rows if not r.received])
+
+
+class _workdir:
+    """A scratch directory inside the blob store's temp area (same filesystem), removed after."""
+
+    def __init__(self, blobs: FilesystemBlobStore) -> None:
+        self.blobs = blobs
+
+    def __enter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(dir=self.blobs.tmp, prefix="ingest-"))
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _prepare(files: list[IncomingFile], expected: dict[str, str], *, form: Form, settings: Settings,
+             workdir: Path, skip: set[str] | None = None) -> dict[str, PreparedFile]:
+    """Check every part the XML references (others are ignored, like Central) before storing any."""
+    strip = form.kind in CASE_FORM_KINDS
+    prepared: dict[str, PreparedFile] = {}
+    for file in files:
+        if file.name not in expected or file.name in prepared or (skip and file.name in skip) or file.path is None:
+            continue
+        prepared[file.name] = media.prepare(file, settings=settings, strip_metadata=strip, workdir=workdir)
+    return prepared
+
+
+def _insert(session: Session, *, instance: submission_xml.Instance, parsed: submission_xml.SubmissionData,
+            form: Form, version: FormVersion, actor: Actor | None, xml_text: str, xml_sha: str, root: str | None,
+            client_device_id: str | None, user_agent: str | None) -> Submission | None:
+    """Insert the row unless this instanceID exists (then None: a concurrent twin won)."""
+    now = utcnow()
+    lon, lat, altitude, accuracy = _location(form, version, parsed.geopoints)
+    values: dict[str, Any] = dict(
+        instance_id=instance.instance_id,
+        root_instance_id=root or instance.instance_id,
+        deprecated_id=instance.deprecated_id,
+        current=True,
+        form_id=form.id,
+        form_version_id=version.id,
+        submitted_by_user_id=actor.user.id if actor else None,
+        device_id=actor.device.id if actor and actor.device else None,
+        client_device_id=(client_device_id or None) and client_device_id[:200],
+        user_agent=(user_agent or None) and user_agent[:300],
+        received_at=now,
+        updated_at=now,
+        xml_sha256=xml_sha,
+        xml=xml_text,
+        data=parsed.data,
+        lon=lon, lat=lat, altitude=altitude, accuracy=accuracy,
+        attachments_expected=len(parsed.attachments),
+        attachments_present=0,
+        complete=not parsed.attachments,
+        review_state="received",
+        restricted=False,
+    )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (insert(Submission).values(**values)
+            .on_conflict_do_nothing(index_elements=["instance_id"]).returning(Submission.id))
+    new_id = session.execute(stmt).scalar()
+    if new_id is None:
+        return None
+    return session.get(Submission, new_id)
+
+
+def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
+    """(lon, lat, altitude, accuracy) of the form's location field (default: first geopoint
+    outside repeats, else the first geopoint)."""
+    if not points:
+        return None, None, None, None
+    wanted = (form.settings or {}).get("location_field")
+    chosen = None
+    if wanted:
+        chosen = next((p for p in points if p.field_path == wanted), None)
+    else:
+        repeats = {f["path"] for f in version.fields or [] if f.get("kind") == "repeat"}
+        chosen = next((p for p in points if submission_xml.enclosing_repeat(p.field_path, repeats) is None), points[0])
+    if chosen is None:
+        return None, None, None, None
+    return chosen.lon, chosen.lat, chosen.altitude, chosen.accuracy
+
+
+def _supersede(session: Session, old: Submission, new: Submission) -> None:
+    result = session.execute(
+        update(Submission).where(Submission.id == old.id, Submission.current.is_(True))
+        .values(current=False, superseded_by=new.instance_id, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"the submission {old.instance_id!r} was already replaced by another edit; "
+                       f"edit the newest version", code="submission.already_superseded")
+    session.refresh(old)
+
+
+def _expected_rows(session: Session, submission: Submission, expected: dict[str, str],
+                   carried: Submission | None) -> list[SubmissionAttachment]:
+    """One row per referenced file; an edit carries over the old version's files by name."""
+    previous = {a.name: a for a in attachments_of(session, carried)} if carried is not None else {}
+    rows = []
+    for name, field_path in expected.items():
+        row = SubmissionAttachment(submission_id=submission.id, name=name, field_path=field_path)
+        old = previous.get(name)
+        if old is not None and old.received:
+            row.sha256, row.size, row.media_type = old.sha256, old.size, old.media_type
+            row.received, row.received_at = True, old.received_at
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def _geopoints(session: Session, submission: Submission, points: list[submission_xml.Geopoint]) -> None:
+    for p in points:
+        session.add(SubmissionGeopoint(submission_id=submission.id, field_path=p.field_path, repeat_index=p.ordinal,
+                                       lon=p.lon, lat=p.lat, altitude=p.altitude, accuracy=p.accuracy))
+
+
+def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachment],
+          prepared: dict[str, PreparedFile], *, blobs: FilesystemBlobStore, settings: Settings,
+          actor: Actor | None) -> list[str]:
+    """Store received parts into rows still waiting for them; returns the names added."""
+    added = []
+    for row in rows:
+        file = prepared.get(row.name)
+        if file is None or row.received:
+            continue
+        blob = media.store(session, blobs, file, settings=settings)
+        row.sha256, row.size, row.media_type = blob.sha256, blob.size, blob.media_type
+        row.received, row.received_at = True, utcnow()
+        session.add(row)
+        added.append(row.name)
+        audit.record(session, "submission.attachment_add", actor=actor, object_type="submission",
+                     object_id=submission.instance_id, name=row.name, sha256=blob.sha256, size=blob.size,
+                     stripped=file.stripped)
+    present = sum(1 for r in rows if r.received)
+    submission.attachments_expected = len(rows)
+    submission.attachments_present = present
+    submission.complete = present == len(rows)
+    if added:
+        submission.updated_at = utcnow()
+    session.add(submission)
+    session.flush()
+    return added
+
+
+def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str, files: list[IncomingFile],
+            blobs: FilesystemBlobStore, settings: Settings, actor: Actor | None,
+            prepared: dict[str, PreparedFile] | None = None) -> ReceiveResult:
+    """Same instanceID again: identical XML fills missing attachments; different XML is a conflict."""
+    if existing.form_id != form.id or existing.xml_sha256 != xml_sha:
+        raise Conflict("a submission already exists with this instanceID but different XML; a resend to add "
+                       "attachments must repeat the identical xml_submission_file",
+                       code="submission.xml_conflict", details={"instance_id": existing.instance_id})
+    rows = attachments_of(session, existing)
+    waiting = {r.name: r.field_path or "" for r in rows if not r.received}
+    added: list[str] = []
+    if waiting and files:
+        with _workdir(blobs) as workdir:
+            if prepared is None:
+                prepared = _prepare(files, waiting, form=form, settings=settings, workdir=workdir)
+            added = _fill(session, existing, rows, prepared, blobs=blobs, settings=settings, actor=actor)
+    return ReceiveResult(status="attachments_added" if added else "duplicate", submission=existing,
+                         missing=[r.name for r in rows if not r.received])
