@@ -1,10 +1,61 @@
-"""Demo data of the forms capability for `asmfield init --demo`."""
+"""Demo data of the forms capability for ``asmfield init --demo``: every bundled form.
+
+Bundled forms are the files in ``forms/bundled/`` (``*.md`` markdown-table XLSForms, ``*.xlsx``
+or ``*.xml``); ``forms/bundled/forms.json`` gives each form id its kind and initial settings.
+Installing is idempotent: the same file gives the same version (see ``forms.service.add_form``).
+Media files the forms reference that nobody has produced yet (``sites.geojson`` before any site
+exists) get an empty but valid placeholder, so ODK Collect can download the form at once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
+from app.blobs import FilesystemBlobStore
 from app.settings import Settings
+from forms import service
+
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+SOURCES = ("*.md", "*.xlsx", "*.xml")
+#: Valid empty content for generated files, until the server generates the real ones.
+PLACEHOLDERS: dict[str, tuple[bytes, str]] = {
+    "sites.geojson": (b'{"type": "FeatureCollection", "features": []}\n', "application/geo+json"),
+    "sites.csv": (b"name,label\n", "text/csv"),
+}
+
+
+def bundled_files() -> list[Path]:
+    """The bundled form sources (README.md is documentation, not a form)."""
+    files = [p for pattern in SOURCES for p in BUNDLED.glob(pattern) if p.name.lower() != "readme.md"]
+    return sorted(files)
+
+
+def bundled_config() -> dict[str, dict[str, Any]]:
+    path = BUNDLED / "forms.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: Settings) -> list[dict[str, Any]]:
+    """Install (or confirm) every bundled form; returns one line of facts per form."""
+    config = bundled_config()
+    installed = []
+    for path in bundled_files():
+        options = config.get(path.stem, {})
+        result = service.add_form(session, blobs=blobs, settings=settings, actor=None, content=path.read_bytes(),
+                                  filename=path.name, kind=options.get("kind"), form_settings=options.get("settings"))
+        for filename, (content, media_type) in PLACEHOLDERS.items():
+            service.ensure_media(session, blobs=blobs, version=result.version, filename=filename, content=content,
+                                 media_type=media_type, generated_from="placeholder")
+        installed.append({"xml_form_id": result.form.xml_form_id, "version": result.version.version,
+                          "kind": result.form.kind, "created": result.created})
+    return installed
 
 
 def seed(session: Session, settings: Settings) -> dict:
     """Load demo data; idempotent. Returns a short summary for the console."""
-    return {}
+    blobs = FilesystemBlobStore(settings.media_path)
+    return {"installed": install_bundled(session, blobs=blobs, settings=settings)}

@@ -1,0 +1,77 @@
+"""Reading forms, versions and media. The only module of ``forms`` that builds SQL.
+
+Sync (formList, form download, manifest, attachments, submission checks) reads through these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from forms.models import Form, FormMedia, FormVersion
+
+
+def get_form(session: Session, xml_form_id: str) -> Form | None:
+    """The form with this XML form id, or None."""
+    return session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
+
+
+def get_version(session: Session, form: Form, version: str | None) -> FormVersion | None:
+    """One version of ``form`` by its version string (``None``/"" means the published one)."""
+    if not version:
+        return published_version(session, form)
+    return session.exec(
+        select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
+    ).first()
+
+
+def published_version(session: Session, form: Form) -> FormVersion | None:
+    """The version offered to tablets (the newest upload)."""
+    return session.get(FormVersion, form.published_version_id) if form.published_version_id else None
+
+
+def versions_of(session: Session, form: Form) -> list[FormVersion]:
+    """All versions of ``form``, oldest first."""
+    return list(session.exec(select(FormVersion).where(FormVersion.form_id == form.id).order_by(col(FormVersion.id))))
+
+
+def media_for_version(session: Session, version: FormVersion) -> list[FormMedia]:
+    """The files the server holds for ``version`` (uploaded and generated), by file name."""
+    return list(session.exec(
+        select(FormMedia).where(FormMedia.form_version_id == version.id).order_by(col(FormMedia.filename))
+    ))
+
+
+def get_media(session: Session, version: FormVersion, filename: str) -> FormMedia | None:
+    """One media file of ``version`` by name."""
+    return session.exec(
+        select(FormMedia).where(FormMedia.form_version_id == version.id, FormMedia.filename == filename)
+    ).first()
+
+
+def list_forms(session: Session, *, kinds: Iterable[str] | None = None, open_only: bool = False) -> list[Form]:
+    """Forms, optionally only some kinds and only open ones, by XML form id."""
+    query = select(Form).order_by(col(Form.xml_form_id))
+    if kinds is not None:
+        query = query.where(col(Form.kind).in_(list(kinds)))
+    if open_only:
+        query = query.where(Form.state == "open")
+    return list(session.exec(query))
+
+
+def versions_referencing(session: Session, filename: str) -> list[FormVersion]:
+    """Every version whose XForm references ``filename`` (as a media file)."""
+    # media_names is a JSON list; filtering in Python keeps this portable (SQLite and PostgreSQL),
+    # and only ids and names are loaded, not the XForms.
+    rows = session.exec(select(FormVersion.id, FormVersion.media_names).order_by(col(FormVersion.id)))
+    ids = [row_id for row_id, names in rows if filename in (names or [])]
+    return [session.get(FormVersion, row_id) for row_id in ids]
+
+
+def latest_generated(session: Session, filename: str) -> FormMedia | None:
+    """The newest server-generated copy of ``filename`` on any version (e.g. the current sites.csv)."""
+    return session.exec(
+        select(FormMedia).where(FormMedia.filename == filename, col(FormMedia.generated_from).is_not(None))
+        .order_by(col(FormMedia.updated_at).desc(), col(FormMedia.id).desc())
+    ).first()
