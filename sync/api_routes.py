@@ -1,5 +1,133 @@
-"""JSON sync and read API: batch sync, blobs, submissions and media (thin routers)."""
+"""JSON sync and read API: batch sync, blobs, submissions and media (thin routers over ``sync.batch``)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.auth import Actor, ApiActor, api_actor
+from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.errors import BadRequest, Invalid, PayloadTooLarge
+from sync import batch
 
 router = APIRouter(tags=["sync"])
+
+#: Person or device token (sync routes accept both; read routes take ``ApiActor``: people only).
+SyncActor = Annotated[Actor, Depends(api_actor)]
+
+
+class BatchBody(BaseModel):
+    device: str | None = Field(default=None, max_length=200)
+    #: Validated item by item by the service, so one malformed item fails only itself.
+    items: list[Any]
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequest("Content-Length is not a number", code="request.bad_length") from exc
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = _declared_length(request)
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"the request body is {declared} bytes; the limit is {limit}",
+                              code="batch.too_large", details={"limit": limit})
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes",
+                                  code="batch.too_large", details={"limit": limit})
+    return bytes(body)
+
+
+@router.post("/api/v1/sync/batches")
+async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
+                       settings: SettingsDep) -> dict:
+    """Sync up to MAX_BATCH_ITEMS submissions; one result per item (created|duplicate|edit|conflict|invalid)."""
+    raw = await _read_limited(request, settings.max_submission_bytes)
+    try:
+        body = BatchBody.model_validate(json.loads(raw))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not JSON: {exc}", code="batch.not_json") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise Invalid(f"{where}: {first.get('msg')}", code="batch.invalid",
+                      details={"problems": [{"field": ".".join(str(p) for p in e.get("loc", ())),
+                                             "message": e.get("msg")} for e in exc.errors()]}) from exc
+    results = await run_in_threadpool(batch.sync_batch, session, blobs=blobs, settings=settings, actor=actor,
+                                      items=body.items, device=body.device,
+                                      user_agent=request.headers.get("user-agent"))
+    return {"results": [r.to_json() for r in results]}
+
+
+@router.head("/api/v1/blobs/{sha256}")
+def head_blob(sha256: str, actor: SyncActor, session: SessionDep, blobs: BlobsDep) -> Response:
+    """200 when the server has this file (no upload needed), 404 when it must be PUT."""
+    present = batch.blob_present(session, blobs=blobs, actor=actor, sha256=sha256)
+    return Response(status_code=200 if present else 404)
+
+
+@router.put("/api/v1/blobs/{sha256}")
+async def put_blob(sha256: str, request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
+                   settings: SettingsDep) -> JSONResponse:
+    """Upload a file announced in a batch; verified by its sha256; fills every attachment waiting for it."""
+    await run_in_threadpool(batch.authorise_blob, session, actor=actor, sha256=sha256)
+    declared = _declared_length(request)
+    if declared is not None and declared > settings.max_attachment_bytes:
+        raise PayloadTooLarge(f"the file is {declared} bytes; the limit is {settings.max_attachment_bytes}",
+                              code="blob.too_large", details={"limit": settings.max_attachment_bytes})
+    upload = await batch.spool(request.stream(), directory=blobs.tmp, max_bytes=settings.max_attachment_bytes)
+    try:
+        receipt = await run_in_threadpool(batch.receive_blob, session, blobs=blobs, settings=settings, actor=actor,
+                                          sha256=sha256, upload=upload,
+                                          media_type=request.headers.get("content-type"))
+    finally:
+        upload.path.unlink(missing_ok=True)
+    return JSONResponse({"sha256": receipt.sha256, "created": receipt.created, "attached": receipt.attached},
+                        status_code=201 if receipt.created else 200)
+
+
+@router.get("/api/v1/forms/{xml_form_id}/submissions")
+def list_submissions(
+    xml_form_id: str, actor: ApiActor, session: SessionDep,
+    limit: Annotated[int, Query(description="Page size, 1..1000")] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    offset: Annotated[int | None, Query(description="Skip this many (when not using cursor)")] = None,
+    since: Annotated[str | None, Query(description="Received at or after (ISO date or datetime, UTC)")] = None,
+    until: Annotated[str | None, Query(description="Received at or before (a bare date includes that day)")] = None,
+    device: Annotated[str | None, Query(description="Device name or client deviceID")] = None,
+    site: Annotated[str | None, Query(description="Site code")] = None,
+) -> dict:
+    """Current submissions of a form, oldest first, paged (design.md §6 access rules)."""
+    page = batch.list_submissions(session, actor=actor, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
+                                  offset=offset, since=since, until=until, device=device, site=site)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/api/v1/submissions/{instance_id}")
+def get_submission(instance_id: str, actor: ApiActor, session: SessionDep) -> dict:
+    """One submission with the edit history of its record."""
+    return batch.get_submission(session, actor=actor, instance_id=instance_id)
+
+
+@router.get("/api/v1/media/{sha256}")
+def get_media(sha256: str, request: Request, actor: ApiActor, session: SessionDep, blobs: BlobsDep,
+              size: Annotated[str | None, Query(description="thumb (240 px) or web (1280 px)")] = None) -> Response:
+    """An attachment (or its thumbnail / web size) of a submission you may read."""
+    found = batch.media_file(session, blobs=blobs, actor=actor, sha256=sha256, size=size)
+    headers = {"ETag": found.etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    if found.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(found.path, media_type=found.media_type, headers=headers)
