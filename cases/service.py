@@ -24,7 +24,15 @@ from app.models import Organisation, User
 from app.timeutil import isoformat, utcnow
 from cases import codes, lifecycle, queries
 from cases.lifecycle import TransitionRefused
-from cases.models import CaseEvent, CaseFollowup, CaseService, CaseSubmission, ChildCase, ChildPerson
+from cases.models import (
+    CaseDedupKey,
+    CaseEvent,
+    CaseFollowup,
+    CaseService,
+    CaseSubmission,
+    ChildCase,
+    ChildPerson,
+)
 
 if TYPE_CHECKING:
     from app.auth import Actor
@@ -456,8 +464,6 @@ def _last_resume_date(session: Session, case: ChildCase) -> date | None:
 
 def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """Pairs of cases of different persons that share a keyed hash (coordinators only)."""
-    from cases.models import CaseDedupKey
-
     if actor.role != "coordinator":
         raise Forbidden("duplicate candidates are shown to coordinators only", code="case.forbidden")
     a, b = CaseDedupKey.__table__.alias("a"), CaseDedupKey.__table__.alias("b")
@@ -580,3 +586,90 @@ def link_submission(session: Session, *, submission: Submission, case: ChildCase
         link = CaseSubmission(submission_id=submission.id, root_instance_id=submission.root_instance_id, kind=kind)
     link.case_id = case.id if case else None
     session.add(link)
+
+
+# -- retention -----------------------------------------------------------------------------
+
+
+def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Actor | None = None,
+                     now: Any = None, dry_run: bool = False) -> dict[str, Any]:
+    """Erase the identifying fields of cases closed longer than ``settings.case_retention_days``:
+    in the case-form submissions (data, XML, attachment links and unreferenced photo files) and
+    the dedup keys. Case rows, events, services and follow-ups stay, so every count survives."""
+    from sync.models import Blob, Submission, SubmissionAttachment
+
+    now = now or utcnow()
+    cutoff = now - timedelta(days=settings.case_retention_days)
+    due = [c for c in session.exec(select(ChildCase).where(ChildCase.status == lifecycle.CLOSED,
+                                                           ChildCase.identity_erased_at == None)).all()  # noqa: E711
+           if c.closed_at is not None and c.closed_at < cutoff]
+    summary = {"cases": len(due), "submissions": 0, "attachments": 0, "files": 0, "dry_run": dry_run,
+               "cutoff": isoformat(cutoff), "codes": [c.code for c in due]}
+    if dry_run or not due:
+        return summary
+    freed: set[str] = set()
+    for case in due:
+        roots = {link.root_instance_id for link in queries.links_for_case(session, case.id)}
+        roots.add(case.intake_root_instance_id)
+        subs = session.exec(select(Submission).where(Submission.root_instance_id.in_(sorted(roots)))).all()
+        for sub in subs:
+            for att in session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == sub.id)).all():
+                if att.sha256:
+                    freed.add(att.sha256)
+                session.delete(att)
+                summary["attachments"] += 1
+            _erase_submission(session, sub)
+            summary["submissions"] += 1
+        for key in session.exec(select(CaseDedupKey).where(CaseDedupKey.case_id == case.id)).all():
+            session.delete(key)
+        case.identity_erased_at = now
+        session.add(case)
+        session.add(CaseEvent(case_id=case.id, action="erase_identity", from_status=case.status, to_status=case.status,
+                              actor_user_id=actor.user.id if actor else None,
+                              actor_role=actor.role if actor else lifecycle.SYSTEM,
+                              actor_org_id=actor.organisation_id if actor else None,
+                              reason=f"retention: closed more than {settings.case_retention_days} days ago"))
+    session.flush()
+    for sha in sorted(freed):
+        still_used = session.exec(select(SubmissionAttachment).where(SubmissionAttachment.sha256 == sha)).first()
+        if still_used is not None or _form_media_uses(session, sha):
+            continue
+        for path in [blobs.path(sha), *blobs.root.glob(f"derived/*/{sha[:2]}/{sha}.*")]:
+            if path.exists():
+                path.unlink()
+                summary["files"] += 1
+        blob = session.get(Blob, sha)
+        if blob is not None:
+            session.delete(blob)
+    audit.record(session, "case.purge", actor=actor, object_type="case", cases=summary["cases"],
+                 submissions=summary["submissions"], attachments=summary["attachments"], files=summary["files"],
+                 codes=summary["codes"])
+    return summary
+
+
+def _form_media_uses(session: Session, sha: str) -> bool:
+    from forms.models import FormMedia
+
+    return session.exec(select(FormMedia).where(FormMedia.sha256 == sha)).first() is not None
+
+
+def _erase_submission(session: Session, sub: Any) -> None:
+    """Drop identifying answers and photo references from one submission's data and XML."""
+    import hashlib
+
+    from forms.models import FormVersion
+    from sync.submission_xml import build_instance_xml
+
+    version = session.get(FormVersion, sub.form_version_id)
+    binary = {f["path"] for f in (version.fields if version else []) if f.get("type") == "binary"}
+    data = {k: v for k, v in (sub.data or {}).items()
+            if k.rsplit("/", 1)[-1] not in IDENTIFYING_NAMES and k not in binary}
+    sub.data = data
+    if version is not None:
+        xml = build_instance_xml(version, data, sub.instance_id, deprecated_id=sub.deprecated_id)
+        sub.xml = xml.decode("utf-8")
+        sub.xml_sha256 = hashlib.sha256(xml).hexdigest()
+    sub.attachments_expected = sub.attachments_present = 0
+    sub.complete = True
+    sub.updated_at = utcnow()
+    session.add(sub)
