@@ -1,8 +1,169 @@
-"""HTTP routes of the forms capability (thin: parse, authorise, call the service)."""
+"""HTTP routes of the forms capability (thin: parse, authorise, call the service, shape the answer).
 
-from fastapi import APIRouter, FastAPI
+The OpenRosa side (formList, form download, manifest, attachments) lives in ``sync.routes``
+and reads through ``forms.queries``; these are the JSON API routes for people.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+
+from app.auth import ApiActor, StaffActor
+from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
+from app.timeutil import isoformat
+from forms import service
+from forms.models import Form, FormState
+
+router = APIRouter(prefix="/api/v1/forms", tags=["forms"])
+#: Most media files in one upload request.
+MAX_PARTS = 100
+CHUNK = 1 << 20
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return isoformat(value)
+    return value
+
+
+async def _read(upload: UploadFile, limit: int) -> bytes:
+    """The whole part, refusing more than ``limit`` bytes without reading further."""
+    chunks, size = [], 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"{upload.filename or 'the file'} is larger than the limit of {limit} bytes",
+                                  code="form.too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form_data(request: Request, settings: SettingsDep):  # noqa: ANN202
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_form_bytes * (MAX_PARTS + 1):
+        raise PayloadTooLarge(f"the request is larger than the limit of {settings.max_form_bytes} bytes per file",
+                              code="form.too_large")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequest("send the files as multipart/form-data", code="form.not_multipart")
+    return await request.form(max_files=MAX_PARTS + 1, max_fields=20)
+
+
+async def _media_parts(parts: list[Any], limit: int) -> list[service.IncomingMedia]:
+    media = []
+    for part in parts:
+        if not isinstance(part, UploadFile) or not part.filename:
+            raise Invalid("each media part must be a file with a file name", code="form.bad_media_name")
+        media.append(service.IncomingMedia(filename=part.filename, content=await _read(part, limit),
+                                           media_type=part.content_type if part.content_type not in
+                                           (None, "", "application/octet-stream") else None))
+    return media
+
+
+def _visible(session, actor, xml_form_id: str) -> Form:  # noqa: ANN001
+    form = service.require_form(session, xml_form_id)
+    if not service.may_see(actor, form):
+        raise Forbidden(f"your role may not see form {xml_form_id!r}", code="form.forbidden")
+    return form
+
+
+def _upload_answer(result: service.AddFormResult) -> dict[str, Any]:
+    return _jsonable({
+        "xml_form_id": result.form.xml_form_id, "title": result.form.title, "kind": result.form.kind,
+        "state": result.form.state, "version": result.version.version, "md5": result.version.md5,
+        "created": result.created, "warnings": result.warnings,
+        "media_names": result.version.media_names,
+        "media": [service.media_public(m) for m in result.media],
+    })
+
+
+@router.post("", status_code=201)
+async def upload_form(request: Request, actor: StaffActor, session: SessionDep, settings: SettingsDep,
+                      blobs: BlobsDep) -> JSONResponse:
+    """Upload an XLSForm (.xlsx) or XForm (.xml), with optional media files."""
+    data = await _form_data(request, settings)
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile):
+        raise Invalid("the multipart part 'file' (the .xlsx or .xml form) is missing", code="form.file_missing")
+    kind = data.get("kind")
+    content = await _read(upload, settings.max_form_bytes)
+    media = await _media_parts(data.getlist("media"), settings.max_form_bytes)
+    result = service.add_form(session, blobs=blobs, settings=settings, actor=actor, content=content,
+                              filename=upload.filename, kind=kind if isinstance(kind, str) and kind else None,
+                              media=media)
+    return JSONResponse(_upload_answer(result), status_code=201 if result.created else 200)
+
+
+@router.get("")
+def list_forms(actor: ApiActor, session: SessionDep) -> dict[str, Any]:
+    """List the forms the caller may see."""
+    return {"forms": _jsonable([service.form_summary(session, f) for f in service.forms_visible_to(session, actor)])}
+
+
+@router.get("/{xml_form_id}")
+def get_form(xml_form_id: str, actor: ApiActor, session: SessionDep) -> dict[str, Any]:
+    """One form: state, kind, settings, versions, and the published version's fields and media."""
+    return _jsonable(service.form_detail(session, _visible(session, actor, xml_form_id)))
+
+
+@router.get("/{xml_form_id}/versions/{version}.xml")
+def get_version_xml(xml_form_id: str, version: str, actor: ApiActor, session: SessionDep) -> Response:
+    """The XForm of one version."""
+    form = _visible(session, actor, xml_form_id)
+    found = service.require_version(session, form, version)
+    return Response(found.xform_xml.encode("utf-8"), media_type="text/xml; charset=utf-8")
+
+
+@router.patch("/{xml_form_id}")
+async def update_form(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep) -> dict[str, Any]:
+    """Change settings (location_field, site_mapping, site_field), kind or state."""
+    try:
+        changes = await request.json()
+    except ValueError as exc:
+        raise BadRequest("the body must be a JSON object", code="form.bad_setting") from exc
+    if not isinstance(changes, dict):
+        raise BadRequest("the body must be a JSON object", code="form.bad_setting")
+    form = service.update_form(session, form=service.require_form(session, xml_form_id), actor=actor, changes=changes)
+    return _jsonable(service.form_detail(session, form))
+
+
+@router.post("/{xml_form_id}/close")
+def close_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[str, Any]:
+    """Close a form: tablets no longer get it and submissions are refused."""
+    form = service.set_state(session, form=service.require_form(session, xml_form_id), state=FormState.closed, actor=actor)
+    return _jsonable(service.form_summary(session, form))
+
+
+@router.post("/{xml_form_id}/open")
+def open_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[str, Any]:
+    """Reopen a closed form."""
+    form = service.set_state(session, form=service.require_form(session, xml_form_id), state=FormState.open, actor=actor)
+    return _jsonable(service.form_summary(session, form))
+
+
+@router.post("/{xml_form_id}/media", status_code=201)
+async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep,
+                       settings: SettingsDep, blobs: BlobsDep) -> dict[str, Any]:
+    """Attach media files (any file parts) to the published version, or to ``version`` if given."""
+    form = service.require_form(session, xml_form_id)
+    data = await _form_data(request, settings)
+    version_name = data.get("version")
+    version = service.require_version(session, form, version_name if isinstance(version_name, str) else None)
+    parts = [v for _, v in data.multi_items() if isinstance(v, UploadFile)]
+    if not parts:
+        raise Invalid("no file parts in the upload", code="form.file_missing")
+    rows = [service.add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version,
+                              upload=m) for m in await _media_parts(parts, settings.max_form_bytes)]
+    return _jsonable({"xml_form_id": form.xml_form_id, "version": version.version,
+                      "media": [service.media_public(r) for r in rows]})
 
 
 def install(app: FastAPI) -> None:

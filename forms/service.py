@@ -286,7 +286,7 @@ def _field(version: FormVersion, path: str) -> dict[str, Any] | None:
 
 def _settled(form: Form, version: FormVersion, current: dict[str, Any]) -> dict[str, Any]:
     """Settings with defaults filled in for ``version``: location_field (first geopoint outside
-    repeats, else first geopoint), site_mapping (true for site_visit forms), site_field (a field
+    repeats, else first geopoint), site_mapping (true except for case forms), site_field (a field
     named ``site_id`` outside repeats). Paths that the version no longer has fall back to defaults."""
     result = {k: v for k, v in current.items() if k in SETTING_KEYS}
     location = result.get("location_field")
@@ -297,7 +297,7 @@ def _settled(form: Form, version: FormVersion, current: dict[str, Any]) -> dict[
             result["location_field"] = points[0]
         else:
             result.pop("location_field", None)
-    result.setdefault("site_mapping", form.kind == FormKind.site_visit)
+    result.setdefault("site_mapping", form.kind not in CASE_FORM_KINDS)
     site = result.get("site_field")
     if site is None or _field(version, site) is None:
         candidate = next((f["path"] for f in version.fields

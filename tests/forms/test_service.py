@@ -92,6 +92,8 @@ def test_bad_files_are_refused(session, settings):
 def test_defaults_for_settings_follow_the_published_version(session, settings):
     result = add(session, settings, simple_form(), kind="site_visit")
     assert result.form.settings == {"location_field": "/simple/gps", "site_mapping": True}
+    case_form = add(session, settings, simple_form(form_id="case"), kind="case_intake")
+    assert case_form.form.settings["site_mapping"] is False
     service.update_form(session, form=result.form, actor=None, changes={"site_mapping": False})
     assert result.form.settings["site_mapping"] is False
     with pytest.raises(Invalid):
