@@ -1,0 +1,144 @@
+"""Builders for the sync-core tests: forms from inline markdown XLSForms (through the forms
+service), instance XML from data dicts, photos made with Pillow, multipart bodies."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+from PIL import Image
+from sqlmodel import Session
+
+from app.auth import Actor
+from app.blobs import FilesystemBlobStore
+from app.settings import Settings
+from forms import service as forms_service
+from forms.models import Form, FormVersion
+from sync.submission_xml import build_instance_xml
+
+#: A small site-visit-like form: typed fields, a group, a repeat with geopoints, a photo.
+VISIT_MD = """
+| survey   |                      |             |                 |
+|          | type                 | name        | label           |
+|          | date                 | visit_date  | Date            |
+|          | integer              | workers     | Workers         |
+|          | decimal              | depth_m     | Depth           |
+|          | geopoint             | location    | Location        |
+|          | select_one activity  | activity    | Activity        |
+|          | select_multiple docs | docs        | Documents       |
+|          | begin_group          | g           | Group           |
+|          | text                 | note        | Note            |
+|          | end_group            |             |                 |
+|          | image                | photo       | Photo           |
+|          | image                | photo2      | Photo 2         |
+|          | begin_repeat         | pits        | Pits            |
+|          | geopoint             | pit_gps     | Pit GPS         |
+|          | integer              | pit_depth   | Pit depth       |
+|          | end_repeat           |             |                 |
+| choices  |                      |             |                 |
+|          | list_name            | name        | label           |
+|          | activity             | active      | Active          |
+|          | activity             | suspended   | Suspended       |
+|          | docs                 | coop_approval | Coop approval |
+|          | docs                 | none        | None            |
+| settings |                      |             |                 |
+|          | form_id              | version     | form_title      |
+|          | {form_id}            | {version}   | Visit           |
+"""
+
+#: A case form (kind case_intake): photos are stored with all metadata stripped.
+CASE_MD = """
+| survey   |           |            |           |
+|          | type      | name       | label     |
+|          | text      | child_code | Code      |
+|          | image     | photo      | Photo     |
+| settings |           |            |           |
+|          | form_id   | version    |           |
+|          | {form_id} | {version}  |           |
+"""
+
+
+def blobs_for(settings: Settings) -> FilesystemBlobStore:
+    return FilesystemBlobStore(settings.media_path)
+
+
+def make_form(session: Session, settings: Settings, *, md: str = VISIT_MD, form_id: str = "visit",
+              version: str = "1", kind: str = "site_visit") -> tuple[Form, FormVersion]:
+    """Publish an inline markdown XLSForm through the forms service."""
+    result = forms_service.add_form(session, blobs=blobs_for(settings), settings=settings, actor=None,
+                                    content=md.format(form_id=form_id, version=version).encode(),
+                                    filename=f"{form_id}.md", kind=kind)
+    return result.form, result.version
+
+
+def actor(person: Any) -> Actor:
+    """The service-level actor for a ``world`` person."""
+    return Actor(user=person.user, via="basic")
+
+
+def new_id() -> str:
+    return f"uuid:{uuid.uuid4()}"
+
+
+def visit_data(root: str = "/data", **overrides: Any) -> dict[str, Any]:
+    data = {
+        f"{root}/visit_date": "2026-03-01",
+        f"{root}/workers": 12,
+        f"{root}/depth_m": 4.5,
+        f"{root}/location": "-10.7 25.5 1200 5",
+        f"{root}/activity": "active",
+        f"{root}/docs": ["coop_approval"],
+        f"{root}/g/note": "ok",
+        f"{root}/pits": [{f"{root}/pits/pit_gps": "-10.71 25.51 0 3", f"{root}/pits/pit_depth": 3},
+                         {f"{root}/pits/pit_gps": "-10.72 25.52 0 4"}],
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def xml_for(version: FormVersion, data: dict[str, Any], instance_id: str | None = None,
+            deprecated_id: str | None = None) -> bytes:
+    return build_instance_xml(version, data, instance_id or new_id(), deprecated_id)
+
+
+def jpeg(size: tuple[int, int] = (64, 48), *, gps: bool = False, color: str = "orange") -> bytes:
+    """A JPEG made with Pillow; ``gps`` adds EXIF with a GPS position and a camera make."""
+    image = Image.new("RGB", size, color)
+    buffer = io.BytesIO()
+    if gps:
+        exif = Image.Exif()
+        exif[0x010F] = "FieldCam"  # Make
+        exif[0x8825] = {1: "S", 2: (10.0, 42.0, 0.0), 3: "E", 4: (25.0, 30.0, 0.0)}  # GPSInfo
+        image.save(buffer, format="JPEG", exif=exif.tobytes(), comment=b"taken at the mine")
+    else:
+        image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions (a decompression bomb) without the pixels: cheap to make."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def multipart(xml: bytes | None, files: dict[str, bytes] | None = None, *, boundary: str = "asmfieldBoundary123",
+              extra_fields: dict[str, str] | None = None, close: bool = True) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body as Collect sends it; ``close=False`` leaves it truncated."""
+    parts = []
+    if xml is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+                     f'filename="submission.xml"\r\nContent-Type: text/xml\r\n\r\n'.encode() + xml + b"\r\n")
+    for name, content in (files or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                     f'Content-Type: image/jpeg\r\n\r\n'.encode() + content + b"\r\n")
+    for name, value in (extra_fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    body = b"".join(parts) + (f"--{boundary}--\r\n".encode() if close else b"")
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-OpenRosa-Version": "1.0"}

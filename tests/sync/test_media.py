@@ -1,0 +1,120 @@
+"""Attachments into the media store: Pillow checks, bombs, derived sizes, metadata stripping."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlmodel import select
+
+from app.blobs import FilesystemBlobStore
+from app.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from app.settings import Settings
+from sync import media
+from sync.media import IncomingFile
+from sync.models import Blob
+from tests.sync.sync_core_helpers import jpeg, png_header_only
+
+SECRET = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture
+def plain_settings(tmp_path: Path) -> Settings:
+    """Settings without a database: ``prepare`` needs only the limits."""
+    return Settings(data_dir=tmp_path / "data", secret_key=SECRET)
+
+
+def incoming(tmp_path: Path, name: str, content: bytes, media_type: str | None = "image/jpeg") -> IncomingFile:
+    path = tmp_path / f"part-{len(list(tmp_path.iterdir()))}"
+    path.write_bytes(content)
+    return IncomingFile(name=name, path=path, size=len(content), media_type=media_type)
+
+
+def test_a_jpeg_is_checked_measured_and_gets_derived_sizes(plain_settings, tmp_path):
+    prepared = media.prepare(incoming(tmp_path, "photo.jpg", jpeg((2000, 1000))), settings=plain_settings,
+                             strip_metadata=False, workdir=tmp_path)
+    assert (prepared.media_type, prepared.width, prepared.height, prepared.stripped) == ("image/jpeg", 2000, 1000, False)
+    assert prepared.derived["web"].size == (1280, 640)
+    assert prepared.derived["thumb"].size == (240, 120)
+
+
+def test_a_file_claiming_to_be_a_jpeg_that_is_not_is_refused(plain_settings, tmp_path):
+    with pytest.raises(UnsupportedMedia) as info:
+        media.prepare(incoming(tmp_path, "photo.jpg", b"MZ\x90\x00 this is an executable, not a photo"),
+                      settings=plain_settings, strip_metadata=False, workdir=tmp_path)
+    assert info.value.code == "media.not_an_image"
+    assert "photo.jpg" in info.value.message
+
+
+def test_a_truncated_jpeg_is_refused(plain_settings, tmp_path):
+    data = jpeg((800, 600), color="navy")
+    with pytest.raises(UnsupportedMedia) as info:
+        media.prepare(incoming(tmp_path, "photo.jpg", data[: len(data) // 3]), settings=plain_settings,
+                      strip_metadata=True, workdir=tmp_path)
+    assert info.value.code in ("media.corrupt_image", "media.not_an_image")
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(plain_settings, tmp_path):
+    bomb = png_header_only(100_000, 100_000)
+    with pytest.raises(PayloadTooLarge) as info:
+        media.prepare(incoming(tmp_path, "bomb.png", bomb, "image/png"), settings=plain_settings,
+                      strip_metadata=False, workdir=tmp_path)
+    assert info.value.code == "media.image_too_large"
+    assert "pixels" in info.value.message
+
+
+def test_the_pixel_limit_comes_from_settings(tmp_path):
+    strict = Settings(data_dir=tmp_path / "d", secret_key=SECRET, max_image_pixels=100 * 100)
+    with pytest.raises(PayloadTooLarge, match="101x100"):
+        media.prepare(incoming(tmp_path, "a.jpg", jpeg((101, 100))), settings=strict, strip_metadata=False,
+                      workdir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a/b.jpg", "..", "a\\b.jpg", "x\x00.jpg", ""])
+def test_attachment_names_must_be_plain_file_names(plain_settings, tmp_path, name):
+    with pytest.raises(Invalid) as info:
+        media.prepare(incoming(tmp_path, name, jpeg()), settings=plain_settings, strip_metadata=False, workdir=tmp_path)
+    assert info.value.code == "media.bad_name"
+
+
+def test_an_attachment_above_the_size_limit_is_refused(tmp_path):
+    small = Settings(data_dir=tmp_path / "d", secret_key=SECRET, max_attachment_bytes=1000)
+    with pytest.raises(PayloadTooLarge, match="limit is 1000"):
+        media.prepare(incoming(tmp_path, "a.jpg", jpeg((300, 300), color="red") + b"\x00" * 1000), settings=small,
+                      strip_metadata=False, workdir=tmp_path)
+
+
+def test_non_images_are_kept_as_they_are(plain_settings, tmp_path):
+    prepared = media.prepare(incoming(tmp_path, "voice.m4a", b"\x00\x00\x00\x18ftypM4A ", "audio/mp4"),
+                             settings=plain_settings, strip_metadata=True, workdir=tmp_path)
+    assert (prepared.media_type, prepared.width, prepared.derived, prepared.stripped) == ("audio/mp4", None, {}, False)
+
+
+def test_case_photos_lose_every_metadata_byte(plain_settings, tmp_path):
+    original = jpeg((320, 200), gps=True)
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(0x8825)  # the fixture really has GPS
+    prepared = media.prepare(incoming(tmp_path, "child.jpg", original), settings=plain_settings, strip_metadata=True,
+                             workdir=tmp_path)
+    stripped = prepared.path.read_bytes()
+    image = Image.open(io.BytesIO(stripped))
+    assert prepared.stripped and image.size == (320, 200)
+    assert dict(image.getexif()) == {}
+    assert not image.getexif().get_ifd(0x8825)
+    assert "exif" not in image.info and "comment" not in image.info and "icc_profile" not in image.info
+    assert b"Exif" not in stripped and b"FieldCam" not in stripped and b"taken at the mine" not in stripped
+
+
+def test_store_writes_blob_derived_files_and_one_row(plain_settings, session, tmp_path):
+    blobs = FilesystemBlobStore(plain_settings.media_path)
+    prepared = media.prepare(incoming(tmp_path, "p.jpg", jpeg((1600, 1200))), settings=plain_settings,
+                             strip_metadata=False, workdir=tmp_path)
+    blob = media.store(session, blobs, prepared, settings=plain_settings)
+    again = media.store(session, blobs, prepared, settings=plain_settings)
+    assert again.sha256 == blob.sha256
+    assert blobs.path(blob.sha256).read_bytes() == prepared.path.read_bytes()
+    assert (blob.size, blob.media_type, blob.width, blob.height) == (prepared.size, "image/jpeg", 1600, 1200)
+    assert Image.open(blobs.derived_path(blob.sha256, "thumb")).size == (240, 180)
+    assert Image.open(blobs.derived_path(blob.sha256, "web")).size == (1280, 960)
+    assert len(session.exec(select(Blob)).all()) == 1
