@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from app import audit
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import Organisation, User
-from app.timeutil import isoformat, utcnow
+from app.timeutil import as_utc, isoformat, utcnow
 from cases import codes, lifecycle, queries
 from cases.lifecycle import TransitionRefused
 from cases.models import (
@@ -240,7 +240,8 @@ def _refusal(exc: TransitionRefused, case: ChildCase) -> Exception:
                         details=details)
     if exc.kind == "role":
         return Forbidden(exc.message, code="case.wrong_role", details=details)
-    return Invalid(exc.message, code=f"case.{exc.kind}", details=details)
+    return Invalid(exc.message, code="case.unknown_action" if exc.kind == "unknown" else f"case.{exc.kind}",
+                   details=details)
 
 
 def _ngo(session: Session, ref: str | int | None, *, what: str) -> Organisation:
@@ -408,12 +409,15 @@ def record_followup(session: Session, *, actor: Actor, case: ChildCase, observed
     return row
 
 
-def withdrawal_date(followups: list[CaseFollowup], *, since: date | None = None,
+def withdrawal_date(followups: list[CaseFollowup], *, since: Any = None,
                     min_days: int = WITHDRAWAL_MIN_DAYS) -> date | None:
     """Date of the second qualifying follow-up: within the latest run of consecutive good
     observations (found, no hazardous work, in school or training), the first one at least
-    ``min_days`` after the run began. None when the criteria are not met."""
-    seen = [f for f in followups if f.child_found and (since is None or f.observed_on >= since)]
+    ``min_days`` after the run began. None when the criteria are not met.
+
+    :param since: only follow-ups recorded after this moment count (after a relapse).
+    """
+    seen = [f for f in followups if f.child_found and (since is None or as_utc(f.created_at) >= since)]
     seen.sort(key=lambda f: (f.observed_on, f.id or 0))
     run: list[CaseFollowup] = []
     for f in seen:
@@ -450,12 +454,12 @@ def evaluate_closure_criteria(session: Session, *, case: ChildCase, requested_by
     return event
 
 
-def _last_resume_date(session: Session, case: ChildCase) -> date | None:
-    """After a relapse, only follow-ups from then on count."""
+def _last_resume_date(session: Session, case: ChildCase) -> Any:
+    """After a relapse (or a rejected closure), only follow-ups recorded from then on count."""
     last = None
     for e in queries.events(session, case.id):
         if e.action in ("resume_services", "reject_closure"):
-            last = e.at.date()
+            last = as_utc(e.at)
     return last
 
 
