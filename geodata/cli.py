@@ -1,5 +1,130 @@
-"""`asmfield geodata` commands."""
+"""`asmfield sites` commands: import, export, recompute, attestation (thin over geodata.service)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_is_help=True)
+
+
+def _blobs(settings):  # noqa: ANN001, ANN202
+    from app.blobs import FilesystemBlobStore
+
+    return FilesystemBlobStore(settings.media_path)
+
+
+@cli.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV (WKT or lon/lat).")],
+    mapping: Annotated[str | None, typer.Option(help="Preset (ipis, cami) or attribute=column pairs, e.g. code=pcode,name=nom.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Force a kind for every row: asm_site, zea, pe, pr, other.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS for files that lack one, e.g. EPSG:32735.")] = None,
+    radius: Annotated[float, typer.Option(help="Radius in metres for point sites without a radius column.")] = 50.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file and report; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Import or update sites by code; re-maps submissions, restages sites, republishes the site list."""
+    from rich.progress import Progress
+
+    from app.cli import fail, service_session
+    from geodata import importers, service
+
+    if not path.is_file():
+        fail(f"{path} is not a file")
+    with service_session() as (settings, session):
+        read = importers.read_sites(path, mapping=mapping, kind=kind, crs=crs, default_radius_m=radius)
+        total = len(read.frame)
+        show = total >= 2000 and not as_json
+        with Progress(disable=not show, transient=True) as progress:
+            task = progress.add_task(f"Importing {path.name}", total=total)
+            report = service.upsert_sites(session, read=read, settings=settings, blobs=_blobs(settings),
+                                          source=path.name, progress=lambda n: progress.update(task, completed=n),
+                                          dry_run=dry_run)
+        if as_json:
+            typer.echo(json.dumps(report, default=str))
+            return
+        verb = "Would import" if dry_run else "Imported"
+        typer.echo(f"{verb} {path.name} ({report['format']}): {report['rows']} rows, {report['created']} created, "
+                   f"{report['updated']} updated, {report['skipped']} skipped")
+        for p in report["problems"][:50]:
+            typer.echo(f"  row {p['row']} {p.get('code') or ''}: {p['problem']}")
+        for w in report["warnings"][:50]:
+            typer.echo(f"  warning row {w['row']} {w.get('code') or ''}: {w['warning']}")
+        if len(report["problems"]) + len(report["warnings"]) > 100:
+            typer.echo("  (more problems not shown; use --json)")
+
+
+@cli.command("export")
+def export_cmd(
+    path: Annotated[Path, typer.Argument(help="Output file: .geojson or .gpkg.")],
+) -> None:
+    """Export every site with its stage as GeoJSON or GeoPackage."""
+    from app.cli import fail, service_session
+    from geodata import service
+
+    fmt = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}.get(path.suffix.lower())
+    if fmt is None:
+        fail("the output file must end in .geojson or .gpkg")
+    with service_session() as (_, session):
+        service.export(session, fmt=fmt, path=path)
+        typer.echo(f"Sites written to {path}")
+
+
+@cli.command("recompute")
+def recompute_cmd(
+    no_remap: Annotated[bool, typer.Option("--no-remap", help="Only recompute stages; keep site mappings.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Re-map every submission onto the sites and recompute every site's stage and history."""
+    from app.cli import service_session
+    from geodata import service
+
+    with service_session() as (settings, session):
+        result = service.recompute_all(session, settings=settings, remap=not no_remap)
+        typer.echo(json.dumps(result) if as_json else
+                   f"{result['remapped']} submissions re-mapped, {result['stage_changes']} sites changed stage")
+
+
+@cli.command("assurance")
+def assurance_cmd(
+    code: Annotated[str, typer.Argument(help="Site code.")],
+    assurance_type: Annotated[str | None, typer.Option("--type", help="egc_kumi, craft_verification, copper_mark_jdds, other_approved; omit to clear.")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="Expiry date, YYYY-MM-DD.")] = None,
+) -> None:
+    """Record (or clear) a site's third-party attestation, needed for stage 6."""
+    from app.cli import fail, service_session
+    from geodata import service
+
+    until = None
+    if valid_until:
+        try:
+            until = date.fromisoformat(valid_until)
+        except ValueError:
+            fail(f"valid-until {valid_until!r} is not a date (YYYY-MM-DD)")
+    with service_session() as (_, session):
+        site = service.set_assurance(session, code=code, assurance_type=assurance_type, valid_until=until)
+        typer.echo(f"Site {site.code}: attestation {site.assurance_type or 'cleared'}, stage {site.stage}")
+
+
+@cli.command("generate")
+def generate_cmd(
+    path: Annotated[Path, typer.Argument(help="Output GeoJSON file of synthetic sites and permit polygons.")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 2026,
+    sites: Annotated[int, typer.Option(help="Number of ASM sites.")] = 150,
+) -> None:
+    """Write a synthetic site file (domain.md §1.7) for trying out imports."""
+    import pandas as pd
+
+    from geodata import synthetic
+
+    data = synthetic.generate(seed, n_sites=sites, visits_per_site=(0, 0))
+    frame = pd.concat([data.legal, data.sites], ignore_index=True)
+    frame["minerals"] = frame["minerals"].map(",".join)
+    frame = frame.drop(columns=["properties", "territory"])
+    frame.to_file(path, driver="GeoJSON")
+    typer.echo(f"{len(frame)} features written to {path}")
