@@ -1,5 +1,99 @@
-"""`asmfield forms` commands."""
+"""`asmfield forms` commands: a thin layer over ``forms.service``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 cli = typer.Typer(help="Forms: upload XLSForms/XForms, versions, media.", no_args_is_help=True)
+#: Same option as app.cli's (not imported at module level: app.cli imports this module).
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+@cli.command("add")
+def add(
+    path: Annotated[Path, typer.Argument(help="XLSForm (.xlsx or markdown .md) or XForm (.xml).", exists=True,
+                                         dir_okay=False, readable=True)],
+    media: Annotated[list[Path] | None, typer.Option("--media", help="A media file the form references (repeatable).",
+                                                     exists=True, dir_okay=False, readable=True)] = None,
+    kind: Annotated[str | None, typer.Option(help="site_visit, case_intake, case_followup or general.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upload a form: create it, or publish a new version of it."""
+    from app.blobs import FilesystemBlobStore
+    from app.cli import emit, service_session
+    from forms import queries, service
+
+    with service_session() as (settings, session):
+        result = service.add_form(
+            session, blobs=FilesystemBlobStore(settings.media_path), settings=settings, actor=None,
+            content=path.read_bytes(), filename=path.name, kind=kind,
+            media=[service.IncomingMedia(filename=m.name, path=m) for m in media or []],
+        )
+        data = {"xml_form_id": result.form.xml_form_id, "version": result.version.version, "kind": result.form.kind,
+                "created": result.created, "md5": result.version.md5, "warnings": result.warnings,
+                "media": [m.filename for m in result.media]}
+        verb = "published" if result.created else "already published (unchanged)"
+        lines = [f"Form {result.form.xml_form_id!r} version {result.version.version!r} {verb} ({result.form.kind})"]
+        lines += [f"Warning: {w}" for w in result.warnings]
+        missing = sorted(set(result.version.media_names) - {m.filename for m in queries.media_for_version(
+            session, result.version)})
+        if missing:
+            lines.append(f"Media still missing: {', '.join(missing)}")
+        data["missing_media"] = missing
+        emit(as_json, data, "\n".join(lines))
+
+
+@cli.command("list")
+def list_forms(as_json: JsonOpt = False) -> None:
+    """List forms with their state, kind and published version."""
+    from app.cli import service_session
+    from forms import queries, service
+
+    with service_session() as (_, session):
+        rows = [service.form_summary(session, f) for f in queries.list_forms(session)]
+        if as_json:
+            typer.echo(json.dumps(rows, default=str))
+            return
+        for r in rows:
+            typer.echo(f"{r['xml_form_id']}\t{r['version']}\t{r['state']}\t{r['kind']}\t{r['title']}")
+
+
+def _set_state(xml_form_id: str, state: str, as_json: bool) -> None:
+    from app.cli import emit, service_session
+    from forms import service
+
+    with service_session() as (_, session):
+        form = service.set_state(session, form=service.require_form(session, xml_form_id), state=state, actor=None)
+        emit(as_json, {"xml_form_id": form.xml_form_id, "state": form.state}, f"Form {form.xml_form_id!r} is {form.state}")
+
+
+@cli.command("close")
+def close(xml_form_id: Annotated[str, typer.Argument(help="Form id.")], as_json: JsonOpt = False) -> None:
+    """Close a form: tablets no longer get it and its submissions are refused."""
+    _set_state(xml_form_id, "closed", as_json)
+
+
+@cli.command("open")
+def reopen(xml_form_id: Annotated[str, typer.Argument(help="Form id.")], as_json: JsonOpt = False) -> None:
+    """Reopen a closed form."""
+    _set_state(xml_form_id, "open", as_json)
+
+
+@cli.command("xlsx")
+def to_xlsx(
+    source: Annotated[Path, typer.Argument(help="A markdown-table XLSForm (.md).", exists=True, dir_okay=False)],
+    target: Annotated[Path, typer.Argument(help="The .xlsx file to write.")],
+) -> None:
+    """Write a markdown-table XLSForm (e.g. a bundled form) as an .xlsx workbook to edit in a spreadsheet."""
+    from app.cli import fail
+    from forms.xlsform import XLSFormError, markdown_to_xlsx
+
+    try:
+        target.write_bytes(markdown_to_xlsx(source.read_text(encoding="utf-8")))
+    except XLSFormError as exc:
+        fail(exc.message)
+    typer.echo(f"Wrote {target}")

@@ -104,3 +104,19 @@ def _error(message: str) -> XLSFormError:
     match = ROW.search(message)
     sheet = next((s for s in ("survey", "choices", "settings", "entities") if f"'{s}' sheet" in message), None)
     return XLSFormError(message, row=int(match.group(1)) if match else None, sheet=sheet)
+
+
+def markdown_to_xlsx(text: str) -> bytes:
+    """The same XLSForm as an .xlsx workbook (to edit a bundled form in a spreadsheet).
+
+    :raises XLSFormError: when the markdown cannot be read as XLSForm tables.
+    """
+    from pyxform.xls2json_backends import md_table_to_workbook
+
+    try:
+        book = md_table_to_workbook(text)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise XLSFormError(f"the markdown XLSForm could not be read: {exc}") from exc
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
