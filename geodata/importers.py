@@ -260,12 +260,13 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
 
 
 def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kind: str | None = None,
-          default_radius_m: float | None = 50.0, fmt: str = "") -> ReadResult:
+          default_radius_m: float | None = 50.0, fmt: str = "", strict: bool = True) -> ReadResult:
     """Map attributes, repair geometries, buffer points, drop bad rows (reported, not fatal).
 
     :param mapping: our attribute → source column (``parse_mapping``); unmapped ones use defaults.
     :param kind: force every row to this kind (asm_site, zea, pe, pr, other).
     :param default_radius_m: radius for points without one (None: points without radius are refused).
+    :param strict: a mapped column missing from the file is an error (presets: only the code column).
     """
     mapping = mapping or {}
     if kind is not None and kind not in KINDS:
@@ -274,7 +275,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     for attr, candidates in DEFAULT_MAPPING.items():
         if attr in mapping:
             col = _column(frame, [mapping[attr]])
-            if col is None:
+            if col is None and (strict or attr == "code"):
                 raise Invalid(f"the mapping names column {mapping[attr]!r} for {attr}, but the file has no such column "
                               f"(columns: {', '.join(map(str, frame.columns[:30]))})", code="sites.bad_mapping")
             cols[attr] = col
@@ -394,7 +395,9 @@ def read_sites(path: Path, *, filename: str | None = None, mapping: str | dict[s
     frame, fmt = read_frame(Path(path), filename=filename, crs=crs)
     if len(frame) == 0:
         raise Invalid("the file holds no features", code="sites.empty_file")
-    result = clean(frame, mapping=parse_mapping(mapping), kind=kind, default_radius_m=default_radius_m, fmt=fmt)
+    preset = isinstance(mapping, str) and mapping.strip().lower() in PRESETS
+    result = clean(frame, mapping=parse_mapping(mapping), kind=kind, default_radius_m=default_radius_m, fmt=fmt,
+                   strict=not preset)
     return result
 
 

@@ -149,6 +149,12 @@ def evaluate(visits: list[Visit], context: SiteContext, as_of: date, version: st
                            version)
     latest = on_site[-1]
     window_start = as_of - timedelta(days=rules["valid_visit_days"])
+    if latest.on < window_start:
+        # stale: 0 for KPIs; the last known stage is what the site had on its last visit
+        known = evaluate(visits, context, latest.on, version)
+        reason = f"no on-site visit since {latest.on.isoformat()} (over {rules['valid_visit_days']} days)"
+        return StageResult(0, known.stage, "unassessed", known.red_flag, [*known.reasons, reason],
+                           latest.submission_id, version)
     stage, reasons = _ladder(on_site, context, as_of, rules)
     abuse = serious_abuse(latest.answers, rules)
     cap = rules["overrides"]["serious_abuse_cap"]
@@ -167,9 +173,6 @@ def evaluate(visits: list[Visit], context: SiteContext, as_of: date, version: st
     if latest.answers.get(ov["inactive_field"]) in ov["inactive_values"]:
         status = "inactive"
         reasons.append(f"activity status {latest.answers.get(ov['inactive_field'])}")
-    if latest.on < window_start:
-        reasons.append(f"no on-site visit since {latest.on.isoformat()} (over {rules['valid_visit_days']} days)")
-        return StageResult(0, stage, "unassessed", red_flag, reasons, latest.submission_id, version)
     return StageResult(stage, stage, status, red_flag, reasons, latest.submission_id, version)
 
 
