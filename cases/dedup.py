@@ -2,7 +2,8 @@
 year (± 1), the caregiver's phone, names + site. Only HMAC values under the server secret are
 stored (``app.security.keyed_hash``), so the dedup index reveals nothing if exfiltrated.
 
-The key functions are pure; ``store_keys`` and ``candidates_for`` read and write the index.
+The key functions are pure; ``store_keys`` writes the index; ``cases.service.duplicate_candidates``
+reads it (cases of different persons sharing a hash).
 """
 
 from __future__ import annotations
@@ -52,28 +53,21 @@ def phone_digits(phone: str | None) -> str | None:
 
 def raw_keys(*, given: str | None, family: str | None, sex: str | None, birth_year: int | None,
              phone: str | None, site_code: str | None) -> list[tuple[str, str]]:
-    """(kind, plain key) pairs before hashing; the name-year key is stored for the exact year only."""
+    """(kind, plain key) pairs before hashing.
+
+    Birth years are estimates, so the name key is stored for two two-year windows starting at
+    year-1 and year: two children share a window exactly when their years differ by at most one.
+    """
     names = phonetic(f"{given or ''} {family or ''}")
     keys: list[tuple[str, str]] = []
     if names and birth_year:
-        keys.append(("name_year", f"{names}|{sex or ''}|{birth_year}"))
+        keys += [("name_year", f"{names}|{sex or ''}|{start}") for start in (birth_year - 1, birth_year)]
     if names and site_code:
         keys.append(("name_site", f"{names}|{site_code}"))
     digits = phone_digits(phone)
     if digits:
         keys.append(("phone", digits))
     return keys
-
-
-def search_keys(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Keys to look up: the name-year key for the year before and after too (ages are estimates)."""
-    out = []
-    for kind, value in keys:
-        out.append((kind, value))
-        if kind == "name_year":
-            head, year = value.rsplit("|", 1)
-            out += [(kind, f"{head}|{int(year) - 1}"), (kind, f"{head}|{int(year) + 1}")]
-    return out
 
 
 def hashed(secret: str, kind: str, value: str) -> str:
@@ -86,24 +80,3 @@ def store_keys(session: Session, *, secret: str, case: ChildCase, keys: list[tup
         session.delete(old)
     for kind, value in keys:
         session.add(CaseDedupKey(case_id=case.id, kind=kind, value=hashed(secret, kind, value)))
-
-
-def candidates_for(session: Session, *, secret: str, case: ChildCase,
-                   keys: list[tuple[str, str]]) -> dict[int, set[str]]:
-    """Other cases of other persons sharing a key: {case id: {kinds matched}}."""
-    wanted = [(kind, hashed(secret, kind, value)) for kind, value in search_keys(keys)]
-    found: dict[int, set[str]] = {}
-    if not wanted:
-        return found
-    rows = session.exec(
-        select(CaseDedupKey.case_id, CaseDedupKey.kind, ChildCase.person_id)
-        .join(ChildCase, ChildCase.id == CaseDedupKey.case_id)
-        .where(CaseDedupKey.value.in_([h for _, h in wanted]), CaseDedupKey.case_id != case.id)
-    ).all()
-    kinds_by_hash = {h: k for k, h in wanted}
-    for case_id, kind, person_id in rows:
-        if person_id == case.person_id:
-            continue
-        found.setdefault(case_id, set()).add(kind)
-    del kinds_by_hash
-    return found

@@ -1,0 +1,124 @@
+"""The §3.6 KPI: distinct persons counted once across all time, with companion figures."""
+
+from datetime import date, timedelta
+
+from app.auth import Actor
+from app.db import session_scope
+from cases.kpi import child_labour_kpi, suppress
+from tests.cases.test_routes import go
+
+WIDE = {"date_from": date(2020, 1, 1), "date_to": date.today() + timedelta(days=1)}
+
+
+def kpi(engine, person, **period):
+    with session_scope(engine) as s:
+        return child_labour_kpi(s, actor=Actor(user=person.user), small_cells=False, **(period or WIDE))
+
+
+def observe(client, cw, code, days_ago, *, good=True):
+    r = client.post(f"/api/v1/cases/{code}/followups", headers=cw.bearer, json={
+        "observed_on": (date.today() - timedelta(days=days_ago)).isoformat(), "child_found": True,
+        "in_hazardous_work": not good, "in_school_or_training": good})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def deliver(client, cw, code, days_ago, service_type="education"):
+    r = client.post(f"/api/v1/cases/{code}/services", headers=cw.bearer, json={
+        "service_type": service_type, "implemented": True,
+        "implemented_on": (date.today() - timedelta(days=days_ago)).isoformat()})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def to_services(client, world, code, cw, org):
+    co = world.coordinator
+    for action, who, extra in (("verify", co, {}), ("refer", co, {"organisation": org}), ("accept", cw, {}),
+                               ("submit_plan", cw, {}), ("approve_plan", co, {})):
+        go(client, who, code, action, **extra)
+
+
+def withdraw(client, world, code, cw, org):
+    """Verified, referred, served, then two good follow-ups 100 days apart."""
+    to_services(client, world, code, cw, org)
+    deliver(client, cw, code, 250)
+    observe(client, cw, code, 200)
+    assert observe(client, cw, code, 100)["status"] == "withdrawn_pending_closure"
+
+
+def test_the_kpi_counts_a_child_once_across_two_cases_relapse_and_merge(client, kit, world, engine):
+    cw_a, cw_b, co = world.caseworker_a, world.caseworker_b, world.coordinator
+    first = kit.intake(cw_a).code
+    withdraw(client, world, first, cw_a, "NGO A")
+    assert kpi(engine, co)["value"] == 1
+
+    # Relapse: the closure is refused, the child is back in services, then withdrawn again.
+    go(client, co, first, "reject_closure", reason="child seen at the pit last week")
+    go(client, cw_a, first, "resume_services", reason="relapse")
+    deliver(client, cw_a, first, 130, "vocational_training")
+    observe(client, cw_a, first, 120)
+    assert observe(client, cw_a, first, 10)["status"] == "withdrawn_pending_closure"
+    go(client, co, first, "approve_closure")
+    figures = kpi(engine, co)
+    assert figures["value"] == 1
+    assert figures["companions"]["relapses"] == 1 and figures["companions"]["withdrawn"] == 1
+    assert figures["companions"]["closed_by_reason"] == {"withdrawn_and_supported": 1}
+
+    # The same child, found again and taken in by another NGO: a second case, a second person...
+    second = kit.intake(cw_b, child_family_name="Kabeia", age_estimated_years=14).code
+    withdraw(client, world, second, cw_b, "NGO B")
+    assert kpi(engine, co)["value"] == 2
+    with session_scope(engine) as s:
+        from cases.service import duplicate_candidates
+
+        pairs = duplicate_candidates(s, actor=Actor(user=co.user))
+    assert [(p["case"], p["candidate"]) for p in pairs] == [(second, first)]
+    assert "phone" in pairs[0]["matched_on"] and "name_year" in pairs[0]["matched_on"]
+
+    # ...until the coordinator merges it: the child is counted once, for the NGO that got there first.
+    r = client.post(f"/api/v1/cases/{second}/merge", json={"into": first}, headers=co.bearer)
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn_pending_closure"
+    figures = kpi(engine, co)
+    assert figures["value"] == 1 and figures["by_organisation"] == {"NGO A": 1}
+    assert figures["companions"]["identified"] == 1 and figures["companions"]["withdrawn"] == 1
+    assert kpi(engine, cw_b)["value"] == 0 and kpi(engine, cw_a)["value"] == 1
+
+
+def test_the_period_holds_the_day_all_conditions_were_first_met(client, kit, world, engine):
+    code = kit.intake(world.caseworker_a).code
+    withdraw(client, world, code, world.caseworker_a, "NGO A")
+    today = date.today()
+    assert kpi(engine, world.coordinator, date_from=today, date_to=today)["value"] == 1
+    assert kpi(engine, world.coordinator, date_from=today - timedelta(days=300),
+               date_to=today - timedelta(days=1))["value"] == 0
+
+
+def test_awareness_alone_and_no_consent_to_statistics_do_not_count(client, kit, world, engine):
+    cw = world.caseworker_a
+    aware = kit.intake(cw).code
+    to_services(client, world, aware, cw, "NGO A")
+    deliver(client, cw, aware, 250, "awareness")
+    observe(client, cw, aware, 200)
+    assert observe(client, cw, aware, 100)["status"] == "withdrawn_pending_closure"
+    private = kit.intake(cw, child_given_name="Ilunga", caregiver_phone="+243970000002",
+                         consent_reporting="no").code
+    withdraw(client, world, private, cw, "NGO A")
+    assert kpi(engine, world.coordinator)["value"] == 0
+
+
+def test_the_api_suppresses_small_counts_and_checks_the_period(client, kit, world):
+    code = kit.intake(world.caseworker_a).code
+    withdraw(client, world, code, world.caseworker_a, "NGO A")
+    r = client.get("/api/v1/kpis/child-labour", headers=world.coordinator.bearer)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["value"] == "<5" and body["by_site"] == {"unknown": "<5"}
+    assert body["companions"]["relapses"] == 0
+    r = client.get("/api/v1/kpis/child-labour?from=2026-05-01&to=2026-01-01", headers=world.coordinator.bearer)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "kpi.bad_period"
+    r = client.get("/api/v1/kpis/child-labour?from=yesterday", headers=world.coordinator.bearer)
+    assert r.status_code == 422
+
+
+def test_suppress():
+    assert [suppress(n) for n in (0, 1, 4, 5, 12)] == [0, "<5", "<5", 5, 12]
