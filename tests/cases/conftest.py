@@ -63,7 +63,7 @@ class CaseKit:
                 self.versions[form_id] = result.version
 
     def submit(self, person: Any, form_id: str, answers: dict[str, Any], *, instance_id: str | None = None,
-               deprecated_id: str | None = None) -> Submission:
+               deprecated_id: str | None = None, files: list[Any] | None = None) -> Submission:
         from sync.service import receive_submission
         from sync.submission_xml import build_instance_xml
 
@@ -74,7 +74,7 @@ class CaseKit:
         xml = build_instance_xml(version, data, instance_id, deprecated_id=deprecated_id)
         with session_scope(self.engine) as s:
             result = receive_submission(s, blobs=self.blobs, settings=self.settings, actor=Actor(user=person.user),
-                                        xml=xml, files=[])
+                                        xml=xml, files=files or [])
             return result.submission
 
     def intake(self, person: Any, **overrides: Any) -> ChildCase | None:
