@@ -145,4 +145,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def asgi_app() -> FastAPI:
     """Entry point for ``uvicorn --factory app.main:asgi_app`` (settings from the environment)."""
-    return create_app()
+    app = create_app()
+    app.state.server_sends_date = True  # uvicorn adds Date itself; OpenRosa routes must not send a second one
+    return app

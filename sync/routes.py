@@ -57,7 +57,11 @@ router = APIRouter(dependencies=[Depends(_openrosa_request)], tags=["openrosa"])
 
 
 def _headers(request: Request) -> dict[str, str]:
-    return openrosa.headers(request.app.state.settings.max_submission_bytes)
+    """OpenRosa headers; ``Date`` is left to the server when it sends one itself (uvicorn)."""
+    values = openrosa.headers(request.app.state.settings.max_submission_bytes)
+    if getattr(request.app.state, "server_sends_date", False):
+        values.pop("Date")
+    return values
 
 
 def _xml(request: Request, body: bytes, status: int = 200, extra: dict[str, str] | None = None) -> Response:
