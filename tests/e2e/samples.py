@@ -88,7 +88,9 @@ def photo(seed: int = 0, *, size: tuple[int, int] = (320, 240), noise: bool = Fa
 
 def photo_of_bytes(target: int, seed: int = 0) -> bytes:
     """A noise JPEG of roughly ``target`` bytes (within ~15 %)."""
-    side = max(16, int((target / 2.2) ** 0.5))
+    side = max(16, int((target / 0.85) ** 0.5))
+    first = photo(seed, size=(side, side), noise=True)
+    side = max(16, int(side * (target / len(first)) ** 0.5))
     return photo(seed, size=(side, side), noise=True)
 
 
