@@ -6,10 +6,11 @@ from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app.auth import ApiActor
-from app.deps import SessionDep
+from app.deps import BlobsDep, SessionDep
 from app.timeutil import utcnow
 from cases import kpi, service
 
@@ -85,6 +86,15 @@ def get_identity(code: str, actor: ApiActor, session: SessionDep) -> dict:
     service.require_case_role(actor)
     case = service.visible_case(session, actor=actor, code=code)
     return service.read_identity(session, actor=actor, case=case)
+
+
+@router.get("/cases/{code}/photos/{name}")
+def get_photo(code: str, name: str, actor: ApiActor, session: SessionDep, blobs: BlobsDep) -> FileResponse:
+    """A photo of the case's intake (owning NGO; audited)."""
+    service.require_case_role(actor)
+    case = service.visible_case(session, actor=actor, code=code)
+    sha256, media_type = service.case_photo(session, actor=actor, case=case, name=name)
+    return FileResponse(blobs.path(sha256), media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/cases/{code}/transitions")

@@ -198,6 +198,24 @@ def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> dict[st
             "intake_instance_id": intake.instance_id if intake else None}
 
 
+def case_photo(session: Session, *, actor: Actor, case: ChildCase, name: str) -> tuple[str, str]:
+    """(sha256, media type) of a photo attached to the case's intake, for those who may read the
+    identity; audited. Case photos are served here only, never by the general media route."""
+    from sync.models import Submission, SubmissionAttachment
+
+    if not may_read_identity(actor, case):
+        raise Forbidden(f"photos of case {case.code} are readable only by the owning NGO's caseworkers",
+                        code="case.identity_forbidden")
+    intake = session.exec(select(Submission).where(Submission.root_instance_id == case.intake_root_instance_id,
+                                                   Submission.current == True)).first()  # noqa: E712
+    att = None if intake is None else session.exec(select(SubmissionAttachment).where(
+        SubmissionAttachment.submission_id == intake.id, SubmissionAttachment.name == name)).first()
+    if att is None or not att.sha256:
+        raise NotFound(f"case {case.code} has no photo {name!r}", code="case.photo_not_found")
+    audit.record(session, "case.read_photo", actor=actor, object_type="case", object_id=case.code, name=name)
+    return att.sha256, att.media_type or "application/octet-stream"
+
+
 def may_read_case_submission(session: Session, actor: Actor, submission: Submission) -> bool:
     """May ``actor`` read this submission (data, XML, attachments)? True for non-case forms.
 
