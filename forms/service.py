@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import audit
@@ -227,7 +228,7 @@ def add_form(
         form = Form(xml_form_id=info.xml_form_id, title=info.title[:300], kind=kind or FormKind.general,
                     created_by_user_id=actor.user.id if actor else None)
         session.add(form)
-        session.flush()
+        _flush_upload(session, info.xml_form_id)
         audit.record(session, "form.create", actor=actor, object_type="form", object_id=form.xml_form_id,
                      kind=form.kind)
     elif kind is not None:
@@ -242,7 +243,7 @@ def add_form(
         created_by_user_id=actor.user.id if actor else None,
     )
     session.add(version)
-    session.flush()
+    _flush_upload(session, info.xml_form_id)
     form.published_version_id = version.id
     form.title = info.title[:300]
     form.settings = _settled(form, version, {**(form.settings or {}), **(form_settings or {})})
@@ -254,6 +255,15 @@ def add_form(
                 for m in media]
     session.flush()
     return AddFormResult(form=form, version=version, created=True, warnings=warnings, media=attached)
+
+
+def _flush_upload(session: Session, xml_form_id: str) -> None:
+    """Two uploads of the same new form or version at once: the loser gets a 409, not a 500."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"another upload of form {xml_form_id!r} was saved at the same time; send it again",
+                       code="form.upload_race") from exc
 
 
 def _carry_media(session: Session, previous: FormVersion | None, version: FormVersion) -> None:
@@ -331,7 +341,7 @@ def update_form(
     if unknown:
         raise Invalid(f"unknown form setting(s): {', '.join(unknown)}; use {', '.join((*SETTING_KEYS, 'kind', 'state'))}",
                       code="form.bad_setting")
-    version = queries.published_version(session, form)
+    version = require_version(session, form, None)
     new = dict(form.settings or {})
     if "location_field" in changes:
         path = changes["location_field"]
