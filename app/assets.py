@@ -1,7 +1,8 @@
 """Front-end libraries (Leaflet) installed from the npm registry at install time and served by
 us under ``/static/vendor/<name>-<version>/`` — field users are offline, so never a CDN.
 
-    python -m app.assets install
+    python -m app.assets install   # npm ci, then copy the distribution files
+    python -m app.assets copy      # only copy (node_modules already installed, e.g. in a Docker stage)
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ def install() -> None:
     lock = ROOT / "package-lock.json"
     cmd = [npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund", "--silent"]
     subprocess.run(cmd, cwd=ROOT, check=True)
+    copy()
+
+
+def copy() -> None:
+    """Copy each package's distribution files from node_modules to the versioned static folder."""
     for package, version in versions().items():
-        source = ROOT / "node_modules" / package / DIST[package]
+        source = ROOT / "node_modules" / package / DIST.get(package, "dist")
         target = VENDOR / f"{package}-{version}"
         if target.exists():
             shutil.rmtree(target)
@@ -43,5 +49,5 @@ def install() -> None:
     print(f"web assets installed in {VENDOR}")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["install"]:
-    install()
+if __name__ == "__main__":
+    {"install": install, "copy": copy}[sys.argv[1] if sys.argv[1:] else "install"]()
