@@ -22,6 +22,8 @@ from forms.models import Form, FormState
 router = APIRouter(prefix="/api/v1/forms", tags=["forms"])
 #: Most media files in one upload request.
 MAX_PARTS = 100
+#: A whole upload request may carry at most this many times ``max_form_bytes`` (form + media).
+MAX_REQUEST_FACTOR = 10
 CHUNK = 1 << 20
 
 
@@ -49,9 +51,10 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
 
 async def _form_data(request: Request, settings: SettingsDep):  # noqa: ANN202
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_form_bytes * (MAX_PARTS + 1):
-        raise PayloadTooLarge(f"the request is larger than the limit of {settings.max_form_bytes} bytes per file",
-                              code="form.too_large")
+    limit = settings.max_form_bytes * MAX_REQUEST_FACTOR
+    if length and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the request is larger than the limit of {limit} bytes; upload media files "
+                              "separately (POST /api/v1/forms/{id}/media)", code="form.too_large")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequest("send the files as multipart/form-data", code="form.not_multipart")
     return await request.form(max_files=MAX_PARTS + 1, max_fields=20)

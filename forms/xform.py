@@ -25,7 +25,10 @@ JR = "http://openrosa.org/javarosa"
 NS = {"xf": XF, "h": H, "jr": JR}
 
 #: Body controls and the field type they imply when the bind says only "string".
-SELECT_CONTROLS = {"select1": "select1", "select": "select", "{http://www.opendatakit.org/xforms}rank": "select"}
+SELECT_CONTROLS = {"select1": "select1", "select": "select", "rank": "select"}
+#: Bind types some XForm authors use, as the contract's names.
+TYPE_ALIASES = {"integer": "int", "long": "int", "short": "int", "float": "decimal", "double": "decimal",
+                "datetime": "dateTime", "bool": "boolean"}
 MEDIA_URI = re.compile(r"jr://(?:images|audio|video|file|file-csv)/([^\"'<>\s)]+)")
 SEARCH_APPEARANCE = re.compile(r"search\(\s*'([^']+)'")
 INSTANCE_REF = re.compile(r"instance\(\s*'([^']+)'\s*\)")
@@ -218,12 +221,8 @@ def parse_xform(data: bytes | str) -> XFormInfo:
                 continue
             bind_type = (bind.get("type") if bind is not None else None) or "string"
             bind_type = bind_type.split(":")[-1]
-            control_tag = control.tag if control is not None else None
-            ftype = SELECT_CONTROLS.get(_local(control_tag) if control_tag else "", None)
-            if control_tag == "{http://www.opendatakit.org/xforms}rank":
-                ftype = "select"
-            if ftype is None:
-                ftype = bind_type
+            bind_type = TYPE_ALIASES.get(bind_type, bind_type)
+            ftype = SELECT_CONTROLS.get(_local(control.tag) if control is not None else "") or bind_type
             choices, choices_from = (_choices(control, instances) if ftype in ("select1", "select") and control is not None
                                      else (None, None))
             fields.append({

@@ -188,3 +188,30 @@ def test_media_upload_with_md5_and_refusals(client, world):
                media=[("unreferenced.csv", b"x")])
     assert r.status_code == 422
     assert client.get("/api/v1/forms/villages", headers=world.admin.basic).json()["version"] == "1"
+
+
+def test_a_request_far_beyond_the_limit_is_refused_before_parsing(client, world, app):
+    app.state.settings.max_form_bytes = 1000
+    r = upload(client, world.admin, simple_form(), media=[(f"m{i}.csv", b"x" * 900) for i in range(12)])
+    assert r.status_code == 413
+    assert "separately" in r.json()["error"]["message"]
+
+
+def test_a_media_name_with_a_folder_is_accepted_only_when_referenced_exactly(client, world):
+    form = b"""
+| survey |
+| | type | name | label | media::image |
+| | note | n | Look | icons/logo.png |
+| settings |
+| | form_id | version |
+| | icons | 1 |
+"""
+    assert upload(client, world.admin, form).status_code == 201
+    ok = client.post("/api/v1/forms/icons/media", files=[("file", ("icons/logo.png", b"png", "image/png"))],
+                     headers=world.admin.basic)
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["media"][0]["filename"] == "icons/logo.png"
+    for name in ("logo.png", "icons/../icons/logo.png", "icons//logo.png"):
+        r = client.post("/api/v1/forms/icons/media", files=[("file", (name, b"png", "image/png"))],
+                        headers=world.admin.basic)
+        assert r.status_code == 422, name

@@ -109,3 +109,22 @@ def test_a_form_without_id_is_refused():
 def test_set_version_writes_the_version_on_the_instance_root():
     xml = convert(NESTED, kind="md").xform
     assert parse_xform(set_version(xml, "20260101")).version == "20260101"
+
+
+def test_hand_written_xform_with_inline_items_and_xsd_types():
+    xml = b"""<h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml">
+  <h:head><h:title>Hand</h:title><model>
+    <instance><hand id="hand"><n/><colour/><meta><instanceID/></meta></hand></instance>
+    <bind nodeset="/hand/n" type="xsd:integer" required="true()"/>
+  </model></h:head>
+  <h:body>
+    <input ref="/hand/n"><label>N</label></input>
+    <select1 ref="/hand/colour"><label>Colour</label>
+      <item><label>Red</label><value>red</value></item><item><label>Blue</label><value>blue</value></item>
+    </select1>
+  </h:body></h:html>"""
+    info = parse_xform(xml)
+    assert (info.xml_form_id, info.version, info.title) == ("hand", None, "Hand")
+    n, colour = info.fields
+    assert (n["type"], n["required"], n["labels"]) == ("int", True, {"default": "N"})
+    assert (colour["type"], colour["choices"]) == ("select1", ["red", "blue"])
