@@ -44,8 +44,17 @@ def _answers(submission: Submission) -> dict[str, Any]:
     return by_name(submission.data or {})
 
 
-def flag(session: Session, submission: Submission, reason: str, *, restricted: bool = True, kind: str) -> None:
-    """Keep the submission, hide it (restricted) and queue it for a coordinator's review."""
+def flag(session: Session, submission: Submission, reason: str, *, restricted: bool = True, kind: str,
+         minimise: Settings | None = None) -> None:
+    """Keep the submission, hide it (restricted) and queue it for a coordinator's review.
+
+    :param minimise: settings, to also erase the identifying answers and photos (an intake that
+        opens no case: no consent, or not a child, gives no basis to keep a name).
+    """
+    if minimise is not None:
+        from app.blobs import FilesystemBlobStore
+
+        service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(minimise.media_path))
     submission.restricted = submission.restricted or restricted
     submission.review_state = "needs_review"
     submission.review_reason = reason[:500]
@@ -115,7 +124,7 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
     if problem is not None:
         if existing is not None:
             problem = f"edit of the intake of case {existing.code} not applied: {problem}"
-        flag(session, submission, problem, kind="intake")
+        flag(session, submission, problem, kind="intake", minimise=settings)
         return
 
     site = None

@@ -618,7 +618,7 @@ def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Acto
     """Erase the identifying fields of cases closed longer than ``settings.case_retention_days``:
     in the case-form submissions (data, XML, attachment links and unreferenced photo files) and
     the dedup keys. Case rows, events, services and follow-ups stay, so every count survives."""
-    from sync.models import Blob, Submission, SubmissionAttachment
+    from sync.models import Submission
 
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.case_retention_days)
@@ -629,19 +629,15 @@ def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Acto
                "cutoff": isoformat(cutoff), "codes": [c.code for c in due]}
     if dry_run or not due:
         return summary
-    freed: set[str] = set()
     for case in due:
         roots = {link.root_instance_id for link in queries.links_for_case(session, case.id)}
         roots.add(case.intake_root_instance_id)
         subs = session.exec(select(Submission).where(Submission.root_instance_id.in_(sorted(roots)))).all()
         for sub in subs:
-            for att in session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == sub.id)).all():
-                if att.sha256:
-                    freed.add(att.sha256)
-                session.delete(att)
-                summary["attachments"] += 1
-            _erase_submission(session, sub)
+            attachments, files = erase_submission_identity(session, sub, blobs=blobs)
             summary["submissions"] += 1
+            summary["attachments"] += attachments
+            summary["files"] += files
         for key in session.exec(select(CaseDedupKey).where(CaseDedupKey.case_id == case.id)).all():
             session.delete(key)
         case.identity_erased_at = now
@@ -652,17 +648,6 @@ def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Acto
                               actor_org_id=actor.organisation_id if actor else None,
                               reason=f"retention: closed more than {settings.case_retention_days} days ago"))
     session.flush()
-    for sha in sorted(freed):
-        still_used = session.exec(select(SubmissionAttachment).where(SubmissionAttachment.sha256 == sha)).first()
-        if still_used is not None or _form_media_uses(session, sha):
-            continue
-        for path in [blobs.path(sha), *blobs.root.glob(f"derived/*/{sha[:2]}/{sha}.*")]:
-            if path.exists():
-                path.unlink()
-                summary["files"] += 1
-        blob = session.get(Blob, sha)
-        if blob is not None:
-            session.delete(blob)
     audit.record(session, "case.purge", actor=actor, object_type="case", cases=summary["cases"],
                  submissions=summary["submissions"], attachments=summary["attachments"], files=summary["files"],
                  codes=summary["codes"])
@@ -675,11 +660,15 @@ def _form_media_uses(session: Session, sha: str) -> bool:
     return session.exec(select(FormMedia).where(FormMedia.sha256 == sha)).first() is not None
 
 
-def _erase_submission(session: Session, sub: Any) -> None:
-    """Drop identifying answers and photo references from one submission's data and XML."""
-    import hashlib
+def erase_submission_identity(session: Session, sub: Any, *, blobs: Any) -> tuple[int, int]:
+    """Drop identifying answers and photos from one case-form submission: its data, its XML, its
+    attachment rows and the photo files no one else references. ``xml_sha256`` keeps the hash of
+    what was received, so a tablet resending it is still answered as a duplicate.
 
+    :returns: (attachment rows removed, files deleted).
+    """
     from forms.models import FormVersion
+    from sync.models import Blob, SubmissionAttachment
     from sync.submission_xml import build_instance_xml
 
     version = session.get(FormVersion, sub.form_version_id)
@@ -688,10 +677,28 @@ def _erase_submission(session: Session, sub: Any) -> None:
             if k.rsplit("/", 1)[-1] not in IDENTIFYING_NAMES and k not in binary}
     sub.data = data
     if version is not None:
-        xml = build_instance_xml(version, data, sub.instance_id, deprecated_id=sub.deprecated_id)
-        sub.xml = xml.decode("utf-8")
-        sub.xml_sha256 = hashlib.sha256(xml).hexdigest()
+        sub.xml = build_instance_xml(version, data, sub.instance_id, deprecated_id=sub.deprecated_id).decode("utf-8")
     sub.attachments_expected = sub.attachments_present = 0
     sub.complete = True
     sub.updated_at = utcnow()
     session.add(sub)
+    freed: set[str] = set()
+    removed = files = 0
+    for att in session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == sub.id)).all():
+        if att.sha256:
+            freed.add(att.sha256)
+        session.delete(att)
+        removed += 1
+    session.flush()
+    for sha in sorted(freed):
+        still_used = session.exec(select(SubmissionAttachment).where(SubmissionAttachment.sha256 == sha)).first()
+        if still_used is not None or _form_media_uses(session, sha):
+            continue
+        for path in [blobs.path(sha), *blobs.root.glob(f"derived/*/{sha[:2]}/{sha}.*")]:
+            if path.exists():
+                path.unlink()
+                files += 1
+        blob = session.get(Blob, sha)
+        if blob is not None:
+            session.delete(blob)
+    return removed, files

@@ -27,14 +27,33 @@ def test_a_coordinator_intake_names_the_partner_without_sharing_yet(kit, world):
     assert case.organisation_id is None and case.proposed_organisation_id == world.ngo_b.id
 
 
-def test_an_intake_aged_18_or_over_is_kept_restricted_and_opens_nothing(kit, world):
+def test_an_intake_aged_18_or_over_is_kept_restricted_minimal_and_opens_nothing(kit, world):
     sub = kit.submit(world.caseworker_a, "child_case_intake", _answers(age_estimated_years=19))
     stored = kit.submission(sub)
     assert stored.restricted and stored.review_state == "needs_review"
     assert "18 or over" in stored.review_reason
     assert kit.case_of(sub) is None
+    # Minimal: the facts stay, the name, phone and notes do not.
+    assert stored.data["/child_case_intake/work/activities"] == ["carrying_ore"]
+    assert "Mwamba" not in stored.xml and "Mwamba" not in str(stored.data) and "+243" not in stored.xml
     with session_scope(kit.engine) as s:
         assert s.exec(select(ChildCase)).all() == []
+
+
+def test_a_resend_of_a_minimised_intake_is_still_a_duplicate(kit, world):
+    from app.auth import Actor
+    from sync.service import receive_submission
+    from sync.submission_xml import build_instance_xml
+
+    answers = _answers(consent_services="no", consent_giver="caregiver")
+    kit.submit(world.caseworker_a, "child_case_intake", answers, instance_id="uuid:resent-1")
+    version = kit.versions["child_case_intake"]
+    paths = {f["name"]: f["path"] for f in version.fields if f.get("kind") == "field"}
+    xml = build_instance_xml(version, {paths[k]: v for k, v in answers.items()}, "uuid:resent-1")
+    with session_scope(kit.engine) as s:
+        result = receive_submission(s, blobs=kit.blobs, settings=kit.settings,
+                                    actor=Actor(user=world.caseworker_a.user), xml=xml, files=[])
+    assert result.status == "duplicate"
 
 
 def test_an_intake_with_a_date_of_birth_18_years_back_is_an_adult(kit, world):

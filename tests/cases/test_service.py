@@ -165,3 +165,16 @@ def test_case_photos_are_served_only_to_the_owning_ngo_without_metadata(client, 
         go(client, world.coordinator, code, action, **({"organisation": "NGO A"} if action == "refer" else {}))
     go(client, world.caseworker_a, code, "accept")
     assert client.get(url, headers=world.coordinator.bearer).status_code == 403
+
+
+def test_a_photo_of_an_intake_that_opens_no_case_is_not_kept(kit, world, settings, tmp_path):
+    from tests.cases.conftest import eligible_answers
+
+    sub = kit.submit(world.caseworker_a, "child_case_intake",
+                     eligible_answers(age_estimated_years=21, consent_photo="yes", child_photo="child.jpg"),
+                     files=[_photo(tmp_path)])
+    stored = kit.submission(sub)
+    assert stored.restricted and "child.jpg" not in stored.xml
+    with session_scope(kit.engine) as s:
+        assert s.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == sub.id)).all() == []
+    assert not any(p.is_file() for p in FilesystemBlobStore(settings.media_path).root.rglob("*"))
