@@ -215,3 +215,32 @@ def test_a_media_name_with_a_folder_is_accepted_only_when_referenced_exactly(cli
         r = client.post("/api/v1/forms/icons/media", files=[("file", (name, b"png", "image/png"))],
                         headers=world.admin.basic)
         assert r.status_code == 422, name
+
+
+def submit(client, person, version, remark: str):  # noqa: ANN001, ANN201
+    import uuid
+
+    from sync.submission_xml import build_instance_xml
+
+    xml = build_instance_xml(version, {"/simple/remark": remark}, f"uuid:{uuid.uuid4()}")
+    return client.post("/submission", files=[("xml_submission_file", ("submission.xml", xml, "text/xml"))],
+                       headers={**person.basic, "X-OpenRosa-Version": "1.0"})
+
+
+def test_older_versions_keep_accepting_submissions_and_closed_forms_refuse_them(client, world, session):
+    from forms import queries
+
+    upload(client, world.admin, simple_form(version="1"), kind="site_visit")
+    upload(client, world.admin, simple_form(version="2", extra="| | integer | n | N |"))
+    form = queries.get_form(session, "simple")
+    v1, v2 = queries.versions_of(session, form)
+    assert queries.published_version(session, form).version == "2"
+    assert submit(client, world.monitor, v1, "made on v1").status_code == 201
+    assert submit(client, world.monitor, v2, "made on v2").status_code == 201
+    form_list = lambda: client.get("/formList", headers={**world.monitor.basic, "X-OpenRosa-Version": "1.0"}).text  # noqa: E731
+    assert "<formID>simple</formID>" in form_list()
+    client.post("/api/v1/forms/simple/close", headers=world.admin.basic)
+    assert submit(client, world.monitor, v2, "too late").status_code == 403
+    assert "<formID>simple</formID>" not in form_list()
+    client.post("/api/v1/forms/simple/open", headers=world.admin.basic)
+    assert submit(client, world.monitor, v1, "reopened").status_code == 201

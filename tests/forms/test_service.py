@@ -150,3 +150,14 @@ def test_who_sees_and_submits_which_kinds(session, settings, role, kinds):
     assert {f.kind for f in visible} == kinds
     assert {f.kind for f in queries.list_forms(session) if service.may_submit(actor, f)} == kinds
     assert service.may_manage(actor) == (role in ("admin", "coordinator"))
+
+
+def test_closed_forms_are_left_out_when_only_open_ones_are_asked_for(session, settings):
+    add(session, settings, simple_form(form_id="a"))
+    closed = add(session, settings, simple_form(form_id="b")).form
+    service.set_state(session, form=closed, state="closed", actor=None)
+    admin = Actor(user=User(username="u", password_hash="x", role="admin", organisation_id=1))
+    assert [f.xml_form_id for f in service.forms_visible_to(session, admin)] == ["a", "b"]
+    assert [f.xml_form_id for f in service.forms_visible_to(session, admin, open_only=True)] == ["a"]
+    with pytest.raises(Invalid):
+        service.set_state(session, form=closed, state="archived", actor=None)
