@@ -161,3 +161,25 @@ def test_closed_forms_are_left_out_when_only_open_ones_are_asked_for(session, se
     assert [f.xml_form_id for f in service.forms_visible_to(session, admin, open_only=True)] == ["a"]
     with pytest.raises(Invalid):
         service.set_state(session, form=closed, state="archived", actor=None)
+
+
+def test_a_new_version_keeps_uploaded_media_it_still_references(session, settings):
+    blobs = FilesystemBlobStore(settings.media_path)
+    first = add(session, settings, MEDIA_FORM)
+    service.add_media(session, blobs=blobs, settings=settings, actor=None, form=first.form,
+                      upload=service.IncomingMedia("villages.csv", b"name,label\nv1,V1\n"))
+    second = add(session, settings, MEDIA_FORM.replace(b"| with_media | 1 |", b"| with_media | 2 |"))
+    kept = queries.get_media(session, second.version, "villages.csv")
+    assert kept is not None and kept.md5 == queries.get_media(session, first.version, "villages.csv").md5
+    third = add(session, settings, MEDIA_FORM.replace(b"villages.csv", b"towns.csv").replace(b"| with_media | 1 |",
+                                                                                                b"| with_media | 3 |"))
+    assert [m.filename for m in queries.media_for_version(session, third.version)] == []
+
+
+def test_location_setting_follows_a_version_that_renames_the_geopoint(session, settings):
+    first = add(session, settings, simple_form(version="1"), kind="site_visit")
+    assert first.form.settings["location_field"] == "/simple/gps"
+    renamed = simple_form(version="2").replace(b"| geopoint | gps |", b"| geopoint | position |")
+    second = add(session, settings, renamed)
+    assert second.form.settings["location_field"] == "/simple/position"
+    assert service.effective_settings(session, second.form)["location_field"] == "/simple/position"
