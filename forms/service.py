@@ -44,6 +44,13 @@ MEDIA_TYPES = {".csv": "text/csv", ".geojson": "application/geo+json", ".json": 
                ".xml": "text/xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
+#: The query functions sync uses, also reachable from here.
+get_form = queries.get_form
+get_version = queries.get_version
+published_version = queries.published_version
+media_for_version = queries.media_for_version
+
+
 # -- access ------------------------------------------------------------------------------
 
 #: Form kinds each role may see and submit (design.md §6); a device acts as its user.
