@@ -171,11 +171,15 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
                           birth_year=birth_year, phone=a.get("caregiver_phone"), site_code=case.site_code)
     dedup.store_keys(session, secret=settings.secret, case=case, keys=keys)
     service.link_submission(session, submission=submission, case=case, kind="intake")
-    if _list(a.get("child_photo")) or a.get("child_photo"):
-        if not case.consent_photo:
-            submission.review_state = "needs_review"
-            submission.review_reason = f"photo of the child without consent to photos (case {case.code})"
-            session.add(submission)
+    if a.get("child_photo") and not case.consent_photo:
+        # No consent to photos: the photo is not kept; the rest of the intake is.
+        from app.blobs import FilesystemBlobStore
+
+        service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(settings.media_path),
+                                          photos_only=True)
+        submission.review_state = "needs_review"
+        submission.review_reason = f"photo of the child without consent to photos was not kept (case {case.code})"
+        session.add(submission)
 
 
 def lifecycle_event(case: Any, submission: Submission, actor: Actor | None) -> Any:

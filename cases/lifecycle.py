@@ -55,6 +55,8 @@ class Transition:
     reasons: tuple[str, ...] = ()
     #: A pending request of this kind must exist.
     needs_request: str | None = None
+    #: Makes a request (plan, closure): not while another request is pending.
+    creates_request: bool = False
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -67,7 +69,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("close_consent_withdrawn", (VERIFIED,), CLOSED, (CO,)),
     Transition("accept", (REFERRED, TRANSFERRED), ACCEPTED, (CW,)),
     Transition("decline", (REFERRED, TRANSFERRED), VERIFIED, (CW,), needs_reason=True),
-    Transition("submit_plan", (ACCEPTED, ASSESSMENT), PLAN_PENDING, (CW,)),
+    Transition("submit_plan", (ACCEPTED, ASSESSMENT), PLAN_PENDING, (CW,), creates_request=True),
     Transition("approve_plan", (PLAN_PENDING,), IN_SERVICES, (CO, CW), four_eyes=True, needs_request="plan"),
     Transition("reject_plan", (PLAN_PENDING,), ASSESSMENT, (CO, CW), four_eyes=True, needs_reason=True,
                needs_request="plan"),
@@ -76,7 +78,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("resume_services", (MONITORING,), IN_SERVICES, (CW,), needs_reason=True, reasons=RELAPSE_REASONS),
     Transition("criteria_met", (MONITORING,), WITHDRAWN_PENDING, (SYSTEM,)),
     Transition("request_closure", (ACCEPTED, ASSESSMENT, IN_SERVICES, MONITORING), None, (CW, CO),
-               needs_reason=True, reasons=REQUESTABLE_CLOSURE_REASONS),
+               needs_reason=True, reasons=REQUESTABLE_CLOSURE_REASONS, creates_request=True),
     Transition("approve_closure", (WITHDRAWN_PENDING, ACCEPTED, ASSESSMENT, IN_SERVICES, MONITORING), CLOSED, (CO,),
                four_eyes=True, needs_request="closure"),
     Transition("reject_closure", (WITHDRAWN_PENDING,), MONITORING, (CO,), needs_reason=True),
@@ -94,7 +96,7 @@ def allowed_actions(status: str, *, pending_request: str | None = None, role: st
             continue
         if t.needs_request and t.needs_request != pending_request:
             continue
-        if t.action == "request_closure" and pending_request == "closure":
+        if t.creates_request and pending_request is not None:
             continue
         if role is not None and role not in t.roles:
             continue
@@ -123,7 +125,7 @@ def check(action: str, *, status: str, role: str, actor_user_id: int | None, pen
     if t is None:
         raise TransitionRefused("unknown", f"unknown action {action!r}; known: {', '.join(BY_ACTION)}", allowed)
     if status not in t.sources or (t.needs_request and t.needs_request != pending_request) or (
-            action == "request_closure" and pending_request == "closure"):
+            t.creates_request and pending_request is not None):
         raise TransitionRefused(
             "state", f"{action!r} is not allowed from {status!r}; allowed: {', '.join(allowed) or 'none'}", allowed)
     if role not in t.roles:

@@ -37,6 +37,13 @@ class FollowupIn(BaseModel):
     in_school_or_training: bool | None = None
 
 
+class ConsentIn(BaseModel):
+    purpose: Literal["services", "share_partner", "reporting", "photo"]
+    given: bool
+    given_by: Literal["child", "caregiver", "other_adult"] | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class MergeIn(BaseModel):
     into: str = Field(max_length=20, description="code of the case this one duplicates")
 
@@ -125,6 +132,16 @@ def post_followup(code: str, body: FollowupIn, actor: ApiActor, session: Session
     service.record_followup(session, actor=actor, case=case, observed_on=body.observed_on,
                             child_found=body.child_found, in_hazardous_work=body.in_hazardous_work,
                             in_school_or_training=body.in_school_or_training)
+    return service.case_view(session, actor=actor, case=case)
+
+
+@router.post("/cases/{code}/consent")
+def post_consent(code: str, body: ConsentIn, actor: ApiActor, session: SessionDep, blobs: BlobsDep) -> dict:
+    """Record consent given or withdrawn for one purpose (owning NGO or coordinator)."""
+    service.require_case_role(actor)
+    case = service.visible_case(session, actor=actor, code=code)
+    service.record_consent(session, actor=actor, case=case, purpose=body.purpose, given=body.given,
+                           given_by=body.given_by, reason=body.reason, blobs=blobs)
     return service.case_view(session, actor=actor, case=case)
 
 

@@ -206,6 +206,8 @@ def case_photo(session: Session, *, actor: Actor, case: ChildCase, name: str) ->
     if not may_read_identity(actor, case):
         raise Forbidden(f"photos of case {case.code} are readable only by the owning NGO's caseworkers",
                         code="case.identity_forbidden")
+    if not case.consent_photo:
+        raise Forbidden(f"case {case.code} has no consent to photos", code="case.no_consent_to_photo")
     intake = session.exec(select(Submission).where(Submission.root_instance_id == case.intake_root_instance_id,
                                                    Submission.current == True)).first()  # noqa: E712
     att = None if intake is None else session.exec(select(SubmissionAttachment).where(
@@ -481,6 +483,53 @@ def _last_resume_date(session: Session, case: ChildCase) -> Any:
     return last
 
 
+# -- consent -------------------------------------------------------------------------------
+
+CONSENT_PURPOSES = ("services", "share_partner", "reporting", "photo")
+
+
+def record_consent(session: Session, *, actor: Actor, case: ChildCase, purpose: str, given: bool,
+                   given_by: str | None = None, reason: str | None = None, blobs: Any = None) -> CaseEvent:
+    """Record a change of consent for one purpose (immutable event) and act on a withdrawal:
+    photos are erased at once; a withdrawal of consent to services asks for closure."""
+    if not (_owns(actor, case) or actor.role == "coordinator"):
+        if actor.role == "caseworker":
+            raise NotFound(f"no case {case.code} visible to you", code="case.not_found")
+        raise Forbidden("consent is recorded by the owning NGO's caseworkers or a coordinator", code="case.wrong_role")
+    if purpose not in CONSENT_PURPOSES:
+        raise Invalid(f"unknown consent purpose {purpose!r}; one of: {', '.join(CONSENT_PURPOSES)}",
+                      code="case.bad_consent_purpose")
+    if case.status in lifecycle.TERMINAL_STATES:
+        raise Conflict(f"case {case.code} is {case.status}", code="case.invalid_state", details={"status": case.status})
+    field = f"consent_{purpose}"
+    before = getattr(case, field)
+    setattr(case, field, given)
+    if given_by:
+        case.consent_giver = given_by[:30]
+    case.updated_at = utcnow()
+    session.add(case)
+    event = CaseEvent(case_id=case.id, action="consent", from_status=case.status, to_status=case.status,
+                      actor_user_id=actor.user.id, actor_role=actor.role, actor_org_id=actor.organisation_id,
+                      reason=reason, details={"purpose": purpose, "given": given, "before": before,
+                                              "given_by": given_by})
+    session.add(event)
+    session.flush()
+    audit.record(session, "case.consent", actor=actor, object_type="case", object_id=case.code, purpose=purpose,
+                 given=given)
+    if not given and purpose == "photo" and blobs is not None:
+        from sync.models import Submission
+
+        for sub in session.exec(select(Submission).where(
+                Submission.root_instance_id == case.intake_root_instance_id)).all():
+            erase_submission_identity(session, sub, blobs=blobs, photos_only=True)
+    if (not given and purpose == "services" and case.pending_request != "closure"
+            and "request_closure" in lifecycle.allowed_actions(case.status, pending_request=case.pending_request)):
+        case.pending_request, case.pending_reason = "closure", "consent_withdrawn"
+        case.requested_by_user_id = actor.user.id
+        session.add(case)
+    return event
+
+
 # -- duplicates and merge ------------------------------------------------------------------
 
 
@@ -660,7 +709,7 @@ def _form_media_uses(session: Session, sha: str) -> bool:
     return session.exec(select(FormMedia).where(FormMedia.sha256 == sha)).first() is not None
 
 
-def erase_submission_identity(session: Session, sub: Any, *, blobs: Any) -> tuple[int, int]:
+def erase_submission_identity(session: Session, sub: Any, *, blobs: Any, photos_only: bool = False) -> tuple[int, int]:
     """Drop identifying answers and photos from one case-form submission: its data, its XML, its
     attachment rows and the photo files no one else references. ``xml_sha256`` keeps the hash of
     what was received, so a tablet resending it is still answered as a duplicate.
@@ -674,7 +723,7 @@ def erase_submission_identity(session: Session, sub: Any, *, blobs: Any) -> tupl
     version = session.get(FormVersion, sub.form_version_id)
     binary = {f["path"] for f in (version.fields if version else []) if f.get("type") == "binary"}
     data = {k: v for k, v in (sub.data or {}).items()
-            if k.rsplit("/", 1)[-1] not in IDENTIFYING_NAMES and k not in binary}
+            if (photos_only or k.rsplit("/", 1)[-1] not in IDENTIFYING_NAMES) and k not in binary}
     sub.data = data
     if version is not None:
         sub.xml = build_instance_xml(version, data, sub.instance_id, deprecated_id=sub.deprecated_id).decode("utf-8")

@@ -20,6 +20,8 @@ MATRIX = {
     "transition": {"admin": 403, "monitor": 404, "cw_other": 404, "coordinator": 403, "cw_own": 200},
     "service":    {"admin": 403, "monitor": 404, "cw_other": 404, "coordinator": 403, "cw_own": 201},
     "followup":   {"admin": 403, "monitor": 404, "cw_other": 404, "coordinator": 403, "cw_own": 409},
+    "consent":    {"admin": 403, "monitor": 404, "cw_other": 404, "coordinator": 200, "cw_own": 200},
+    "photo":      {"admin": 403, "monitor": 404, "cw_other": 404, "coordinator": 403, "cw_own": 403},  # no photo consent
     "merge":      {"admin": 403, "monitor": 404, "cw_other": 404, "coordinator": 200, "cw_own": 403},
     "duplicates": {"admin": 403, "monitor": 403, "cw_other": 403, "coordinator": 200, "cw_own": 403},
     "review":     {"admin": 403, "monitor": 403, "cw_other": 403, "coordinator": 200, "cw_own": 403},
@@ -61,6 +63,9 @@ def _call(client, route, scene, headers):
         "followup": lambda: client.post(f"/api/v1/cases/{code}/followups", headers=headers,
                                         json={"observed_on": date.today().isoformat(), "child_found": True,
                                               "in_hazardous_work": False, "in_school_or_training": True}),
+        "consent": lambda: client.post(f"/api/v1/cases/{code}/consent", json={"purpose": "reporting", "given": True},
+                                       headers=headers),
+        "photo": lambda: client.get(f"/api/v1/cases/{code}/photos/child.jpg", headers=headers),
         "merge": lambda: client.post(f"/api/v1/cases/{code}/merge", json={"into": scene["other"]}, headers=headers),
         "duplicates": lambda: client.get("/api/v1/cases/duplicates", headers=headers),
         "review": lambda: client.get("/api/v1/cases/review", headers=headers),
