@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from app import audit
@@ -127,14 +128,28 @@ def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
                               code="batch.too_many_items", details={"limit": settings.max_batch_items})
     announced = {a.get("sha256") for item in items if isinstance(item, dict)
                  for a in (item.get("attachments") or []) if isinstance(a, dict)}
+    _begin_write(session)
     held = _hashes_held(session, actor, {h for h in announced if isinstance(h, str) and SHA256_RE.match(h)})
     client_device = device or (actor.device.name if actor.device else None)
+    versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]] = {}
     return [_sync_item(session, blobs=blobs, settings=settings, actor=actor, raw=raw, held=held,
-                       device=client_device, user_agent=user_agent) for raw in items]
+                       device=client_device, user_agent=user_agent, versions=versions) for raw in items]
+
+
+def _begin_write(session: Session) -> None:
+    """On SQLite, take the write lock before the first read of the batch.
+
+    A transaction that reads first and writes later cannot wait for a concurrent writer (SQLite
+    answers "database is locked" at once instead of using the busy timeout); one that starts by
+    writing simply waits its turn. PostgreSQL needs nothing of the kind.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE submission SET id = id WHERE 0"))
 
 
 def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, actor: Actor, raw: Any,
-               held: set[str], device: str | None, user_agent: str | None) -> ItemResult:
+               held: set[str], device: str | None, user_agent: str | None,
+               versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]]) -> ItemResult:
     from sync.service import receive_submission
 
     raw_id = raw.get("instance_id") if isinstance(raw, dict) else None
@@ -147,7 +162,7 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
                           code="batch.item_invalid", reason=f"{where}: {first.get('msg')}" if where else first.get("msg"))
     try:
         with session.begin_nested():
-            form, xml = _item_xml(session, item)
+            form, xml = _item_xml(session, item, versions)
             files = [media.IncomingFile(name=a.name, path=blobs.path(a.sha256), size=a.size, media_type=a.media_type)
                      for a in item.attachments if a.sha256 in held and blobs.exists(a.sha256)]
             result = receive_submission(session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,
@@ -159,7 +174,10 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
             if item.deprecated_id and submission.deprecated_id != item.deprecated_id:
                 raise Invalid(f"the XML's meta/deprecatedID is {submission.deprecated_id!r}, not "
                               f"{item.deprecated_id!r}", code="batch.item_mismatch")
-            missing, missing_names = _expect(session, submission, item.attachments)
+            if item.attachments:
+                missing, missing_names = _expect(session, submission, item.attachments)
+            else:
+                missing, missing_names = [], list(result.missing)
     except DomainError as exc:
         return ItemResult(instance_id=item.instance_id, status="conflict" if exc.status_code == 409 else "invalid",
                           code=exc.code, reason=exc.message)
@@ -168,14 +186,19 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
                       complete=submission.complete)
 
 
-def _item_xml(session: Session, item: BatchItem) -> tuple[Form, bytes]:
+def _item_xml(session: Session, item: BatchItem,
+              versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]]) -> tuple[Form, bytes]:
+    """The item's instance XML: as sent, or built from its data on the named (default: published) version."""
     from sync.service import get_form, get_version
     from sync.submission_xml import build_instance_xml
 
-    form = get_form(session, item.form_id)
+    key = (item.form_id, item.version if item.data is not None else None)
+    if key not in versions:  # one lookup per form and version per batch
+        form = get_form(session, item.form_id)
+        versions[key] = (form, get_version(session, form, item.version) if item.data is not None else None)
+    form, version = versions[key]
     if item.xml is not None:
         return form, item.xml.encode("utf-8")
-    version = get_version(session, form, item.version)
     try:
         return form, build_instance_xml(version, item.data or {}, item.instance_id, item.deprecated_id)
     except (ValueError, TypeError, AttributeError) as exc:

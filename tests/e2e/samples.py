@@ -50,13 +50,27 @@ CASE_MD = """
 | survey |
 | | type | name | label |
 | | text | child_ref | Reference |
-| | image | photo | Photo |
+| | integer | age_estimated_years | Age |
+| | select_one yn | consent_services | Consent to services |
+| | select_one yn | consent_photo | Consent to a photo |
+| | image | child_photo | Photo |
+| choices |
+| | list_name | name | label |
+| | yn | yes | Yes |
+| | yn | no | No |
 | settings |
 | | form_id | version | name |
 | | case_check | 1 | case_check |
 """
 
 ROOT = "/field_visit"
+
+
+def case_data(**extra: Any) -> dict[str, Any]:
+    """Data for one case_check intake that opens a case (a 12-year-old, consents given)."""
+    return {"/case_check/child_ref": "R1", "/case_check/age_estimated_years": 12,
+            "/case_check/consent_services": "yes", "/case_check/consent_photo": "yes",
+            **{f"/case_check/{k}": v for k, v in extra.items()}}
 
 
 def add_form(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, md: str = VISIT_MD,

@@ -15,6 +15,7 @@ from tests.e2e.samples import (
     VISIT_V2_MD,
     add_form,
     batch_item,
+    case_data,
     new_instance_id,
     photo,
     sha256,
@@ -169,13 +170,13 @@ def test_a_device_token_may_sync_and_is_recorded(client, world, visit_form, engi
 def test_roles_per_form_kind(client, world, visit_form, engine, app, settings):
     with session_scope(engine) as s:
         add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
-    case_item = batch_item(new_instance_id(), form_id="case_check", data={"/case_check/child_ref": "R1"})
+    case_item = batch_item(new_instance_id(), form_id="case_check", data=case_data())
     visit_item = batch_item(new_instance_id())
     cw = results(client.post(URL, json={"items": [visit_item, case_item]}, headers=world.caseworker_a.bearer))
     assert [r["status"] for r in cw] == ["invalid", "created"]
     assert cw[0]["code"] == "submission.forbidden"
     monitor = results(client.post(URL, json={"items": [batch_item(new_instance_id(), form_id="case_check",
-                                                                  data={"/case_check/child_ref": "R2"})]},
+                                                                  data=case_data())]},
                                   headers=world.monitor.bearer))
     assert monitor[0]["code"] == "submission.forbidden"
     assert client.post(URL, json={"items": []}).status_code == 401

@@ -12,7 +12,16 @@ from sqlmodel import select
 from app.db import session_scope
 from app.main import create_app
 from sync.models import Blob, Submission, SubmissionAttachment
-from tests.e2e.samples import CASE_MD, add_form, batch_item, new_instance_id, photo, sha256, visit_data
+from tests.e2e.samples import (
+    CASE_MD,
+    add_form,
+    batch_item,
+    case_data,
+    new_instance_id,
+    photo,
+    sha256,
+    visit_data,
+)
 
 BATCH = "/api/v1/sync/batches"
 
@@ -144,7 +153,7 @@ def test_case_form_photos_are_stored_without_metadata(client, world, app, engine
     image.save(out, format="JPEG", exif=exif)
     body = out.getvalue()
     announce(client, world.caseworker_a, {"p.jpg": body}, form_id="case_check",
-             data={"/case_check/child_ref": "R1", "/case_check/photo": "p.jpg"})
+             data=case_data(child_photo="p.jpg"))
     put = client.put(f"/api/v1/blobs/{sha256(body)}", content=body, headers=world.caseworker_a.bearer)
     assert put.status_code in (200, 201), put.text
     row = attachment_rows(engine)[0]

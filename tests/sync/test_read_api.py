@@ -13,7 +13,16 @@ from app import accounts
 from app.db import session_scope
 from app.timeutil import utcnow
 from sync.models import Submission
-from tests.e2e.samples import CASE_MD, add_form, batch_item, new_instance_id, photo, sha256, visit_data
+from tests.e2e.samples import (
+    CASE_MD,
+    add_form,
+    batch_item,
+    case_data,
+    new_instance_id,
+    photo,
+    sha256,
+    visit_data,
+)
 
 BATCH = "/api/v1/sync/batches"
 LIST = "/api/v1/forms/field_visit/submissions"
@@ -119,7 +128,7 @@ def test_case_form_submissions_are_not_served_here(client, world, app, engine, s
     with session_scope(engine) as s:
         add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
     iid = new_instance_id()
-    sync(client, world.caseworker_a, batch_item(iid, form_id="case_check", data={"/case_check/child_ref": "R9"}))
+    sync(client, world.caseworker_a, batch_item(iid, form_id="case_check", data=case_data()))
     for person in (world.admin, world.coordinator, world.caseworker_a, world.monitor):
         response = client.get("/api/v1/forms/case_check/submissions", headers=person.bearer)
         assert response.status_code == 403, person.username
