@@ -232,11 +232,11 @@ def _column(frame: pd.DataFrame, candidates: list[str]) -> str | None:
     return None
 
 
-def _value(row: pd.Series, col: str | None) -> Any:
+def _value(row: dict[str, Any], col: str | None) -> Any:
     if col is None:
         return None
     value = row[col]
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, str):
         value = value.strip()
@@ -294,7 +294,17 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     bad_wkt = frame["_bad_wkt"] if "_bad_wkt" in frame.columns else None
     geoms = frame.geometry.values
     pending_points: list[tuple[int, float]] = []
-    for i, (_, row) in enumerate(frame.iterrows()):
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    # vectorised geometry facts, then one pass over plain dict rows
+    flat = shapely.force_2d(np.asarray(geoms, dtype=object))
+    missing = shapely.is_missing(flat) | shapely.is_empty(flat)
+    with np.errstate(invalid="ignore"):
+        b = shapely.bounds(flat)
+        out_of_range = ~np.isfinite(b).all(axis=1) | (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | \
+            (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
+    is_valid = shapely.is_valid(flat)
+    records = pd.DataFrame(frame.drop(columns=[frame.geometry.name])).to_dict("records")
+    for i, row in enumerate(records):
         line = i + 1
         code = _value(row, cols["code"])
         code = None if code is None else str(code)
@@ -309,16 +319,14 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
         if code in seen:
             problems.append({"row": line, "code": code, "problem": f"duplicate code (first on row {seen[code]})"})
             continue
-        geom = geoms[i]
+        geom = flat[i]
         if bad_wkt is not None and bool(bad_wkt.iloc[i]):
             problems.append({"row": line, "code": code, "problem": "geometry is not valid WKT"})
             continue
-        if geom is None or geom.is_empty:
+        if missing[i]:
             problems.append({"row": line, "code": code, "problem": "empty geometry"})
             continue
-        geom = shapely.force_2d(geom)
-        coords = shapely.get_coordinates(geom)
-        if not np.all(np.isfinite(coords)) or np.any(np.abs(coords[:, 0]) > 180) or np.any(np.abs(coords[:, 1]) > 90):
+        if out_of_range[i]:
             problems.append({"row": line, "code": code, "problem": "coordinates are not longitude/latitude "
                              "(out of range); is the CRS right?"})
             continue
@@ -335,7 +343,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
                 geom = shapely.centroid(geom)
             pending_points.append((len(rows), r))
         elif geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection"):
-            if not geom.is_valid:
+            if not is_valid[i]:
                 fixed = _polygonal(shapely.make_valid(geom))
                 if fixed is None or fixed.is_empty:
                     problems.append({"row": line, "code": code, "problem": "invalid polygon that cannot be repaired"})
@@ -351,12 +359,13 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             problems.append({"row": line, "code": code, "problem": f"{geom.geom_type} is not a site shape "
                              "(use polygons, or points with a radius)"})
             continue
-        rep = geom.representative_point() if geom.geom_type != "Point" else geom
-        if not spatial.in_drc_bbox(rep.x, rep.y):
-            warnings.append({"row": line, "code": code, "warning": f"location ({rep.x:.5f}, {rep.y:.5f}) is outside the "
+        x0, y0, x1, y1 = geom.bounds
+        rx, ry = (x0 + x1) / 2, (y0 + y1) / 2
+        if not spatial.in_drc_bbox(rx, ry):
+            warnings.append({"row": line, "code": code, "warning": f"location ({rx:.5f}, {ry:.5f}) is outside the "
                              "DRC's bounding box; are longitude and latitude swapped?"})
         props = {}
-        for c in frame.columns:
+        for c in columns:
             if c in used or c == frame.geometry.name or c == "_bad_wkt":
                 continue
             v = _value(row, c)
@@ -415,14 +424,13 @@ def _provinces() -> tuple[np.ndarray, list[str], list[str], shapely.STRtree]:
 
 def provinces_of(lons: np.ndarray, lats: np.ndarray) -> tuple[list[str | None], list[str | None]]:
     """Province name and ISO 3166-2 code of each point (bundled geoBoundaries layer, ODbL)."""
-    geoms, names, isos, tree = _provinces()
-    n = len(lons)
-    out_names: list[str | None] = [None] * n
-    out_isos: list[str | None] = [None] * n
-    if n == 0:
-        return out_names, out_isos
-    pi, gi = tree.query(shapely.points(np.asarray(lons, float), np.asarray(lats, float)), predicate="intersects")
-    for p, g in zip(pi, gi, strict=True):
-        if out_names[p] is None:
-            out_names[p], out_isos[p] = names[g], isos[g]
-    return out_names, out_isos
+    geoms, names, isos, _ = _provinces()
+    lons = np.asarray(lons, dtype=float)
+    lats = np.asarray(lats, dtype=float)
+    found = np.full(len(lons), -1)
+    bounds = shapely.bounds(geoms)
+    for g, (x0, y0, x1, y1) in enumerate(bounds):
+        candidates = np.nonzero((found < 0) & (lons >= x0) & (lons <= x1) & (lats >= y0) & (lats <= y1))[0]
+        if len(candidates):
+            found[candidates[shapely.contains_xy(geoms[g], lons[candidates], lats[candidates])]] = g
+    return ([names[g] if g >= 0 else None for g in found], [isos[g] if g >= 0 else None for g in found])

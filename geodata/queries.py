@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Text, func, or_, type_coerce
 from sqlmodel import Session, select
 
 from geodata.models import GeodataCounter, Site, SiteStage
@@ -49,6 +49,39 @@ def sites_by_codes(session: Session, codes: list[str]) -> dict[str, Site]:
     return out
 
 
+def site_ids_by_codes(session: Session, codes: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for chunk in chunks(codes):
+        out.update((c, i) for i, c in session.exec(select(Site.id, Site.code).where(Site.code.in_(chunk))))  # type: ignore[union-attr]
+    return out
+
+
+JSON_LIST_COLUMNS = ("minerals", "zea_codes", "permit_codes")
+SITE_LIST_COLUMNS = ("code", "name", "kind", "province", "province_iso", "minerals", "geometry", "stage",
+                     "last_known_stage", "stage_status", "red_flag", "last_visit_on", "visit_count", "zea_codes",
+                     "permit_codes")
+
+
+def site_rows(session: Session, **filters: Any) -> list[Any]:
+    """The columns the site list needs, as light rows (no ORM objects: 10× faster for 10,000 sites)."""
+    stmt = filter_sites(session, _statement_only=True, **filters)
+    # JSON columns come back as their text (no decode + re-encode of 30,000 small lists)
+    cols = [type_coerce(getattr(Site, c), Text).label(c) if c in JSON_LIST_COLUMNS else getattr(Site, c)
+            for c in SITE_LIST_COLUMNS]
+    return list(session.execute(stmt.with_only_columns(*cols)))
+
+
+def sites_needing_stage_work(session: Session) -> list[int]:
+    """Mappable sites with visits, stage history, or a state other than the default."""
+    from sync.models import Submission
+
+    ids = set(session.exec(select(Submission.site_id).where(Submission.site_id.is_not(None)).distinct()))  # type: ignore[union-attr]
+    ids |= set(session.exec(select(SiteStage.site_id).distinct()))
+    ids |= set(session.exec(select(Site.id).where(or_(Site.stage != 0, Site.stage_status != "unassessed",
+                                                     Site.visit_count != 0, Site.red_flag == True))))  # noqa: E712
+    return sorted(i for i in ids if i is not None)
+
+
 def index_rows(session: Session, kinds: tuple[str, ...]) -> list[tuple[int, str, str]]:
     """(id, code, geometry) of every site of ``kinds``, ordered by id (for the spatial index)."""
     stmt = select(Site.id, Site.code, Site.geometry).where(Site.kind.in_(kinds)).order_by(Site.id)  # type: ignore[union-attr]
@@ -57,7 +90,8 @@ def index_rows(session: Session, kinds: tuple[str, ...]) -> list[tuple[int, str,
 
 def filter_sites(session: Session, *, province: str | None = None, kind: str | None = None, stage: int | None = None,
                  bbox: tuple[float, float, float, float] | None = None, visited_since: date | None = None,
-                 codes: list[str] | None = None, limit: int | None = None, offset: int = 0):  # noqa: ANN201
+                 codes: list[str] | None = None, limit: int | None = None, offset: int = 0,
+                 _statement_only: bool = False):  # noqa: ANN201
     stmt = select(Site)
     if province:
         stmt = stmt.where(or_(Site.province == province, Site.province_iso == province))
@@ -76,7 +110,7 @@ def filter_sites(session: Session, *, province: str | None = None, kind: str | N
     stmt = stmt.order_by(Site.code).offset(offset)
     if limit:
         stmt = stmt.limit(limit)
-    return session.exec(stmt)
+    return stmt if _statement_only else session.exec(stmt)
 
 
 def site_visit_form_ids(session: Session) -> list[int]:

@@ -122,6 +122,7 @@ class SiteIndex:
     tree: shapely.STRtree = field(init=False)
     _areas: np.ndarray = field(init=False)
     _projected: dict[int, np.ndarray] = field(init=False, default_factory=dict)
+    _grown: tuple[float, shapely.STRtree] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.geoms = np.asarray(self.geoms, dtype=object)
@@ -146,6 +147,16 @@ class SiteIndex:
         pi, gi = self.tree.query(pts, predicate="intersects")
         return pi, gi
 
+    def _candidate_tree(self, deg: float) -> shapely.STRtree:
+        """STRtree over the site envelopes grown by ``deg``: one cheap bbox query finds both the
+        containing sites and those within the tolerance."""
+        key = round(deg, 7)
+        if self._grown is None or self._grown[0] != key:
+            b = shapely.bounds(self.geoms)
+            boxes = shapely.box(b[:, 0] - key, b[:, 1] - key, b[:, 2] + key, b[:, 3] + key)
+            self._grown = (key, shapely.STRtree(boxes))
+        return self._grown[1]
+
     def match(self, lons: np.ndarray, lats: np.ndarray, tolerance_m: float) -> MatchResult:
         """Map each point to the polygon containing it, else the nearest within ``tolerance_m``.
 
@@ -163,36 +174,37 @@ class SiteIndex:
         valid = np.isfinite(lons) & np.isfinite(lats)
         pts = shapely.points(np.where(valid, lons, 0.0), np.where(valid, lats, 0.0))
         pts[~valid] = None
-
-        pi, gi = self.tree.query(pts, predicate="intersects")
-        if len(pi):
+        if tolerance_m > 0:
+            # coarse candidates in degrees (conservative for the latitude), exact metres afterwards
+            max_lat = float(np.max(np.abs(np.where(valid, lats, 0.0))))
+            deg = tolerance_m / (M_PER_DEG * max(math.cos(math.radians(min(max_lat, 89.0))), 0.01)) * 1.05
+            pi, gi = self._candidate_tree(deg).query(pts)
+            hit = shapely.intersects(self.geoms[gi], pts[pi])
+        else:
+            pi, gi = self.tree.query(pts, predicate="intersects")
+            hit = np.ones(len(pi), dtype=bool)
+        hp, hg = pi[hit], gi[hit]
+        if len(hp):
             # smallest area first, then lowest index; first occurrence per point wins
-            order = np.lexsort((gi, self._areas[gi], pi))
-            pi, gi = pi[order], gi[order]
-            first = np.ones(len(pi), dtype=bool)
-            first[1:] = pi[1:] != pi[:-1]
-            index[pi[first]] = gi[first]
-            dist[pi[first]] = 0.0
-            inside[pi[first]] = True
-
+            order = np.lexsort((hg, self._areas[hg], hp))
+            hp, hg = hp[order], hg[order]
+            first = np.ones(len(hp), dtype=bool)
+            first[1:] = hp[1:] != hp[:-1]
+            index[hp[first]] = hg[first]
+            dist[hp[first]] = 0.0
+            inside[hp[first]] = True
         if tolerance_m <= 0:
             return MatchResult(index, dist, inside)
-        rest = np.nonzero(valid & ~inside)[0]
-        if len(rest) == 0:
+        near = ~hit & ~inside[pi]
+        pidx, gi = pi[near], gi[near]
+        if len(pidx) == 0:
             return MatchResult(index, dist, inside)
-        # coarse candidates in degrees (conservative for the latitude), exact metres afterwards
-        max_lat = float(np.max(np.abs(lats[rest])))
-        deg = tolerance_m / (M_PER_DEG * max(math.cos(math.radians(min(max_lat, 89.0))), 0.01)) * 1.05
-        qi, gi = self.tree.query(pts[rest], predicate="dwithin", distance=deg)
-        if len(qi) == 0:
-            return MatchResult(index, dist, inside)
-        pidx = rest[qi]
         epsgs = utm_epsg(lons[pidx], lats[pidx])
         pair_d = np.empty(len(pidx))
         for epsg in np.unique(epsgs):
-            sel = np.nonzero(epsgs == epsg)[0]
-            ppts = project(pts[pidx[sel]], int(epsg))
-            pair_d[sel] = shapely.distance(ppts, self.projected(int(epsg))[gi[sel]])
+            sel = np.nonzero(epsgs == epsg)[0] if len(np.unique(epsgs)) > 1 else slice(None)
+            x, y = _transformer(int(epsg)).transform(lons[pidx[sel]], lats[pidx[sel]])
+            pair_d[sel] = shapely.distance(shapely.points(x, y), self.projected(int(epsg))[gi[sel]])
         keep = pair_d <= tolerance_m
         pidx, gi, pair_d = pidx[keep], gi[keep], pair_d[keep]
         if len(pidx):

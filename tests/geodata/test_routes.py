@@ -146,8 +146,8 @@ def test_assurance_route_sets_and_validates(client, seeded):
     ("get", "/api/v1/sites", None, 401),
     ("get", "/api/v1/sites/A", None, 401),
 ])
-def test_wrong_roles_are_refused(client, seeded, method, path, role, status):
-    headers = seeded.person(role).bearer if role else {}
+def test_wrong_roles_are_refused(client, world, method, path, role, status):
+    headers = world.person(role).bearer if role else {}
     kwargs = {}
     if path.endswith("/import"):
         kwargs["files"] = geojson_upload(sites_frame([("Z", SITE)]))
