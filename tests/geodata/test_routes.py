@@ -52,6 +52,14 @@ def test_list_filters_and_simplify(client, seeded):
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "sites.bad_bbox"
 
 
+def test_names_with_commas_and_quotes_stay_valid_json(client, world, forms):
+    frame = sites_frame([("Q", SITE)])
+    frame["name"] = ['Kamilombe, "Nord" \\ é']
+    client.post("/api/v1/sites/import", headers=world.admin.bearer, files=geojson_upload(frame))
+    (feature,) = client.get("/api/v1/sites", headers=world.admin.bearer).json()["features"]
+    assert feature["properties"]["name"] == 'Kamilombe, "Nord" \\ é'
+
+
 def test_caseworkers_get_the_list_without_visit_data(client, seeded):
     r = client.get("/api/v1/sites", headers=seeded.caseworker_a.bearer)
     props = r.json()["features"][0]["properties"]

@@ -1,0 +1,58 @@
+"""`asmfield sites ...` through the real command line over the test database."""
+
+import json
+
+import geopandas as gpd
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from tests.geodata.conftest import KOLWEZI, offset, sites_frame, square
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(settings, monkeypatch):
+    monkeypatch.setenv("ASMFIELD_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ASMFIELD_SECRET_KEY", settings.secret_key)
+    if settings.database_url:
+        monkeypatch.setenv("ASMFIELD_DATABASE_URL", settings.database_url)
+    return settings
+
+
+def test_import_export_recompute_and_attestation(env, tmp_path):
+    path = tmp_path / "sites.geojson"
+    sites_frame([("ZEA-360", square(*KOLWEZI, 2000), "zea"), ("A", square(*KOLWEZI, 100)),
+                 ("A", square(*offset(*KOLWEZI, 900), 100))]).to_file(path)
+    r = runner.invoke(cli, ["sites", "import", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "2 created" in r.output and "1 skipped" in r.output and "duplicate code" in r.output
+    r = runner.invoke(cli, ["sites", "import", str(path), "--json"])
+    assert json.loads(r.output)["updated"] == 2
+    out = tmp_path / "export.gpkg"
+    r = runner.invoke(cli, ["sites", "export", str(out)])
+    assert r.exit_code == 0 and sorted(gpd.read_file(out)["code"]) == ["A", "ZEA-360"]
+    r = runner.invoke(cli, ["sites", "recompute", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output) == {"remapped": 0, "stage_changes": 0}
+    r = runner.invoke(cli, ["sites", "assurance", "A", "--type", "craft_verification", "--valid-until", "2027-01-31"])
+    assert r.exit_code == 0 and "craft_verification" in r.output
+
+
+def test_bad_files_give_a_clear_message_and_exit_1(env, tmp_path):
+    junk = tmp_path / "junk.geojson"
+    junk.write_bytes(b"{not json at all" * 100)
+    r = runner.invoke(cli, ["sites", "import", str(junk)])
+    assert r.exit_code == 1 and "cannot read the file as geodata" in r.output
+    r = runner.invoke(cli, ["sites", "import", str(tmp_path / "missing.gpkg")])
+    assert r.exit_code == 1 and "is not a file" in r.output
+    r = runner.invoke(cli, ["sites", "export", str(tmp_path / "out.txt")])
+    assert r.exit_code == 1 and ".geojson or .gpkg" in r.output
+
+
+def test_generate_writes_a_synthetic_site_file(tmp_path):
+    path = tmp_path / "synthetic.geojson"
+    r = runner.invoke(cli, ["sites", "generate", str(path), "--sites", "20"])
+    assert r.exit_code == 0
+    frame = gpd.read_file(path)
+    assert (frame["kind"] == "asm_site").sum() == 20 and {"zea", "pe"} <= set(frame["kind"])
