@@ -15,8 +15,9 @@ whose hash they guessed. Every other file is reported ``missing``; the client PU
 
 Read access (design.md §6): admins and coordinators read all site-visit and general
 submissions, monitors only their own (made by them or their devices), caseworkers none.
-Case-form submissions are never served here; the cases API serves them to the owning
-organisation's caseworkers.
+Case-form submissions follow the cases rule (``cases.service.may_read_case_submission``: the
+owning organisation's caseworkers; a coordinator only for restricted or not yet accepted ones;
+every granted read audited); admins and monitors never list them.
 """
 
 from __future__ import annotations
@@ -379,20 +380,32 @@ def _form_kinds(session: Session, form_ids: set[int]) -> dict[int, str]:
 # == read API ===============================================================================
 
 
+#: Who may list a case form's submissions at all; each row is then checked by the cases rule.
+CASE_READERS = (Role.caseworker, Role.coordinator)
+
+
 def _readable_form(session: Session, actor: Actor, xml_form_id: str) -> Form:
     from sync.service import get_form
 
     form = get_form(session, xml_form_id)
     if form.kind in CASE_FORM_KINDS:
-        raise Forbidden(f"submissions of case form {xml_form_id!r} are served only by the cases API, to the "
-                        "owning organisation's caseworkers", code="submission.case_data")
-    if actor.role == Role.caseworker:
+        if actor.role not in CASE_READERS:
+            raise Forbidden(f"submissions of case form {xml_form_id!r} are readable only by the owning "
+                            "organisation's caseworkers", code="submission.case_data")
+    elif actor.role == Role.caseworker:
         raise Forbidden("caseworkers do not read site-visit data", code="submission.forbidden")
     return form
 
 
-def _may_read(actor: Actor, submission: Submission, form_kind: str) -> bool:
-    if form_kind in CASE_FORM_KINDS or actor.role == Role.caseworker:
+def _may_read(session: Session, actor: Actor, submission: Submission, form_kind: str) -> bool:
+    """design.md §6; case-form submissions by the cases rule (owning NGO's caseworkers; audited)."""
+    if form_kind in CASE_FORM_KINDS:
+        try:
+            from cases.service import may_read_case_submission
+        except ImportError:  # pragma: no cover -- without the cases rule nobody reads case data
+            return False
+        return may_read_case_submission(session, actor, submission)
+    if actor.role == Role.caseworker:
         return False
     return actor.role in STAFF or submission.submitted_by_user_id == actor.user.id
 
@@ -447,8 +460,9 @@ def list_submissions(session: Session, *, actor: Actor, xml_form_id: str, limit:
     if offset is not None and offset < 0:
         raise Invalid("offset must be 0 or more", code="request.bad_offset", details={"field": "offset"})
     form = _readable_form(session, actor, xml_form_id)
+    case_form = form.kind in CASE_FORM_KINDS
     query = select(Submission).where(Submission.form_id == form.id, Submission.current.is_(True))
-    if actor.role not in STAFF:
+    if actor.role not in STAFF and not case_form:
         query = query.where(Submission.submitted_by_user_id == actor.user.id)
     start, end = parse_when(since, name="since"), parse_when(until, name="until", end=True)
     if start is not None:
@@ -472,18 +486,22 @@ def list_submissions(session: Session, *, actor: Actor, xml_form_id: str, limit:
     rows = list(session.exec(query))
     more = len(rows) > limit
     rows = rows[:limit]
+    cursor_row = rows[-1] if more and rows else None
+    if case_form:  # each row by the cases rule; a page may then hold fewer than ``limit`` items
+        rows = [r for r in rows if _may_read(session, actor, r, form.kind)]
     return Page(items=describe(session, rows, {form.id: form}),
-                next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
+                next_cursor=encode_cursor(cursor_row.id) if cursor_row is not None else None)
 
 
 def get_submission(session: Session, *, actor: Actor, instance_id: str) -> dict[str, Any]:
     """One submission (any version) with its record's edit history, oldest first."""
     submission = session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
     form = session.get(Form, submission.form_id) if submission is not None else None
-    if submission is None or form is None or not _may_read(actor, submission, form.kind):
+    if submission is None or form is None or not _may_read(session, actor, submission, form.kind):
         raise NotFound(f"no submission {instance_id!r} that you may read", code="submission.not_found")
     history = list(session.exec(select(Submission).where(Submission.root_instance_id == submission.root_instance_id)
                                 .order_by(col(Submission.received_at), col(Submission.id))))
+    history = [h for h in history if h.id == submission.id or _may_read(session, actor, h, form.kind)]
     described = describe(session, history, {form.id: form})
     by_id = {d["instance_id"]: d for d in described}
     out = dict(by_id[submission.instance_id])
@@ -566,9 +584,9 @@ def media_file(session: Session, *, blobs: FilesystemBlobStore, actor: Actor, sh
              .join(SubmissionAttachment, col(SubmissionAttachment.submission_id) == col(Submission.id))
              .join(Form, col(Form.id) == col(Submission.form_id))
              .where(SubmissionAttachment.sha256 == sha256, SubmissionAttachment.received.is_(True)))
-    if actor.role not in STAFF:
+    if actor.role == Role.monitor:
         query = query.where(Submission.submitted_by_user_id == actor.user.id)
-    if not any(_may_read(actor, sub, kind) for sub, kind in session.exec(query.limit(50))):
+    if not any(_may_read(session, actor, sub, kind) for sub, kind in session.exec(query.limit(50))):
         raise not_found
     blob = session.get(Blob, sha256)
     if blob is None or not blobs.exists(sha256):

@@ -124,15 +124,30 @@ def test_who_reads_what(client, world, visit_form, engine):
     assert client.get(LIST).status_code == 401
 
 
-def test_case_form_submissions_are_not_served_here(client, world, app, engine, settings):
+def test_case_form_submissions_follow_the_cases_rule(client, world, app, engine, settings):
     with session_scope(engine) as s:
         add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
     iid = new_instance_id()
-    sync(client, world.caseworker_a, batch_item(iid, form_id="case_check", data=case_data()))
-    for person in (world.admin, world.coordinator, world.caseworker_a, world.monitor):
-        response = client.get("/api/v1/forms/case_check/submissions", headers=person.bearer)
+    body = photo(7)
+    sync(client, world.caseworker_a, batch_item(iid, form_id="case_check", data=case_data(child_photo="c.jpg"),
+                                                files={"c.jpg": body}))
+    client.put(f"/api/v1/blobs/{sha256(body)}", content=body, headers=world.caseworker_a.bearer)
+    cases_list = "/api/v1/forms/case_check/submissions"
+    for person in (world.admin, world.monitor):
+        response = client.get(cases_list, headers=person.bearer)
         assert response.status_code == 403, person.username
+        assert response.json()["error"]["code"] == "submission.case_data"
         assert client.get(f"/api/v1/submissions/{iid}", headers=person.bearer).status_code == 404
+    owner = client.get(cases_list, headers=world.caseworker_a.bearer)
+    assert [i["instance_id"] for i in owner.json()["items"]] == [iid]
+    assert client.get(f"/api/v1/submissions/{iid}", headers=world.caseworker_a.bearer).status_code == 200
+    other_ngo = client.get(cases_list, headers=world.caseworker_b.bearer)
+    assert other_ngo.status_code == 200 and other_ngo.json()["items"] == []
+    assert client.get(f"/api/v1/submissions/{iid}", headers=world.caseworker_b.bearer).status_code == 404
+    stored = owner.json()["items"][0]["attachments"][0]["url"]
+    assert client.get(stored, headers=world.caseworker_a.bearer).status_code == 200
+    for person in (world.caseworker_b, world.admin, world.monitor):
+        assert client.get(stored, headers=person.bearer).status_code == 404
 
 
 def test_a_submission_with_its_edit_history(client, world, visit_form):
