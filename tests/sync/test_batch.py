@@ -233,3 +233,19 @@ def test_attachment_rows_remember_the_announced_hash(client, world, visit_form, 
     with session_scope(engine) as s:
         row = s.exec(select(SubmissionAttachment)).one()
         assert (row.name, row.expected_sha256, row.received) == ("s.jpg", sha256(body), False)
+
+
+def test_xml_that_contradicts_its_item_is_invalid_and_rolled_back(client, world, visit_form, engine):
+    from forms.queries import get_form, published_version
+    from sync.models import SubmissionGeopoint
+    from sync.submission_xml import build_instance_xml
+
+    with session_scope(engine) as s:
+        version = published_version(s, get_form(s, "field_visit"))
+        xml = build_instance_xml(version, visit_data(), "uuid:inside-the-xml")
+    out = results(client.post(URL, json={"items": [batch_item("uuid:said-by-the-item", xml=xml)]},
+                              headers=world.monitor.bearer))
+    assert out[0]["status"] == "invalid" and out[0]["code"] == "batch.item_mismatch"
+    assert stored(engine) == []
+    with session_scope(engine) as s:
+        assert s.exec(select(SubmissionGeopoint)).all() == []
