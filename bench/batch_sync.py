@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from bench.harness import BenchEnv, bench_env, count_submissions
+from bench.harness import BenchEnv, bench_env, count_submissions, load_average
 from tests.e2e.samples import batch_item, new_instance_id, visit_data
 
 
@@ -49,5 +49,6 @@ def main(pg_url: str | None = None, *, quick: bool = False, workers: int = 2) ->
             again = _send(env, payloads, clients, "duplicate")
             rows.append({"db": env.db_label, "case": f"{n} items, batches of {size}, {clients} client(s)",
                          "stored": stored, "created_per_second": round(n / created, 1),
-                         "duplicate_per_second": round(n / again, 1), "seconds": round(created, 2)})
+                         "duplicate_per_second": round(n / again, 1), "seconds": round(created, 2),
+                         "load1": load_average()})
     return rows

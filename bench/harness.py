@@ -97,6 +97,14 @@ def count_submissions(env: BenchEnv) -> int:
         engine.dispose()
 
 
+def load_average() -> float:
+    """The 1-minute load average: other work on the machine skews every number (noted per row)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
 def machine() -> str:
     """One line about the machine the numbers come from."""
     cpu = platform.processor() or platform.machine()

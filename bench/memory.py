@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from bench.harness import bench_env
+from bench.harness import bench_env, load_average
 from tests.e2e.collect import CollectClient, Instance
 from tests.e2e.samples import new_instance_id, photo_of_bytes, visit_xml
 
@@ -64,6 +64,6 @@ def main(pg_url: str | None = None, *, quick: bool = False, workers: int = 1) ->
             rows.append({"db": env.db_label, "attachment_mb": round(len(photo) / 1e6, 1),
                          "seconds": round(time.perf_counter() - start, 2),
                          "rss_before_mb": round(baseline / 2**20, 1), "rss_peak_mb": round(peak / 2**20, 1),
-                         "growth_mb": round((peak - baseline) / 2**20, 1)})
+                         "growth_mb": round((peak - baseline) / 2**20, 1), "load1": load_average()})
         builder.close()
     return rows

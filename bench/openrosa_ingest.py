@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from bench.harness import BenchEnv, bench_env, count_submissions
+from bench.harness import BenchEnv, bench_env, count_submissions, load_average
 from tests.e2e.collect import CollectClient, Instance
 from tests.e2e.samples import new_instance_id, photo_of_bytes, visit_xml
 
@@ -68,6 +68,7 @@ def run_case(env: BenchEnv, *, n: int, concurrency: int, photo_bytes: int = 0) -
         "per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "p95_ms": round(latencies[int(len(latencies) * 0.95)] * 1000, 1),
+        "load1": load_average(),
     }
 
 
