@@ -17,6 +17,10 @@ from sync import batch
 
 router = APIRouter(tags=["sync"])
 
+#: A batch body is parsed whole in memory, so it gets its own cap below MAX_SUBMISSION_BYTES
+#: (500 typical items are ~2 MB; photos never travel in a batch, they go to /api/v1/blobs).
+MAX_BATCH_BODY = 32_000_000
+
 #: Person or device token (sync routes accept both; read routes take ``ApiActor``: people only).
 SyncActor = Annotated[Actor, Depends(api_actor)]
 
@@ -55,7 +59,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
                        settings: SettingsDep) -> dict:
     """Sync up to MAX_BATCH_ITEMS submissions; one result per item (created|duplicate|edit|conflict|invalid)."""
-    raw = await _read_limited(request, settings.max_submission_bytes)
+    raw = await _read_limited(request, min(settings.max_submission_bytes, MAX_BATCH_BODY))
     try:
         body = BatchBody.model_validate(json.loads(raw))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
