@@ -89,7 +89,7 @@ def _nonce_valid(secret: str, nonce: str) -> tuple[bool, bool]:
     except ValueError:
         return False, False
     expected = hmac.new(secret.encode(), f"{stamp}:{rand}".encode(), hashlib.sha256).hexdigest()[:24]
-    if not hmac.compare_digest(expected, mac):
+    if not hmac.compare_digest(expected.encode(), mac.encode("utf-8", "replace")):
         return False, False
     return True, time.time() - issued <= NONCE_TTL_SECONDS
 
@@ -108,7 +108,12 @@ def challenge_headers(secret: str, *, stale: bool = False) -> list[tuple[str, st
 
 
 def _unauthorized(request: Request, message: str, *, stale: bool = False, challenge: bool = True) -> Unauthorized:
-    headers = challenge_headers(request.app.state.settings.secret, stale=stale) if challenge else []
+    """401 with Digest+Basic challenges (OpenRosa), or with a Bearer one (JSON API: a Basic
+    challenge there would make browsers pop up a password dialog over our own pages)."""
+    if challenge:
+        headers = challenge_headers(request.app.state.settings.secret, stale=stale)
+    else:
+        headers = [("WWW-Authenticate", f'Bearer realm="{REALM}"')]
     return Unauthorized(message, headers=headers)
 
 
