@@ -305,3 +305,33 @@ def test_audit_route_filters_and_pages(client, world):
     assert len(everything) == 3 and everything[0]["id"] > everything[-1]["id"]
     older = client.get("/api/v1/audit", params={"before_id": everything[-1]["id"], "limit": 2}, headers=world.admin.bearer)
     assert all(e["id"] < everything[-1]["id"] for e in older.json())
+
+
+JUNK = [None, True, 0, -1, 2**70, 1.5, "", "x" * 2000, "nul\x00", [], {}, ["a"], {"a": 1}]
+BODY_ROUTES = [
+    ("POST", "/api/v1/login", ["username", "password"]),
+    ("POST", "/api/v1/organisations", ["name", "kind"]),
+    ("POST", "/api/v1/users", ["username", "password", "role", "organisation", "full_name"]),
+    ("PATCH", "/api/v1/users/monitor", ["active", "password"]),
+    ("POST", "/api/v1/devices", ["name", "user"]),
+    ("POST", "/api/v1/tokens", ["name"]),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "fields"), BODY_ROUTES, ids=[r[1] + " " + r[0] for r in BODY_ROUTES])
+def test_junk_in_any_body_field_is_a_4xx_never_a_500(app, world, method, path, fields):
+    from fastapi.testclient import TestClient
+
+    problems = []
+    with TestClient(app, raise_server_exceptions=False) as c:
+        for field, value in itertools.product(fields, JUNK):
+            body = dict.fromkeys(fields, "Kolwezi-field-77") | {"role": "monitor", "organisation": "Coordination",
+                                                                "kind": "ngo", field: value}
+            response = c.request(method, path, json=body, headers=world.admin.bearer)
+            if response.status_code >= 500:
+                problems.append((field, repr(value)[:20], response.status_code))
+        for raw in (b"", b"null", b"[]", b'"x"', b"{", b"\xff\xfe"):
+            response = c.request(method, path, content=raw, headers=world.admin.bearer | {"content-type": "application/json"})
+            if response.status_code >= 500:
+                problems.append((raw, response.status_code))
+    assert problems == []
