@@ -151,7 +151,7 @@ def _read_zip(path: Path, crs: str | None) -> gpd.GeoDataFrame:
         if not crs:
             raise Invalid(f"the Shapefile {shps[0]} has no .prj (coordinate reference system); add the .prj "
                           "to the zip or give the CRS explicitly (e.g. --crs EPSG:32735)", code="sites.missing_crs")
-        frame = frame.set_crs(crs)
+        frame = _with_crs(frame, crs)
     return frame
 
 
@@ -195,6 +195,14 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
     return frame
 
 
+def _with_crs(frame: gpd.GeoDataFrame, crs: str | int, *, override: bool = False) -> gpd.GeoDataFrame:
+    try:
+        return frame.set_crs(crs, allow_override=override)
+    except Exception as exc:  # pyproj.CRSError and friends
+        raise Invalid(f"unknown coordinate reference system {crs!r}; use e.g. EPSG:4326 or EPSG:32735",
+                      code="sites.bad_crs") from exc
+
+
 def read_frame(path: Path, *, filename: str | None = None, crs: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
     """Read any supported file into a GeoDataFrame in EPSG:4326 (no cleaning yet)."""
     fmt = detect_format(path, filename)
@@ -208,11 +216,11 @@ def read_frame(path: Path, *, filename: str | None = None, crs: str | None = Non
             if fmt == "shapefile" and not crs:
                 raise Invalid("the Shapefile has no .prj (coordinate reference system); give the CRS explicitly",
                               code="sites.missing_crs")
-            frame = frame.set_crs(crs or 4326)
+            frame = _with_crs(frame, crs or 4326)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
         raise Invalid("the file has no geometry column", code="sites.no_geometry")
     if crs and fmt in ("csv",):
-        frame = frame.set_crs(crs, allow_override=True)
+        frame = _with_crs(frame, crs, override=True)
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         try:
             frame = frame.to_crs(4326)

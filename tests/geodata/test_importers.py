@@ -156,3 +156,18 @@ def test_provinces_come_from_the_bundled_layer():
     names, isos = importers.provinces_of([25.473, 27.479, 29.22], [-10.716, -11.661, -1.68])
     assert isos == ["CD-LU", "CD-HK", "CD-NK"]
     assert names[2] == "Nord-Kivu"
+
+
+def test_an_unknown_crs_is_refused_with_its_name(tmp_path):
+    path = zip_shapefile(tmp_path, frame().to_crs(32735), drop=(".prj",))
+    with pytest.raises(Invalid) as exc:
+        importers.read_sites(path, crs="EPSG:not-a-crs")
+    assert exc.value.code == "sites.bad_crs" and "EPSG:not-a-crs" in exc.value.message
+
+
+def test_a_file_with_only_lines_has_no_usable_site(tmp_path):
+    path = tmp_path / "roads.geojson"
+    gpd.GeoDataFrame({"code": ["R1"]}, geometry=[shapely.LineString([(25, -10), (25.1, -10.1)])],
+                     crs=4326).to_file(path)
+    result = importers.read_sites(path)
+    assert len(result.frame) == 0 and "not a site shape" in result.problems[0]["problem"]
