@@ -86,11 +86,12 @@ def looks_like_image(name: str, declared: str | None = None) -> bool:
     return ext in IMAGE_TYPES or declared in IMAGE_TYPES.values()
 
 
-def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, workdir: Path) -> PreparedFile:
+def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, workdir: Path | None = None) -> PreparedFile:
     """Check one attachment and get it ready for the store (see the module docstring).
 
     :param strip_metadata: re-encode images without EXIF/GPS/XMP/ICC/text (case forms).
-    :param workdir: where a stripped re-encoding is written (the caller removes it).
+    :param workdir: where a stripped re-encoding is written (the caller removes it); needed with
+        ``strip_metadata``.
     :raises Invalid: the name is not a plain file name.
     :raises PayloadTooLarge: the file or the image's pixel count exceeds the limits.
     :raises UnsupportedMedia: the file claims to be an image and is not one.
@@ -133,8 +134,10 @@ def _open_checked(path: Path, name: str, max_pixels: int) -> Image.Image:
     return image
 
 
-def _prepare_image(prepared: PreparedFile, *, settings: Settings, strip_metadata: bool, workdir: Path) -> None:
+def _prepare_image(prepared: PreparedFile, *, settings: Settings, strip_metadata: bool, workdir: Path | None) -> None:
     name = prepared.name
+    if strip_metadata and workdir is None:
+        raise ValueError("stripping metadata needs a workdir for the re-encoded file")
     image = _open_checked(prepared.path, name, settings.max_image_pixels)
     try:
         prepared.media_type = Image.MIME.get(image.format, prepared.media_type)

@@ -178,14 +178,16 @@ async def submission(request: Request, actor: OpenRosaActor, session: SessionDep
                      blobs: BlobsDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
                      ) -> Response:
     """Receive one submission (instance XML + attachments); 201 also for an identical resend."""
-    workdir = Path(tempfile.mkdtemp(dir=blobs.tmp, prefix="upload-"))
+    collector = _Collector(settings, blobs.tmp)
     try:
-        xml, files = await _read_multipart(request, settings, workdir)
+        xml, files = await _read_multipart(request, settings, collector)
         result = await run_in_threadpool(
             service.receive_submission, session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,
             client_device_id=device_id, user_agent=request.headers.get("user-agent"))
     finally:
-        await run_in_threadpool(_remove_tree, workdir)
+        collector.close()
+        if collector.workdir is not None:
+            await run_in_threadpool(_remove_tree, collector.workdir)
     if result.missing:
         message = (f"submission received; still waiting for {len(result.missing)} attachment(s): "
                    f"{', '.join(result.missing[:10])}")
@@ -205,9 +207,11 @@ def _remove_tree(path: Path) -> None:
 class _Collector:
     """python-multipart callbacks: the XML part into memory, every other file part to a temp file."""
 
-    def __init__(self, settings: Settings, workdir: Path) -> None:
+    def __init__(self, settings: Settings, tmp: Path) -> None:
         self.settings = settings
-        self.workdir = workdir
+        self.tmp = tmp
+        #: Made at the first file part (most submissions have none).
+        self.workdir: Path | None = None
         self.xml: bytearray | None = None
         self.files: list[IncomingFile] = []
         self.ended = False
@@ -260,6 +264,8 @@ class _Collector:
             self.kind, self.xml = "xml", bytearray()
         elif b"filename" in params:
             self.kind = "file"
+            if self.workdir is None:
+                self.workdir = Path(tempfile.mkdtemp(dir=self.tmp, prefix="upload-"))
             fd, name = tempfile.mkstemp(dir=self.workdir)
             self.handle, self.path = os.fdopen(fd, "wb"), Path(name)
         else:
@@ -304,8 +310,10 @@ def _decode_name(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-async def _read_multipart(request: Request, settings: Settings, workdir: Path) -> tuple[bytes, list[IncomingFile]]:
-    """Stream the multipart body to ``workdir``; returns the XML bytes and the file parts."""
+async def _read_multipart(request: Request, settings: Settings,
+                          collector: _Collector) -> tuple[bytes, list[IncomingFile]]:
+    """Stream the multipart body through ``collector`` (file parts to temp files); returns the
+    XML bytes and the file parts."""
     content_type = request.headers.get("content-type", "")
     ctype, params = parse_options_header(content_type)
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
@@ -321,7 +329,6 @@ async def _read_multipart(request: Request, settings: Settings, workdir: Path) -
             raise PayloadTooLarge(f"the submission is {declared} bytes; this server accepts at most "
                                   f"{settings.max_submission_bytes} per POST (split the upload)",
                                   code="submission.too_large")
-    collector = _Collector(settings, workdir)
     parser = MultipartParser(params[b"boundary"], collector.callbacks())
     total = 0
     try:
@@ -337,10 +344,8 @@ async def _read_multipart(request: Request, settings: Settings, workdir: Path) -
         raise BadRequest(f"the multipart body is malformed: {exc}", code="submission.multipart_malformed") from exc
     except DomainError:
         raise
-    except (OSError, ClientDisconnect) as exc:
+    except ClientDisconnect as exc:
         raise BadRequest(f"the upload was interrupted: {exc}", code="submission.truncated") from exc
-    finally:
-        collector.close()
     if not collector.ended:
         raise BadRequest("the multipart body is truncated (no closing boundary); resend the submission",
                          code="submission.truncated")

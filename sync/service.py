@@ -155,10 +155,15 @@ def receive_submission(
     parsed = submission_xml.read_data(instance, version.fields or [])
     xml_sha = hashlib.sha256(xml).hexdigest()
 
-    existing = _by_instance_id(session, instance.instance_id)
+    def resend(existing: Submission, prepared: dict[str, PreparedFile] | None = None) -> ReceiveResult:
+        return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs, settings=settings,
+                       actor=actor, prepared=prepared)
+
+    # Look the instanceID up first only when it saves work (attachments to check) or decides the
+    # answer (closed form); otherwise the insert below finds a known instanceID by its conflict.
+    existing = _by_instance_id(session, instance.instance_id) if files or form.state == FormState.closed else None
     if existing is not None:
-        return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
-                       settings=settings, actor=actor)
+        return resend(existing)
     if form.state == FormState.closed:
         raise Forbidden(f"form {form.xml_form_id!r} is closed and does not accept new submissions",
                         code="form.closed")
@@ -169,6 +174,10 @@ def receive_submission(
             raise NotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
                            f"is not on this server", code="submission.deprecated_not_found")
         if not old.current:
+            existing = _by_instance_id(session, instance.instance_id) if old.superseded_by == instance.instance_id \
+                else None
+            if existing is not None:  # this very edit, sent again
+                return resend(existing)
             raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
                            f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
 
@@ -177,12 +186,11 @@ def receive_submission(
         submission = _insert(session, instance=instance, parsed=parsed, form=form, version=version, actor=actor,
                              xml_text=xml_text, xml_sha=xml_sha, root=old.root_instance_id if old else None,
                              client_device_id=client_device_id, user_agent=user_agent)
-        if submission is None:  # lost a race with an identical POST: answer as its resend
+        if submission is None:  # the instanceID is known (a resend, or a concurrent twin won the race)
             existing = _by_instance_id(session, instance.instance_id)
             if existing is None:  # pragma: no cover -- the winner rolled back after we looked
                 raise Conflict("a concurrent upload of this submission failed; retry", code="submission.retry")
-            return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
-                           settings=settings, actor=actor, prepared=prepared)
+            return resend(existing, prepared)
         if old is not None:
             _supersede(session, old, submission)
         rows = _expected_rows(session, submission, parsed.attachments, carried=old)
@@ -202,28 +210,36 @@ def receive_submission(
 
 
 class _workdir:
-    """A scratch directory inside the blob store's temp area (same filesystem), removed after."""
+    """A scratch directory in the blob store's temp area (same filesystem), made only when a
+    file needs one (most submissions have none) and removed after."""
 
     def __init__(self, blobs: FilesystemBlobStore) -> None:
         self.blobs = blobs
+        self._path: Path | None = None
 
-    def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(dir=self.blobs.tmp, prefix="ingest-"))
-        return self.path
+    def __enter__(self) -> _workdir:
+        return self
+
+    def __call__(self) -> Path:
+        if self._path is None:
+            self._path = Path(tempfile.mkdtemp(dir=self.blobs.tmp, prefix="ingest-"))
+        return self._path
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
 
 
 def _prepare(files: list[IncomingFile], expected: dict[str, str], *, form: Form, settings: Settings,
-             workdir: Path, skip: set[str] | None = None) -> dict[str, PreparedFile]:
+             workdir: _workdir) -> dict[str, PreparedFile]:
     """Check every part the XML references (others are ignored, like Central) before storing any."""
     strip = form.kind in CASE_FORM_KINDS
     prepared: dict[str, PreparedFile] = {}
     for file in files:
-        if file.name not in expected or file.name in prepared or (skip and file.name in skip) or file.path is None:
+        if file.name not in expected or file.name in prepared or file.path is None:
             continue
-        prepared[file.name] = media.prepare(file, settings=settings, strip_metadata=strip, workdir=workdir)
+        prepared[file.name] = media.prepare(file, settings=settings, strip_metadata=strip,
+                                            workdir=workdir() if strip else None)
     return prepared
 
 
@@ -259,11 +275,8 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (insert(Submission).values(**values)
-            .on_conflict_do_nothing(index_elements=["instance_id"]).returning(Submission.id))
-    new_id = session.execute(stmt).scalar()
-    if new_id is None:
-        return None
-    return session.get(Submission, new_id)
+            .on_conflict_do_nothing(index_elements=["instance_id"]).returning(Submission))
+    return session.scalars(stmt).first()
 
 
 def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:

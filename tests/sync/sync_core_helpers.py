@@ -47,16 +47,30 @@ VISIT_MD = """
 |          | {form_id}            | {version}   | Visit           |
 """
 
-#: A case form (kind case_intake): photos are stored with all metadata stripped.
+#: A case form (kind case_intake): photos are stored with all metadata stripped. It answers what
+#: cases needs to open a case (age, consent), so the photo is kept.
 CASE_MD = """
-| survey   |           |            |           |
-|          | type      | name       | label     |
-|          | text      | child_code | Code      |
-|          | image     | photo      | Photo     |
-| settings |           |            |           |
-|          | form_id   | version    |           |
-|          | {form_id} | {version}  |           |
+| survey   |                  |                     |           |
+|          | type             | name                | label     |
+|          | text             | child_code          | Code      |
+|          | integer          | age_estimated_years | Age       |
+|          | select_one yn    | consent_services    | Consent   |
+|          | image            | photo               | Photo     |
+| choices  |                  |                     |           |
+|          | list_name        | name                | label     |
+|          | yn               | yes                 | Yes       |
+|          | yn               | no                  | No        |
+| settings |                  |                     |           |
+|          | form_id          | version             |           |
+|          | {form_id}        | {version}           |           |
 """
+
+
+def case_data(**overrides: Any) -> dict[str, Any]:
+    """Answers of a valid intake on ``CASE_MD`` (a 12-year-old, consent given)."""
+    data = {"/data/child_code": "C-1", "/data/age_estimated_years": 12, "/data/consent_services": "yes"}
+    data.update(overrides)
+    return data
 
 
 def blobs_for(settings: Settings) -> FilesystemBlobStore:

@@ -19,6 +19,7 @@ from sync.models import Submission, SubmissionAttachment
 from tests.sync.sync_core_helpers import (
     CASE_MD,
     blobs_for,
+    case_data,
     jpeg,
     make_form,
     multipart,
@@ -280,14 +281,14 @@ def test_closed_form_is_403_with_a_message(engine, client, world, forms):
 
 
 def test_monitor_may_not_submit_case_forms(engine, client, world, forms):
-    response = post(client, world.monitor, xml_for(forms["case"], {"/data/child_code": "C-1"}))
+    response = post(client, world.monitor, xml_for(forms["case"], case_data()))
     assert response.status_code == 403
-    assert post(client, world.caseworker_a, xml_for(forms["case"], {"/data/child_code": "C-1"})).status_code == 201
+    assert post(client, world.caseworker_a, xml_for(forms["case"], case_data())).status_code == 201
 
 
 def test_case_photo_posted_with_gps_exif_is_stored_stripped(engine, client, settings, world, forms):
     original = jpeg((100, 80), gps=True)
-    xml = xml_for(forms["case"], {"/data/child_code": "C-2", "/data/photo": "child.jpg"})
+    xml = xml_for(forms["case"], case_data(**{"/data/photo": "child.jpg"}))
     assert post(client, world.caseworker_a, xml, {"child.jpg": original}).status_code == 201
     with session_scope(engine) as s:
         att = s.exec(select(SubmissionAttachment)).one()

@@ -21,6 +21,7 @@ from tests.sync.sync_core_helpers import (
     CASE_MD,
     actor,
     blobs_for,
+    case_data,
     jpeg,
     make_form,
     new_id,
@@ -219,8 +220,8 @@ def test_roles_limit_which_forms_may_be_submitted(session, settings, world, visi
         receive(session, settings, world.caseworker_a, xml_for(visit_version, visit_data()))
     assert info.value.code == "submission.forbidden"
     with pytest.raises(Forbidden):
-        receive(session, settings, world.monitor, xml_for(case_version, {"/data/child_code": "C-1"}))
-    assert receive(session, settings, world.caseworker_a, xml_for(case_version, {"/data/child_code": "C-1"})).status \
+        receive(session, settings, world.monitor, xml_for(case_version, case_data()))
+    assert receive(session, settings, world.caseworker_a, xml_for(case_version, case_data())).status \
         == "created"
     assert receive(session, settings, world.coordinator, xml_for(visit_version, visit_data())).status == "created"
 
@@ -278,7 +279,7 @@ def test_case_form_photos_are_stored_without_metadata(session, settings, world, 
     _, version = make_form(session, settings, md=CASE_MD, form_id="case_intake", kind="case_intake")
     original = jpeg((200, 100), gps=True)
     result = receive(session, settings, world.caseworker_a,
-                     xml_for(version, {"/data/child_code": "C-9", "/data/photo": "child.jpg"}),
+                     xml_for(version, case_data(**{"/data/photo": "child.jpg"})),
                      uploads(child__jpg=original))
     (att,) = service.attachments_of(session, result.submission)
     stored = blobs_for(settings).path(att.sha256).read_bytes()
