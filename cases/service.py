@@ -117,6 +117,9 @@ def list_cases(session: Session, *, actor: Actor, status: str | None = None, lim
     rows = queries.scoped_cases(session, role=actor.role, user_id=actor.user.id,
                                 organisation_id=actor.organisation_id, status=status, limit=limit, offset=offset)
     audit.record(session, "case.list", actor=actor, object_type="case", count=len(rows))
+    # Load the page's persons and organisations at once (later session.get calls hit the identity map).
+    session.exec(select(ChildPerson).where(ChildPerson.id.in_({c.person_id for c in rows}))).all()
+    session.exec(select(Organisation)).all()
     return [case_view(session, actor=actor, case=c, detail=False) for c in rows]
 
 
@@ -532,6 +535,9 @@ def record_consent(session: Session, *, actor: Actor, case: ChildCase, purpose: 
 
 # -- duplicates and merge ------------------------------------------------------------------
 
+#: At most this many matching key pairs are read per request (common names match widely).
+MAX_DUPLICATE_ROWS = 5000
+
 
 def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """Pairs of cases of different persons that share a keyed hash (coordinators only)."""
@@ -539,14 +545,19 @@ def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, An
         raise Forbidden("duplicate candidates are shown to coordinators only", code="case.forbidden")
     a, b = CaseDedupKey.__table__.alias("a"), CaseDedupKey.__table__.alias("b")
     rows = session.exec(select(a.c.case_id, b.c.case_id, a.c.kind)
-                        .join(b, (a.c.value == b.c.value) & (a.c.kind == b.c.kind) & (a.c.case_id < b.c.case_id))).all()
+                        .join(b, (a.c.value == b.c.value) & (a.c.kind == b.c.kind) & (a.c.case_id < b.c.case_id))
+                        .limit(MAX_DUPLICATE_ROWS)).all()
     pairs: dict[tuple[int, int], set[str]] = {}
     for left, right, kind in rows:
         pairs.setdefault((left, right), set()).add(kind)
     out = []
+    ids = {i for pair in pairs for i in pair}
+    cases = {c.id: c for c in session.exec(select(ChildCase).where(ChildCase.id.in_(ids))).all()} if ids else {}
     for (left, right), kinds in sorted(pairs.items()):
-        ca, cb = session.get(ChildCase, left), session.get(ChildCase, right)
+        ca, cb = cases.get(left), cases.get(right)
         if ca is None or cb is None or ca.person_id == cb.person_id:
+            continue
+        if ca.status in lifecycle.TERMINAL_STATES or cb.status in lifecycle.TERMINAL_STATES:
             continue
         out.append({"case": cb.code, "candidate": ca.code, "matched_on": sorted(kinds),
                     "statuses": [cb.status, ca.status], "sites": [cb.site_code, ca.site_code]})
