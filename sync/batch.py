@@ -133,8 +133,39 @@ def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
     held = _hashes_held(session, actor, {h for h in announced if isinstance(h, str) and SHA256_RE.match(h)})
     client_device = device or (actor.device.name if actor.device else None)
     versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]] = {}
+    known = _known(session, [raw.get("instance_id") for raw in items if isinstance(raw, dict)])
     return [_sync_item(session, blobs=blobs, settings=settings, actor=actor, raw=raw, held=held,
-                       device=client_device, user_agent=user_agent, versions=versions) for raw in items]
+                       device=client_device, user_agent=user_agent, versions=versions, known=known) for raw in items]
+
+
+@dataclass(frozen=True)
+class _Known:
+    form_id: int
+    xml_sha256: str
+    complete: bool
+    deprecated_id: str | None
+
+
+def _known(session: Session, instance_ids: list[Any]) -> dict[str, _Known]:
+    """What the server already holds of the batch's instances (one query): retried batches are common."""
+    wanted = [i for i in instance_ids if isinstance(i, str)]
+    if not wanted:
+        return {}
+    rows = session.exec(select(Submission.instance_id, Submission.form_id, Submission.xml_sha256, Submission.complete,
+                               Submission.deprecated_id).where(col(Submission.instance_id).in_(wanted)))
+    return {iid: _Known(form_id, sha, complete, dep) for iid, form_id, sha, complete, dep in rows}
+
+
+def _already_complete(known: _Known | None, *, form: Form, xml: bytes, item: BatchItem, actor: Actor) -> bool:
+    """A byte-identical resend of a complete submission: ``duplicate`` without the ingest round trip
+    (exactly what ``receive_submission`` would answer; anything else goes through it)."""
+    if known is None or not known.complete or known.form_id != form.id:
+        return False
+    if item.deprecated_id and item.deprecated_id != known.deprecated_id:
+        return False
+    from forms.service import may_submit
+
+    return known.xml_sha256 == hashlib.sha256(xml).hexdigest() and may_submit(actor, form)
 
 
 def _begin_write(session: Session) -> None:
@@ -150,7 +181,8 @@ def _begin_write(session: Session) -> None:
 
 def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, actor: Actor, raw: Any,
                held: set[str], device: str | None, user_agent: str | None,
-               versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]]) -> ItemResult:
+               versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]],
+               known: dict[str, _Known]) -> ItemResult:
     from sync.service import receive_submission
 
     raw_id = raw.get("instance_id") if isinstance(raw, dict) else None
@@ -162,8 +194,10 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
         return ItemResult(instance_id=raw_id if isinstance(raw_id, str) else None, status="invalid",
                           code="batch.item_invalid", reason=f"{where}: {first.get('msg')}" if where else first.get("msg"))
     try:
+        form, xml = _item_xml(session, item, versions)
+        if _already_complete(known.get(item.instance_id), form=form, xml=xml, item=item, actor=actor):
+            return ItemResult(instance_id=item.instance_id, status="duplicate", complete=True)
         with session.begin_nested():
-            form, xml = _item_xml(session, item, versions)
             files = [media.IncomingFile(name=a.name, path=blobs.path(a.sha256), size=a.size, media_type=a.media_type)
                      for a in item.attachments if a.sha256 in held and blobs.exists(a.sha256)]
             result = receive_submission(session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,

@@ -249,3 +249,11 @@ def test_xml_that_contradicts_its_item_is_invalid_and_rolled_back(client, world,
     assert stored(engine) == []
     with session_scope(engine) as s:
         assert s.exec(select(SubmissionGeopoint)).all() == []
+
+
+def test_a_resend_is_acknowledged_only_to_callers_who_may_submit(client, world, visit_form):
+    item = batch_item(new_instance_id())
+    assert results(client.post(URL, json={"items": [item]}, headers=world.monitor.bearer))[0]["status"] == "created"
+    assert results(client.post(URL, json={"items": [item]}, headers=world.monitor2.bearer))[0]["status"] == "duplicate"
+    refused = results(client.post(URL, json={"items": [item]}, headers=world.caseworker_a.bearer))[0]
+    assert refused["status"] == "invalid" and refused["code"] == "submission.forbidden"
