@@ -180,7 +180,7 @@ def users_add(
     from app import accounts
 
     if password is None:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     with service_session() as (_, session):
         user = accounts.create_user(session, username=name, password=password, role=role, organisation=org, full_name=full_name)
         emit(as_json, {"id": user.id, "username": user.username, "role": user.role, "organisation_id": user.organisation_id},
@@ -213,7 +213,7 @@ def users_password(
     from app import accounts
 
     if password is None:
-        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
     with service_session() as (_, session):
         accounts.set_password(session, accounts.get_user(session, name), password)
         typer.echo(f"Password of {name!r} changed")

@@ -142,8 +142,10 @@ def test_users_add_with_json(people):
 
 
 def test_users_add_prompts_for_the_password(people):
-    run(people, "users", "add", "coord1", "--role", "coordinator", "--org", "Coordination",
-        input="Likasi-field-88\nLikasi-field-88\n")
+    result = run(people, "users", "add", "coord1", "--role", "coordinator", "--org", "Coordination", "--json",
+                 input="Likasi-field-88\nLikasi-field-88\n")
+    assert json.loads(result.stdout)["username"] == "coord1"  # the prompt went to stderr
+    assert "Password" in result.stderr and "Likasi" not in result.output
     from app.accounts import authenticate
     from app.db import make_engine, session_scope
     from app.settings import Settings
@@ -172,6 +174,12 @@ def test_users_add_prompts_for_the_password(people):
 )
 def test_users_add_refusals_are_one_line(people, args, message):
     assert fails(people, "users", "add", *args) == message
+
+
+def test_users_add_prompt_refuses_mismatched_then_empty_input(people):
+    result = runner.invoke(cli, ["users", "add", "m3", "--role", "monitor", "--org", "Coordination"],
+                           env={"ASMFIELD_DATA_DIR": str(people)}, input="Likasi-field-88\nother-one-1234\n")
+    assert result.exit_code == 1 and "do not match" in result.stderr
 
 
 def test_users_password_and_deactivate(people):
