@@ -390,3 +390,46 @@ def test_an_oversized_part_is_413(app, engine, client, world, forms):
     response = post(client, world.monitor, xml, {"a.jpg": jpeg() + b"\x00" * 2_000})
     assert response.status_code == 413 and "a.jpg" in message(response)
     assert submissions(engine) == 0
+
+
+def test_requests_without_the_openrosa_version_header_are_accepted(client, world, forms):
+    """Our choice (Central refuses them): curl and browsers can reach the endpoints; a wrong value is refused."""
+    response = client.get("/formList", headers=world.monitor.basic)
+    assert response.status_code == 200 and b"visit" in response.content
+
+
+def test_two_xml_parts_are_refused(engine, client, world, forms):
+    xml = xml_for(forms["visit"], visit_data())
+    body, headers = multipart(xml)
+    second, _ = multipart(xml)
+    body = body.replace(b"--asmfieldBoundary123--\r\n", second)
+    response = client.post("/submission", content=body, headers={**headers, **world.monitor.basic})
+    assert response.status_code == 400 and "more than one xml_submission_file" in message(response)
+    assert submissions(engine) == 0
+
+
+#: A follow-up form that picks a case from the per-organisation ``cases.csv`` (generated per caller).
+FOLLOWUP_MD = """
+| survey   |                                 |           |        |
+|          | type                            | name      | label  |
+|          | select_one_from_file cases.csv  | case_code | Case   |
+| settings |                                 |           |        |
+|          | form_id                         | version   |        |
+|          | followup                        | 1         |        |
+"""
+
+
+def test_manifest_lists_per_caller_media_with_the_md5_of_what_is_served(engine, client, settings, world):
+    with session_scope(engine) as s:
+        make_form(s, settings, md=FOLLOWUP_MD, form_id="followup", kind="case_followup")
+    entry = form_list(client, world.caseworker_a.basic)["followup"]
+    manifest = client.get(entry["manifestUrl"], headers={**OR, **world.caseworker_a.basic})
+    (file,) = etree.fromstring(manifest.content).findall("m:mediaFile", namespaces=MANIFEST)
+    assert file.findtext("m:filename", namespaces=MANIFEST) == "cases.csv"
+    served = client.get(file.findtext("m:downloadUrl", namespaces=MANIFEST), headers={**OR, **world.caseworker_a.basic})
+    assert served.status_code == 200 and served.content.startswith(b"name,label")
+    assert file.findtext("m:hash", namespaces=MANIFEST) == f"md5:{hashlib.md5(served.content).hexdigest()}"
+    # A coordinator gets no per-organisation case list (the file is omitted, not empty).
+    coordinator = client.get(entry["manifestUrl"].replace("http://testserver", ""),
+                             headers={**OR, **world.coordinator.basic})
+    assert etree.fromstring(coordinator.content).findall("m:mediaFile", namespaces=MANIFEST) == []
