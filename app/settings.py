@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set to true behind HTTPS)."
     )
-    pool_size: int = Field(10, description="PostgreSQL connection pool size per process.")
+    pool_size: int = Field(10, description="Database connections kept open per app process (pool; SQLite and PostgreSQL).")
     log_level: str = Field("info", description="Log level of the server.")
 
     @field_validator("database_url")
