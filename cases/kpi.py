@@ -41,23 +41,34 @@ def suppress(value: int) -> int | str:
 class _Qualified:
     person_id: int
     on: date
-    case: ChildCase
+    case: Any
 
 
-def _counted_cases(session: Session) -> list[ChildCase]:
-    return list(session.exec(select(ChildCase).where(
+#: The columns the KPI reads (plain rows, not ORM objects: 10,000 cases in well under a second).
+_COLUMNS = (ChildCase.id, ChildCase.person_id, ChildCase.organisation_id, ChildCase.province, ChildCase.site_code,
+            ChildCase.classification, ChildCase.verified_at, ChildCase.age_at_identification,
+            ChildCase.first_withdrawn_on, ChildCase.date_identified, ChildCase.closed_at, ChildCase.closure_reason)
+
+
+def _counted_cases(session: Session) -> list[Any]:
+    return list(session.exec(select(*_COLUMNS).where(
         ChildCase.duplicate_of_id == None,  # noqa: E711
         ChildCase.status.notin_((lifecycle.MERGED, lifecycle.REJECTED)),
         ChildCase.consent_reporting == True)).all())  # noqa: E712
 
 
-def qualification_dates(session: Session) -> dict[int, _Qualified]:
+def _implemented_services(session: Session) -> list[tuple[int, date]]:
+    return list(session.exec(select(CaseService.case_id, CaseService.implemented_on).where(
+        CaseService.implemented == True, CaseService.implemented_on != None,  # noqa: E711, E712
+        CaseService.service_type.in_(REMEDIATION_TYPES))).all())
+
+
+def qualification_dates(session: Session, cases: list[Any] | None = None,
+                        services: list[tuple[int, date]] | None = None) -> dict[int, _Qualified]:
     """person id → the first date all three conditions held, with the case that met them (all time)."""
-    cases = _counted_cases(session)
+    cases = _counted_cases(session) if cases is None else cases
     first_service: dict[int, date] = {}
-    for case_id, on in session.exec(select(CaseService.case_id, CaseService.implemented_on).where(
-            CaseService.implemented == True, CaseService.implemented_on != None,  # noqa: E711, E712
-            CaseService.service_type.in_(REMEDIATION_TYPES))).all():
+    for case_id, on in (_implemented_services(session) if services is None else services):
         if case_id not in first_service or on < first_service[case_id]:
             first_service[case_id] = on
     out: dict[int, _Qualified] = {}
@@ -94,28 +105,30 @@ def child_labour_kpi(session: Session, *, actor: Actor, date_from: date, date_to
         return day is not None and date_from <= day <= date_to
 
     orgs = {o.id: o.name for o in session.exec(select(Organisation)).all()}
-    counted = [q for q in qualification_dates(session).values() if in_period(q.on) and in_scope(q.case)]
+    all_cases = _counted_cases(session)
+    services = _implemented_services(session)
+    counted = [q for q in qualification_dates(session, all_cases, services).values()
+               if in_period(q.on) and in_scope(q.case)]
     by: dict[str, Counter] = {"organisation": Counter(), "province": Counter(), "site": Counter()}
     for q in counted:
         by["organisation"][orgs.get(q.case.organisation_id, "unassigned")] += 1
         by["province"][q.case.province or "unknown"] += 1
         by["site"][q.case.site_code or "unknown"] += 1
 
-    cases = {c.id: c for c in _counted_cases(session) if in_scope(c)}
+    cases = {c.id: c for c in all_cases if in_scope(c)}
     identified = {c.person_id for c in cases.values() if in_period(c.date_identified)}
-    in_services = {cases[cid].person_id for cid, on in session.exec(
-        select(CaseService.case_id, CaseService.implemented_on).where(
-            CaseService.implemented == True, CaseService.service_type.in_(REMEDIATION_TYPES))).all()  # noqa: E712
-        if cid in cases and in_period(on)}
+    in_services = {cases[cid].person_id for cid, on in services if cid in cases and in_period(on)}
     withdrawn: set[int] = set()
     relapses: set[int] = set()
-    for e in session.exec(select(CaseEvent).where(CaseEvent.action.in_(("criteria_met", "resume_services")))).all():
-        if e.case_id not in cases:
+    for case_id, action, reason, at, details in session.exec(
+            select(CaseEvent.case_id, CaseEvent.action, CaseEvent.reason, CaseEvent.at, CaseEvent.details)
+            .where(CaseEvent.action.in_(("criteria_met", "resume_services")))).all():
+        if case_id not in cases:
             continue
-        if e.action == "criteria_met" and in_period(date.fromisoformat(e.details.get("withdrawn_on", "1900-01-01"))):
-            withdrawn.add(cases[e.case_id].person_id)
-        elif e.action == "resume_services" and e.reason == "relapse" and in_period(e.at.date()):
-            relapses.add(cases[e.case_id].person_id)
+        if action == "criteria_met" and in_period(date.fromisoformat((details or {}).get("withdrawn_on", "1900-01-01"))):
+            withdrawn.add(cases[case_id].person_id)
+        elif action == "resume_services" and reason == "relapse" and in_period(at.date()):
+            relapses.add(cases[case_id].person_id)
     closed: dict[str, set[int]] = defaultdict(set)
     for c in cases.values():
         if c.closed_at is not None and in_period(c.closed_at.date()) and c.closure_reason:
