@@ -142,7 +142,12 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
     proposed = queries.organisation_by_ref(session, a.get("referral_partner"))
     if proposed is not None and proposed.kind != "ngo":
         proposed = None
-    own_ngo = actor is not None and actor.role == "caseworker"
+    own_ngo = False
+    if actor is not None and actor.role == "caseworker":
+        from app.models import Organisation
+
+        org = session.get(Organisation, actor.organisation_id)
+        own_ngo = org is not None and org.kind == "ngo"
     fields = dict(
         site_id=site.id if site else None, site_code=site.code if site else (str(a["site_id"]) if a.get("site_id") else None),
         province=site.province if site else None, risk_level=risk, urgent=_yes(a.get("immediate_danger")),
