@@ -121,8 +121,9 @@ class SiteIndex:
     ids: np.ndarray
     tree: shapely.STRtree = field(init=False)
     _areas: np.ndarray = field(init=False)
+    _bounds: np.ndarray = field(init=False)
     _projected: dict[int, np.ndarray] = field(init=False, default_factory=dict)
-    _grown: tuple[float, shapely.STRtree] | None = field(init=False, default=None)
+    _grown: tuple[float, tuple] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.geoms = np.asarray(self.geoms, dtype=object)
@@ -130,6 +131,7 @@ class SiteIndex:
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
         self._areas = shapely.area(self.geoms) if len(self.geoms) else np.zeros(0)
+        self._bounds = shapely.bounds(self.geoms) if len(self.geoms) else np.zeros((0, 4))
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -147,15 +149,58 @@ class SiteIndex:
         pi, gi = self.tree.query(pts, predicate="intersects")
         return pi, gi
 
-    def _candidate_tree(self, deg: float) -> shapely.STRtree:
-        """STRtree over the site envelopes grown by ``deg``: one cheap bbox query finds both the
-        containing sites and those within the tolerance."""
+    def _grid(self, deg: float) -> tuple:
+        """A uniform grid over the site envelopes grown by ``deg`` (cell → sites, as sorted arrays):
+        candidate pairs for a million points come from a few numpy operations, no point objects."""
         key = round(deg, 7)
-        if self._grown is None or self._grown[0] != key:
-            b = shapely.bounds(self.geoms)
-            boxes = shapely.box(b[:, 0] - key, b[:, 1] - key, b[:, 2] + key, b[:, 3] + key)
-            self._grown = (key, shapely.STRtree(boxes))
-        return self._grown[1]
+        if self._grown is not None and self._grown[0] == key:
+            return self._grown[1]
+        b = shapely.bounds(self.geoms)
+        b = np.column_stack([b[:, 0] - key, b[:, 1] - key, b[:, 2] + key, b[:, 3] + key])
+        size = float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
+        size = max(size, 1e-5)
+        x0, y0 = float(b[:, 0].min()), float(b[:, 1].min())
+        # cap the cells one huge polygon may cover; a coarser grid only means more candidates
+        while True:
+            ix0 = np.floor((b[:, 0] - x0) / size).astype(np.int64)
+            ix1 = np.floor((b[:, 2] - x0) / size).astype(np.int64)
+            iy0 = np.floor((b[:, 1] - y0) / size).astype(np.int64)
+            iy1 = np.floor((b[:, 3] - y0) / size).astype(np.int64)
+            counts = (ix1 - ix0 + 1) * (iy1 - iy0 + 1)
+            if counts.sum() <= 50 * len(self.geoms) + 1_000_000:
+                break
+            size *= 2
+        nx = int(ix1.max()) + 1
+        total = int(counts.sum())
+        site = np.repeat(np.arange(len(self.geoms)), counts)
+        local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        width = np.repeat(ix1 - ix0 + 1, counts)
+        cell = (np.repeat(iy0, counts) + local // width) * nx + np.repeat(ix0, counts) + local % width
+        order = np.argsort(cell, kind="stable")
+        cell, site = cell[order], site[order]
+        cells, first, per_cell = np.unique(cell, return_index=True, return_counts=True)
+        grid = (b, size, x0, y0, nx, cells, first, per_cell, site)
+        self._grown = (key, grid)
+        return grid
+
+    def _candidates(self, lons: np.ndarray, lats: np.ndarray, valid: np.ndarray, deg: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(point, site) pairs whose grown envelope holds the point."""
+        b, size, x0, y0, nx, cells, first, per_cell, site = self._grid(deg)
+        ix = np.floor((np.where(valid, lons, x0 - 1) - x0) / size)
+        iy = np.floor((np.where(valid, lats, y0 - 1) - y0) / size)
+        ok = valid & (ix >= 0) & (iy >= 0) & (ix < nx)
+        pcell = np.where(ok, iy * nx + ix, -1).astype(np.int64)
+        pos = np.clip(np.searchsorted(cells, pcell), 0, max(len(cells) - 1, 0))
+        hit = ok & (cells[pos] == pcell) if len(cells) else np.zeros(len(lons), dtype=bool)
+        points = np.nonzero(hit)[0]
+        cnt = per_cell[pos[points]]
+        pi = np.repeat(points, cnt)
+        offs = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        gi = site[np.repeat(first[pos[points]], cnt) + offs]
+        x, y = lons[pi], lats[pi]
+        inside_box = (b[gi, 0] <= x) & (x <= b[gi, 2]) & (b[gi, 1] <= y) & (y <= b[gi, 3])
+        return pi[inside_box], gi[inside_box]
 
     def match(self, lons: np.ndarray, lats: np.ndarray, tolerance_m: float) -> MatchResult:
         """Map each point to the polygon containing it, else the nearest within ``tolerance_m``.
@@ -172,15 +217,15 @@ class SiteIndex:
         if n == 0 or len(self.geoms) == 0:
             return MatchResult(index, dist, inside)
         valid = np.isfinite(lons) & np.isfinite(lats)
-        pts = shapely.points(np.where(valid, lons, 0.0), np.where(valid, lats, 0.0))
-        pts[~valid] = None
         if tolerance_m > 0:
             # coarse candidates in degrees (conservative for the latitude), exact metres afterwards
             max_lat = float(np.max(np.abs(np.where(valid, lats, 0.0))))
             deg = tolerance_m / (M_PER_DEG * max(math.cos(math.radians(min(max_lat, 89.0))), 0.01)) * 1.05
-            pi, gi = self._candidate_tree(deg).query(pts)
-            hit = shapely.intersects(self.geoms[gi], pts[pi])
+            pi, gi = self._candidates(lons, lats, valid, deg)
+            hit = shapely.intersects_xy(self.geoms[gi], lons[pi], lats[pi])
         else:
+            pts = shapely.points(np.where(valid, lons, 0.0), np.where(valid, lats, 0.0))
+            pts[~valid] = None
             pi, gi = self.tree.query(pts, predicate="intersects")
             hit = np.ones(len(pi), dtype=bool)
         hp, hg = pi[hit], gi[hit]
@@ -197,6 +242,13 @@ class SiteIndex:
             return MatchResult(index, dist, inside)
         near = ~hit & ~inside[pi]
         pidx, gi = pi[near], gi[near]
+        # drop pairs whose site envelope is already farther than the tolerance (a lower bound in metres)
+        bounds = self._bounds
+        x, y = lons[pidx], lats[pidx]
+        dx = np.maximum(np.maximum(bounds[gi, 0] - x, x - bounds[gi, 2]), 0.0) * (110_900 * np.cos(np.radians(y)))
+        dy = np.maximum(np.maximum(bounds[gi, 1] - y, y - bounds[gi, 3]), 0.0) * 110_500
+        close = dx * dx + dy * dy <= tolerance_m * tolerance_m
+        pidx, gi = pidx[close], gi[close]
         if len(pidx) == 0:
             return MatchResult(index, dist, inside)
         epsgs = utm_epsg(lons[pidx], lats[pidx])
