@@ -107,3 +107,28 @@ def test_utm_zone_of_points():
     assert spatial.utm_epsg(25.47, -10.72) == 32735
     assert spatial.utm_epsg(29.2, 1.5) == 32635
     assert spatial.utm_epsg(12.5, -5.9) == 32733
+
+
+def test_matches_agree_with_brute_force_on_random_sites_of_every_size():
+    rng = np.random.default_rng(11)
+    n = 200
+    lon, lat = rng.uniform(25.0, 26.0, n), rng.uniform(-11.0, -10.0, n)
+    half = np.where(rng.random(n) < 0.1, rng.uniform(0.02, 0.2, n), rng.uniform(0.0005, 0.004, n))
+    geoms = shapely.box(lon - half, lat - half, lon + half, lat + half)
+    geoms[:20] = spatial.buffer_points_m(lon[:20], lat[:20], rng.uniform(50, 800, 20))
+    pl, pa = rng.uniform(24.95, 26.05, 2000), rng.uniform(-11.05, -9.95, 2000)
+    result = spatial.SiteIndex(geoms, np.arange(n)).match(pl, pa, 250)
+
+    projected = spatial.project(geoms, 32735)
+    pts = spatial.project(shapely.points(pl, pa), 32735)
+    d = shapely.distance(pts[:, None], projected[None, :])
+    for i in range(len(pl)):
+        inside = np.nonzero(d[i] == 0)[0]
+        if len(inside):
+            smallest = inside[np.argmin(shapely.area(geoms[inside]))]
+            assert result.inside[i] and result.index[i] == smallest
+        elif d[i].min() <= 249:  # clear of the tolerance edge (one zone vs per-point zone)
+            assert result.index[i] == np.argmin(d[i])
+            assert result.distance_m[i] == pytest.approx(d[i].min(), rel=0.002)
+        elif d[i].min() > 251:
+            assert result.index[i] == -1
