@@ -219,8 +219,10 @@ class SiteIndex:
         valid = np.isfinite(lons) & np.isfinite(lats)
         if tolerance_m > 0:
             # coarse candidates in degrees (conservative for the latitude), exact metres afterwards
+            # latitude bound in 5° steps (at least 15°, the DRC): the grid is reused across calls
             max_lat = float(np.max(np.abs(np.where(valid, lats, 0.0))))
-            deg = tolerance_m / (M_PER_DEG * max(math.cos(math.radians(min(max_lat, 89.0))), 0.01)) * 1.05
+            lat_bound = min(max(15.0, math.ceil(max_lat / 5.0) * 5.0), 85.0)
+            deg = tolerance_m / (M_PER_DEG * math.cos(math.radians(lat_bound))) * 1.05
             pi, gi = self._candidates(lons, lats, valid, deg)
             hit = shapely.intersects_xy(self.geoms[gi], lons[pi], lats[pi])
         else:
