@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from app.blobs import FilesystemBlobStore
+from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 from app.settings import Settings
 from sync.models import Blob
@@ -192,8 +192,11 @@ def _derived(image: Image.Image) -> dict[str, Image.Image]:
     return out
 
 
-def store(session: Session, blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings) -> Blob:
-    """Put a prepared file into the store, write its derived sizes, upsert its ``Blob`` row."""
+def write(blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings) -> StoredBlob:
+    """Put a prepared file into the store (durable when this returns) and write its derived sizes.
+
+    Needs no database, so callers can do it before their transaction takes any write lock.
+    """
     stored = blobs.put_file(prepared.path, max_bytes=settings.max_attachment_bytes)
     for variant, image in prepared.derived.items():
         target = blobs.derived_path(stored.sha256, variant)
@@ -205,8 +208,18 @@ def store(session: Session, blobs: FilesystemBlobStore, prepared: PreparedFile, 
             with os.fdopen(fd, "wb") as out:
                 out.write(buffer.getvalue())
             os.replace(tmp, target)
+    return stored
+
+
+def record(session: Session, prepared: PreparedFile, stored: StoredBlob) -> Blob:
+    """The ``Blob`` row of a file ``write`` stored."""
     return upsert_blob(session, sha256=stored.sha256, size=stored.size, media_type=prepared.media_type,
                        width=prepared.width, height=prepared.height)
+
+
+def store(session: Session, blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings) -> Blob:
+    """Put a prepared file into the store, write its derived sizes, upsert its ``Blob`` row."""
+    return record(session, prepared, write(blobs, prepared, settings=settings))
 
 
 def upsert_blob(session: Session, *, sha256: str, size: int, media_type: str, width: int | None = None,

@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from app import audit
-from app.blobs import FilesystemBlobStore
+from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -59,7 +59,8 @@ from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
 if TYPE_CHECKING:
     from app.auth import Actor
 
-__all__ = ["IncomingFile", "ReceiveResult", "receive_submission", "get_form", "get_version"]
+__all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "get_form", "get_version", "may_submit",
+           "receive_submission", "visible_forms"]
 
 
 @dataclass
@@ -147,42 +148,24 @@ def receive_submission(
         xml_text = xml.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest("the submission XML must be UTF-8 encoded", code="submission.xml_encoding") from exc
-    form = get_form(session, instance.form_id)
-    if actor is not None and not may_submit(actor, form):
-        raise Forbidden(f"{actor.user.username} ({actor.role}) may not submit to form {form.xml_form_id!r} "
-                        f"({form.kind})", code="submission.forbidden")
-    version = get_version(session, form, instance.version)
-    parsed = submission_xml.read_data(instance, version.fields or [])
     xml_sha = hashlib.sha256(xml).hexdigest()
-
-    def resend(existing: Submission, prepared: dict[str, PreparedFile] | None = None) -> ReceiveResult:
-        return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs, settings=settings,
-                       actor=actor, prepared=prepared)
-
-    # Look the instanceID up first only when it saves work (attachments to check) or decides the
-    # answer (closed form); otherwise the insert below finds a known instanceID by its conflict.
-    existing = _by_instance_id(session, instance.instance_id) if files or form.state == FormState.closed else None
-    if existing is not None:
-        return resend(existing)
-    if form.state == FormState.closed:
-        raise Forbidden(f"form {form.xml_form_id!r} is closed and does not accept new submissions",
-                        code="form.closed")
-    old = None
-    if instance.deprecated_id:
-        old = _by_instance_id(session, instance.deprecated_id)
-        if old is None or old.form_id != form.id:
-            raise NotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
-                           f"is not on this server", code="submission.deprecated_not_found")
-        if not old.current:
-            existing = _by_instance_id(session, instance.instance_id) if old.superseded_by == instance.instance_id \
-                else None
-            if existing is not None:  # this very edit, sent again
-                return resend(existing)
-            raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
-                           f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
-
     with _workdir(blobs) as workdir:
-        prepared = _prepare(files, parsed.attachments, form=form, settings=settings, workdir=workdir)
+        # Everything up to the first write runs without autoflush: pending changes (a device's
+        # last_seen_at) would otherwise take SQLite's write lock during image work and fsyncs.
+        with session.no_autoflush:
+            form = get_form(session, instance.form_id)
+            if actor is not None and not may_submit(actor, form):
+                raise Forbidden(f"{actor.user.username} ({actor.role}) may not submit to form {form.xml_form_id!r} "
+                                f"({form.kind})", code="submission.forbidden")
+            version = get_version(session, form, instance.version)
+            parsed = submission_xml.read_data(instance, version.fields or [])
+            existing, old = _known(session, instance, form, has_files=bool(files))
+            if existing is None:
+                prepared = _prepare(files, parsed.attachments, form=form, settings=settings, workdir=workdir)
+                written = {name: media.write(blobs, p, settings=settings) for name, p in prepared.items()}
+        if existing is not None:
+            return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
+                           settings=settings, actor=actor, workdir=workdir)
         submission = _insert(session, instance=instance, parsed=parsed, form=form, version=version, actor=actor,
                              xml_text=xml_text, xml_sha=xml_sha, root=old.root_instance_id if old else None,
                              client_device_id=client_device_id, user_agent=user_agent)
@@ -190,12 +173,13 @@ def receive_submission(
             existing = _by_instance_id(session, instance.instance_id)
             if existing is None:  # pragma: no cover -- the winner rolled back after we looked
                 raise Conflict("a concurrent upload of this submission failed; retry", code="submission.retry")
-            return resend(existing, prepared)
+            return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
+                           settings=settings, actor=actor, workdir=workdir, prepared=prepared, written=written)
         if old is not None:
             _supersede(session, old, submission)
         rows = _expected_rows(session, submission, parsed.attachments, carried=old)
         _geopoints(session, submission, parsed.geopoints)
-        _fill(session, submission, rows, prepared, blobs=blobs, settings=settings, actor=actor)
+        _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor)
 
     from app.pipeline import after_submission_stored
 
@@ -207,6 +191,34 @@ def receive_submission(
     session.flush()
     return ReceiveResult(status="edit" if old is not None else "created", submission=submission,
                          missing=[r.name for r in rows if not r.received])
+
+
+def _known(session: Session, instance: submission_xml.Instance, form: Form,
+           *, has_files: bool) -> tuple[Submission | None, Submission | None]:
+    """(the existing submission with this instanceID when it is a resend, the version an edit replaces).
+
+    The instanceID is looked up first only when that saves work (attachments to check) or decides
+    the answer (closed form); otherwise the insert finds a known instanceID by its conflict.
+    """
+    existing = _by_instance_id(session, instance.instance_id) if has_files or form.state == FormState.closed else None
+    if existing is not None:
+        return existing, None
+    if form.state == FormState.closed:
+        raise Forbidden(f"form {form.xml_form_id!r} is closed and does not accept new submissions",
+                        code="form.closed")
+    if not instance.deprecated_id:
+        return None, None
+    old = _by_instance_id(session, instance.deprecated_id)
+    if old is None or old.form_id != form.id:
+        raise NotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
+                       f"is not on this server", code="submission.deprecated_not_found")
+    if not old.current:
+        existing = _by_instance_id(session, instance.instance_id) if old.superseded_by == instance.instance_id else None
+        if existing is not None:  # this very edit, sent again
+            return existing, None
+        raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
+                       f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
+    return None, old
 
 
 class _workdir:
@@ -331,15 +343,16 @@ def _geopoints(session: Session, submission: Submission, points: list[submission
 
 
 def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachment],
-          prepared: dict[str, PreparedFile], *, blobs: FilesystemBlobStore, settings: Settings,
-          actor: Actor | None) -> list[str]:
-    """Store received parts into rows still waiting for them; returns the names added."""
+          prepared: dict[str, PreparedFile], written: dict[str, StoredBlob], *, blobs: FilesystemBlobStore,
+          settings: Settings, actor: Actor | None) -> list[str]:
+    """Fill rows still waiting with the received parts (written to the store if not yet); returns the names added."""
     added = []
     for row in rows:
         file = prepared.get(row.name)
         if file is None or row.received:
             continue
-        blob = media.store(session, blobs, file, settings=settings)
+        stored = written.get(row.name) or media.write(blobs, file, settings=settings)
+        blob = media.record(session, file, stored)
         row.sha256, row.size, row.media_type = blob.sha256, blob.size, blob.media_type
         row.received, row.received_at = True, utcnow()
         session.add(row)
@@ -359,8 +372,9 @@ def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachm
 
 
 def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str, files: list[IncomingFile],
-            blobs: FilesystemBlobStore, settings: Settings, actor: Actor | None,
-            prepared: dict[str, PreparedFile] | None = None) -> ReceiveResult:
+            blobs: FilesystemBlobStore, settings: Settings, actor: Actor | None, workdir: _workdir,
+            prepared: dict[str, PreparedFile] | None = None,
+            written: dict[str, StoredBlob] | None = None) -> ReceiveResult:
     """Same instanceID again: identical XML fills missing attachments; different XML is a conflict."""
     if existing.form_id != form.id or existing.xml_sha256 != xml_sha:
         raise Conflict("a submission already exists with this instanceID but different XML; a resend to add "
@@ -370,9 +384,8 @@ def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str,
     waiting = {r.name: r.field_path or "" for r in rows if not r.received}
     added: list[str] = []
     if waiting and files:
-        with _workdir(blobs) as workdir:
-            if prepared is None:
-                prepared = _prepare(files, waiting, form=form, settings=settings, workdir=workdir)
-            added = _fill(session, existing, rows, prepared, blobs=blobs, settings=settings, actor=actor)
+        if prepared is None:
+            prepared = _prepare(files, waiting, form=form, settings=settings, workdir=workdir)
+        added = _fill(session, existing, rows, prepared, written or {}, blobs=blobs, settings=settings, actor=actor)
     return ReceiveResult(status="attachments_added" if added else "duplicate", submission=existing,
                          missing=[r.name for r in rows if not r.received])
