@@ -22,6 +22,7 @@ VISIT_MD = """
 | survey   |                      |             |                 |
 |          | type                 | name        | label           |
 |          | date                 | visit_date  | Date            |
+|          | dateTime             | seen_at     | Seen at         |
 |          | integer              | workers     | Workers         |
 |          | decimal              | depth_m     | Depth           |
 |          | geopoint             | location    | Location        |

@@ -319,6 +319,7 @@ LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE data [<!ENTITY a "aaaaaaaaaa"><!ENTIT
     ("bomb_image", 413, "pixels"),
     ("missing_xml_part", 400, "xml_submission_file"),
     ("truncated_multipart", 400, "truncated"),
+    ("garbage_body", 400, "multipart"),
     ("not_multipart", 415, "multipart/form-data"),
 ])
 def test_hostile_submissions_get_a_clear_4xx_and_store_nothing(engine, client, world, forms, case, status, words):
@@ -359,6 +360,8 @@ def test_hostile_submissions_get_a_clear_4xx_and_store_nothing(engine, client, w
         body, headers = multipart(xml, files, **kwargs)
         if case == "truncated_multipart":
             body = body[: len(body) - 200]
+        elif case == "garbage_body":
+            body = b"--asmfieldBoundary123\r\n\x00\x01 no headers, no blank line" + b"\xff" * 100
         response = client.post("/submission", content=body, headers={**headers, **world.monitor.basic})
     assert response.status_code == status, response.text
     assert words in message(response)

@@ -139,6 +139,8 @@ def test_binary_fields_name_the_expected_attachments():
     ("<depth_m>NaN</depth_m>", "/data/depth_m"),
     ("<visit_date>2026-02-30</visit_date>", "/data/visit_date"),
     ("<visit_date>01/03/2026</visit_date>", "/data/visit_date"),
+    ("<seen_at>yesterday</seen_at>", "/data/seen_at"),
+    ("<seen_at>2026-03-01T25:00:00</seen_at>", "/data/seen_at"),
     ("<location>91 25</location>", "/data/location"),
     ("<location>-10 181</location>", "/data/location"),
     ("<location>somewhere</location>", "/data/location"),
@@ -155,6 +157,19 @@ def test_bad_values_are_invalid_naming_the_field(body, path):
     assert info.value.code == "submission.invalid_value"
     assert info.value.message.startswith(path + ":")
     assert info.value.details["field"] == path
+
+
+def test_date_times_keep_their_text():
+    assert read("<seen_at>2026-03-01T10:20:30.000+01:00</seen_at>") == {"/data/seen_at": "2026-03-01T10:20:30.000+01:00"}
+
+
+def test_booleans_and_times_by_bind_type():
+    fields = [{"path": "/data/ok", "kind": "field", "type": "boolean"}, {"path": "/data/at", "kind": "field", "type": "time"}]
+    parsed = parse_instance(instance("<ok>true</ok><at>10:20:30.000+01:00</at>"))
+    assert read_data(parsed, fields).data == {"/data/ok": True, "/data/at": "10:20:30.000+01:00"}
+    for body, path in (("<ok>maybe</ok>", "/data/ok"), ("<at>noon</at>", "/data/at")):
+        with pytest.raises(Invalid, match=f"^{path}:"):
+            read_data(parse_instance(instance(body)), fields)
 
 
 def test_unknown_elements_are_ignored():
