@@ -504,6 +504,29 @@ def _properties(site: Any, *, with_visits: bool, today: date) -> dict[str, Any]:
     return props
 
 
+#: Simplified geometries per (database, sites version, tolerance): code -> GeoJSON text.
+_simplified_cache: dict[tuple[str, int, float], dict[str, str]] = {}
+
+
+def _simplified(session: Session, rows: list[Any], texts: list[str], simplify_m: float) -> list[str]:
+    """Geometries simplified to ``simplify_m`` metres, computed once per sites version and process."""
+    key = (_index_key(session), queries.counter(session, queries.SITES_VERSION), round(simplify_m, 1))
+    cached = _simplified_cache.get(key)
+    if cached is None:
+        cached = {}
+        with _cache_lock:
+            if len(_simplified_cache) > 8:
+                _simplified_cache.clear()
+            _simplified_cache[key] = cached
+    missing = [i for i, r in enumerate(rows) if r.code not in cached]
+    if missing:
+        geoms = shapely.simplify(shapely.from_geojson([texts[i] for i in missing]), simplify_m / spatial.M_PER_DEG,
+                                 preserve_topology=True)
+        for i, text in zip(missing, shapely.to_geojson(shapely.set_precision(geoms, 1e-6)), strict=True):
+            cached[rows[i].code] = str(text)
+    return [cached[r.code] for r in rows]
+
+
 def feature_collection(session: Session, *, actor: Actor, province: str | None = None, kind: str | None = None,
                        stage: int | None = None, bbox: tuple[float, float, float, float] | None = None,
                        visited_since: date | None = None, simplify_m: float | None = None) -> bytes:
@@ -523,9 +546,7 @@ def feature_collection(session: Session, *, actor: Actor, province: str | None =
                              visited_since=visited_since)
     geoms_text = [r.geometry for r in rows]
     if simplify_m and rows:
-        tol = simplify_m / spatial.M_PER_DEG
-        geoms = shapely.simplify(shapely.from_geojson(geoms_text), tol, preserve_topology=True)
-        geoms_text = list(shapely.to_geojson(shapely.set_precision(geoms, 1e-6)))
+        geoms_text = _simplified(session, rows, geoms_text, simplify_m)
 
     def raw(value: Any) -> str:
         return value if isinstance(value, str) else dumps(value or [])
