@@ -312,6 +312,10 @@ def read_data(instance: Instance, fields: list[dict[str, Any]]) -> SubmissionDat
     ordinals: dict[str, int] = {}
     root_path = "/" + instance.root_tag
     _walk(instance.root, root_path, result.data, schema, result, ordinals)
+    # The form audit log (XLSForm ``audit``) is a file named in meta/audit, outside the field schema.
+    audit_name = _text(_child(_child(instance.root, "meta"), "audit"))
+    if audit_name and is_plain_file_name(audit_name):
+        result.attachments.setdefault(audit_name, f"{root_path}/meta/audit")
     return result
 
 

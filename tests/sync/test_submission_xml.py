@@ -127,6 +127,11 @@ def test_repeats_become_lists_and_geopoints_inside_them_are_extracted():
                       ("/data/pits/pit_gps", 1, -10.8, 25.6, None, None)]
 
 
+def test_the_form_audit_log_in_meta_is_an_expected_attachment():
+    xml = instance("", meta="<meta><instanceID>uuid:a</instanceID><audit>audit.csv</audit></meta>")
+    assert read_data(parse_instance(xml), FIELDS).attachments == {"audit.csv": "/data/meta/audit"}
+
+
 def test_binary_fields_name_the_expected_attachments():
     parsed = read_data(parse_instance(instance("<photo>1718000000000.jpg</photo><photo2>b.jpg</photo2>")), FIELDS)
     assert parsed.attachments == {"1718000000000.jpg": "/data/photo", "b.jpg": "/data/photo2"}
