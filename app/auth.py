@@ -22,7 +22,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -31,8 +31,8 @@ from app import accounts, audit
 from app.accounts import REALM
 from app.db import session_scope
 from app.deps import SessionDep, client_addr
-from app.errors import BadRequest, Forbidden, Unauthorized
-from app.models import ApiToken, Device, DigestNonce, Role, User, WebSession
+from app.errors import BadRequest, DomainError, Forbidden, Unauthorized
+from app.models import ApiToken, AuditLog, Device, DigestNonce, Role, User, WebSession
 from app.security import token_hash
 from app.timeutil import utcnow
 
@@ -129,6 +129,26 @@ def record_failed_login(request: Request, username: str | None, method: str) -> 
 _record_failed_login = record_failed_login
 
 
+def check_lockout(session: Session, request: Request, username: str) -> None:
+    """Refuse a username with too many recent failed logins (password guessing), whatever the method.
+
+    Counted from the audit log, so every app process sees the same count.
+    """
+    settings = request.app.state.settings
+    since = utcnow() - timedelta(minutes=settings.login_lockout_minutes)
+    failures = session.execute(
+        sa_select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "auth.login_failed", AuditLog.actor_label == username[:150], AuditLog.at > since
+        )
+    ).scalar_one()
+    if failures >= settings.login_lockout_failures:
+        raise DomainError(
+            f"too many failed logins for {username[:150]!r}; try again in {settings.login_lockout_minutes} minutes",
+            code="auth.locked", status_code=429,
+            headers=[("Retry-After", str(settings.login_lockout_minutes * 60))],
+        )
+
+
 # -- parsers -----------------------------------------------------------------------------
 
 
@@ -209,6 +229,7 @@ def _basic_user(session: Session, request: Request, credentials: str, *, challen
             return user
         _basic_cache.pop(key, None)
     username, password = _basic_credentials(credentials)
+    check_lockout(session, request, username)
     user = accounts.authenticate(session, username, password)
     if user is None:
         _record_failed_login(request, username, "basic")
@@ -260,6 +281,7 @@ def _digest_user(session: Session, request: Request, credentials: str) -> User:
     if not _digest_uri_matches(request, params["uri"]):
         # RFC 7616 3.4.6: a uri that does not match the request line is a bad request.
         raise BadRequest("Digest uri does not match the request", code="auth.malformed")
+    check_lockout(session, request, params["username"])
     user = session.exec(select(User).where(User.username == params["username"][:150])).first()
     ha1 = user.digest_ha1 if user and user.active and params["realm"] == REALM else None
     # Always compute a response, so unknown users cost the same as wrong passwords.

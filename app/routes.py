@@ -10,7 +10,16 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from app import accounts, audit
-from app.auth import SESSION_COOKIE, Actor, AdminActor, ApiActor, StaffActor, check_csrf, record_failed_login
+from app.auth import (
+    SESSION_COOKIE,
+    Actor,
+    AdminActor,
+    ApiActor,
+    StaffActor,
+    check_csrf,
+    check_lockout,
+    record_failed_login,
+)
 from app.collect import collect_settings, device_server_url, encode_settings
 from app.deps import SessionDep, SettingsDep, client_addr
 from app.errors import Forbidden, NotFound, Unauthorized
@@ -92,6 +101,7 @@ def end_web_session(session, request: Request, response: Response) -> None:  # n
 def login(body: LoginBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> dict:
     """Log in with username and password; sets the session cookie."""
     check_csrf(request, strict=False)
+    check_lockout(session, request, body.username)
     user = accounts.authenticate(session, body.username, body.password)
     if user is None:
         record_failed_login(request, body.username, "password")

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         3 * 365, description="Closed cases older than this have identifying fields erased by `cases purge`."
     )
     session_days: int = Field(7, description="Lifetime of a web login session.")
+    login_lockout_failures: int = Field(
+        10, description="After this many failed logins of one username within LOGIN_LOCKOUT_MINUTES, refuse it (429)."
+    )
+    login_lockout_minutes: int = Field(15, description="Window (and wait) of the failed-login lockout.")
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set to true behind HTTPS)."
     )

@@ -10,8 +10,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import accounts
-from app.auth import check_csrf, record_failed_login, session_user
+from app.auth import check_csrf, check_lockout, record_failed_login, session_user
 from app.deps import SessionDep, SettingsDep
+from app.errors import DomainError
 from app.models import Organisation
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +31,10 @@ def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
     from app.routes import start_web_session
 
     check_csrf(request, strict=False)
+    try:
+        check_lockout(session, request, username)
+    except DomainError as exc:
+        return templates.TemplateResponse(request, "login.html", {"error": exc.message}, status_code=429)
     user = accounts.authenticate(session, username, password) if username and password else None
     if user is None:
         record_failed_login(request, username, "password")

@@ -403,3 +403,58 @@ def test_api_token_use_is_recorded_at_most_once_a_minute(client, world, engine):
 def test_bad_bearer_tokens_are_401_or_400(client, world, token):
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == (400 if not token else 401)
+
+
+# -- lockout -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locked_settings(settings):
+    return settings.model_copy(update={"login_lockout_failures": 3, "login_lockout_minutes": 15})
+
+
+def test_repeated_failures_lock_the_username_for_every_method(locked_settings, world):
+    from app.main import create_app
+
+    app = create_app(locked_settings)
+
+    def whoami(actor: OpenRosaActor) -> dict:
+        return {"user": actor.user.username}
+
+    app.add_api_route("/test-openrosa", whoami, dependencies=[Depends(_mark_openrosa)])
+    with TestClient(app) as c:
+        assert c.post("/api/v1/login", json={"username": "monitor", "password": "guess-number-1"}).status_code == 401
+        assert c.get("/api/v1/me", auth=("monitor", "guess-number-2")).status_code == 401
+        assert c.get("/test-openrosa", auth=httpx.DigestAuth("monitor", "guess-number-3")).status_code == 401
+        # Now even the right password is refused, by every method, with a clear reason.
+        for response in (
+            c.post("/api/v1/login", json={"username": "monitor", "password": PASSWORD}),
+            c.get("/api/v1/me", headers=world.monitor.basic),
+            c.get("/test-openrosa", auth=httpx.DigestAuth("monitor", PASSWORD)),
+        ):
+            assert response.status_code == 429, response.text
+            assert response.headers["retry-after"] == "900"
+            assert "too many failed logins for 'monitor'" in response.text
+        page = c.post("/login", data={"username": "monitor", "password": PASSWORD})
+        assert page.status_code == 429 and "too many failed logins" in page.text
+        # Other users and token holders are unaffected.
+        assert c.get("/api/v1/me", headers=world.monitor2.basic).status_code == 200
+        assert c.get("/api/v1/me", headers=world.monitor.bearer).status_code == 200
+    app.state.engine.dispose()
+
+
+def test_old_failures_do_not_count(locked_settings, world, engine):
+    from datetime import timedelta
+
+    from app import audit
+    from app.main import create_app
+    from app.timeutil import utcnow
+
+    with session_scope(engine) as s:
+        for _ in range(5):
+            entry = audit.record(s, "auth.login_failed", label="monitor", method="basic")
+            entry.at = utcnow() - timedelta(minutes=16)
+    app = create_app(locked_settings)
+    with TestClient(app) as c:
+        assert c.get("/api/v1/me", headers=world.monitor.basic).status_code == 200
+    app.state.engine.dispose()
