@@ -148,6 +148,8 @@ def case_view(session: Session, *, actor: Actor, case: ChildCase, detail: bool =
         allowed_actions=[a for a in lifecycle.allowed_actions(case.status, pending_request=case.pending_request)
                          if _role_for(actor, case) in lifecycle.BY_ACTION[a].roles],
     )
+    if case.status in (lifecycle.REFERRED, lifecycle.TRANSFERRED):
+        view["referral_due_at"] = isoformat(referral_due_at(session, case))
     if detail:
         view["events"] = [
             {"action": e.action, "from": e.from_status, "to": e.to_status, "role": e.actor_role,
@@ -164,6 +166,17 @@ def case_view(session: Session, *, actor: Actor, case: ChildCase, detail: bool =
             for f in queries.followups(session, case.id)]
         audit.record(session, "case.view", actor=actor, object_type="case", object_id=case.code)
     return view
+
+
+#: How long a partner NGO has to accept a referral (§3.5): 48 hours when the risk is high.
+REFERRAL_SLA = {"high": timedelta(hours=48), "medium": timedelta(days=7), "low": timedelta(days=7)}
+
+
+def referral_due_at(session: Session, case: ChildCase) -> Any:
+    """When the owning NGO should have accepted the current referral or transfer."""
+    sent = max((as_utc(e.at) for e in queries.events(session, case.id) if e.to_status == case.status),
+               default=as_utc(case.updated_at))
+    return sent + REFERRAL_SLA.get(case.risk_level, timedelta(days=7))
 
 
 def _code_of(session: Session, case_id: int | None) -> str | None:

@@ -1,7 +1,7 @@
 """The case API: a case walked through every state by the right people, every wrong role or
 transition refused with a clear 4xx, and nothing stored half-way."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -31,6 +31,9 @@ def test_a_case_walks_through_every_state_with_the_right_people(client, kit, wor
     assert go(client, co, code, "verify", risk_level="high")["status"] == "verified"
     body = go(client, co, code, "refer")
     assert (body["status"], body["organisation"]) == ("referred", "NGO A")
+    sent = next(e["at"] for e in body["events"] if e["action"] == "refer")
+    due = datetime.fromisoformat(body["referral_due_at"]) - datetime.fromisoformat(sent)
+    assert due == timedelta(hours=48)  # high risk: 48 hours to accept
     assert go(client, cw, code, "accept")["status"] == "accepted"
     assert go(client, cw, code, "submit_plan")["status"] == "case_plan_pending_approval"
     # Four-eyes: the caseworker who asked cannot approve her own plan.
