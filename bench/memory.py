@@ -1,12 +1,14 @@
 """Peak server memory (RSS) while receiving ever larger submissions.
 
-One OpenRosa POST per size with a single JPEG attachment of 1, 5, 20 and 45 MB; a thread samples
+One OpenRosa POST per size with a single attachment of 1, 5, 20 and 45 MB — a JPEG (checked and
+scaled by Pillow) and an opaque binary file (stored as it is); a thread samples
 the server's RSS (every process of it) every 5 ms during the upload. Streaming multipart to disk
 and decoding JPEGs at reduced scale for the derived sizes should keep the peak flat.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
@@ -50,20 +52,22 @@ def main(pg_url: str | None = None, *, quick: bool = False, workers: int = 1) ->
         body, ctype = builder.multipart(warm, [], incomplete=False)
         httpx.post(url, content=body, headers={"Content-Type": ctype})
         for mb in sizes:
-            photo = photo_of_bytes(mb * 1_000_000, seed=mb)
-            iid = new_instance_id()
-            instance = Instance(xml=visit_xml(env.version, iid, photo_name="big.jpg"), files={"big.jpg": photo},
-                                instance_id=iid)
-            body, ctype = builder.multipart(instance, ["big.jpg"], incomplete=False)
-            baseline = env.server.rss_bytes()
-            start = time.perf_counter()
-            peak, response = _peak_during(env.server, lambda b=body, c=ctype: httpx.post(
-                url, content=b, headers={"Content-Type": c}, timeout=300))
-            if response.status_code != 201:
-                raise RuntimeError(f"{mb} MB upload answered {response.status_code}: {response.text[:300]}")
-            rows.append({"db": env.db_label, "attachment_mb": round(len(photo) / 1e6, 1),
-                         "seconds": round(time.perf_counter() - start, 2),
-                         "rss_before_mb": round(baseline / 2**20, 1), "rss_peak_mb": round(peak / 2**20, 1),
-                         "growth_mb": round((peak - baseline) / 2**20, 1), "load1": load_average()})
+            for kind in ("photo", "binary"):
+                content = photo_of_bytes(mb * 1_000_000, seed=mb) if kind == "photo" else random.randbytes(mb * 1_000_000)
+                name = "big.jpg" if kind == "photo" else "big.bin"
+                iid = new_instance_id()
+                instance = Instance(xml=visit_xml(env.version, iid, photo_name=name), files={name: content},
+                                    instance_id=iid)
+                body, ctype = builder.multipart(instance, [name], incomplete=False)
+                baseline = env.server.rss_bytes()
+                start = time.perf_counter()
+                peak, response = _peak_during(env.server, lambda b=body, c=ctype: httpx.post(
+                    url, content=b, headers={"Content-Type": c}, timeout=300))
+                if response.status_code != 201:
+                    raise RuntimeError(f"{mb} MB upload answered {response.status_code}: {response.text[:300]}")
+                rows.append({"db": env.db_label, "attachment": kind, "attachment_mb": round(len(content) / 1e6, 1),
+                             "seconds": round(time.perf_counter() - start, 2),
+                             "rss_before_mb": round(baseline / 2**20, 1), "rss_peak_mb": round(peak / 2**20, 1),
+                             "growth_mb": round((peak - baseline) / 2**20, 1), "load1": load_average()})
         builder.close()
     return rows
