@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from app.timeutil import utcnow
@@ -145,3 +145,10 @@ class CaseSubmission(SQLModel, table=True):
     #: intake | followup
     kind: str = Field(max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+@event.listens_for(CaseEvent, "before_update")
+@event.listens_for(CaseEvent, "before_delete")
+def _events_are_immutable(mapper, connection, target) -> None:  # noqa: ANN001
+    """The case history is append-only: an event is never changed or removed through the ORM."""
+    raise PermissionError(f"case events are immutable (event {target.id} of case {target.case_id})")

@@ -210,3 +210,21 @@ def test_consent_is_recorded_per_purpose_and_withdrawals_act(client, kit, world,
     assert events.count(("consent", None)) == 3 and ("consent", "family moved to Likasi") in events
     bad = client.post(f"/api/v1/cases/{code}/consent", headers=cw.bearer, json={"purpose": "everything", "given": True})
     assert bad.status_code == 422
+
+
+def test_case_events_cannot_be_changed_or_deleted(kit, world, engine):
+    import pytest
+
+    from cases.models import CaseEvent
+
+    kit.intake(world.caseworker_a)
+    with pytest.raises(PermissionError, match="immutable"):
+        with session_scope(engine) as s:
+            event = s.exec(select(CaseEvent)).one()
+            event.reason = "rewritten"
+            s.add(event)
+    with pytest.raises(PermissionError, match="immutable"):
+        with session_scope(engine) as s:
+            s.delete(s.exec(select(CaseEvent)).one())
+    with session_scope(engine) as s:
+        assert s.exec(select(CaseEvent)).one().reason is None
