@@ -50,7 +50,7 @@ def import_cmd(
             return
         verb = "Would import" if dry_run else "Imported"
         typer.echo(f"{verb} {path.name} ({report['format']}): {report['rows']} rows, {report['created']} created, "
-                   f"{report['updated']} updated, {report['skipped']} skipped")
+                   f"{report['updated']} updated, {report['unchanged']} unchanged, {report['skipped']} skipped")
         for p in report["problems"][:50]:
             typer.echo(f"  row {p['row']} {p.get('code') or ''}: {p['problem']}")
         for w in report["warnings"][:50]:

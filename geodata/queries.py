@@ -49,10 +49,13 @@ def sites_by_codes(session: Session, codes: list[str]) -> dict[str, Site]:
     return out
 
 
-def site_ids_by_codes(session: Session, codes: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
+def site_state_by_codes(session: Session, codes: list[str], columns: tuple[str, ...]) -> dict[str, tuple]:
+    """code -> (id, *columns) for the sites that exist."""
+    out: dict[str, tuple] = {}
+    cols = [Site.id, Site.code, *(getattr(Site, c) for c in columns)]
     for chunk in chunks(codes):
-        out.update((c, i) for i, c in session.exec(select(Site.id, Site.code).where(Site.code.in_(chunk))))  # type: ignore[union-attr]
+        for row in session.execute(select(*cols).where(Site.code.in_(chunk))):  # type: ignore[union-attr]
+            out[row[1]] = (row[0], *row[2:])
     return out
 
 

@@ -174,6 +174,10 @@ def _named_code(data: dict[str, Any], site_field: str | None) -> str | None:
 # -- import ------------------------------------------------------------------------------
 
 
+#: Columns compared to tell an unchanged site from an updated one on re-import.
+COMPARED = ("name", "kind", "minerals", "territory", "properties", "geometry", "province", "province_iso")
+
+
 def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Settings,
                  blobs: FilesystemBlobStore | None = None, source: str | None = None, actor: Actor | None = None,
                  progress: Callable[[int], None] | None = None, dry_run: bool = False) -> dict[str, Any]:
@@ -182,7 +186,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
     :returns: a report: created, updated, skipped rows with their problems, warnings.
     """
     frame = read.frame
-    report: dict[str, Any] = {"format": read.format, "rows": read.rows_read, "created": 0, "updated": 0,
+    report: dict[str, Any] = {"format": read.format, "rows": read.rows_read, "created": 0, "updated": 0, "unchanged": 0,
                               "skipped": len(read.problems), "problems": read.problems, "warnings": read.warnings}
     if len(frame) == 0:
         if read.problems:
@@ -201,7 +205,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
     prov_names, prov_isos = importers.provinces_of(lons, lats)
     texts = shapely.to_geojson(shapely.set_precision(geoms, 1e-6))
     codes = list(frame["code"])
-    existing = queries.site_ids_by_codes(session, codes)
+    existing = queries.site_state_by_codes(session, codes, COMPARED)
     now = utcnow()
     new_rows = []
     updates = []
@@ -214,14 +218,16 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
             area_m2=round(float(areas[i]), 1), province=prov_names[i], province_iso=prov_isos[i],
             source=source[:200] if source else None, updated_at=now,
         )
-        site_id = existing.get(row.code)
-        if site_id is None:
+        known = existing.get(row.code)
+        if known is None:
             new_rows.append(dict(code=row.code, created_at=now, zea_codes=[], permit_codes=[], stage=0,
                                  last_known_stage=0, stage_status="unassessed", red_flag=False, visit_count=0,
                                  **values))
             report["created"] += 1
+        elif tuple(values[c] for c in COMPARED) == known[1:]:
+            report["unchanged"] += 1
         else:
-            updates.append({"id": site_id, **values})
+            updates.append({"id": known[0], **values})
             report["updated"] += 1
         if progress and i % 500 == 0:
             progress(i)
@@ -233,9 +239,11 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
     session.expire_all()
     if progress:
         progress(len(frame))
-    after_sites_changed(session, settings=settings, blobs=blobs)
+    if new_rows or updates:
+        after_sites_changed(session, settings=settings, blobs=blobs)
     audit.record(session, "sites.import", actor=actor, object_type="site", object_id=None,
-                 created=report["created"], updated=report["updated"], skipped=report["skipped"], source=source)
+                 created=report["created"], updated=report["updated"], unchanged=report["unchanged"],
+                 skipped=report["skipped"], source=source)
     return report
 
 

@@ -115,7 +115,7 @@ def test_import_creates_sites_and_reports_row_problems(client, world, forms):
 
 
 @pytest.mark.parametrize("name,content,code", [
-    ("junk.bin", os.urandom(2048), "sites.not_geodata"),
+    ("junk.bin", b"\x00\x01" + os.urandom(2048), "sites.not_geodata"),
     ("junk.geojson", b"{" + os.urandom(10 * 1024 * 1024), "sites.unreadable"),
     ("empty.geojson", b"", "sites.empty_file"),
 ])
