@@ -80,8 +80,12 @@ def bench_env(*, pg_url: str | None = None, workers: int = 2, **overrides: objec
             _, version = add_form(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings)
         engine.dispose()
         with live_server(settings_env(settings, **overrides), workers=workers) as server:
-            yield BenchEnv(settings=settings, server=server, device_token=device_token, api_token=api_token,
-                           version=version, db_label="PostgreSQL" if pg_url else "SQLite")
+            try:
+                yield BenchEnv(settings=settings, server=server, device_token=device_token, api_token=api_token,
+                               version=version, db_label="PostgreSQL" if pg_url else "SQLite")
+            except BaseException:
+                print(f"--- server log (last 4000 characters) ---\n{server.log()[-4000:]}")
+                raise
     finally:
         if db_name:
             _pg(pg_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
