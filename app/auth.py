@@ -126,8 +126,6 @@ def record_failed_login(request: Request, username: str | None, method: str) -> 
         audit.record(s, "auth.login_failed", label=(username or "?")[:150], client_addr=client_addr(request), method=method)
 
 
-_record_failed_login = record_failed_login
-
 
 def check_lockout(session: Session, request: Request, username: str) -> None:
     """Refuse a username with too many recent failed logins (password guessing), whatever the method.
@@ -232,7 +230,7 @@ def _basic_user(session: Session, request: Request, credentials: str, *, challen
     check_lockout(session, request, username)
     user = accounts.authenticate(session, username, password)
     if user is None:
-        _record_failed_login(request, username, "basic")
+        record_failed_login(request, username, "basic")
         raise _unauthorized(request, "wrong username or password", challenge=challenge)
     if len(_basic_cache) >= BASIC_CACHE_MAX:
         _basic_cache.clear()
@@ -294,7 +292,7 @@ def _digest_user(session: Session, request: Request, credentials: str) -> User:
     expected = hashlib.md5(material.encode()).hexdigest()  # noqa: S324
     ok = hmac.compare_digest(expected.encode(), params["response"].lower().encode()) and ha1 is not None
     if not ok:
-        _record_failed_login(request, params["username"], "digest")
+        record_failed_login(request, params["username"], "digest")
         raise _unauthorized(request, "wrong username or password")
     _check_nonce_count(request, params["nonce"], params.get("nc"))
     return user
@@ -434,7 +432,7 @@ def api_actor(request: Request, session: SessionDep) -> Actor:
             if device is not None:
                 # Device tokens may only sync; routes that allow them check actor.device.
                 return _device_actor(session, device, addr)
-            _record_failed_login(request, None, "bearer")
+            record_failed_login(request, None, "bearer")
             raise Unauthorized("invalid or revoked API token", code="auth.invalid_token",
                                headers=[("WWW-Authenticate", f'Bearer realm="{REALM}", error="invalid_token"')])
         if scheme == "basic":

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -63,11 +64,7 @@ def readyz(request: Request) -> Response:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 -- any driver error means "not ready"
-        from fastapi.responses import JSONResponse
-
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-    from fastapi.responses import JSONResponse
-
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
