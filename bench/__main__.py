@@ -1,8 +1,8 @@
 """Run the benchmarks: ``python -m bench [name ...] [--pg URL] [--quick]`` (``make bench`` runs all).
 
 Benchmarks are never part of the test suite. Each prints a table; copy the numbers, with the
-machine line, into bench/RESULTS.md. Names: openrosa, batch, memory, and every
-``bench/geodata_*.py`` module that has a ``main()``.
+machine line, into bench/RESULTS.md. Names: openrosa, batch, memory, and every other
+``bench/<name>.py`` module that has a ``main(pg_url, quick)`` (geodata_*, cases_kpi, ...).
 """
 
 from __future__ import annotations
@@ -18,10 +18,19 @@ BENCH_DIR = Path(__file__).resolve().parent
 SYNC_BENCHMARKS = {"openrosa": "bench.openrosa_ingest", "batch": "bench.batch_sync", "memory": "bench.memory"}
 
 
+#: Modules of bench/ that are helpers, not benchmarks.
+HELPERS = {"__init__", "__main__", "harness"}
+
+
 def registry() -> dict[str, str]:
+    """Our sync benchmarks, then every other ``bench/<name>.py`` with a ``main(pg_url, quick)``
+    (e.g. geodata_*.py, cases_kpi.py), by module name."""
     found = dict(SYNC_BENCHMARKS)
-    for path in sorted(BENCH_DIR.glob("geodata_*.py")):
-        found[path.stem] = f"bench.{path.stem}"
+    taken = set(SYNC_BENCHMARKS.values())
+    for path in sorted(BENCH_DIR.glob("*.py")):
+        module = f"bench.{path.stem}"
+        if path.stem not in HELPERS and module not in taken and "\ndef main(" in path.read_text():
+            found[path.stem] = module
     return found
 
 
