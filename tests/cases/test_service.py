@@ -57,6 +57,13 @@ def test_the_case_list_csv_holds_the_callers_open_cases_and_no_names(client, kit
                                        headers=world.caseworker_b.basic).text
     assert "cases.csv" not in client.get("/forms/child_case_followup/manifest", headers=co.basic).text
     assert client.get("/forms/child_case_followup/attachments/cases.csv", headers=co.basic).status_code == 404
+    # A tablet acts as its caseworker: same list through its token URL.
+    from app import accounts
+
+    with session_scope(kit.engine) as s:
+        _, token = accounts.create_device(s, name="tablet-ngo-a", user=cw_a.user.id)
+    on_tablet = client.get(f"/key/{token}/forms/child_case_followup/attachments/cases.csv")
+    assert on_tablet.status_code == 200 and on_tablet.text == csv.text
 
 
 def test_the_review_queue_lists_flagged_submissions_without_names(client, kit, world):
