@@ -214,24 +214,24 @@ def _followup(session: Session, *, submission: Submission, actor: Actor | None) 
     service.link_submission(session, submission=submission, case=case, kind="followup")
     kind = a.get("followup_type")
     on = _date(a.get("followup_date")) or (submission.received_at.date() if submission.received_at else date.today())
+    # Each service function validates before it writes: a refusal leaves nothing half-done.
     try:
-        if True:  # each service function validates before it writes: a refusal leaves nothing half-done
-            if kind == "service":
-                service.record_service(session, actor=actor, case=case, service_type=str(a.get("service_type") or ""),
-                                       implemented=_yes(a.get("service_implemented")), implemented_on=on,
-                                       submission_root=submission.root_instance_id)
-            elif kind == "observation":
-                service.record_followup(session, actor=actor, case=case, observed_on=on,
-                                        child_found=_yes(a.get("child_found")),
-                                        in_hazardous_work=_yes(a.get("in_hazardous_work")) if a.get("in_hazardous_work") else None,
-                                        in_school_or_training=(_yes(a.get("in_school_or_training"))
-                                                               if a.get("in_school_or_training") else None),
-                                        submission_root=submission.root_instance_id, submission_id=submission.id)
-            elif kind == "closure_request":
-                service.transition(session, actor=actor, case=case, action="request_closure",
-                                   reason=a.get("closure_reason"), submission_id=submission.id)
-            else:
-                raise DomainError(f"unknown follow-up type {kind!r}")
+        if kind == "service":
+            service.record_service(session, actor=actor, case=case, service_type=str(a.get("service_type") or ""),
+                                   implemented=_yes(a.get("service_implemented")), implemented_on=on,
+                                   submission_root=submission.root_instance_id)
+        elif kind == "observation":
+            service.record_followup(session, actor=actor, case=case, observed_on=on,
+                                    child_found=_yes(a.get("child_found")),
+                                    in_hazardous_work=_yes(a.get("in_hazardous_work")) if a.get("in_hazardous_work") else None,
+                                    in_school_or_training=(_yes(a.get("in_school_or_training"))
+                                                           if a.get("in_school_or_training") else None),
+                                    submission_root=submission.root_instance_id, submission_id=submission.id)
+        elif kind == "closure_request":
+            service.transition(session, actor=actor, case=case, action="request_closure",
+                               reason=a.get("closure_reason"), submission_id=submission.id)
+        else:
+            raise DomainError(f"unknown follow-up type {kind!r}")
     except DomainError as exc:
         # Kept and linked (the owning NGO may read it), but flagged: the case did not move.
         submission.review_state = "needs_review"
