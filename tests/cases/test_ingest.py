@@ -151,3 +151,24 @@ def _walk_to_services(kit, world, code):
         with session_scope(kit.engine) as s:
             case = s.exec(select(ChildCase).where(ChildCase.code == code)).one()
             service.transition(s, actor=Actor(user=person.user), case=case, action=action, **kwargs)
+
+
+def test_a_closure_request_from_the_field_waits_for_a_coordinator(client, kit, world):
+    from tests.cases.test_routes import go
+
+    case = kit.intake(world.caseworker_a)
+    _walk_to_services(kit, world, case.code)
+    sub = kit.followup(world.caseworker_a, case.code, followup_date=date.today().isoformat(),
+                       followup_type="closure_request", closure_reason="death")
+    assert kit.submission(sub).review_state == "received"
+    after = kit.reload(case.code)
+    assert (after.status, after.pending_request, after.pending_reason) == ("in_services", "closure", "death")
+    body = go(client, world.coordinator, case.code, "approve_closure")
+    assert (body["status"], body["closure_reason"]) == ("closed", "death")
+    # "Lost to follow-up" without two failed visits: kept and flagged, not applied.
+    other = kit.intake(world.caseworker_a, child_given_name="Ilunga", caregiver_phone="+243970000002")
+    _walk_to_services(kit, world, other.code)
+    sub = kit.followup(world.caseworker_a, other.code, followup_date=date.today().isoformat(),
+                       followup_type="closure_request", closure_reason="lost_to_follow_up")
+    assert "needs at least 2 failed follow-ups" in kit.submission(sub).review_reason
+    assert kit.reload(other.code).pending_request is None
