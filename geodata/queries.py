@@ -53,6 +53,13 @@ def site_state_by_codes(session: Session, codes: list[str], columns: tuple[str, 
     """code -> (id, *columns) for the sites that exist."""
     out: dict[str, tuple] = {}
     cols = [Site.id, Site.code, *(getattr(Site, c) for c in columns)]
+    if len(codes) > 1000:
+        # one scan beats many large IN lists (PostgreSQL may plan each as a seq scan × list)
+        wanted = set(codes)
+        for row in session.execute(select(*cols)):
+            if row[1] in wanted:
+                out[row[1]] = (row[0], *row[2:])
+        return out
     for chunk in chunks(codes):
         for row in session.execute(select(*cols).where(Site.code.in_(chunk))):  # type: ignore[union-attr]
             out[row[1]] = (row[0], *row[2:])
@@ -130,25 +137,32 @@ def visits_of(session: Session, site_ids: list[int], *, user_id: int | None = No
     if not form_ids or not site_ids:
         return []
     rows: list[Any] = []
+    base = (select(Submission.id, Submission.site_id, Submission.data, Submission.lon, Submission.lat,
+                   Submission.received_at, Submission.submitted_by_user_id, Submission.instance_id,
+                   Submission.site_distance_m, Submission.site_match, Submission.site_flag)
+            .where(Submission.current == True, Submission.restricted == False,  # noqa: E712
+                   Submission.review_state != "rejected", Submission.form_id.in_(form_ids)))  # type: ignore[union-attr]
+    if user_id is not None:
+        base = base.where(Submission.submitted_by_user_id == user_id)
+    if len(site_ids) > 1000:  # many sites: one scan, filtered here
+        wanted = set(site_ids)
+        return [r for r in session.exec(base.where(Submission.site_id.is_not(None))) if r.site_id in wanted]  # type: ignore[union-attr]
     for chunk in chunks(site_ids):
-        stmt = (select(Submission.id, Submission.site_id, Submission.data, Submission.lon, Submission.lat,
-                       Submission.received_at, Submission.submitted_by_user_id, Submission.instance_id,
-                       Submission.site_distance_m, Submission.site_match, Submission.site_flag)
-                .where(Submission.site_id.in_(chunk), Submission.current == True,  # noqa: E712
-                       Submission.restricted == False, Submission.review_state != "rejected",  # noqa: E712
-                       Submission.form_id.in_(form_ids)))  # type: ignore[union-attr]
-        if user_id is not None:
-            stmt = stmt.where(Submission.submitted_by_user_id == user_id)
-        rows.extend(session.exec(stmt))
+        rows.extend(session.exec(base.where(Submission.site_id.in_(chunk))))  # type: ignore[union-attr]
     return rows
 
 
 def stage_history(session: Session, site_ids: list[int]) -> dict[int, list[SiteStage]]:
     out: dict[int, list[SiteStage]] = {}
+    order = (SiteStage.site_id, SiteStage.effective_on, SiteStage.id)
+    if len(site_ids) > 1000:  # many sites: one scan, filtered here
+        wanted = set(site_ids)
+        for row in session.exec(select(SiteStage).order_by(*order)):
+            if row.site_id in wanted:
+                out.setdefault(row.site_id, []).append(row)
+        return out
     for chunk in chunks(site_ids):
-        stmt = select(SiteStage).where(SiteStage.site_id.in_(chunk)).order_by(SiteStage.site_id, SiteStage.effective_on,
-                                                                             SiteStage.id)  # type: ignore[union-attr]
-        for row in session.exec(stmt):
+        for row in session.exec(select(SiteStage).where(SiteStage.site_id.in_(chunk)).order_by(*order)):  # type: ignore[union-attr]
             out.setdefault(row.site_id, []).append(row)
     return out
 

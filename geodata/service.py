@@ -178,6 +178,13 @@ def _named_code(data: dict[str, Any], site_field: str | None) -> str | None:
 COMPARED = ("name", "kind", "minerals", "territory", "properties", "geometry", "province", "province_iso")
 
 
+def _comparable(stored: tuple) -> tuple:
+    """A stored site's COMPARED values without what the server adds itself (stage reasons)."""
+    i = COMPARED.index("properties")
+    props = {k: v for k, v in (stored[i] or {}).items() if k != "stage_reasons"}
+    return (*stored[:i], props, *stored[i + 1:])
+
+
 def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Settings,
                  blobs: FilesystemBlobStore | None = None, source: str | None = None, actor: Actor | None = None,
                  progress: Callable[[int], None] | None = None, dry_run: bool = False) -> dict[str, Any]:
@@ -224,7 +231,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
                                  last_known_stage=0, stage_status="unassessed", red_flag=False, visit_count=0,
                                  **values))
             report["created"] += 1
-        elif tuple(values[c] for c in COMPARED) == known[1:]:
+        elif tuple(values[c] for c in COMPARED) == _comparable(known[1:]):
             report["unchanged"] += 1
         else:
             updates.append({"id": known[0], **values})
@@ -380,7 +387,10 @@ def recompute_stages(session: Session, site_ids: list[int] | None = None, *, tod
         return 0
     stmt = select(Site).where(Site.kind.in_(queries.MAPPABLE_KINDS))  # type: ignore[union-attr]
     sites: list[Site] = []
-    for chunk in queries.chunks(ids):
+    if len(ids) > 1000:  # many sites: one scan, filtered here
+        wanted = set(ids)
+        sites = [s for s in session.exec(stmt) if s.id in wanted]
+    for chunk in queries.chunks(ids) if len(ids) <= 1000 else []:
         sites.extend(session.exec(stmt.where(Site.id.in_(chunk))))  # type: ignore[union-attr]
     if not sites:
         return 0
@@ -415,7 +425,7 @@ def recompute_stages(session: Session, site_ids: list[int] | None = None, *, tod
                      len(site_visits), last.on if last else None, last.submission_id if last else None)
         old_state = (site.stage, site.last_known_stage, site.stage_status, site.red_flag, site.ladder_version,
                      site.visit_count, site.last_visit_on, site.last_visit_submission_id)
-        if new_state != old_state:
+        if new_state != old_state or (site.properties or {}).get("stage_reasons") != current.reasons:
             if (site.stage, site.stage_status) != (current.stage, current.status):
                 changed += 1
             (site.stage, site.last_known_stage, site.stage_status, site.red_flag, site.ladder_version,

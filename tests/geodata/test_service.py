@@ -112,3 +112,20 @@ def test_demo_data_is_deterministic_and_idempotent(engine, settings, world, form
     with Session(engine) as s:
         stored = s.exec(select(Submission)).all()
     assert len(stored) == first["visits"] and all(x.site_id for x in stored if x.site_match != "unmapped")
+
+
+def test_large_imports_and_restaging_take_the_many_sites_path(engine, settings, world, forms):
+    import numpy as np
+
+    lons = KOLWEZI[0] + np.arange(1100) * 0.01
+    rows = [(f"S{i:04d}", square(float(lon), KOLWEZI[1], 50)) for i, lon in enumerate(lons)]
+    assert import_frame(engine, settings, sites_frame(rows))["created"] == 1100
+    submit(engine, settings, "monitor", visit_answers(2, visit_date="2026-10-01"), lon=KOLWEZI[0], lat=KOLWEZI[1])
+    again = import_frame(engine, settings, sites_frame(rows))
+    assert (again["unchanged"], again["updated"], again["created"]) == (1100, 0, 0)
+    with session_scope(engine) as s:
+        ids = list(s.exec(select(Site.id)))
+        s.exec(select(Site).where(Site.code == "S0000")).one().stage = 0  # forget the stage
+        s.flush()
+        assert service.recompute_stages(s, ids) == 1
+        assert service.require_site(s, "S0000").stage == 2
