@@ -81,6 +81,12 @@ def site_rows(session: Session, **filters: Any) -> list[Any]:
     return list(session.execute(stmt.with_only_columns(*cols)))
 
 
+def stage_fingerprint(session: Session) -> tuple:
+    """(sites, last stage computation, total visits): moves whenever any site is restaged."""
+    row = session.execute(select(func.count(Site.id), func.max(Site.stage_computed_at), func.sum(Site.visit_count))).one()
+    return tuple(row)
+
+
 def sites_needing_stage_work(session: Session) -> list[int]:
     """Mappable sites with visits, stage history, or a state other than the default."""
     from sync.models import Submission

@@ -522,6 +522,11 @@ def _properties(site: Any, *, with_visits: bool, today: date) -> dict[str, Any]:
     return props
 
 
+#: Recent site-list bodies, keyed by everything they depend on: the sites version (geometry,
+#: names), a fingerprint of the stage columns (any restage moves it), the day (staleness), the
+#: caller's view and the filters. Repeat map loads cost one small query instead of a rebuild.
+_list_cache: dict[tuple, bytes] = {}
+
 #: Simplified geometries per (database, sites version, tolerance): code -> GeoJSON text.
 _simplified_cache: dict[tuple[str, int, float], dict[str, str]] = {}
 
@@ -559,6 +564,11 @@ def feature_collection(session: Session, *, actor: Actor, province: str | None =
     if not with_visits and (stage is not None or visited_since is not None):
         raise Invalid("filters by stage or visit date are not available to your role", code="sites.filter_forbidden")
     today = utcnow().date()
+    key = (_index_key(session), queries.counter(session, queries.SITES_VERSION), *queries.stage_fingerprint(session),
+           today, with_visits, province, kind, stage, bbox, visited_since, simplify_m)
+    cached = _list_cache.get(key)
+    if cached is not None:
+        return cached
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     rows = queries.site_rows(session, province=province, kind=kind, stage=stage, bbox=bbox,
                              visited_since=visited_since)
@@ -585,7 +595,12 @@ def feature_collection(session: Session, *, actor: Actor, province: str | None =
                       f'"visit_count":{r.visit_count},"zea_codes":{raw(r.zea_codes)},'
                       f'"permit_codes":{raw(r.permit_codes)}')
         parts.append(f'{{"type":"Feature","id":{head[0]},"geometry":{geometry},"properties":{props}}}}}')
-    return ('{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}").encode("utf-8")
+    body = ('{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}").encode("utf-8")
+    with _cache_lock:
+        while len(_list_cache) >= 6:
+            _list_cache.pop(next(iter(_list_cache)))
+        _list_cache[key] = body
+    return body
 
 
 def site_detail(session: Session, *, actor: Actor, code: str) -> dict[str, Any]:

@@ -168,3 +168,18 @@ def test_wrong_roles_are_refused(client, world, method, path, role, status):
 def test_recompute_route(client, seeded):
     r = client.post("/api/v1/sites/recompute", headers=seeded.admin.bearer)
     assert r.status_code == 200 and json.loads(r.text) == {"remapped": 0, "stage_changes": 0}
+
+
+def test_the_list_reflects_new_visits_and_site_edits_at_once(client, engine, settings, seeded):
+    def props(code):
+        features = client.get("/api/v1/sites", headers=seeded.coordinator.bearer).json()["features"]
+        return next(f["properties"] for f in features if f["id"] == code)
+
+    assert props("B")["stage"] == 0
+    centre_b = offset(*KOLWEZI, 5000)
+    submit(engine, settings, "monitor", visit_answers(2, visit_date="2026-11-02"), lon=centre_b[0], lat=centre_b[1])
+    assert (props("B")["stage"], props("B")["visit_count"]) == (2, 1)
+    renamed = sites_frame([("B", square(*centre_b, 100))])
+    renamed["name"] = ["Kanina"]
+    import_frame(engine, settings, renamed)
+    assert props("B")["name"] == "Kanina"
