@@ -70,15 +70,20 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
                 t = time.perf_counter()
                 client.get(url, headers=headers)  # first request: warms token cache, imports, simplify cache
                 cold = time.perf_counter() - t
-                times = []
+                uncached, cached = [], []
                 for _ in range(3 if quick else 7):
+                    service._list_cache.clear()  # rebuild the body (as after any change of sites or stages)
                     t = time.perf_counter()
                     r = client.get(url, headers=headers)
-                    times.append(time.perf_counter() - t)
+                    uncached.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    r = client.get(url, headers=headers)
+                    cached.append(time.perf_counter() - t)
                     assert r.status_code == 200
                 rows.append({"sites": f"{n:,}", "request": label, "first ms": f"{cold * 1000:.0f}",
-                             "median ms": f"{statistics.median(times) * 1000:.0f}",
-                             "min ms": f"{min(times) * 1000:.0f}", "response MB": f"{len(r.content) / 1e6:.1f}"})
+                             "rebuilt median ms": f"{statistics.median(uncached) * 1000:.0f}",
+                             "cached median ms": f"{statistics.median(cached) * 1000:.0f}",
+                             "response MB": f"{len(r.content) / 1e6:.1f}"})
         app.state.engine.dispose()
         engine.dispose()
         return rows
