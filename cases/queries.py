@@ -63,7 +63,7 @@ def organisation_by_ref(session: Session, ref: str | int | None) -> Organisation
     if ref is None or ref == "":
         return None
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        return session.get(Organisation, int(ref))
+        return session.get(Organisation, int(ref)) if 0 < int(ref) < 2**31 else None
     wanted = str(ref).strip().lower()
     for org in session.exec(select(Organisation)).all():
         name = org.name.lower()

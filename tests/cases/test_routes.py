@@ -144,6 +144,18 @@ def test_referral_without_consent_to_share_is_refused_and_nothing_changes(client
     assert statuses(kit, code) == before
 
 
+def test_a_referral_names_a_partner_ngo(client, kit, world):
+    co = world.coordinator
+    code = kit.intake(co).code  # no partner proposed
+    go(client, co, code, "verify")
+    for target, error in ((None, "case.unknown_organisation"), (99999999999999999999, "case.unknown_organisation"),
+                          ("Coordination", "case.not_an_ngo"), ("nobody", "case.unknown_organisation")):
+        body = {} if target is None else {"organisation": target}
+        assert go(client, co, code, "refer", expect=422, **body)["error"]["code"] == error
+    assert kit.reload(code).status == "verified"
+    assert go(client, co, code, "refer", organisation=world.ngo_b.id)["organisation"] == "NGO B"
+
+
 @pytest.mark.parametrize("body,status,code", [
     ({"action": "accept"}, 409, "case.invalid_transition"),
     ({"action": "fly"}, 422, "case.unknown_action"),
