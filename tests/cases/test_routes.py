@@ -216,3 +216,10 @@ def test_identity_reads_are_audited_and_the_list_has_no_names(client, kit, world
         entries = s.exec(select(AuditLog).where(AuditLog.action == "case.read_identity")).all()
         assert [(e.object_id, e.actor_user_id) for e in entries] == [(code, cw.user.id)]
         assert "Mwamba" not in str(entries[0].details)
+
+
+@pytest.mark.parametrize("query", ["status=flying", "limit=0", "limit=100000", "offset=-1",
+                                   "offset=100000000000000000000000"])
+def test_bad_list_parameters_are_422(client, world, query):
+    r = client.get(f"/api/v1/cases?{query}", headers=world.coordinator.bearer)
+    assert r.status_code == 422 and r.json()["error"]["message"]
