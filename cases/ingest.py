@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from sync.models import Submission
 
 log = logging.getLogger("asmfield.cases")
+#: Stored choice values (anything else from a custom form or a JSON client is not stored as is).
+SEXES = ("female", "male")
+CONSENT_GIVERS = ("child", "caregiver", "other_adult")
 
 
 def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
@@ -149,11 +152,12 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
         org = session.get(Organisation, actor.organisation_id)
         own_ngo = org is not None and org.kind == "ngo"
     fields = dict(
-        site_id=site.id if site else None, site_code=site.code if site else (str(a["site_id"]) if a.get("site_id") else None),
+        site_id=site.id if site else None, site_code=site.code if site else (str(a["site_id"])[:100] if a.get("site_id") else None),
         province=site.province if site else None, risk_level=risk, urgent=_yes(a.get("immediate_danger")),
         classification=classification, classifier_version=lifecycle.CLASSIFIER_VERSION,
-        sex=a.get("sex"), age_at_identification=age, age_band=lifecycle.age_band(age), date_identified=intake_date,
-        consent_giver=a.get("consent_giver"), consent_services=True,
+        sex=a.get("sex") if a.get("sex") in SEXES else None, age_at_identification=age, age_band=lifecycle.age_band(age), date_identified=intake_date,
+        consent_giver=a.get("consent_giver") if a.get("consent_giver") in CONSENT_GIVERS else "other",
+        consent_services=True,
         consent_share_partner=_yes(a.get("consent_share_partner")), consent_reporting=_yes(a.get("consent_reporting")),
         consent_photo=_yes(a.get("consent_photo")),
     )

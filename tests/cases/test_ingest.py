@@ -172,3 +172,9 @@ def test_a_closure_request_from_the_field_waits_for_a_coordinator(client, kit, w
                        followup_type="closure_request", closure_reason="lost_to_follow_up")
     assert "needs at least 2 failed follow-ups" in kit.submission(sub).review_reason
     assert kit.reload(other.code).pending_request is None
+
+
+def test_a_site_code_from_a_file_choice_is_not_trusted_for_length(kit, world):
+    # Static choices are checked by sync; a select_one_from_file value is not.
+    case = kit.intake(world.caseworker_a, site_id="S" * 300)
+    assert case.site_code == "S" * 100 and case.site_id is None
