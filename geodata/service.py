@@ -385,7 +385,10 @@ def recompute_stages(session: Session, site_ids: list[int] | None = None, *, tod
         ids = sorted({i for i in site_ids if i is not None})
     if not ids:
         return 0
-    stmt = select(Site).where(Site.kind.in_(queries.MAPPABLE_KINDS))  # type: ignore[union-attr]
+    # Row locks (PostgreSQL; in id order) serialise concurrent restaging of the same site, so two
+    # visits arriving together cannot interleave their history rewrites. SQLite serialises writers.
+    stmt = (select(Site).where(Site.kind.in_(queries.MAPPABLE_KINDS))  # type: ignore[union-attr]
+            .order_by(Site.id).with_for_update().execution_options(populate_existing=True))
     sites: list[Site] = []
     if len(ids) > 1000:  # many sites: one scan, filtered here
         wanted = set(ids)
