@@ -206,6 +206,11 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
             if submission.instance_id != item.instance_id or submission.form_id != form.id:
                 raise Invalid(f"the XML is instance {submission.instance_id!r} of another form or id than the item "
                               f"says ({item.form_id!r}, {item.instance_id!r})", code="batch.item_mismatch")
+            if item.xml is not None and item.version is not None and result.status != "duplicate":
+                stored_version = session.get(FormVersion, submission.form_version_id)
+                if stored_version is not None and stored_version.version != item.version:
+                    raise Invalid(f"the XML is on version {stored_version.version!r} of {item.form_id!r}, not "
+                                  f"{item.version!r} as the item says", code="batch.item_mismatch")
             if item.deprecated_id and submission.deprecated_id != item.deprecated_id:
                 raise Invalid(f"the XML's meta/deprecatedID is {submission.deprecated_id!r}, not "
                               f"{item.deprecated_id!r}", code="batch.item_mismatch")

@@ -257,3 +257,17 @@ def test_a_resend_is_acknowledged_only_to_callers_who_may_submit(client, world, 
     assert results(client.post(URL, json={"items": [item]}, headers=world.monitor2.bearer))[0]["status"] == "duplicate"
     refused = results(client.post(URL, json={"items": [item]}, headers=world.caseworker_a.bearer))[0]
     assert refused["status"] == "invalid" and refused["code"] == "submission.forbidden"
+
+
+def test_xml_on_another_version_than_the_item_says_is_invalid(client, world, visit_form, engine):
+    from forms.queries import get_form, published_version
+    from sync.submission_xml import build_instance_xml
+
+    with session_scope(engine) as s:
+        version = published_version(s, get_form(s, "field_visit"))
+        iid = new_instance_id()
+        xml = build_instance_xml(version, visit_data(), iid)
+    out = results(client.post(URL, json={"items": [batch_item(iid, xml=xml, version="7")]},
+                              headers=world.monitor.bearer))
+    assert out[0]["status"] == "invalid" and out[0]["code"] == "batch.item_mismatch" and "'7'" in out[0]["reason"]
+    assert stored(engine) == []
