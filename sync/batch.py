@@ -370,16 +370,19 @@ def receive_blob(session: Session, *, blobs: FilesystemBlobStore, settings: Sett
     rows = [(att, sub) for att, sub in session.exec(_waiting_query(sha256)).all() if not att.received]
     attached: list[str] = []
     with tempfile.TemporaryDirectory(dir=blobs.tmp, prefix="blob-") as workdir:
-        stored: dict[bool, Blob] = {}
+        #: One check and store per way of handling the file (stripped or not, image or not).
+        stored: dict[tuple[bool, bool], Blob] = {}
         kinds = _form_kinds(session, {sub.form_id for _, sub in rows})
         for att, sub in rows:
             strip = kinds.get(sub.form_id) in CASE_FORM_KINDS
-            blob = stored.get(strip)
+            declared = att.media_type or media_type
+            key = (strip, media.looks_like_image(att.name, declared))
+            blob = stored.get(key)
             if blob is None:
                 prepared = media.prepare(media.IncomingFile(name=att.name, path=upload.path, size=upload.size,
-                                                            media_type=att.media_type or media_type),
+                                                            media_type=declared),
                                          settings=settings, strip_metadata=strip, workdir=Path(workdir))
-                blob = stored[strip] = media.store(session, blobs, prepared, settings=settings)
+                blob = stored[key] = media.store(session, blobs, prepared, settings=settings)
             att.sha256, att.size, att.media_type = blob.sha256, blob.size, blob.media_type
             att.received, att.received_at = True, utcnow()
             session.add(att)
