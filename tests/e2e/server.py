@@ -74,7 +74,7 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(env: dict[str, str], *, workers: int = 1, startup_timeout: float = 30.0) -> Iterator[LiveServer]:
+def live_server(env: dict[str, str], *, workers: int = 1, startup_timeout: float = 60.0) -> Iterator[LiveServer]:
     """Start ``uvicorn app.main:asgi_app`` with ``env`` on a free port; stop it afterwards."""
     port = free_port()
     log_file = tempfile.NamedTemporaryFile(prefix="asmfield-server-", suffix=".log", delete=False)  # noqa: SIM115
