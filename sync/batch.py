@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from app import audit
@@ -221,6 +222,13 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
     except DomainError as exc:
         return ItemResult(instance_id=item.instance_id, status="conflict" if exc.status_code == 409 else "invalid",
                           code=exc.code, reason=exc.message)
+    except OperationalError as exc:
+        if session.get_bind().dialect.name != "postgresql":
+            raise
+        # A deadlock with a concurrent upload of overlapping items: PostgreSQL rolled back this
+        # item's savepoint only; the client resends it (idempotent) and gets its real status.
+        return ItemResult(instance_id=item.instance_id, status="conflict", code="batch.retry",
+                          reason=f"a concurrent upload touched this submission; send it again ({type(exc.orig).__name__})")
     status = "duplicate" if result.status == "attachments_added" else result.status
     return ItemResult(instance_id=item.instance_id, status=status, missing=missing, missing_names=missing_names,
                       complete=submission.complete)

@@ -50,3 +50,35 @@ def test_batch_then_blobs_then_resend(live_server, world, settings, engine):
     assert reader.get(url).content == photos["p2.jpg"]
     device.close()
     reader.close()
+
+
+def test_two_devices_racing_with_overlapping_batches_store_each_submission_once(live_server, world, settings,
+                                                                                   engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlmodel import func, select
+
+    from sync.models import Submission
+
+    with session_scope(engine) as s:
+        add_form(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings)
+    items = [batch_item(new_instance_id(), data=visit_data(workers=i)) for i in range(60)]
+    orders = [items, list(reversed(items))]
+
+    def send(order: list[dict]) -> list[dict]:
+        with httpx.Client(base_url=live_server.url, headers=world.monitor.bearer, timeout=120) as client:
+            response = client.post("/api/v1/sync/batches", json={"items": order})
+        assert response.status_code == 200, response.text
+        return response.json()["results"]
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(send, orders))
+    for results in outcomes:
+        assert {r["status"] for r in results} <= {"created", "duplicate", "conflict"}
+        assert all(r["code"] == "batch.retry" for r in results if r["status"] == "conflict")
+    created = [r["instance_id"] for results in outcomes for r in results if r["status"] == "created"]
+    assert len(created) == len(set(created))
+    final = send(items)
+    assert {r["status"] for r in final} == {"duplicate"}
+    with session_scope(engine) as s:
+        assert s.exec(select(func.count()).select_from(Submission)).one() == 60
