@@ -6,7 +6,7 @@ Errors must be one line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,15 @@ from app.settings import SECRET_FILE_NAME
 runner = CliRunner()
 
 
+#: data dir -> database URL, for data dirs whose database is not the SQLite file inside them.
+DATABASES: dict[Path, str] = {}
+
+
 def run(data_dir: Path, *args: str, input: str | None = None, code: int = 0):  # noqa: A002
-    result = runner.invoke(cli, list(args), env={"ASMFIELD_DATA_DIR": str(data_dir)}, input=input)
+    env = {"ASMFIELD_DATA_DIR": str(data_dir)}
+    if data_dir in DATABASES:
+        env["ASMFIELD_DATABASE_URL"] = DATABASES[data_dir]
+    result = runner.invoke(cli, list(args), env=env, input=input)
     assert result.exit_code == code, f"{args}: exit {result.exit_code}\n{result.output}\n{result.exception!r}"
     return result
 
@@ -41,19 +48,13 @@ def fails(data_dir: Path, *args: str, input: str | None = None) -> str:  # noqa:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def initialised(tmp_path_factory) -> Path:
-    data_dir = tmp_path_factory.mktemp("cli") / "data"
-    run(data_dir, "init")
-    return data_dir
-
-
 @pytest.fixture
-def data_dir(initialised, tmp_path) -> Path:
-    """A data directory after ``asmfield init``, with one coordinator org and an NGO."""
-    copy = tmp_path / "data"
-    shutil.copytree(initialised, copy)
-    return copy
+def data_dir(settings) -> Iterator[Path]:
+    """A data directory after ``asmfield init``, over the test's own database (SQLite or PostgreSQL)."""
+    DATABASES[settings.data_dir] = settings.db_url
+    run(settings.data_dir, "init")
+    yield settings.data_dir
+    DATABASES.pop(settings.data_dir, None)
 
 
 @pytest.fixture
@@ -85,7 +86,8 @@ def test_init_again_keeps_data_and_secret(people):
     assert [u["username"] for u in json.loads(run(people, "users", "list", "--json").stdout)] == ["monitor1"]
 
 
-def test_init_demo_prints_the_demo_credentials(data_dir):
+def test_init_demo_prints_the_demo_credentials(tmp_path):
+    data_dir = tmp_path / "demo"  # SQLite only: the demo's sites and visits take a while to load
     result = run(data_dir, "init", "--demo")
     assert "Log in at http://127.0.0.1:8000/login" in result.stdout
     for username in ("admin", "coord", "monitor1", "monitor2", "cw_bonpasteur", "cw_pact"):
@@ -150,7 +152,7 @@ def test_users_add_prompts_for_the_password(people):
     from app.db import make_engine, session_scope
     from app.settings import Settings
 
-    engine = make_engine(Settings(data_dir=people))
+    engine = make_engine(Settings(data_dir=people, database_url=DATABASES[people]))
     with session_scope(engine) as s:
         assert authenticate(s, "coord1", "Likasi-field-88") is not None
     engine.dispose()
