@@ -67,7 +67,8 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise Invalid(f"{where}: {first.get('msg')}", code="batch.invalid",
+        raise Invalid(f"{where}: {first.get('msg')}" if where else f"the body must be an object: {first.get('msg')}",
+                      code="batch.invalid",
                       details={"problems": [{"field": ".".join(str(p) for p in e.get("loc", ())),
                                              "message": e.get("msg")} for e in exc.errors()]}) from exc
     results = await run_in_threadpool(batch.sync_batch, session, blobs=blobs, settings=settings, actor=actor,

@@ -271,3 +271,9 @@ def test_xml_on_another_version_than_the_item_says_is_invalid(client, world, vis
                               headers=world.monitor.bearer))
     assert out[0]["status"] == "invalid" and out[0]["code"] == "batch.item_mismatch" and "'7'" in out[0]["reason"]
     assert stored(engine) == []
+
+
+def test_a_body_that_is_not_an_object_is_422(client, world):
+    response = client.post(URL, json=[batch_item(new_instance_id())], headers=world.monitor.bearer)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("the body must be an object")
