@@ -64,6 +64,8 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
         body = BatchBody.model_validate(json.loads(raw))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not JSON: {exc}", code="batch.not_json") from exc
+    except RecursionError as exc:
+        raise BadRequest("the body is JSON nested too deeply", code="batch.not_json") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))

@@ -277,3 +277,9 @@ def test_a_body_that_is_not_an_object_is_422(client, world):
     response = client.post(URL, json=[batch_item(new_instance_id())], headers=world.monitor.bearer)
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith("the body must be an object")
+
+
+def test_absurdly_nested_json_is_400_not_500(client, world):
+    body = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post(URL, content=body, headers=world.monitor.bearer | {"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "batch.not_json"
