@@ -247,10 +247,30 @@ def _item_xml(session: Session, item: BatchItem,
     form, version = versions[key]
     if item.xml is not None:
         return form, item.xml.encode("utf-8")
+    _check_values(item.data or {}, {f["path"] for f in version.fields or [] if f.get("kind") == "repeat"})
     try:
         return form, build_instance_xml(version, item.data or {}, item.instance_id, item.deprecated_id)
     except (ValueError, TypeError, AttributeError) as exc:
         raise Invalid(f"data cannot be turned into instance XML: {exc}", code="batch.bad_data") from exc
+
+
+SCALARS = (str, int, float, bool)
+
+
+def _check_values(data: dict[str, Any], repeats: set[str]) -> None:
+    """JSON values must be what a field can hold: scalars, a list of them (select multiple), or for a
+    repeat a list of objects — never an object where the XML has one element."""
+    for path, value in data.items():
+        if path in repeats and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for entry in value:
+                _check_values(entry, repeats)
+        elif value is None or isinstance(value, SCALARS) or (
+                isinstance(value, list) and all(isinstance(v, SCALARS) for v in value) and path not in repeats):
+            continue
+        else:
+            raise Invalid(f"{path}: a {type(value).__name__} cannot be a field's value here (use a string, number, "
+                          "boolean, a list of choices, or a list of objects for a repeat)",
+                          code="submission.invalid_value", details={"field": path})
 
 
 def _expect(session: Session, submission: Submission,

@@ -283,3 +283,15 @@ def test_absurdly_nested_json_is_400_not_500(client, world):
     body = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = client.post(URL, content=body, headers=world.monitor.bearer | {"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]["code"] == "batch.not_json"
+
+
+def test_values_that_cannot_be_xml_are_invalid_items(client, world, visit_form, engine):
+    items = [batch_item("uuid:\x01bad"), batch_item(new_instance_id(), data=visit_data(site_code="a\x00b")),
+             batch_item(new_instance_id(), data=visit_data() | {"/field_visit/site_code": {"nested": 1}}),
+             batch_item(new_instance_id(), data=visit_data() | {"/field_visit/pits": "not a list"})]
+    out = results(client.post(URL, json={"items": items}, headers=world.monitor.bearer))
+    assert [(r["status"], r["code"]) for r in out] == [
+        ("invalid", "batch.bad_data"), ("invalid", "batch.bad_data"),
+        ("invalid", "submission.invalid_value"), ("invalid", "submission.invalid_value")]
+    assert "/field_visit/site_code" in out[2]["reason"] and "/field_visit/pits" in out[3]["reason"]
+    assert stored(engine) == []
