@@ -251,3 +251,7 @@ def test_every_command_has_help_text():
 def test_help_runs(tmp_path):
     assert "users" in run(tmp_path, "--help").stdout
     assert "--password" in run(tmp_path, "users", "add", "--help").stdout
+
+
+def test_serve_without_a_secret_key_says_what_to_do(tmp_path):
+    assert "run `asmfield init`" in fails(tmp_path / "uninitialised", "serve")
