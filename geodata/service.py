@@ -711,15 +711,15 @@ def stats(session: Session, *, months: int = 24, today: date | None = None) -> d
         hist.setdefault(site_id, []).append((on, stage))
     import bisect
 
+    known = {site_id for site_id, *_ in sites}
+    hist = {site_id: rows for site_id, rows in hist.items() if site_id in known}
+    days = {site_id: [r[0] for r in rows] for site_id, rows in hist.items()}
     monthly = []
     for end in ends:
         counts = {str(s): 0 for s in range(7)}
-        for site_id, *_ in sites:
-            rows = hist.get(site_id)
-            if not rows:
-                counts["0"] += 1
-                continue
-            k = bisect.bisect_right([r[0] for r in rows], end)
+        counts["0"] = sum(1 for site_id, *_ in sites if site_id not in hist)
+        for site_id, rows in hist.items():
+            k = bisect.bisect_right(days[site_id], end)
             counts[str(rows[k - 1][1] if k else 0)] += 1
         monthly.append({"month": end.strftime("%Y-%m"), "stages": counts})
     return {"sites": len(sites), "by_stage": by_stage, "by_province": by_province, "monthly": monthly,
