@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -153,6 +155,22 @@ def end_sessions(session: Session, user: User) -> int:
         row.ended_at = utcnow()
         session.add(row)
     return len(rows)
+
+
+def start_session(session: Session, user: User, *, days: int, client_addr: str | None = None) -> str:
+    """A new web session for ``user`` (audited as a login); returns the clear cookie value.
+
+    Sessions that expired more than a day ago are deleted on the way, so the table stays small.
+    """
+    now = utcnow()
+    session.execute(delete(WebSession).where(WebSession.expires_at < now - timedelta(days=1)))
+    token = new_token()
+    session.add(WebSession(token_hash=token_hash(token), user_id=user.id, expires_at=now + timedelta(days=days)))
+    user.last_login_at = now
+    session.add(user)
+    audit.record(session, "auth.login", label=user.username, client_addr=client_addr, method="password",
+                 user_id=user.id)
+    return token
 
 
 #: Verified when the username is unknown, so that answer takes as long as a wrong password.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -38,7 +37,7 @@ from app.schemas import (
     UserPublic,
     UserUpdate,
 )
-from app.security import new_token, token_hash
+from app.security import token_hash
 from app.timeutil import isoformat, utcnow
 
 router = APIRouter()
@@ -72,13 +71,8 @@ def readyz(request: Request) -> Response:
 
 
 def start_web_session(session, settings, request: Request, response: Response, user: User) -> None:  # noqa: ANN001
-    token = new_token()
-    session.add(WebSession(token_hash=token_hash(token), user_id=user.id,
-                           expires_at=utcnow() + timedelta(days=settings.session_days)))
-    user.last_login_at = utcnow()
-    session.add(user)
-    audit.record(session, "auth.login", label=user.username, client_addr=client_addr(request), method="password",
-                 user_id=user.id)
+    """Log ``user`` in: a new server-side session and its cookie."""
+    token = accounts.start_session(session, user, days=settings.session_days, client_addr=client_addr(request))
     response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_days * 86400, httponly=True,
                         samesite="strict", secure=settings.secure_cookies, path="/")
 

@@ -174,3 +174,18 @@ def test_configured_base_url_counts_as_our_origin(settings, world):
         response = client.post("/api/v1/tokens", json={}, headers={"Origin": "https://asm.example.org"})
         assert response.status_code == 201
     app.state.engine.dispose()
+
+
+def test_long_expired_sessions_are_cleared_at_the_next_login(client, world, engine):
+    from datetime import timedelta
+
+    from app.timeutil import utcnow
+
+    login(client)
+    with session_scope(engine) as s:
+        row = s.exec(select(WebSession)).one()
+        row.expires_at = utcnow() - timedelta(days=2)
+        s.add(row)
+    login(client, "monitor")
+    with session_scope(engine) as s:
+        assert [r.user_id for r in s.exec(select(WebSession))] == [world.monitor.user.id]
