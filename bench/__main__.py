@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                         "user may create databases, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--pg-only", action="store_true", help="run only on PostgreSQL (needs --pg)")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for checking the harness")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="uvicorn worker processes (default: each benchmark's own, 2 for openrosa/batch)")
     parser.add_argument("--json", metavar="FILE", help="also write all rows as JSON")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in names]
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             kwargs = {}
             if "quick" in params:
                 kwargs["quick"] = args.quick
-            if "workers" in params:
+            if "workers" in params and args.workers is not None:
                 kwargs["workers"] = args.workers
             rows = run(pg_url, **kwargs) if params else run()
             label = f"{name} ({'PostgreSQL' if pg_url else 'SQLite'})"
