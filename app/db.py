@@ -69,6 +69,14 @@ def make_engine(settings: Settings) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _savepoint_inside_a_transaction(conn, _name):  # noqa: ANN001
+            # pysqlite (Python < 3.12) only opens a transaction before DML. A SAVEPOINT sent
+            # first would open one itself, and releasing it would COMMIT: per-item savepoints of
+            # a batch would then commit early. Open the real transaction first.
+            if not conn.connection.dbapi_connection.in_transaction:
+                conn.exec_driver_sql("BEGIN")
+
         return engine
     return create_engine(url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True)
 
