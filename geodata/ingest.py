@@ -25,6 +25,6 @@ def on_submission(session: Session, *, submission, form, version, settings) -> N
         if previous:
             affected.add(previous)
     session.add(submission)
-    session.flush()
-    if affected:
+    if affected:  # restaging reads the submissions: they must be flushed first
+        session.flush()
         service.recompute_stages(session, sorted(affected))

@@ -57,9 +57,29 @@ def _index_key(session: Session) -> str:
     return str(session.get_bind().url)
 
 
+#: session.info key of the sites version read in the session's current transaction.
+_VERSION_MEMO = "geodata.sites_version"
+
+
+def _sites_version(session: Session) -> int:
+    """The sites counter, read once per transaction (a batch maps hundreds of submissions).
+
+    Equivalent to reading it each time: an existing counter row is served from the identity map
+    within a transaction anyway; the memo also spares the query while no row exists yet.
+    ``sites_changed`` drops the memo.
+    """
+    transaction = session.get_transaction()
+    memo = session.info.get(_VERSION_MEMO)
+    if memo is not None and transaction is not None and memo[0] is transaction:
+        return memo[1]
+    version = queries.counter(session, queries.SITES_VERSION)
+    session.info[_VERSION_MEMO] = (transaction, version)
+    return version
+
+
 def indexes(session: Session) -> Indexes:
     """The spatial indexes for the current sites, cached per process and database."""
-    version = queries.counter(session, queries.SITES_VERSION)
+    version = _sites_version(session)
     key = _index_key(session)
     cached = _cache.get(key)
     if cached is not None and cached.version == version:
@@ -87,6 +107,7 @@ def indexes(session: Session) -> Indexes:
 
 def sites_changed(session: Session) -> int:
     """Bump the sites version: every process rebuilds its index on its next lookup."""
+    session.info.pop(_VERSION_MEMO, None)
     return queries.bump_counter(session, queries.SITES_VERSION)
 
 

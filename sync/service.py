@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlmodel import Session, select
 
 from app import audit
@@ -76,26 +77,59 @@ class ReceiveResult:
 # -- lookups -------------------------------------------------------------------------------
 
 
+#: xml_form_id -> Form.id and (form id, version) -> FormVersion.id, per process and database. Ids
+#: only steer the lookup: the rows themselves come from the session (its identity map within a
+#: transaction, else one primary-key read), so a form's state and settings are never stale; a
+#: stored version never changes, so finding it by id is as good as by (form, version).
+_form_ids: dict[tuple[str, str], int] = {}
+_version_ids: dict[tuple[str, int, str], int] = {}
+#: The XForm text is not needed to ingest; it stays unloaded (loaded on access if ever needed).
+_NO_XFORM = (defer(FormVersion.xform_xml),)  # type: ignore[arg-type]
+
+
+def _cache_key(session: Session) -> str:
+    return str(session.get_bind().url)
+
+
 def get_form(session: Session, xml_form_id: str) -> Form:
-    form = session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
-    if form is None:
-        raise NotFound(f"form {xml_form_id!r} not found on this server", code="form.not_found",
-                       details={"form": xml_form_id})
+    db = _cache_key(session)
+    form_id = _form_ids.get((db, xml_form_id))
+    form = session.get(Form, form_id) if form_id is not None else None
+    if form is None or form.xml_form_id != xml_form_id:
+        form = session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
+        if form is None:
+            raise NotFound(f"form {xml_form_id!r} not found on this server", code="form.not_found",
+                           details={"form": xml_form_id})
+        _remember(_form_ids, (db, xml_form_id), form.id)
     return form
 
 
 def get_version(session: Session, form: Form, version: str | None) -> FormVersion:
     """``version`` of ``form`` (None: the published version)."""
+    row = None
     if version is None:
-        row = session.get(FormVersion, form.published_version_id) if form.published_version_id else None
+        if form.published_version_id:
+            row = session.get(FormVersion, form.published_version_id, options=_NO_XFORM)
     else:
-        row = session.exec(select(FormVersion).where(FormVersion.form_id == form.id,
-                                                     FormVersion.version == version)).first()
+        key = (_cache_key(session), form.id, version)
+        version_id = _version_ids.get(key)
+        row = session.get(FormVersion, version_id, options=_NO_XFORM) if version_id is not None else None
+        if row is None or row.form_id != form.id or row.version != version:
+            row = session.exec(select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
+                               .options(*_NO_XFORM)).first()
+            if row is not None:
+                _remember(_version_ids, key, row.id)
     if row is None:
         raise NotFound(f"form {form.xml_form_id!r} has no version {version!r} on this server"
                        if version is not None else f"form {form.xml_form_id!r} has no published version",
                        code="form.version_not_found", details={"form": form.xml_form_id, "version": version})
     return row
+
+
+def _remember(cache: dict, key: Any, value: int) -> None:
+    if len(cache) > 10_000:  # bounded; the real number of forms and versions is small
+        cache.clear()
+    cache[key] = value
 
 
 def may_submit(actor: Actor, form: Form) -> bool:
@@ -282,13 +316,34 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
         attachments_present=0,
         complete=not parsed.attachments,
         review_state="received",
+        review_reason=None,
         restricted=False,
+        superseded_by=None,
+        site_id=None, site_distance_m=None, site_match=None, site_flag=None,
     )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(Submission).values(**values)
-            .on_conflict_do_nothing(index_elements=["instance_id"]).returning(Submission))
-    return session.scalars(stmt).first()
+    new_id = session.execute(_insert_statement(session.get_bind().dialect.name), values).scalar()
+    if new_id is None:
+        return None
+    # The row is exactly ``values``: attach it as loaded instead of reading it back.
+    submission = Submission(id=new_id, **values)
+    make_transient_to_detached(submission)
+    session.add(submission)
+    return submission
+
+
+_INSERT_STATEMENTS: dict[str, Any] = {}
+
+
+def _insert_statement(dialect: str) -> Any:
+    """``INSERT .. ON CONFLICT (instance_id) DO NOTHING RETURNING id``, built once per dialect
+    (a Core statement with bound parameters: compiled once, not per submission)."""
+    stmt = _INSERT_STATEMENTS.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = Submission.__table__  # type: ignore[attr-defined]
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["instance_id"]).returning(table.c.id)
+        _INSERT_STATEMENTS[dialect] = stmt
+    return stmt
 
 
 def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:

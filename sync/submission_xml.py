@@ -422,7 +422,9 @@ def build_instance_xml(version: FormVersion, data: dict[str, Any], instance_id: 
     Keys that are not fields of the version raise ``Invalid`` naming them, so a JSON client
     learns about a typo instead of silently losing an answer.
     """
-    tag, form_id, form_version = form_root(version.xform_xml, getattr(version, "xform_sha256", None))
+    key = getattr(version, "xform_sha256", None)
+    cached = _ROOT_ATTRS.get(key) if key else None  # spares loading the XForm text (deferred on ingest)
+    tag, form_id, form_version = cached or form_root(version.xform_xml, key)
     fields = version.fields or []
     schema = _schema(fields)
     root = etree.Element(tag, nsmap={"jr": "http://openrosa.org/javarosa", "orx": "http://openrosa.org/xforms"})
