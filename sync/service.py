@@ -213,7 +213,7 @@ def receive_submission(
             _supersede(session, old, submission)
         rows = _expected_rows(session, submission, parsed.attachments, carried=old)
         _geopoints(session, submission, parsed.geopoints)
-        _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor)
+        _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor, flush=False)
 
     from app.pipeline import after_submission_stored
 
@@ -387,7 +387,8 @@ def _expected_rows(session: Session, submission: Submission, expected: dict[str,
             row.received, row.received_at = True, old.received_at
         session.add(row)
         rows.append(row)
-    session.flush()
+    if rows:
+        session.flush()
     return rows
 
 
@@ -399,8 +400,11 @@ def _geopoints(session: Session, submission: Submission, points: list[submission
 
 def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachment],
           prepared: dict[str, PreparedFile], written: dict[str, StoredBlob], *, blobs: FilesystemBlobStore,
-          settings: Settings, actor: Actor | None) -> list[str]:
-    """Fill rows still waiting with the received parts (written to the store if not yet); returns the names added."""
+          settings: Settings, actor: Actor | None, flush: bool = True) -> list[str]:
+    """Fill rows still waiting with the received parts (written to the store if not yet); returns the names added.
+
+    :param flush: False when the caller flushes right after (one flush per new submission).
+    """
     added = []
     for row in rows:
         file = prepared.get(row.name)
@@ -422,7 +426,8 @@ def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachm
     if added:
         submission.updated_at = utcnow()
     session.add(submission)
-    session.flush()
+    if flush:
+        session.flush()
     return added
 
 
