@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -23,13 +22,6 @@ from tests.e2e.samples import (
 )
 
 URL = "/api/v1/sync/batches"
-
-
-@pytest.fixture
-def visit_form(app, engine, settings, world):
-    with session_scope(engine) as s:
-        form, version = add_form(s, blobs=app.state.blobs, settings=settings)
-    return form
 
 
 def stored(engine) -> list[Submission]:

@@ -26,13 +26,6 @@ from tests.e2e.samples import (
 BATCH = "/api/v1/sync/batches"
 
 
-@pytest.fixture
-def visit_form(app, engine, settings, world):
-    with session_scope(engine) as s:
-        form, _ = add_form(s, blobs=app.state.blobs, settings=settings)
-    return form
-
-
 def announce(client, person, files: dict[str, bytes], *, form_id: str = "field_visit", data=None) -> str:
     """Sync one submission that references ``files`` without sending them; returns its instance id."""
     iid = new_instance_id()

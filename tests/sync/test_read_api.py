@@ -28,13 +28,6 @@ BATCH = "/api/v1/sync/batches"
 LIST = "/api/v1/forms/field_visit/submissions"
 
 
-@pytest.fixture
-def visit_form(app, engine, settings, world):
-    with session_scope(engine) as s:
-        form, _ = add_form(s, blobs=app.state.blobs, settings=settings)
-    return form
-
-
 def sync(client, person, *items) -> list[dict]:
     response = client.post(BATCH, json={"items": list(items)}, headers=person.bearer)
     assert response.status_code == 200, response.text
