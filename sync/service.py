@@ -321,6 +321,9 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
         superseded_by=None,
         site_id=None, site_distance_m=None, site_match=None, site_flag=None,
     )
+    # Pending changes (a device's last_seen_at) go first, as an ORM insert's autoflush did: the
+    # order in which rows get locked stays the same (a no-op when nothing is pending).
+    session.flush()
     new_id = session.execute(_insert_statement(session.get_bind().dialect.name), values).scalar()
     if new_id is None:
         return None
