@@ -3,26 +3,9 @@
 import numpy as np
 import pytest
 import shapely
-from pyproj import Geod
 
 from geodata import spatial
-
-GEOD = Geod(ellps="WGS84")
-
-
-def offset(lon, lat, metres, azimuth=90.0):
-    """The point ``metres`` away from (lon, lat) along ``azimuth`` (geodesic)."""
-    x, y, _ = GEOD.fwd(lon, lat, azimuth, metres)
-    return x, y
-
-
-def square(lon, lat, half_m):
-    west, _ = offset(lon, lat, half_m, 270)
-    east, _ = offset(lon, lat, half_m, 90)
-    _, south = offset(lon, lat, half_m, 180)
-    _, north = offset(lon, lat, half_m, 0)
-    return shapely.box(west, south, east, north)
-
+from tests.geodata.conftest import offset, square
 
 KOLWEZI = (25.47, -10.72)
 
