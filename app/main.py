@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from xml.sax.saxutils import escape
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.blobs import FilesystemBlobStore
 from app.db import make_engine
 from app.errors import DomainError
+from app.http_security import SecurityHeaders, add_security_headers, require_declared_body_type
 from app.settings import Settings
 
 log = logging.getLogger("asmfield")
@@ -30,8 +31,13 @@ OPENROSA_XML_ERROR = (
 
 
 def wants_openrosa(request: Request) -> bool:
-    """OpenRosa routes mark the request (``request.state.openrosa``); their errors are XML."""
-    return bool(getattr(request.state, "openrosa", False))
+    """OpenRosa routes mark the request (``request.state.openrosa``); their errors are XML.
+
+    Errors raised before that mark is set (the app-wide body type check) go by the route's ``openrosa`` tag.
+    """
+    if getattr(request.state, "openrosa", False):
+        return True
+    return "openrosa" in (getattr(request.scope.get("route"), "tags", None) or ())
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: dict | None = None,
@@ -113,7 +119,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "internal_error", "internal error; it has been logged")
+        response = error_response(request, 500, "internal_error", "internal error; it has been logged")
+        add_security_headers(response.headers)  # this handler answers outside the SecurityHeaders middleware
+        return response
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -124,12 +132,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="asmfield",
         version="0.1.0",
         description="Offline-first field data for artisanal mining sites: OpenRosa, JSON sync, sites, cases.",
+        # Swagger UI is served from our own static files by app.web.routes (no CDN, no inline script).
+        docs_url=None,
+        redoc_url=None,
+        # Unsafe requests with a body must send a type the route declares: JSON unless it says otherwise.
+        dependencies=[Depends(require_declared_body_type)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.blobs = FilesystemBlobStore(settings.media_path)
     install_error_handlers(app)
     app.add_middleware(HeaderLimits)
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: 431 answers get the headers too
 
     from app import routes as app_routes
     from app.web import routes as web_routes

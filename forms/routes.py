@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from app.auth import ApiActor, StaffActor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
+from app.http_security import MULTIPART, takes
 from app.timeutil import isoformat
 from forms import service
 from forms.models import Form, FormState
@@ -88,7 +89,7 @@ def _upload_answer(result: service.AddFormResult) -> dict[str, Any]:
     })
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=takes(MULTIPART))
 async def upload_form(request: Request, actor: StaffActor, session: SessionDep, settings: SettingsDep,
                       blobs: BlobsDep) -> JSONResponse:
     """Upload an XLSForm (.xlsx) or XForm (.xml), with optional media files."""
@@ -152,7 +153,7 @@ def open_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[
     return _jsonable(service.form_summary(session, form))
 
 
-@router.post("/{xml_form_id}/media", status_code=201)
+@router.post("/{xml_form_id}/media", status_code=201, openapi_extra=takes(MULTIPART))
 async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep,
                        settings: SettingsDep, blobs: BlobsDep) -> dict[str, Any]:
     """Attach media files (any file parts) to the published version, or to ``version`` if given."""

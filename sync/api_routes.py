@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth import Actor, ApiActor, api_actor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Invalid, PayloadTooLarge
+from app.http_security import ANY, takes
 from sync import batch
 
 router = APIRouter(tags=["sync"])
@@ -86,7 +87,7 @@ def head_blob(sha256: str, actor: SyncActor, session: SessionDep, blobs: BlobsDe
     return Response(status_code=200 if present else 404)
 
 
-@router.put("/api/v1/blobs/{sha256}")
+@router.put("/api/v1/blobs/{sha256}", openapi_extra=takes(ANY))
 async def put_blob(sha256: str, request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
                    settings: SettingsDep) -> JSONResponse:
     """Upload a file announced in a batch; verified by its sha256; fills every attachment waiting for it."""

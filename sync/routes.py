@@ -32,6 +32,7 @@ from starlette.requests import ClientDisconnect
 from app.auth import Actor, OpenRosaActor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia
+from app.http_security import MULTIPART, takes
 from app.settings import Settings
 from forms.models import Form, FormMedia, FormState, FormVersion
 from sync import openrosa, service
@@ -173,7 +174,7 @@ def submission_preflight(request: Request, actor: OpenRosaActor) -> Response:
     return Response(status_code=204, headers=_headers(request))
 
 
-@router.post("/submission", status_code=201)
+@router.post("/submission", status_code=201, openapi_extra=takes(MULTIPART))
 async def submission(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep,
                      blobs: BlobsDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
                      ) -> Response:

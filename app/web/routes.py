@@ -1,4 +1,5 @@
-"""Web pages: login/logout and the coordinator's home page. Assets are served by us (offline users)."""
+"""Web pages: login/logout, the coordinator's home page and the API docs. Assets are served by us (offline
+users), and no page has inline script or style (app.http_security's Content-Security-Policy forbids them)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import accounts
+from app.assets import vendor_url
 from app.auth import check_csrf, check_lockout, record_failed_login, session_user
 from app.deps import SessionDep, SettingsDep
 from app.errors import DomainError
+from app.http_security import FORM_URLENCODED, MULTIPART, takes
 from app.models import Organisation
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +48,7 @@ def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", openapi_extra=takes(FORM_URLENCODED, MULTIPART, required=False))
 def logout_submit(request: Request, session: SessionDep) -> Response:
     from app.routes import end_web_session
 
@@ -62,6 +65,14 @@ def home(request: Request, session: SessionDep) -> Response:
         return RedirectResponse("/login", status_code=303)
     org = session.get(Organisation, user.organisation_id)
     return templates.TemplateResponse(request, "home.html", {"user": user, "org": org})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    """Swagger UI from our own copy of swagger-ui-dist, started by /static/docs.js (FastAPI's default page
+    loads it from a CDN and starts it with an inline script)."""
+    return templates.TemplateResponse(request, "docs.html", {"swagger": vendor_url("swagger-ui-dist"),
+                                                             "openapi_url": request.app.openapi_url})
 
 
 def install(app: FastAPI) -> None:

@@ -166,7 +166,8 @@ def test_patch_settings_validates_paths(client, world):
     bad = client.patch("/api/v1/forms/simple", json={"location_field": "/simple/missing"}, headers=world.admin.basic)
     assert bad.status_code == 422 and "/simple/missing" in bad.json()["error"]["message"]
     assert client.patch("/api/v1/forms/simple", json={"colour": "red"}, headers=world.admin.basic).status_code == 422
-    assert client.patch("/api/v1/forms/simple", content=b"not json", headers=world.admin.basic).status_code == 400
+    assert client.patch("/api/v1/forms/simple", content=b"not json",
+                        headers=world.admin.basic | {"Content-Type": "application/json"}).status_code == 400
 
 
 def test_media_upload_with_md5_and_refusals(client, world):

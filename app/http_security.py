@@ -1,0 +1,145 @@
+"""HTTP hardening shared by every route: security headers on every response, and JSON-only request bodies.
+
+Headers (issue 9, finding 6): every response carries a Content-Security-Policy without inline script,
+``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff`` and a ``Referrer-Policy``. A route that sets
+one of these itself (media with ``Content-Security-Policy: sandbox``) keeps its own value.
+
+Bodies (finding 13): a browser may send ``text/plain``, ``multipart/form-data`` or form-encoded bodies
+cross-site without asking, with cached Basic credentials. So an unsafe request with a body is refused with
+415 unless its Content-Type is one the route declares; a route that declares nothing takes JSON only. Routes
+that take another body say so with ``openapi_extra=takes(...)`` (which also documents it in OpenAPI), or by
+having ``Form``/``File`` parameters. The check is an app-wide dependency, so a new route cannot forget it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi import params as fastapi_params
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import UnsupportedMedia
+
+#: Scripts, styles, fonts and fetches from our own origin only; no plugins, no <base>, no framing, forms post
+#: to us. Images may also be data:/blob: URLs (Swagger UI's icons, Leaflet, photo previews). Map tiles, when
+#: a tile server is added, must be added to img-src here.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+])
+
+#: Added to every response that does not set the header itself. ``same-origin`` (not ``no-referrer``):
+#: browsers then still send our Origin on our own form posts, which the CSRF check needs.
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+def add_security_headers(headers: MutableHeaders) -> None:
+    """Set every security header the response does not set itself."""
+    for name, value in SECURITY_HEADERS.items():
+        if name not in headers:
+            headers[name] = value
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``add_security_headers`` on every HTTP response (pages, API, static files, errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                add_security_headers(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- request bodies ----------------------------------------------------------------------
+
+JSON = "application/json"
+FORM_URLENCODED = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+ANY = "*/*"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def takes(*media_types: str, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose body is not JSON, e.g. ``takes("multipart/form-data")``;
+    ``takes("*/*")`` for raw bytes of any type. Documents the body and lets these types through."""
+    content = {t: {"schema": {"type": "object"} if t == MULTIPART else {"type": "string", "format": "binary"}}
+               for t in media_types}
+    return {"requestBody": {"required": required, "content": content}}
+
+
+def declared_body_types(route: Any) -> tuple[str, ...]:
+    """The request body types ``route`` takes: its ``takes(...)`` declaration, form types for routes with
+    ``Form``/``File`` parameters, otherwise JSON."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    content = (extra.get("requestBody") or {}).get("content")
+    if content:
+        return tuple(content)
+    body_field = getattr(route, "body_field", None)
+    if body_field is not None and isinstance(body_field.field_info, fastapi_params.Form):
+        return (FORM_URLENCODED, MULTIPART)
+    return (JSON,)
+
+
+def media_type_matches(content_type: str, accepted: tuple[str, ...]) -> bool:
+    """Whether a Content-Type header (parameters such as charset ignored) is one of ``accepted``;
+    ``application/json`` also accepts ``application/*+json``."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    for expected in accepted:
+        if expected == ANY or mime == expected:
+            return True
+        if expected == JSON and mime.startswith("application/") and mime.endswith("+json"):
+            return True
+        if expected.endswith("/*") and mime.startswith(expected[:-1]):
+            return True
+    return False
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() != "0"
+    return "transfer-encoding" in request.headers
+
+
+async def require_declared_body_type(request: Request) -> None:
+    """App-wide dependency: 415 for an unsafe request whose body is not of a type the route declares.
+
+    Bodyless requests (close, open, logout) need no Content-Type. Runs before the route's own
+    dependencies and handler, so nothing is authenticated, read or stored.
+    """
+    if request.method in SAFE_METHODS or not _has_body(request):
+        return
+    accepted = declared_body_types(request.scope.get("route"))
+    content_type = request.headers.get("content-type", "")
+    if media_type_matches(content_type, accepted):
+        return
+    received = content_type[:100] or "a body without Content-Type"
+    raise UnsupportedMedia(f"this endpoint takes {' or '.join(accepted)}, not {received}",
+                           code="request.unsupported_media_type",
+                           details={"expected": list(accepted), "received": content_type[:100] or None})
