@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import Actor, ApiActor, api_actor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
-from sync import batch
+from sync import batch, media
 
 router = APIRouter(tags=["sync"])
 
@@ -30,6 +30,14 @@ class BatchBody(BaseModel):
     device: str | None = Field(default=None, max_length=200)
     #: Validated item by item by the service, so one malformed item fails only itself.
     items: list[Any]
+
+    @field_validator("device")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        problem = batch.unfit(value)
+        if problem is not None:
+            raise ValueError(problem[1])
+        return value
 
 
 def _declared_length(request: Request) -> int | None:
@@ -62,7 +70,7 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
     """Sync up to MAX_BATCH_ITEMS submissions; one result per item (created|duplicate|edit|conflict|invalid)."""
     raw = await _read_limited(request, min(settings.max_submission_bytes, MAX_BATCH_BODY))
     try:
-        body = BatchBody.model_validate(json.loads(raw))
+        body = BatchBody.model_validate(batch.loads(raw))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not JSON: {exc}", code="batch.not_json") from exc
     except RecursionError as exc:
@@ -81,9 +89,10 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
 
 
 @router.head("/api/v1/blobs/{sha256}")
-def head_blob(sha256: str, actor: SyncActor, session: SessionDep, blobs: BlobsDep) -> Response:
-    """200 when the server has this file (no upload needed), 404 when it must be PUT."""
-    present = batch.blob_present(session, blobs=blobs, actor=actor, sha256=sha256)
+def head_blob(sha256: str, actor: SyncActor, session: SessionDep) -> Response:
+    """200 when you sent these bytes before and nothing of yours waits for them (no upload needed),
+    else 404 (PUT them): a file that is absent and one that is not yours answer alike."""
+    present = batch.blob_present(session, actor=actor, sha256=sha256)
     return Response(status_code=200 if present else 404)
 
 
@@ -133,9 +142,14 @@ def get_submission(instance_id: str, actor: ApiActor, session: SessionDep) -> di
 @router.get("/api/v1/media/{sha256}")
 def get_media(sha256: str, request: Request, actor: ApiActor, session: SessionDep, blobs: BlobsDep,
               size: Annotated[str | None, Query(description="thumb (240 px) or web (1280 px)")] = None) -> Response:
-    """An attachment (or its thumbnail / web size) of a submission you may read."""
+    """An attachment (or its thumbnail / web size) of a submission you may read, or a file you sent.
+
+    Only JPEG/PNG/WebP/GIF images that Pillow reads are sent inline; everything else is an
+    attachment; always with ``nosniff`` and a sandboxing CSP (``sync.media.served``)."""
     found = batch.media_file(session, blobs=blobs, actor=actor, sha256=sha256, size=size)
-    headers = {"ETag": found.etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    media_type, safety = media.served(found.path, filename=f"{sha256}-{size}.jpg" if size else sha256,
+                                      stored_type=found.media_type)
+    headers = {"ETag": found.etag, "Cache-Control": "private, max-age=31536000, immutable", **safety}
     if found.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return FileResponse(found.path, media_type=found.media_type, headers=headers)
+    return FileResponse(found.path, media_type=media_type, headers=headers)

@@ -6,18 +6,23 @@ Each item runs in its own SAVEPOINT; a refused item is rolled back alone and rep
 ``conflict`` (409 rules: same instanceID with different content, an edit of a replaced version)
 or ``invalid`` (anything else, with the error code and message), while the others are stored.
 
-Attachments are announced by sha256. A file is attached at once only when its blob is already
-stored *and* the caller has shown it holds that file before (an earlier submission of theirs
-expects the same hash; admins always): otherwise anyone could attach, and then read, any photo
-whose hash they guessed. Every other file is reported ``missing``; the client PUTs it once to
-``/api/v1/blobs/{sha256}``, which verifies the hash and fills every attachment waiting for it
-(``SubmissionAttachment.expected_sha256``). Nothing here commits.
+Attachments are announced by sha256. Only the bytes prove possession (issue 9, finding 5): a
+file is attached at once only when its blob is stored *and* the caller sent those very bytes
+before (``BlobHolder``: an OpenRosa part or a PUT of theirs); announcing a hash, however often,
+grants nothing. Every other file is reported ``missing``; the client PUTs it to
+``/api/v1/blobs/{sha256}``, which verifies the hash and fills the caller's own attachments
+waiting for it (``SubmissionAttachment.expected_sha256``). Case-form images are stored
+re-encoded under another hash; the announced (original) hash stays in ``expected_sha256``, so
+resends stay idempotent. Nothing here commits.
+
+A batch item that holds text or numbers no field can store (a lone UTF-16 surrogate, NUL, NaN,
+Infinity, a number beyond float range or of more than ``MAX_INT_DIGITS`` digits) is ``invalid``
+alone (finding 12); the JSON is read with ``loads`` so such numbers never fail the whole body.
 
 Read access (design.md §6): admins and coordinators read all site-visit and general
 submissions, monitors only their own (made by them or their devices), caseworkers none.
-Case-form submissions follow the cases rule (``cases.service.may_read_case_submission``: the
-owning organisation's caseworkers; a coordinator only for restricted or not yet accepted ones;
-every granted read audited); admins and monitors never list them.
+Case-form submissions and their files are never served here, to anyone: they are read through
+``/api/v1/cases`` (scoped by organisation, identity reads audited; issue 9).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+import math
 import os
 import re
 import tempfile
@@ -47,7 +54,7 @@ from app.settings import Settings
 from app.timeutil import as_utc, isoformat, utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormVersion
 from sync import media
-from sync.models import Blob, Submission, SubmissionAttachment
+from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 
 if TYPE_CHECKING:
     from app.auth import Actor
@@ -56,6 +63,8 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 STAFF = (Role.admin, Role.coordinator)
 MAX_PAGE = 1000
 MEDIA_SIZES = ("thumb", "web")
+#: Longer JSON integers are refused item by item (Python refuses to convert past 4300 digits).
+MAX_INT_DIGITS = 100
 
 
 def check_sha256(value: str) -> str:
@@ -68,10 +77,66 @@ def check_sha256(value: str) -> str:
 # == batch ==================================================================================
 
 
+class UnreadableNumber:
+    """A JSON number no field can hold (NaN, Infinity, beyond float range, too many digits),
+    kept as the start of its text so that only the item holding it is refused."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text if len(text) <= 20 else text[:20] + "..."
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _json_int(text: str) -> int | UnreadableNumber:
+    return int(text) if len(text.lstrip("-")) <= MAX_INT_DIGITS else UnreadableNumber(text)
+
+
+def _json_float(text: str) -> float | UnreadableNumber:
+    value = float(text)
+    return value if math.isfinite(value) else UnreadableNumber(text)
+
+
+def loads(raw: bytes | str) -> Any:
+    """``json.loads`` that never fails on a number: unreadable ones become ``UnreadableNumber``."""
+    return json.loads(raw, parse_int=_json_int, parse_float=_json_float, parse_constant=UnreadableNumber)
+
+
+def unfit(raw: Any) -> tuple[str, str] | None:
+    """(code, reason) when ``raw`` holds text or a number no field can store, else None."""
+    stack = [raw]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "batch.bad_text", "a string holds a NUL character"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "batch.bad_text", "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff): not Unicode text"
+        elif isinstance(value, UnreadableNumber):
+            return "batch.bad_number", (f"the number {value.text} cannot be stored (NaN, Infinity, beyond the float "
+                                        f"range or more than {MAX_INT_DIGITS} digits); send it as a string")
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "batch.bad_number", "NaN and Infinity cannot be stored"
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+def _reported_id(raw: Any) -> str | None:
+    """The item's instance_id as given, when it can be sent back as JSON text."""
+    value = raw.get("instance_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and unfit(value) is None else None
+
+
 class BatchAttachment(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=2**53)
     media_type: str | None = Field(default=None, max_length=100)
 
 
@@ -128,15 +193,19 @@ def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
     if len(items) > settings.max_batch_items:
         raise PayloadTooLarge(f"a batch may hold at most {settings.max_batch_items} items; this one has {len(items)}",
                               code="batch.too_many_items", details={"limit": settings.max_batch_items})
-    announced = {a.get("sha256") for item in items if isinstance(item, dict)
-                 for a in (item.get("attachments") or []) if isinstance(a, dict)}
+    problems = [unfit(raw) for raw in items]
+    fit = [raw for raw, bad in zip(items, problems, strict=True) if bad is None and isinstance(raw, dict)]
+    announced = {a.get("sha256") for item in fit for a in (item.get("attachments") or []) if isinstance(a, dict)}
     _begin_write(session)
     held = _hashes_held(session, actor, {h for h in announced if isinstance(h, str) and SHA256_RE.match(h)})
     client_device = device or (actor.device.name if actor.device else None)
     versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]] = {}
-    known = _known(session, [raw.get("instance_id") for raw in items if isinstance(raw, dict)])
-    return [_sync_item(session, blobs=blobs, settings=settings, actor=actor, raw=raw, held=held,
-                       device=client_device, user_agent=user_agent, versions=versions, known=known) for raw in items]
+    known = _known(session, [raw.get("instance_id") for raw in fit])
+    return [ItemResult(instance_id=_reported_id(raw), status="invalid", code=bad[0], reason=bad[1])
+            if bad is not None else
+            _sync_item(session, blobs=blobs, settings=settings, actor=actor, raw=raw, held=held,
+                       device=client_device, user_agent=user_agent, versions=versions, known=known)
+            for raw, bad in zip(items, problems, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -300,19 +369,16 @@ def _expect(session: Session, submission: Submission,
 
 
 def _hashes_held(session: Session, actor: Actor, hashes: set[str]) -> set[str]:
-    """The hashes the caller has proven to hold: expected by one of their submissions (admins: any)."""
+    """The hashes whose bytes the caller has sent before (``BlobHolder``); admins included:
+    knowing or announcing a hash proves nothing."""
     if not hashes:
         return set()
-    if actor.role == Role.admin:
-        return hashes
-    query = (select(SubmissionAttachment.expected_sha256, SubmissionAttachment.sha256)
-             .join(Submission, col(Submission.id) == col(SubmissionAttachment.submission_id))
-             .where(Submission.submitted_by_user_id == actor.user.id)
-             .where((col(SubmissionAttachment.expected_sha256).in_(hashes)) | (col(SubmissionAttachment.sha256).in_(hashes))))
-    held: set[str] = set()
-    for expected, stored in session.exec(query):
-        held.update(h for h in (expected, stored) if h in hashes)
-    return held
+    return set(session.exec(select(BlobHolder.sha256).where(BlobHolder.user_id == actor.user.id,
+                                                            col(BlobHolder.sha256).in_(hashes))))
+
+
+def _holds(session: Session, actor: Actor, sha256: str) -> bool:
+    return bool(_hashes_held(session, actor, {sha256}))
 
 
 # == blobs ==================================================================================
@@ -353,7 +419,8 @@ def _waiting_query(sha256: str):  # noqa: ANN202
 
 
 def authorise_blob(session: Session, *, actor: Actor, sha256: str) -> None:
-    """Only a caller with a submission expecting ``sha256`` (or an admin) may HEAD or PUT it."""
+    """Only a caller with a submission expecting ``sha256`` (or an admin) may PUT it (a refusal
+    says nothing about whether the file exists)."""
     check_sha256(sha256)
     if actor.role == Role.admin:
         return
@@ -363,14 +430,16 @@ def authorise_blob(session: Session, *, actor: Actor, sha256: str) -> None:
                         code="blob.not_expected")
 
 
-def blob_present(session: Session, *, blobs: FilesystemBlobStore, actor: Actor, sha256: str) -> bool:
-    """True when the server needs no upload of ``sha256``: the file is stored, or every
-    attachment that announced it is already filled (case-form photos are stored stripped)."""
-    authorise_blob(session, actor=actor, sha256=sha256)
-    if blobs.exists(sha256):
-        return True
-    rows = session.exec(_waiting_query(sha256)).all()
-    return bool(rows) and all(att.received for att, _ in rows)
+def blob_present(session: Session, *, actor: Actor, sha256: str) -> bool:
+    """True when the caller need not upload ``sha256``: they sent these very bytes before and none
+    of their attachments still waits for them (a case-form photo is stored stripped, under another
+    hash). A file that is absent and one that is someone else's answer the same: False."""
+    check_sha256(sha256)
+    if not _holds(session, actor, sha256):
+        return False
+    waiting = session.exec(_waiting_query(sha256).where(Submission.submitted_by_user_id == actor.user.id,
+                                                        SubmissionAttachment.received.is_(False)).limit(1)).first()
+    return waiting is None
 
 
 @dataclass
@@ -383,10 +452,11 @@ class BlobReceipt:
 
 def receive_blob(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, actor: Actor, sha256: str,
                  upload: Spooled, media_type: str | None = None) -> BlobReceipt:
-    """Verify an uploaded file against its hash and fill every attachment waiting for it.
+    """Verify an uploaded file against its hash and fill the caller's attachments waiting for it
+    (never another user's: they must send the bytes themselves). The caller then holds the file.
 
-    Images are checked (and stripped for case forms) by ``sync.media`` exactly as OpenRosa parts
-    are. Idempotent: a second upload of the same file fills nothing and is not an error.
+    Images are checked (and stripped for case and sensitive forms) by ``sync.media`` exactly as
+    OpenRosa parts are. Idempotent: a second upload of the same file fills nothing and is not an error.
 
     :raises Invalid: the body's sha256 differs from ``sha256`` (nothing is stored).
     """
@@ -395,22 +465,29 @@ def receive_blob(session: Session, *, blobs: FilesystemBlobStore, settings: Sett
         raise Invalid(f"the body's sha256 is {upload.sha256}, not {sha256}; nothing was stored",
                       code="blob.hash_mismatch", details={"expected": sha256, "received": upload.sha256})
     existed = blobs.exists(sha256)
-    rows = [(att, sub) for att, sub in session.exec(_waiting_query(sha256)).all() if not att.received]
+    rows = [(att, sub) for att, sub in session.exec(
+        _waiting_query(sha256).where(Submission.submitted_by_user_id == actor.user.id)).all() if not att.received]
     attached: list[str] = []
     with tempfile.TemporaryDirectory(dir=blobs.tmp, prefix="blob-") as workdir:
-        #: One check and store per way of handling the file (stripped or not, image or not).
-        stored: dict[tuple[bool, bool], Blob] = {}
-        kinds = _form_kinds(session, {sub.form_id for _, sub in rows})
+        #: One check and store per way of handling the file (stripped or not, image question or not).
+        stored: dict[tuple[bool, bool, bool], Blob] = {}
+        forms = _forms(session, {sub.form_id for _, sub in rows})
+        images: dict[int, frozenset[str]] = {}
         for att, sub in rows:
-            strip = kinds.get(sub.form_id) in CASE_FORM_KINDS
+            strip = media.strips_metadata(forms[sub.form_id])
+            if sub.form_version_id not in images:
+                version = session.get(FormVersion, sub.form_version_id)
+                images[sub.form_version_id] = media.image_fields(version.fields if version else [])
+            expects_image = att.field_path in images[sub.form_version_id]
             declared = att.media_type or media_type
-            key = (strip, media.looks_like_image(att.name, declared))
+            key = (strip, strip and expects_image, media.looks_like_image(att.name, declared))
             blob = stored.get(key)
             if blob is None:
                 prepared = media.prepare(media.IncomingFile(name=att.name, path=upload.path, size=upload.size,
                                                             media_type=declared),
-                                         settings=settings, strip_metadata=strip, workdir=Path(workdir))
-                blob = stored[key] = media.store(session, blobs, prepared, settings=settings)
+                                         settings=settings, strip_metadata=strip, expects_image=expects_image,
+                                         workdir=Path(workdir))
+                blob = stored[key] = media.store(session, blobs, prepared, settings=settings, holder=actor.user.id)
             att.sha256, att.size, att.media_type = blob.sha256, blob.size, blob.media_type
             att.received, att.received_at = True, utcnow()
             session.add(att)
@@ -422,6 +499,7 @@ def receive_blob(session: Session, *, blobs: FilesystemBlobStore, settings: Sett
             stored_blob = blobs.put_file(upload.path, max_bytes=settings.max_attachment_bytes)
             media.upsert_blob(session, sha256=stored_blob.sha256, size=stored_blob.size,
                               media_type=media_type or "application/octet-stream")
+        media.record_holder(session, user_id=actor.user.id, sha256=sha256)
     session.flush()
     return BlobReceipt(sha256=sha256, created=not existed and blobs.exists(sha256), attached=attached)
 
@@ -441,10 +519,10 @@ def _recount(session: Session, submission: Submission) -> None:
     session.add(submission)
 
 
-def _form_kinds(session: Session, form_ids: set[int]) -> dict[int, str]:
+def _forms(session: Session, form_ids: set[int]) -> dict[int, Form]:
     if not form_ids:
         return {}
-    return {fid: kind for fid, kind in session.exec(select(Form.id, Form.kind).where(col(Form.id).in_(form_ids)))}
+    return {form.id: form for form in session.exec(select(Form).where(col(Form.id).in_(form_ids)))}
 
 
 # == read API ===============================================================================
@@ -644,19 +722,26 @@ class MediaFile:
 
 def media_file(session: Session, *, blobs: FilesystemBlobStore, actor: Actor, sha256: str,
                size: str | None = None) -> MediaFile:
-    """A stored attachment the caller may read (through a submission they may read), or its
-    derived ``thumb``/``web`` JPEG. Not readable and not stored look the same: 404."""
+    """A stored file the caller may read, or its derived ``thumb``/``web`` JPEG (issue 9, finding 5).
+
+    Readable: bytes the caller sent themselves (``BlobHolder``), or an attachment of a submission
+    they may read. Never a file of a case-form submission: those go out only through the case
+    photo route, scoped and audited. Not readable and not stored look the same: 404.
+    """
     check_sha256(sha256)
     if size is not None and size not in MEDIA_SIZES:
         raise Invalid(f"size must be one of {', '.join(MEDIA_SIZES)}", code="media.bad_size", details={"field": "size"})
     not_found = NotFound(f"no media {sha256} that you may read", code="media.not_found")
-    query = (select(Submission, Form.kind)
+    query = (select(Submission, Form)
              .join(SubmissionAttachment, col(SubmissionAttachment.submission_id) == col(Submission.id))
              .join(Form, col(Form.id) == col(Submission.form_id))
              .where(SubmissionAttachment.sha256 == sha256, SubmissionAttachment.received.is_(True)))
+    if session.exec(query.where(col(Form.kind).in_(CASE_FORM_KINDS)).limit(1)).first() is not None:
+        raise not_found
     if actor.role == Role.monitor:
         query = query.where(Submission.submitted_by_user_id == actor.user.id)
-    if not any(_may_read(session, actor, sub, kind) for sub, kind in session.exec(query.limit(50))):
+    readable = any(_may_read(session, actor, sub, form.kind) for sub, form in session.exec(query.limit(50)))
+    if not readable and not _holds(session, actor, sha256):
         raise not_found
     blob = session.get(Blob, sha256)
     if blob is None or not blobs.exists(sha256):

@@ -2,44 +2,78 @@
 
 Two phases, so that a bad file refuses the whole submission before anything is stored:
 
-1. ``prepare(file, ...)`` checks the name and size, opens images with Pillow (a file that claims
-   to be an image and is not is refused; decompression bombs are refused by pixel count before
-   decoding), re-encodes images of case forms with every byte of metadata dropped (the stripped
-   file is what will be stored; the original never is), and renders the derived sizes in memory.
+1. ``prepare(file, ...)`` checks the name and size and decides from the *bytes* (magic numbers, then
+   Pillow) whether the file is an image, never from its name or declared type (issue 9, finding 2).
+   Images are opened with Pillow (decompression bombs are refused by pixel count before decoding);
+   with ``strip_metadata`` (case forms, forms with the ``sensitive_media`` setting) they are
+   re-encoded from their pixels alone, so no EXIF, GPS, XMP, IPTC, ICC profile, comment, text
+   chunk or thumbnail survives (the stripped file is what will be stored; the original never is).
+   There, an image we cannot decode and clean (HEIC, JPEG 2000, JPEG XL...) is refused, and so is
+   anything that is not an image where the question takes an image. The derived sizes are
+   rendered in memory.
 2. ``store(session, blobs, prepared)`` writes the file into the blob store (temp file, fsync,
    rename), writes the thumbnail (240 px) and web size (1280 px) JPEGs beside it, and upserts the
    ``Blob`` row. The caller's transaction commits the row after the file is durable.
+
+``served(...)`` gives the headers every media response carries (finding 6): only a raster image
+Pillow reads as JPEG, PNG, WebP or GIF is sent inline, with the type of its checked format; anything
+else is an attachment; all of them with ``nosniff`` and a sandboxing Content-Security-Policy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import mimetypes
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 from app.settings import Settings
-from sync.models import Blob
+from app.timeutil import utcnow
+from forms.models import CASE_FORM_KINDS, Form
+from sync.models import Blob, BlobHolder
 from sync.submission_xml import is_plain_file_name
 
 THUMB_PX = 240
 WEB_PX = 1280
 #: Variants written beside each image, by name -> longest side in pixels.
 DERIVED_SIZES = {"thumb": THUMB_PX, "web": WEB_PX}
+#: Names that claim to be an image: on forms that are not sensitive, such a file must be one.
 IMAGE_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
     ".webp": "image/webp", ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff",
 }
-_SAVE_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"}
+#: Image families (from magic numbers) Pillow decodes here -> the Pillow formats a file may open as
+#: (an MPO is a JPEG with extra pictures). Anything else that looks like an image cannot be cleaned.
+DECODABLE = {"JPEG": ("JPEG", "MPO"), "PNG": ("PNG",), "GIF": ("GIF",), "WEBP": ("WEBP",), "BMP": ("BMP",),
+             "TIFF": ("TIFF",)}
+if features.check("avif"):
+    DECODABLE["AVIF"] = ("AVIF",)
+#: Stored type of images we do not decode (kept as they are on forms that are not sensitive).
+UNDECODED_TYPES = {"HEIF": "image/heif", "AVIF": "image/avif", "JPEG2000": "image/jp2", "JXL": "image/jxl",
+                   "PSD": "image/vnd.adobe.photoshop", "QOI": "image/qoi"}
+#: The format a cleaned image is written in (lossless PNG for formats browsers do not all show).
+CLEAN_FORMAT = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WEBP", "BMP": "PNG", "TIFF": "PNG",
+                "AVIF": "JPEG"}
+#: Raster images served inline (finding 6), by checked format.
+INLINE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+#: The Content-Security-Policy of every media response: nothing loads, scripts never run.
+MEDIA_CSP = "default-src 'none'; sandbox"
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
+                b"mif2", b"miaf"}
+_SNIFF_BYTES = 64
 
 
 @dataclass
@@ -64,37 +98,104 @@ class PreparedFile:
     height: int | None = None
     stripped: bool = False
     derived: dict[str, Image.Image] = field(default_factory=dict)
+    #: sha256 of the bytes the client sent, when what is stored differs (a stripped image).
+    source_sha256: str | None = None
+
+
+# -- what a form wants ---------------------------------------------------------------------
+
+
+def strips_metadata(form: Form) -> bool:
+    """Case forms always, other forms when staff set ``sensitive_media`` (PATCH /api/v1/forms/{id})."""
+    return form.kind in CASE_FORM_KINDS or (form.settings or {}).get("sensitive_media") is True
+
+
+def image_fields(fields: Iterable[dict[str, Any]]) -> frozenset[str]:
+    """Paths of the questions that take an image (XLSForm ``image``: an upload of ``image/*``)."""
+    return frozenset(f["path"] for f in fields
+                     if f.get("type") == "binary" and str(f.get("mediatype") or "").startswith("image/"))
+
+
+# -- recognising images by their bytes -----------------------------------------------------
+
+
+def sniff(head: bytes) -> str | None:
+    """The image family of a file from its first bytes (magic numbers), or None: not an image.
+
+    Families in ``DECODABLE`` are opened with Pillow; the others (``UNDECODED_TYPES``) are images
+    we cannot clean. SVG is text, not a raster image: None.
+    """
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 64, 108, 124):
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head[4:8] == b"ftyp":
+        box = int.from_bytes(head[:4], "big")
+        brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(box, len(head)) - 3, 4)}
+        if brands & {b"avif", b"avis"}:
+            return "AVIF"
+        if brands & _HEIF_BRANDS:
+            return "HEIF"
+        return None  # MP4, M4A, 3GP, QuickTime: not images
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xffO\xffQ":
+        return "JPEG2000"
+    if head[:2] == b"\xff\n" or head[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
+        return "JXL"
+    if head[:4] == b"8BPS":
+        return "PSD"
+    if head[:4] == b"qoif":
+        return "QOI"
+    return None
+
+
+def _head(path: Path) -> bytes:
+    with Path(path).open("rb") as handle:
+        return handle.read(_SNIFF_BYTES)
 
 
 def guess_media_type(name: str, declared: str | None = None) -> str:
-    """Media type from the file name, else the declared part type, else octet-stream."""
-    ext = os.path.splitext(name)[1].lower()
-    if ext in IMAGE_TYPES:
-        return IMAGE_TYPES[ext]
+    """Media type of a file that is not an image, from its name, else the declared part type.
+
+    Never an ``image/*`` type: the bytes decided it is not an image we checked.
+    """
     guessed = mimetypes.guess_type(name)[0]
-    if guessed:
-        return guessed
-    if declared and "/" in declared and len(declared) <= 100:
-        return declared.split(";")[0].strip().lower()
-    return "application/octet-stream"
+    if not guessed and declared and "/" in declared and len(declared) <= 100:
+        guessed = declared.split(";")[0].strip().lower()
+    if not guessed or guessed.startswith("image/"):
+        return "application/octet-stream"
+    return guessed
 
 
 def looks_like_image(name: str, declared: str | None = None) -> bool:
-    """Names and declared types that Pillow must be able to open (others are stored as they are)."""
+    """Names and declared types that claim an image (on forms that are not sensitive, such a file
+    must be one; the bytes alone decide what is done with it)."""
     ext = os.path.splitext(name)[1].lower()
     declared = (declared or "").split(";")[0].strip().lower()
     return ext in IMAGE_TYPES or declared in IMAGE_TYPES.values()
 
 
-def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, workdir: Path | None = None) -> PreparedFile:
+def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, expects_image: bool = False,
+            workdir: Path | None = None) -> PreparedFile:
     """Check one attachment and get it ready for the store (see the module docstring).
 
-    :param strip_metadata: re-encode images without EXIF/GPS/XMP/ICC/text (case forms).
+    :param strip_metadata: re-encode images without any metadata, refuse images that cannot be
+        cleaned (case forms, sensitive forms).
+    :param expects_image: the question that references the file takes an image; with
+        ``strip_metadata``, a file that is not a decodable image is then refused.
     :param workdir: where a stripped re-encoding is written (the caller removes it); needed with
         ``strip_metadata``.
     :raises Invalid: the name is not a plain file name.
     :raises PayloadTooLarge: the file or the image's pixel count exceeds the limits.
-    :raises UnsupportedMedia: the file claims to be an image and is not one.
+    :raises UnsupportedMedia: an image that is unreadable or cannot be cleaned, or a file that
+        claims to be (or must be) an image and is not one.
     """
     if not is_plain_file_name(file.name):
         raise Invalid(f"attachment name {file.name[:100]!r} must be a plain file name (no directories)",
@@ -104,28 +205,38 @@ def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, wor
     if file.size > settings.max_attachment_bytes:
         raise PayloadTooLarge(f"attachment {file.name!r} is {file.size} bytes; the limit is "
                               f"{settings.max_attachment_bytes}", code="media.too_large", details={"name": file.name})
-    media_type = guess_media_type(file.name, file.media_type)
-    prepared = PreparedFile(name=file.name, path=file.path, size=file.size, media_type=media_type)
-    if looks_like_image(file.name, file.media_type):
-        _prepare_image(prepared, settings=settings, strip_metadata=strip_metadata, workdir=workdir)
+    family = sniff(_head(file.path))
+    prepared = PreparedFile(name=file.name, path=file.path, size=file.size, media_type="application/octet-stream")
+    if family in DECODABLE:
+        _prepare_image(prepared, family, settings=settings, strip_metadata=strip_metadata, workdir=workdir)
+    elif family is not None:
+        if strip_metadata:
+            raise UnsupportedMedia(f"attachment {file.name!r} is a {family} image, which this server cannot clean "
+                                   "of its metadata; send JPEG or PNG (set the camera to 'most compatible')",
+                                   code="media.unsupported_image", details={"name": file.name, "format": family})
+        prepared.media_type = UNDECODED_TYPES[family]
+    elif strip_metadata and expects_image:
+        raise UnsupportedMedia(f"attachment {file.name!r} answers a photo question but is not a JPEG, PNG, WebP, "
+                               "GIF, BMP or TIFF image", code="media.not_an_image", details={"name": file.name})
+    elif looks_like_image(file.name, file.media_type):
+        raise UnsupportedMedia(f"attachment {file.name!r} claims to be an image but is not a readable image",
+                               code="media.not_an_image", details={"name": file.name})
+    else:
+        prepared.media_type = guess_media_type(file.name, file.media_type)
     return prepared
 
 
-def _open_checked(path: Path, name: str, max_pixels: int) -> Image.Image:
+def _open_checked(path: Path, name: str, family: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(path, formats=DECODABLE[family])
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"image {name!r} has too many pixels (limit {max_pixels})",
                               code="media.image_too_large", details={"name": name}) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnsupportedMedia(f"attachment {name!r} claims to be an image but is not a readable image",
+        raise UnsupportedMedia(f"attachment {name!r} looks like a {family} image but is not a readable one",
                                code="media.not_an_image", details={"name": name}) from exc
-    if image.format not in _SAVE_FORMATS:
-        image.close()
-        raise UnsupportedMedia(f"attachment {name!r} is a {image.format} image; use JPEG or PNG",
-                               code="media.not_an_image", details={"name": name})
     width, height = image.size
     if width * height > max_pixels or width <= 0 or height <= 0:
         image.close()
@@ -134,31 +245,40 @@ def _open_checked(path: Path, name: str, max_pixels: int) -> Image.Image:
     return image
 
 
-def _prepare_image(prepared: PreparedFile, *, settings: Settings, strip_metadata: bool, workdir: Path | None) -> None:
+def _mime(pillow_format: str) -> str:
+    return "image/jpeg" if pillow_format == "MPO" else Image.MIME.get(pillow_format, "application/octet-stream")
+
+
+def _prepare_image(prepared: PreparedFile, family: str, *, settings: Settings, strip_metadata: bool,
+                   workdir: Path | None) -> None:
     name = prepared.name
     if strip_metadata and workdir is None:
         raise ValueError("stripping metadata needs a workdir for the re-encoded file")
-    image = _open_checked(prepared.path, name, settings.max_image_pixels)
+    image = _open_checked(prepared.path, name, family, settings.max_image_pixels)
     try:
-        prepared.media_type = Image.MIME.get(image.format, prepared.media_type)
+        prepared.media_type = _mime(image.format)
         prepared.width, prepared.height = image.size
-        fmt = image.format
         if strip_metadata:
             image.load()
             clean = _without_metadata(ImageOps.exif_transpose(image))
-            fd, tmp = tempfile.mkstemp(dir=workdir, suffix=os.path.splitext(name)[1] or ".img")
+            fmt = CLEAN_FORMAT[family]
+            if fmt == "JPEG" and clean.mode not in ("RGB", "L", "CMYK"):
+                clean = clean.convert("RGB")
+            fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".img")
             with os.fdopen(fd, "wb") as out:
                 if fmt == "JPEG":
                     clean.save(out, format="JPEG", quality=90)
                 else:
                     clean.save(out, format=fmt)
+            prepared.source_sha256 = _sha256_of(prepared.path)
             prepared.path = Path(tmp)
             prepared.size = os.path.getsize(tmp)
+            prepared.media_type = _mime(fmt)
             prepared.width, prepared.height = clean.size
             prepared.stripped = True
             source = clean
         else:
-            if fmt == "JPEG":
+            if image.format == "JPEG":
                 image.draft("RGB", (WEB_PX, WEB_PX))
             image.load()
             source = ImageOps.exif_transpose(image)
@@ -168,6 +288,14 @@ def _prepare_image(prepared: PreparedFile, *, settings: Settings, strip_metadata
                                details={"name": name}) from exc
     finally:
         image.close()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _without_metadata(image: Image.Image) -> Image.Image:
@@ -211,26 +339,80 @@ def write(blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Setti
     return stored
 
 
-def record(session: Session, prepared: PreparedFile, stored: StoredBlob) -> Blob:
-    """The ``Blob`` row of a file ``write`` stored."""
+def record(session: Session, prepared: PreparedFile, stored: StoredBlob, *, holder: int | None = None) -> Blob:
+    """The ``Blob`` row of a file ``write`` stored; ``holder`` (the user who sent the bytes) is
+    remembered as holding them (``BlobHolder``)."""
+    if holder is not None:
+        record_holder(session, user_id=holder, sha256=prepared.source_sha256 or stored.sha256)
+        if prepared.source_sha256:
+            record_holder(session, user_id=holder, sha256=stored.sha256)
     return upsert_blob(session, sha256=stored.sha256, size=stored.size, media_type=prepared.media_type,
                        width=prepared.width, height=prepared.height)
 
 
-def store(session: Session, blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings) -> Blob:
+def store(session: Session, blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings,
+          holder: int | None = None) -> Blob:
     """Put a prepared file into the store, write its derived sizes, upsert its ``Blob`` row."""
-    return record(session, prepared, write(blobs, prepared, settings=settings))
+    return record(session, prepared, write(blobs, prepared, settings=settings), holder=holder)
+
+
+def _insert(session: Session):  # noqa: ANN202
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def upsert_blob(session: Session, *, sha256: str, size: int, media_type: str, width: int | None = None,
                 height: int | None = None) -> Blob:
     """Insert the ``Blob`` row unless it exists (race-free on SQLite and PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
     values = dict(sha256=sha256, size=size, media_type=media_type[:100], width=width, height=height)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    from app.timeutil import utcnow
-
-    session.execute(insert(Blob).values(created_at=utcnow(), **values).on_conflict_do_nothing(index_elements=["sha256"]))
+    session.execute(_insert(session)(Blob).values(created_at=utcnow(), **values)
+                    .on_conflict_do_nothing(index_elements=["sha256"]))
     blob = session.get(Blob, sha256)
     assert blob is not None
     return blob
+
+
+def record_holder(session: Session, *, user_id: int, sha256: str) -> None:
+    """Remember that ``user_id`` sent these bytes (idempotent, race-free)."""
+    session.execute(_insert(session)(BlobHolder).values(sha256=sha256, user_id=user_id, created_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["sha256", "user_id"]))
+
+
+# -- serving -------------------------------------------------------------------------------
+
+
+def checked_raster_type(source: Path | bytes) -> str | None:
+    """``image/jpeg|png|webp|gif`` when the bytes are such an image as Pillow reads it, else None."""
+    head = source[:_SNIFF_BYTES] if isinstance(source, bytes) else _head(source)
+    family = sniff(head)
+    if family not in INLINE_TYPES:
+        return None
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=DECODABLE[family]) as im:
+            return INLINE_TYPES[family] if im.width > 0 and im.height > 0 else None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """``attachment; filename="..."`` with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "file"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def served(source: Path | bytes, *, filename: str, stored_type: str | None) -> tuple[str, dict[str, str]]:
+    """(Content-Type, headers) for sending a stored file to a browser (issue 9, finding 6).
+
+    A raster image Pillow reads as JPEG, PNG, WebP or GIF goes inline with the type of that format;
+    anything else is an attachment (never shown on our origin), with its stored type unless that
+    claims an image. Every media response gets ``nosniff`` and a sandboxing CSP.
+    """
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": MEDIA_CSP}
+    checked = checked_raster_type(source)
+    if checked is not None:
+        headers["Content-Disposition"] = content_disposition("inline", filename)
+        return checked, headers
+    headers["Content-Disposition"] = content_disposition("attachment", filename)
+    media_type = (stored_type or "").split(";")[0].strip().lower()
+    if not media_type or "/" not in media_type or media_type.startswith("image/"):
+        media_type = "application/octet-stream"
+    return media_type, headers

@@ -69,6 +69,19 @@ class Blob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class BlobHolder(SQLModel, table=True):
+    """A user who sent the bytes of a file with this sha256 (an OpenRosa part or a PUT).
+
+    Only the bytes prove possession (issue 9, finding 5): announcing a hash in a batch grants
+    nothing, but a holder may skip re-sending it and may read it. For a case-form image the
+    original's hash (never stored) and the stripped copy's are both recorded.
+    """
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class SubmissionAttachment(SQLModel, table=True):
     """A file the submission XML references: expected until received."""
 

@@ -195,7 +195,8 @@ def receive_submission(
             parsed = submission_xml.read_data(instance, version.fields or [])
             existing, old = _known(session, instance, form, has_files=bool(files))
             if existing is None:
-                prepared = _prepare(files, parsed.attachments, form=form, settings=settings, workdir=workdir)
+                prepared = _prepare(files, parsed.attachments, form=form, fields=version.fields or [], settings=settings,
+                                    workdir=workdir)
                 written = {name: media.write(blobs, p, settings=settings) for name, p in prepared.items()}
         if existing is not None:
             return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
@@ -276,15 +277,18 @@ class _workdir:
             shutil.rmtree(self._path, ignore_errors=True)
 
 
-def _prepare(files: list[IncomingFile], expected: dict[str, str], *, form: Form, settings: Settings,
-             workdir: _workdir) -> dict[str, PreparedFile]:
-    """Check every part the XML references (others are ignored, like Central) before storing any."""
-    strip = form.kind in CASE_FORM_KINDS
+def _prepare(files: list[IncomingFile], expected: dict[str, str], *, form: Form, fields: list[dict[str, Any]],
+             settings: Settings, workdir: _workdir) -> dict[str, PreparedFile]:
+    """Check every part the XML references (others are ignored, like Central) before storing any.
+    Case forms and forms marked sensitive get their images re-encoded without metadata (``sync.media``)."""
+    strip = media.strips_metadata(form)
+    images = media.image_fields(fields)
     prepared: dict[str, PreparedFile] = {}
     for file in files:
         if file.name not in expected or file.name in prepared or file.path is None:
             continue
         prepared[file.name] = media.prepare(file, settings=settings, strip_metadata=strip,
+                                            expects_image=expected[file.name] in images,
                                             workdir=workdir() if strip else None)
     return prepared
 
@@ -414,7 +418,7 @@ def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachm
         if file is None or row.received:
             continue
         stored = written.get(row.name) or media.write(blobs, file, settings=settings)
-        blob = media.record(session, file, stored)
+        blob = media.record(session, file, stored, holder=actor.user.id if actor is not None else None)
         row.sha256, row.size, row.media_type = blob.sha256, blob.size, blob.media_type
         row.received, row.received_at = True, utcnow()
         session.add(row)
@@ -448,7 +452,9 @@ def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str,
     added: list[str] = []
     if waiting and files:
         if prepared is None:
-            prepared = _prepare(files, waiting, form=form, settings=settings, workdir=workdir)
+            version = session.get(FormVersion, existing.form_version_id, options=_NO_XFORM)
+            prepared = _prepare(files, waiting, form=form, fields=version.fields if version else [],
+                                settings=settings, workdir=workdir)
         added = _fill(session, existing, rows, prepared, written or {}, blobs=blobs, settings=settings, actor=actor)
     return ReceiveResult(status="attachments_added" if added else "duplicate", submission=existing,
                          missing=[r.name for r in rows if not r.received])

@@ -201,7 +201,8 @@ def is_plain_file_name(name: str) -> bool:
 
 
 def parse_geopoint(text: str) -> tuple[float, float, float | None, float | None] | None:
-    """(lat, lon, altitude, accuracy) of an XForm geopoint string, or None when malformed/out of range."""
+    """(lat, lon, altitude, accuracy) of an XForm geopoint string, or None when malformed/out of range
+    (a negative accuracy is no accuracy: issue 9, finding 12)."""
     parts = text.split()
     if not 2 <= len(parts) <= 4:
         return None
@@ -216,6 +217,8 @@ def parse_geopoint(text: str) -> tuple[float, float, float | None, float | None]
         return None
     altitude = numbers[2] if len(numbers) > 2 else None
     accuracy = numbers[3] if len(numbers) > 3 else None
+    if accuracy is not None and accuracy < 0:
+        return None
     return lat, lon, altitude, accuracy
 
 
@@ -265,14 +268,14 @@ def _typed(spec: dict[str, Any], path: str, raw: str) -> Any:
         return text
     if kind == "geopoint":
         if parse_geopoint(text) is None:
-            raise _invalid(path, "not a geopoint 'lat lon [altitude accuracy]' with lat in -90..90 and lon in -180..180",
-                           raw)
+            raise _invalid(path, "not a geopoint 'lat lon [altitude accuracy]' with lat in -90..90, lon in -180..180 "
+                           "and accuracy 0 or more", raw)
         return text
     if kind in ("geotrace", "geoshape"):
         points = [p for p in text.split(";") if p.strip()]
         if not points or any(parse_geopoint(p) is None for p in points):
-            raise _invalid(path, f"not a {kind}: ';'-separated geopoints with lat in -90..90 and lon in -180..180",
-                           raw)
+            raise _invalid(path, f"not a {kind}: ';'-separated geopoints with lat in -90..90, lon in -180..180 and "
+                           "accuracy 0 or more", raw)
         return text
     choices = spec.get("choices")
     if kind == "select":

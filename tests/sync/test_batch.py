@@ -283,7 +283,7 @@ def test_values_that_cannot_be_xml_are_invalid_items(client, world, visit_form, 
              batch_item(new_instance_id(), data=visit_data() | {"/field_visit/pits": "not a list"})]
     out = results(client.post(URL, json={"items": items}, headers=world.monitor.bearer))
     assert [(r["status"], r["code"]) for r in out] == [
-        ("invalid", "batch.bad_data"), ("invalid", "batch.bad_data"),
+        ("invalid", "batch.bad_data"), ("invalid", "batch.bad_text"),
         ("invalid", "submission.invalid_value"), ("invalid", "submission.invalid_value")]
     assert "/field_visit/site_code" in out[2]["reason"] and "/field_visit/pits" in out[3]["reason"]
     assert stored(engine) == []

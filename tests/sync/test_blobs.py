@@ -65,12 +65,17 @@ def test_put_is_idempotent(client, world, visit_form, engine):
         assert s.get(Blob, sha256(body)).media_type == "image/jpeg"
 
 
-def test_one_upload_fills_every_attachment_waiting_for_it(client, world, visit_form, engine):
+def test_one_upload_fills_every_attachment_of_the_uploader_waiting_for_it(client, world, visit_form, engine):
+    """Issue 9, finding 5: another user's upload never fills your announcement; you send the bytes."""
     body = photo(3)
     first = announce(client, world.monitor, {"a.jpg": body})
-    second = announce(client, world.monitor2, {"b.jpg": body})
+    second = announce(client, world.monitor, {"b.jpg": body})
+    theirs = announce(client, world.monitor2, {"c.jpg": body})
     put = client.put(f"/api/v1/blobs/{sha256(body)}", content=body, headers=world.monitor.bearer)
     assert sorted(put.json()["attached"]) == sorted([first, second])
+    assert [r.received for r in attachment_rows(engine)] == [True, True, False]
+    own = client.put(f"/api/v1/blobs/{sha256(body)}", content=body, headers=world.monitor2.bearer)
+    assert (own.status_code, own.json()["attached"]) == (200, [theirs])
     assert all(r.received and r.sha256 == sha256(body) for r in attachment_rows(engine))
 
 
@@ -92,11 +97,11 @@ def test_a_path_that_is_not_a_sha256_is_422(client, world, bad):
         assert response.status_code in (404, 422) if "/" in bad else response.status_code == 422
 
 
-def test_only_a_caller_expecting_the_file_or_an_admin_may_put_or_head(client, world, visit_form, app):
+def test_only_a_caller_expecting_the_file_or_an_admin_may_put(client, world, visit_form, app):
     body = photo(6)
     url = f"/api/v1/blobs/{sha256(body)}"
     for person in (world.monitor, world.coordinator, world.caseworker_a):
-        assert client.head(url, headers=person.bearer).status_code == 403
+        assert client.head(url, headers=person.bearer).status_code == 404
         refused = client.put(url, content=body, headers=person.bearer)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "blob.not_expected"
     assert not app.state.blobs.exists(sha256(body))
@@ -104,9 +109,9 @@ def test_only_a_caller_expecting_the_file_or_an_admin_may_put_or_head(client, wo
     admin = client.put(url, content=body, headers=world.admin.bearer)
     assert admin.status_code == 201 and admin.json()["attached"] == []
     assert client.head(url, headers=world.admin.bearer).status_code == 200
-    # Someone else's expectation does not let you probe: monitor2 expects nothing.
-    announce(client, world.monitor, {"a.jpg": body})
-    assert client.head(url, headers=world.monitor2.bearer).status_code == 403
+    # Someone else's file does not let you probe: the admin's upload is not monitor2's.
+    announce(client, world.monitor2, {"a.jpg": body})
+    assert client.head(url, headers=world.monitor2.bearer).status_code == 404
 
 
 def test_a_file_that_claims_to_be_a_jpeg_and_is_not_is_refused(client, world, visit_form, engine, app):
