@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 FORM_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
 VERSION = re.compile(r"^[^\s/\\?#%<>\"']{1,100}$")
-SETTING_KEYS = ("location_field", "site_mapping", "site_field")
+#: ``sensitive_media``: true strips every image of the form of its metadata and refuses images that cannot
+#: be cleaned, as for case forms (``sync.media``); for site visits whose photos show people.
+SETTING_KEYS = ("location_field", "site_mapping", "site_field", "sensitive_media")
 MEDIA_TYPES = {".csv": "text/csv", ".geojson": "application/geo+json", ".json": "application/json",
                ".xml": "text/xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
@@ -377,6 +379,11 @@ def update_form(
         if not isinstance(changes["site_mapping"], bool):
             raise Invalid("site_mapping must be true or false", code="form.bad_setting", details={"setting": "site_mapping"})
         new["site_mapping"] = changes["site_mapping"]
+    if "sensitive_media" in changes:
+        if not isinstance(changes["sensitive_media"], bool):
+            raise Invalid("sensitive_media must be true or false", code="form.bad_setting",
+                          details={"setting": "sensitive_media"})
+        new["sensitive_media"] = changes["sensitive_media"]
     if changes.get("kind") is not None:
         _check_kind(changes["kind"])
         form.kind = changes["kind"]

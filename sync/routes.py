@@ -35,7 +35,7 @@ from app.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooL
 from app.http_security import MULTIPART, takes
 from app.settings import Settings
 from forms.models import Form, FormMedia, FormState, FormVersion
-from sync import openrosa, service
+from sync import media, openrosa, service
 from sync.media import IncomingFile
 
 XML_PART = "xml_submission_file"
@@ -148,7 +148,7 @@ def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, sess
 @router.get("/forms/{xml_form_id}/attachments/{filename}")
 def form_attachment(request: Request, xml_form_id: str, filename: str, actor: OpenRosaActor, session: SessionDep,
                     blobs: BlobsDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
-    """One media file of the form version."""
+    """One media file of the form version (served like every media file: ``sync.media.served``)."""
     form = _visible_form(session, actor, xml_form_id)
     row = service.get_version(session, form, version)
     found = _media_files(session, actor, form, row).get(filename)
@@ -156,13 +156,16 @@ def form_attachment(request: Request, xml_form_id: str, filename: str, actor: Op
         raise NotFound(f"form {xml_form_id!r} has no media file {filename!r}", code="form.media_not_found")
     kind, value = found
     if kind == "dynamic":
-        content, media_type = value
+        content, stored_type = value
+        media_type, safety = media.served(content, filename=filename, stored_type=stored_type)
         return Response(content, media_type=media_type,
-                        headers={**_headers(request), "ETag": f'"{hashlib.md5(content).hexdigest()}"'})  # noqa: S324
+                        headers={**_headers(request), **safety,
+                                 "ETag": f'"{hashlib.md5(content).hexdigest()}"'})  # noqa: S324
     if not blobs.exists(value.sha256):
         raise NotFound(f"the file {filename!r} is missing from the media store", code="form.media_missing")
-    return FileResponse(blobs.path(value.sha256), media_type=value.media_type,
-                        headers={**_headers(request), "ETag": f'"{value.md5}"'})
+    path = blobs.path(value.sha256)
+    media_type, safety = media.served(path, filename=filename, stored_type=value.media_type)
+    return FileResponse(path, media_type=media_type, headers={**_headers(request), **safety, "ETag": f'"{value.md5}"'})
 
 
 # -- submissions ---------------------------------------------------------------------------

@@ -157,3 +157,67 @@ def multipart(xml: bytes | None, files: dict[str, bytes] | None = None, *, bound
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     body = b"".join(parts) + (f"--{boundary}--\r\n".encode() if close else b"")
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-OpenRosa-Version": "1.0"}
+
+
+# -- images full of metadata (issue 9, finding 2) -------------------------------------------
+
+#: Strings hidden in the metadata of ``jpeg_with_metadata`` / ``png_with_metadata``: none may be stored.
+SECRETS = (b"FieldCam", b"SecretModel-9", b"child lives by pit 7", b"xmp-secret-name", b"iptc-secret-name",
+           b"png-text-secret", b"png-ztxt-secret", b"png-itxt-secret", b"icc-secret-desc")
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:title="xmp-secret-name"/></rdf:RDF>'
+       b'</x:xmpmeta>')
+#: The first bytes of an iPhone HEIC photo (an ISO-BMFF ``ftyp`` box with brand ``heic``).
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00\x00\x01\x00meta" + b"\x00" * 300
+
+
+def _icc_profile() -> bytes:
+    """A (fake but well-framed) ICC profile carrying a description string."""
+    return b"\x00\x00\x01\x00" + b"icc-secret-desc" + b"\x00" * 240
+
+
+def jpeg_with_metadata(size: tuple[int, int] = (80, 60), color: str = "teal") -> bytes:
+    """A JPEG with EXIF (GPS, camera make and model), a COM comment, XMP, an ICC profile and an
+    IPTC (APP13) block: everything a phone or an editing app may leave in a photo."""
+    image = Image.new("RGB", size, color)
+    exif = Image.Exif()
+    exif[0x010F] = "FieldCam"  # Make
+    exif[0x0110] = "SecretModel-9"  # Model
+    exif[0x8825] = {1: "S", 2: (10.0, 42.0, 7.5), 3: "E", 4: (25.0, 30.0, 1.25)}  # GPSInfo
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes(), comment=b"child lives by pit 7", xmp=XMP,
+               icc_profile=_icc_profile())
+    data = buffer.getvalue()
+    iptc = b"Photoshop 3.0\x00" + b"8BIM\x04\x04\x00\x00" + b"\x00\x00\x00\x16" + b"\x1c\x02\x05\x00\x10iptc-secret-name" + b"\x00"
+    app13 = b"\xff\xed" + (len(iptc) + 2).to_bytes(2, "big") + iptc
+    return data[:2] + app13 + data[2:]
+
+
+def png_with_metadata(size: tuple[int, int] = (40, 30)) -> bytes:
+    """A PNG with tEXt, zTXt and iTXt chunks, an eXIf chunk and an iCCP profile."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "png-text-secret")
+    info.add_text("Author", "png-ztxt-secret", zip=True)
+    info.add_itxt("Description", "png-itxt-secret", lang="fr", tkey="Description")
+    exif = Image.Exif()
+    exif[0x010F] = "FieldCam"
+    buffer = io.BytesIO()
+    Image.new("RGBA", size, (200, 30, 30, 255)).save(buffer, format="PNG", pnginfo=info, exif=exif.tobytes(),
+                                                     icc_profile=_icc_profile())
+    return buffer.getvalue()
+
+
+def assert_no_metadata(data: bytes) -> None:
+    """The stored bytes are an image with nothing but pixels: no EXIF, XMP, ICC, comment or text."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert dict(image.getexif()) == {}
+        kept = set(image.info) & {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "Comment", "Author",
+                                  "Description", "photoshop", "adobe"}
+        assert not kept, kept
+        assert not getattr(image, "text", {}), image.text
+    for secret in SECRETS:
+        assert secret not in data, secret
+    assert b"Exif\x00\x00" not in data and b"8BIM" not in data and b"http://ns.adobe.com/xap" not in data

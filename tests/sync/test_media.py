@@ -15,7 +15,14 @@ from app.settings import Settings
 from sync import media
 from sync.media import IncomingFile
 from sync.models import Blob
-from tests.sync.sync_core_helpers import jpeg, png_header_only
+from tests.sync.sync_core_helpers import (
+    HEIC,
+    assert_no_metadata,
+    jpeg,
+    jpeg_with_metadata,
+    png_header_only,
+    png_with_metadata,
+)
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -118,3 +125,85 @@ def test_store_writes_blob_derived_files_and_one_row(plain_settings, session, tm
     assert Image.open(blobs.derived_path(blob.sha256, "thumb")).size == (240, 180)
     assert Image.open(blobs.derived_path(blob.sha256, "web")).size == (1280, 960)
     assert len(session.exec(select(Blob)).all()) == 1
+
+
+# -- issue 9, finding 2: the bytes decide what an image is --------------------------------
+
+
+@pytest.mark.parametrize(("name", "declared"), [
+    ("child.heic", "image/heic"), ("photo.dat", "application/octet-stream"), ("child", None),
+    ("upload.bin", "application/octet-stream"), ("child.jpg", "image/jpeg")])
+def test_a_jpeg_on_a_case_form_loses_its_metadata_whatever_its_name_or_declared_type(plain_settings, tmp_path,
+                                                                                    name, declared):
+    original = jpeg_with_metadata()
+    prepared = media.prepare(incoming(tmp_path, name, original, declared), settings=plain_settings,
+                             strip_metadata=True, expects_image=True, workdir=tmp_path)
+    assert prepared.stripped and prepared.media_type == "image/jpeg"
+    assert prepared.source_sha256 == media._sha256_of(tmp_path / "part-0")
+    assert_no_metadata(prepared.path.read_bytes())
+
+
+@pytest.mark.parametrize("name", ["scan.dat", "scan", "scan.png"])
+def test_a_png_loses_its_text_chunks_exif_and_icc_profile(plain_settings, tmp_path, name):
+    prepared = media.prepare(incoming(tmp_path, name, png_with_metadata(), "application/octet-stream"),
+                             settings=plain_settings, strip_metadata=True, workdir=tmp_path)
+    assert prepared.stripped and prepared.media_type == "image/png"
+    assert_no_metadata(prepared.path.read_bytes())
+
+
+@pytest.mark.parametrize("name", ["child.jpg", "child.heic", "child"])
+def test_an_image_that_cannot_be_cleaned_is_refused_on_a_case_form(plain_settings, tmp_path, name):
+    with pytest.raises(UnsupportedMedia) as info:
+        media.prepare(incoming(tmp_path, name, HEIC, "image/jpeg"), settings=plain_settings, strip_metadata=True,
+                      workdir=tmp_path)
+    assert (info.value.status_code, info.value.code) == (415, "media.unsupported_image")
+    assert info.value.details["format"] == "HEIF"
+
+
+def test_an_image_that_cannot_be_cleaned_is_kept_as_it_is_on_other_forms(plain_settings, tmp_path):
+    prepared = media.prepare(incoming(tmp_path, "child.heic", HEIC, "image/heic"), settings=plain_settings,
+                             strip_metadata=False, workdir=tmp_path)
+    assert (prepared.media_type, prepared.stripped, prepared.derived) == ("image/heif", False, {})
+
+
+def test_a_file_that_is_not_an_image_is_refused_where_a_case_form_expects_a_photo(plain_settings, tmp_path):
+    text = incoming(tmp_path, "notes.txt", b"not a photo at all", "text/plain")
+    with pytest.raises(UnsupportedMedia) as info:
+        media.prepare(text, settings=plain_settings, strip_metadata=True, expects_image=True, workdir=tmp_path)
+    assert info.value.code == "media.not_an_image"
+    # The same file answering a question that takes any file is kept.
+    kept = media.prepare(text, settings=plain_settings, strip_metadata=True, expects_image=False, workdir=tmp_path)
+    assert (kept.media_type, kept.stripped) == ("text/plain", False)
+
+
+def test_a_jpeg_under_any_name_is_checked_and_typed_from_its_bytes_on_other_forms(plain_settings, tmp_path):
+    prepared = media.prepare(incoming(tmp_path, "voice.m4a", jpeg((300, 200)), "audio/mp4"), settings=plain_settings,
+                             strip_metadata=False, workdir=tmp_path)
+    assert (prepared.media_type, prepared.width, prepared.stripped) == ("image/jpeg", 300, False)
+    assert set(prepared.derived) == {"thumb", "web"}
+
+
+@pytest.mark.parametrize(("head", "family"), [
+    (b"\xff\xd8\xff\xe0", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF89a", "GIF"), (b"RIFF\0\0\0\0WEBPVP8 ", "WEBP"),
+    (b"II*\x00", "TIFF"), (HEIC[:32], "HEIF"), (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", "AVIF"),
+    (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom", None), (b"BMX report", None), (b"<svg xmlns=", None),
+    (b"<html>", None)])
+def test_image_families_are_recognised_by_magic_numbers(head, family):
+    assert media.sniff(head) == family
+
+
+def test_only_checked_raster_images_are_served_inline(tmp_path):
+    png = tmp_path / "p"
+    png.write_bytes(png_with_metadata())
+    media_type, headers = media.served(png, filename="photo.jpg", stored_type="image/jpeg")
+    assert media_type == "image/png" and headers["Content-Disposition"].startswith("inline")
+    for content, stored, served_as in ((b"<html><script>alert(1)</script></html>", "text/html", "text/html"),
+                                       (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml",
+                                        "application/octet-stream"),
+                                       (HEIC, "image/heif", "application/octet-stream")):
+        media_type, headers = media.served(content, filename="x \"y\".html", stored_type=stored)
+        assert media_type == served_as
+        assert headers["Content-Disposition"].startswith('attachment; filename="x _y_.html"')
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "sandbox" in headers["Content-Security-Policy"]
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
