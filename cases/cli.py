@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated
 
 import typer
@@ -14,21 +13,26 @@ cli = typer.Typer(help="Child-labour cases: purge, review, KPI.", no_args_is_hel
 @cli.command()
 def purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the cases that would be erased.")] = False,
+    photos_only: Annotated[bool, typer.Option("--photos-only", help="Erase only the photos (fields and files).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Erase identifying fields of cases closed longer than ASMFIELD_CASE_RETENTION_DAYS (counts survive)."""
+    """Erase identifying fields of cases closed longer than ASMFIELD_CASE_RETENTION_DAYS (counts survive).
+
+    Files are deleted only once the database changes are committed; running it again is harmless.
+    """
     from app.blobs import FilesystemBlobStore
     from app.cli import service_session
     from cases.service import purge_identities
 
     with service_session() as (settings, session):
         summary = purge_identities(session, settings=settings, blobs=FilesystemBlobStore(settings.media_path),
-                                   dry_run=dry_run)
+                                   dry_run=dry_run, photos_only=photos_only)
     if as_json:
         typer.echo(json.dumps(summary))
         return
     verb = "would erase" if dry_run else "erased"
-    typer.echo(f"{verb} identifying fields of {summary['cases']} case(s) closed before {summary['cutoff']}: "
+    what = "photos" if photos_only else "identifying fields"
+    typer.echo(f"{verb} {what} of {summary['cases']} case(s) closed before {summary['cutoff']}: "
                f"{summary['submissions']} submission(s), {summary['attachments']} attachment(s), "
                f"{summary['files']} file(s)")
 
@@ -52,25 +56,17 @@ def review() -> None:
 
 @cli.command()
 def kpi(
-    date_from: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
-    date_to: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD).")],
+    date_from: Annotated[str, typer.Option("--from", help="First month (YYYY-MM, or its first day).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last month (YYYY-MM, or its last day).")],
 ) -> None:
-    """Print the child-labour KPI (small counts suppressed as "<5")."""
-    from app.auth import Actor
-    from app.cli import fail, service_session
-    from app.models import User
-    from cases.kpi import child_labour_kpi
+    """Print the child-labour KPI for whole calendar months (small counts suppressed, as in the API).
 
-    try:
-        start, end = date.fromisoformat(date_from), date.fromisoformat(date_to)
-    except ValueError:
-        fail("--from and --to must be dates like 2026-01-31")
-        return
+    Audited as the server's shell, not as any person's account.
+    """
+    from app.cli import service_session
+    from app.timeutil import utcnow
+    from cases.kpi import child_labour_kpi, month_window
+
     with service_session() as (_, session):
-        from sqlmodel import select
-
-        admin = session.exec(select(User).where(User.role == "admin", User.active == True)).first()  # noqa: E712
-        if admin is None:
-            fail("no active administrator account; create one first")
-        typer.echo(json.dumps(child_labour_kpi(session, actor=Actor(user=admin, via="cli"), date_from=start,
-                                               date_to=end), indent=2))
+        start, end = month_window(date_from, date_to, today=utcnow().date())
+        typer.echo(json.dumps(child_labour_kpi(session, actor=None, date_from=start, date_to=end), indent=2))

@@ -86,6 +86,12 @@ class CaseEvent(SQLModel, table=True):
     actor_user_id: int | None = Field(default=None, foreign_key="user.id")
     actor_role: str = Field(max_length=20)
     actor_org_id: int | None = Field(default=None, foreign_key="organisation.id")
+    #: The tablet the action came through (device token), with its name as it was then: a device
+    #: acts for its user, so the event says which credential was used, never only whose.
+    actor_device_id: int | None = Field(default=None, foreign_key="device.id")
+    actor_device: str | None = Field(default=None, max_length=150)
+    #: How the actor authenticated: session | token | basic | digest | device | cli; None for the system.
+    actor_auth: str | None = Field(default=None, max_length=20)
     at: datetime = Field(default_factory=utcnow, index=True)
     reason: str | None = Field(default=None, max_length=500)
     submission_id: int | None = Field(default=None, foreign_key="submission.id")

@@ -13,7 +13,6 @@ from app.auth import ApiActor
 from app.deps import BlobsDep, SessionDep
 from app.timeutil import utcnow
 from cases import kpi, service
-from sync import media
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -98,14 +97,11 @@ def get_identity(code: str, actor: ApiActor, session: SessionDep) -> dict:
 
 @router.get("/cases/{code}/photos/{name}")
 def get_photo(code: str, name: str, actor: ApiActor, session: SessionDep, blobs: BlobsDep) -> FileResponse:
-    """A photo of the case's intake (owning NGO; audited); inline only when it is a checked raster
-    image, always with ``nosniff`` and a sandboxing CSP (``sync.media.served``)."""
+    """A photo of the case's intake (owning NGO; audited)."""
     service.require_case_role(actor)
     case = service.visible_case(session, actor=actor, code=code)
-    sha256, stored_type = service.case_photo(session, actor=actor, case=case, name=name)
-    path = blobs.path(sha256)
-    media_type, safety = media.served(path, filename=name, stored_type=stored_type)
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store", **safety})
+    sha256, media_type = service.case_photo(session, actor=actor, case=case, name=name)
+    return FileResponse(blobs.path(sha256), media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/cases/{code}/transitions")
@@ -159,12 +155,15 @@ def post_merge(code: str, body: MergeIn, actor: ApiActor, session: SessionDep) -
 
 
 @router.get("/kpis/child-labour")
-def child_labour_kpi(actor: ApiActor, session: SessionDep, date_from: date | None = Query(None, alias="from"),
-                     date_to: date | None = Query(None, alias="to")) -> dict:
-    """The child-labour KPI with companion figures (small counts shown as "<5")."""
-    today = utcnow().date()
-    return kpi.child_labour_kpi(session, actor=actor, date_from=date_from or date(today.year, 1, 1),
-                                date_to=date_to or today)
+def child_labour_kpi(actor: ApiActor, session: SessionDep,
+                     date_from: str | None = Query(None, alias="from", max_length=20,
+                                                   description="YYYY-MM, or the first day of a month"),
+                     date_to: str | None = Query(None, alias="to", max_length=20,
+                                                 description="YYYY-MM, or the last day of a month")) -> dict:
+    """The child-labour KPI with companion figures, for whole calendar months (small counts, and
+    whatever would reveal one by subtraction, are not shown)."""
+    start, end = kpi.month_window(date_from, date_to, today=utcnow().date())
+    return kpi.child_labour_kpi(session, actor=actor, date_from=start, date_to=end)
 
 
 def install(app: FastAPI) -> None:

@@ -13,9 +13,13 @@ Plain functions over a session; they never commit and know nothing of HTTP. Acce
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import select as sa_select
+from sqlalchemy import union_all
 from sqlmodel import Session, select
 
 from app import audit
@@ -33,10 +37,14 @@ from cases.models import (
     ChildCase,
     ChildPerson,
 )
+from forms.models import CASE_FORM_KINDS, Form, FormMedia, FormVersion
+from sync.models import Blob, Submission, SubmissionAttachment
+from sync.submission_xml import build_instance_xml, by_name
 
 if TYPE_CHECKING:
     from app.auth import Actor
-    from sync.models import Submission
+
+log = logging.getLogger("asmfield.cases")
 
 #: Two good follow-ups at least this many days apart meet the closure criteria (§3.2, §3.6).
 WITHDRAWAL_MIN_DAYS = 90
@@ -100,6 +108,34 @@ def require_case_role(actor: Actor) -> None:
                         "administrators see aggregates only", code="case.forbidden")
 
 
+# -- who acted ------------------------------------------------------------------------------
+
+
+def actor_columns(actor: Actor | None, *, submitter_id: int | None = None) -> dict[str, Any]:
+    """The columns of a case event naming who acted: the user, their role and organisation, the
+    device the action came through (a device token acts for its user, so the event says which
+    credential it was) and how they authenticated. ``actor`` None is the system, or, with
+    ``submitter_id``, the stored submitter of a submission processed without a caller."""
+    if actor is None:
+        return {"actor_user_id": submitter_id, "actor_role": lifecycle.SYSTEM if submitter_id is None else "unknown",
+                "actor_org_id": None, "actor_device_id": None, "actor_device": None, "actor_auth": None}
+    return {"actor_user_id": actor.user.id, "actor_role": actor.role, "actor_org_id": actor.organisation_id,
+            "actor_device_id": actor.device.id if actor.device else None,
+            "actor_device": actor.device.name if actor.device else None, "actor_auth": actor.via}
+
+
+def new_event(case: ChildCase, *, actor: Actor | None, action: str, from_status: str | None, to_status: str,
+              submitter_id: int | None = None, **fields: Any) -> CaseEvent:
+    """An immutable case event naming the real actor (see ``actor_columns``)."""
+    return CaseEvent(case_id=case.id, action=action, from_status=from_status, to_status=to_status,
+                     **actor_columns(actor, submitter_id=submitter_id), **fields)
+
+
+def _audit(session: Session, action: str, *, actor: Actor | None, **fields: Any) -> None:
+    """A case audit row: the audit log names the user and device; this adds how they authenticated."""
+    audit.record(session, action, actor=actor, auth=actor.via if actor else None, **fields)
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -116,7 +152,7 @@ def list_cases(session: Session, *, actor: Actor, status: str | None = None, lim
         raise Invalid(f"unknown status {status!r}; one of: {', '.join(lifecycle.STATES)}", code="case.bad_status")
     rows = queries.scoped_cases(session, role=actor.role, user_id=actor.user.id,
                                 organisation_id=actor.organisation_id, status=status, limit=limit, offset=offset)
-    audit.record(session, "case.list", actor=actor, object_type="case", count=len(rows))
+    _audit(session, "case.list", actor=actor, object_type="case", rows=len(rows))
     # Load the page's persons and organisations at once (later session.get calls hit the identity map).
     session.exec(select(ChildPerson).where(ChildPerson.id.in_({c.person_id for c in rows}))).all()
     session.exec(select(Organisation)).all()
@@ -154,6 +190,7 @@ def case_view(session: Session, *, actor: Actor, case: ChildCase, detail: bool =
         view["events"] = [
             {"action": e.action, "from": e.from_status, "to": e.to_status, "role": e.actor_role,
              "actor": _username(session, e.actor_user_id), "organisation": _org_name(session, e.actor_org_id),
+             "device": e.actor_device, "auth": e.actor_auth,
              "at": isoformat(e.at), "reason": e.reason}
             for e in queries.events(session, case.id)]
         view["services"] = [
@@ -164,7 +201,7 @@ def case_view(session: Session, *, actor: Actor, case: ChildCase, detail: bool =
             {"date": f.observed_on.isoformat(), "child_found": f.child_found, "in_hazardous_work": f.in_hazardous_work,
              "in_school_or_training": f.in_school_or_training, "observed_by_role": f.observed_by_role}
             for f in queries.followups(session, case.id)]
-        audit.record(session, "case.view", actor=actor, object_type="case", object_id=case.code)
+        _audit(session, "case.view", actor=actor, object_type="case", object_id=case.code)
     return view
 
 
@@ -191,11 +228,8 @@ def _username(session: Session, user_id: int | None) -> str | None:
 
 def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> dict[str, Any]:
     """The identifying fields of a case (from its intake), for those §3.5 allows; always audited."""
-    from sync.models import Submission, SubmissionAttachment
-    from sync.submission_xml import by_name
-
     if not may_read_identity(actor, case):
-        audit.record(session, "case.read_identity_denied", actor=actor, object_type="case", object_id=case.code)
+        _audit(session, "case.read_identity_denied", actor=actor, object_type="case", object_id=case.code)
         reason = ("its identifying fields were erased after the retention period" if case.identity_erased_at
                   else "only the owning NGO's caseworkers (and, before acceptance, the coordinator and the "
                        "creating monitor) may read them")
@@ -208,8 +242,8 @@ def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> dict[st
     if intake is not None:
         photos = [a.name for a in session.exec(select(SubmissionAttachment).where(
             SubmissionAttachment.submission_id == intake.id)).all()]
-    audit.record(session, "case.read_identity", actor=actor, object_type="case", object_id=case.code,
-                 fields=sorted(identity), role=actor.role)
+    _audit(session, "case.read_identity", actor=actor, object_type="case", object_id=case.code,
+           fields=sorted(identity), role=actor.role)
     return {"code": case.code, "identity": identity, "photos": photos,
             "intake_instance_id": intake.instance_id if intake else None}
 
@@ -217,8 +251,6 @@ def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> dict[st
 def case_photo(session: Session, *, actor: Actor, case: ChildCase, name: str) -> tuple[str, str]:
     """(sha256, media type) of a photo attached to the case's intake, for those who may read the
     identity; audited. Case photos are served here only, never by the general media route."""
-    from sync.models import Submission, SubmissionAttachment
-
     if not may_read_identity(actor, case):
         raise Forbidden(f"photos of case {case.code} are readable only by the owning NGO's caseworkers",
                         code="case.identity_forbidden")
@@ -230,7 +262,7 @@ def case_photo(session: Session, *, actor: Actor, case: ChildCase, name: str) ->
         SubmissionAttachment.submission_id == intake.id, SubmissionAttachment.name == name)).first()
     if att is None or not att.sha256:
         raise NotFound(f"case {case.code} has no photo {name!r}", code="case.photo_not_found")
-    audit.record(session, "case.read_photo", actor=actor, object_type="case", object_id=case.code, name=name)
+    _audit(session, "case.read_photo", actor=actor, object_type="case", object_id=case.code, name=name)
     return att.sha256, att.media_type or "application/octet-stream"
 
 
@@ -241,8 +273,6 @@ def may_read_case_submission(session: Session, actor: Actor, submission: Submiss
     the owning NGO's caseworkers and, before acceptance, the coordinator and the creating monitor;
     restricted ones (flagged for review) only by coordinators. A granted read is audited.
     """
-    from forms.models import CASE_FORM_KINDS, Form
-
     form = session.get(Form, submission.form_id)
     if form is None or form.kind not in CASE_FORM_KINDS:
         return True
@@ -253,8 +283,8 @@ def may_read_case_submission(session: Session, actor: Actor, submission: Submiss
     else:
         allowed = actor.role == "coordinator"
     if allowed:
-        audit.record(session, "case.read_submission", actor=actor, object_type="submission",
-                     object_id=submission.instance_id, case=case.code if case else None)
+        _audit(session, "case.read_submission", actor=actor, object_type="submission",
+               object_id=submission.instance_id, case=case.code if case else None)
     return allowed
 
 
@@ -366,15 +396,12 @@ def transition(session: Session, *, actor: Actor | None, case: ChildCase, action
         case.status = t.target
     case.updated_at = now
     session.add(case)
-    event = CaseEvent(case_id=case.id, action=action, from_status=source, to_status=case.status,
-                      actor_user_id=actor.user.id if actor else None,
-                      actor_role=actor.role if actor else lifecycle.SYSTEM,
-                      actor_org_id=actor.organisation_id if actor else None, at=now, reason=reason,
-                      submission_id=submission_id, details=extra)
+    event = new_event(case, actor=actor, action=action, from_status=source, to_status=case.status, at=now,
+                      reason=reason, submission_id=submission_id, details=extra)
     session.add(event)
     session.flush()
-    audit.record(session, f"case.{action}", actor=actor, object_type="case", object_id=case.code,
-                 from_status=source, to_status=case.status)
+    _audit(session, f"case.{action}", actor=actor, object_type="case", object_id=case.code,
+           from_status=source, to_status=case.status)
     return event
 
 
@@ -415,8 +442,8 @@ def record_service(session: Session, *, actor: Actor, case: ChildCase, service_t
     row.implementing_org_id, row.recorded_by_user_id = actor.organisation_id, actor.user.id
     session.add(row)
     session.flush()
-    audit.record(session, "case.service", actor=actor, object_type="case", object_id=case.code,
-                 service_type=service_type, implemented=implemented)
+    _audit(session, "case.service", actor=actor, object_type="case", object_id=case.code,
+           service_type=service_type, implemented=implemented)
     if implemented and case.status == lifecycle.IN_SERVICES:
         transition(session, actor=actor, case=case, action="start_monitoring")
     return row
@@ -440,7 +467,7 @@ def record_followup(session: Session, *, actor: Actor, case: ChildCase, observed
     row.observed_by_user_id, row.observed_by_role = actor.user.id, actor.role
     session.add(row)
     session.flush()
-    audit.record(session, "case.followup", actor=actor, object_type="case", object_id=case.code)
+    _audit(session, "case.followup", actor=actor, object_type="case", object_id=case.code)
     evaluate_closure_criteria(session, case=case, requested_by=actor, submission_id=submission_id)
     return row
 
@@ -524,17 +551,14 @@ def record_consent(session: Session, *, actor: Actor, case: ChildCase, purpose: 
         case.consent_giver = given_by[:30]
     case.updated_at = utcnow()
     session.add(case)
-    event = CaseEvent(case_id=case.id, action="consent", from_status=case.status, to_status=case.status,
-                      actor_user_id=actor.user.id, actor_role=actor.role, actor_org_id=actor.organisation_id,
+    event = new_event(case, actor=actor, action="consent", from_status=case.status, to_status=case.status,
                       reason=reason, details={"purpose": purpose, "given": given, "before": before,
                                               "given_by": given_by})
     session.add(event)
     session.flush()
-    audit.record(session, "case.consent", actor=actor, object_type="case", object_id=case.code, purpose=purpose,
-                 given=given)
+    _audit(session, "case.consent", actor=actor, object_type="case", object_id=case.code, purpose=purpose,
+           given=given)
     if not given and purpose == "photo" and blobs is not None:
-        from sync.models import Submission
-
         for sub in session.exec(select(Submission).where(
                 Submission.root_instance_id == case.intake_root_instance_id)).all():
             erase_submission_identity(session, sub, blobs=blobs, photos_only=True)
@@ -574,7 +598,7 @@ def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, An
             continue
         out.append({"case": cb.code, "candidate": ca.code, "matched_on": sorted(kinds),
                     "statuses": [cb.status, ca.status], "sites": [cb.site_code, ca.site_code]})
-    audit.record(session, "case.duplicates", actor=actor, object_type="case", count=len(out))
+    _audit(session, "case.duplicates", actor=actor, object_type="case", rows=len(out))
     return out
 
 
@@ -602,14 +626,13 @@ def merge(session: Session, *, actor: Actor, case: ChildCase, into: str) -> Case
         case.duplicate_of_id = target.id
     case.updated_at = utcnow()
     session.add(case)
-    event = CaseEvent(case_id=case.id, action="merge", from_status=source, to_status=case.status,
-                      actor_user_id=actor.user.id, actor_role=actor.role, actor_org_id=actor.organisation_id,
+    event = new_event(case, actor=actor, action="merge", from_status=source, to_status=case.status,
                       reason=f"duplicate of {target.code}",
                       details={"into": target.code, "from_person": old_person.code if old_person else None,
                                "to_person": new_person.code if new_person else None})
     session.add(event)
     session.flush()
-    audit.record(session, "case.merge", actor=actor, object_type="case", object_id=case.code, into=target.code)
+    _audit(session, "case.merge", actor=actor, object_type="case", object_id=case.code, into=target.code)
     return event
 
 
@@ -618,15 +641,12 @@ def merge(session: Session, *, actor: Actor, case: ChildCase, into: str) -> Case
 
 def review_queue(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """Case-form submissions flagged for a coordinator (no identifying fields)."""
-    from forms.models import CASE_FORM_KINDS, Form
-    from sync.models import Submission
-
     if actor.role != "coordinator":
         raise Forbidden("the case review queue is for coordinators", code="case.forbidden")
     rows = session.exec(select(Submission, Form).join(Form, Form.id == Submission.form_id)
                         .where(Submission.review_state == "needs_review", Submission.current == True,  # noqa: E712
                                Form.kind.in_(CASE_FORM_KINDS)).order_by(Submission.received_at)).all()
-    audit.record(session, "case.review_queue", actor=actor, object_type="submission", count=len(rows))
+    _audit(session, "case.review_queue", actor=actor, object_type="submission", rows=len(rows))
     return [{"instance_id": s.instance_id, "form": f.xml_form_id, "kind": f.kind, "received_at": isoformat(s.received_at),
              "submitted_by": _username(session, s.submitted_by_user_id), "restricted": s.restricted,
              "reason": s.review_reason} for s, f in rows]
@@ -635,8 +655,6 @@ def review_queue(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
 def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision: str,
                    note: str | None = None) -> dict[str, Any]:
     """Close a review: ``rejected`` (kept restricted, nothing opened) or ``approved`` (acknowledged)."""
-    from sync.models import Submission
-
     if actor.role != "coordinator":
         raise Forbidden("the case review queue is for coordinators", code="case.forbidden")
     if decision not in ("approved", "rejected"):
@@ -646,8 +664,8 @@ def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision
         raise NotFound(f"no submission {instance_id!r} awaiting review", code="case.review_not_found")
     sub.review_state = decision
     session.add(sub)
-    audit.record(session, "case.review", actor=actor, object_type="submission", object_id=instance_id,
-                 decision=decision, note=(note or "")[:200])
+    _audit(session, "case.review", actor=actor, object_type="submission", object_id=instance_id,
+           decision=decision, note=(note or "")[:200])
     return {"instance_id": instance_id, "review_state": decision}
 
 
@@ -687,19 +705,24 @@ def link_submission(session: Session, *, submission: Submission, case: ChildCase
 
 
 def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Actor | None = None,
-                     now: Any = None, dry_run: bool = False) -> dict[str, Any]:
+                     now: Any = None, dry_run: bool = False, photos_only: bool = False) -> dict[str, Any]:
     """Erase the identifying fields of cases closed longer than ``settings.case_retention_days``:
     in the case-form submissions (data, XML, attachment links and unreferenced photo files) and
-    the dedup keys. Case rows, events, services and follow-ups stay, so every count survives."""
-    from sync.models import Submission
+    the dedup keys. Case rows, events, services and follow-ups stay, so every count survives.
 
+    Files are removed only after the caller's transaction commits (``_delete_after_commit``): a
+    purge that fails leaves every row and every file as it was, and running it again redoes it.
+
+    :param photos_only: erase only the photos (fields and files); names and the rest stay, and
+        the case is not marked erased (a later full purge still erases them).
+    """
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.case_retention_days)
     due = [c for c in session.exec(select(ChildCase).where(ChildCase.status == lifecycle.CLOSED,
                                                            ChildCase.identity_erased_at == None)).all()  # noqa: E711
-           if c.closed_at is not None and c.closed_at < cutoff]
+           if c.closed_at is not None and as_utc(c.closed_at) < cutoff]
     summary = {"cases": len(due), "submissions": 0, "attachments": 0, "files": 0, "dry_run": dry_run,
-               "cutoff": isoformat(cutoff), "codes": [c.code for c in due]}
+               "photos_only": photos_only, "cutoff": isoformat(cutoff), "codes": [c.code for c in due]}
     if dry_run or not due:
         return summary
     for case in due:
@@ -707,71 +730,140 @@ def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Acto
         roots.add(case.intake_root_instance_id)
         subs = session.exec(select(Submission).where(Submission.root_instance_id.in_(sorted(roots)))).all()
         for sub in subs:
-            attachments, files = erase_submission_identity(session, sub, blobs=blobs)
+            attachments, files = erase_submission_identity(session, sub, blobs=blobs, photos_only=photos_only)
             summary["submissions"] += 1
             summary["attachments"] += attachments
             summary["files"] += files
+        reason = f"retention: closed more than {settings.case_retention_days} days ago"
+        if photos_only:
+            session.add(new_event(case, actor=actor, action="erase_photos", from_status=case.status,
+                                  to_status=case.status, reason=reason))
+            continue
         for key in session.exec(select(CaseDedupKey).where(CaseDedupKey.case_id == case.id)).all():
             session.delete(key)
         case.identity_erased_at = now
         session.add(case)
-        session.add(CaseEvent(case_id=case.id, action="erase_identity", from_status=case.status, to_status=case.status,
-                              actor_user_id=actor.user.id if actor else None,
-                              actor_role=actor.role if actor else lifecycle.SYSTEM,
-                              actor_org_id=actor.organisation_id if actor else None,
-                              reason=f"retention: closed more than {settings.case_retention_days} days ago"))
+        session.add(new_event(case, actor=actor, action="erase_identity", from_status=case.status,
+                              to_status=case.status, reason=reason))
     session.flush()
-    audit.record(session, "case.purge", actor=actor, object_type="case", cases=summary["cases"],
-                 submissions=summary["submissions"], attachments=summary["attachments"], files=summary["files"],
-                 codes=summary["codes"])
+    _audit(session, "case.purge", actor=actor, object_type="case", cases=summary["cases"],
+           submissions=summary["submissions"], attachments=summary["attachments"], files=summary["files"],
+           photos_only=photos_only, codes=summary["codes"])
     return summary
 
 
 def _form_media_uses(session: Session, sha: str) -> bool:
-    from forms.models import FormMedia
-
     return session.exec(select(FormMedia).where(FormMedia.sha256 == sha)).first() is not None
+
+
+def _photo_fields(version: FormVersion | None) -> set[str]:
+    """Paths of the form's image questions (``binary`` with an image media type)."""
+    return {f["path"] for f in (version.fields if version else [])
+            if f.get("type") == "binary" and str(f.get("mediatype") or "").startswith("image")}
+
+
+def _is_photo(att: SubmissionAttachment, photo_fields: set[str]) -> bool:
+    return att.field_path in photo_fields or str(att.media_type or "").startswith("image/")
 
 
 def erase_submission_identity(session: Session, sub: Any, *, blobs: Any, photos_only: bool = False) -> tuple[int, int]:
     """Drop identifying answers and photos from one case-form submission: its data, its XML, its
-    attachment rows and the photo files no one else references. ``xml_sha256`` keeps the hash of
-    what was received, so a tablet resending it is still answered as a duplicate.
+    attachment rows and the files no one else references. ``xml_sha256`` keeps the hash of what
+    was received, so a tablet resending it is still answered as a duplicate.
 
-    :returns: (attachment rows removed, files deleted).
+    With ``photos_only`` only the image answers and photo attachments go; other answers and
+    attachments stay. Files are deleted after the transaction commits, never before.
+
+    :returns: (attachment rows removed, files scheduled for deletion).
     """
-    from forms.models import FormVersion
-    from sync.models import Blob, SubmissionAttachment
-    from sync.submission_xml import build_instance_xml
-
     version = session.get(FormVersion, sub.form_version_id)
     binary = {f["path"] for f in (version.fields if version else []) if f.get("type") == "binary"}
-    data = {k: v for k, v in (sub.data or {}).items()
-            if (photos_only or k.rsplit("/", 1)[-1] not in IDENTIFYING_NAMES) and k not in binary}
+    photos = _photo_fields(version)
+    if photos_only:
+        data = {k: v for k, v in (sub.data or {}).items() if k not in photos}
+    else:
+        data = {k: v for k, v in (sub.data or {}).items()
+                if k.rsplit("/", 1)[-1] not in IDENTIFYING_NAMES and k not in binary}
     sub.data = data
     if version is not None:
         sub.xml = build_instance_xml(version, data, sub.instance_id, deprecated_id=sub.deprecated_id).decode("utf-8")
-    sub.attachments_expected = sub.attachments_present = 0
-    sub.complete = True
-    sub.updated_at = utcnow()
-    session.add(sub)
     freed: set[str] = set()
     removed = files = 0
+    kept = 0
     for att in session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == sub.id)).all():
+        if photos_only and not _is_photo(att, photos):
+            kept += 1
+            continue
         if att.sha256:
             freed.add(att.sha256)
         session.delete(att)
         removed += 1
+    if kept == 0:
+        sub.attachments_expected = sub.attachments_present = 0
+        sub.complete = True
+    else:
+        sub.attachments_expected = max(0, (sub.attachments_expected or 0) - removed)
+        sub.attachments_present = max(0, (sub.attachments_present or 0) - removed)
+    sub.updated_at = utcnow()
+    session.add(sub)
     session.flush()
     for sha in sorted(freed):
         still_used = session.exec(select(SubmissionAttachment).where(SubmissionAttachment.sha256 == sha)).first()
         if still_used is not None or _form_media_uses(session, sha):
             continue
-        for path in [blobs.path(sha), *blobs.root.glob(f"derived/*/{sha[:2]}/{sha}.*")]:
-            if path.exists():
-                path.unlink()
-                files += 1
+        paths = [blobs.path(sha), *blobs.root.glob(f"derived/*/{sha[:2]}/{sha}.*")]
+        files += sum(1 for path in paths if path.exists())
+        _delete_after_commit(session, sha, paths)
         blob = session.get(Blob, sha)
         if blob is not None:
             session.delete(blob)
     return removed, files
+
+
+# -- files after commit ----------------------------------------------------------------------
+
+_PENDING_FILES = "cases.files_after_commit"
+
+
+def _delete_after_commit(session: Session, sha: str, paths: list[Any]) -> None:
+    """Remove a blob's files once the transaction that dropped its rows has committed.
+
+    Before the commit the rows may still come back (a failed purge, a rolled-back request), and
+    rows pointing at missing files are worse than a file kept a little longer.
+    """
+    pending = session.info.get(_PENDING_FILES)
+    if pending is None:
+        pending = session.info[_PENDING_FILES] = {}
+        sa_event.listen(session, "after_commit", _remove_pending_files)
+        sa_event.listen(session, "after_rollback", _forget_pending_files)
+    pending.setdefault(sha, []).extend(paths)
+
+
+def _forget_pending_files(session: Session) -> None:
+    session.info.pop(_PENDING_FILES, None)
+
+
+def _remove_pending_files(session: Session) -> None:
+    """After commit: unlink each scheduled file whose blob no committed row uses any more (a
+    savepoint rolled back, or another submission stored the same bytes meanwhile). Missing files
+    are fine: running a purge again is harmless."""
+    pending = session.info.pop(_PENDING_FILES, None)
+    if not pending:
+        return
+    try:
+        _unlink_unused(session.get_bind(), pending)
+    except Exception:  # the transaction is committed: a leftover file must not turn it into an error
+        log.exception("could not remove the files of erased case photos: %s", ", ".join(sorted(pending)))
+
+
+def _unlink_unused(bind: Any, pending: dict[str, list[Any]]) -> None:
+    attachments, media, blobs = SubmissionAttachment.__table__, FormMedia.__table__, Blob.__table__
+    with bind.connect() as conn:
+        for sha, paths in pending.items():
+            used = conn.execute(union_all(sa_select(blobs.c.sha256).where(blobs.c.sha256 == sha),
+                                          sa_select(attachments.c.sha256).where(attachments.c.sha256 == sha),
+                                          sa_select(media.c.sha256).where(media.c.sha256 == sha))).first()
+            if used is not None:
+                continue
+            for path in paths:
+                path.unlink(missing_ok=True)
