@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app import audit
-from app.errors import Conflict, Invalid, NotFound
+from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import ApiToken, Device, Organisation, OrgKind, Role, User, WebSession
 from app.security import (
     check_password_strength,
@@ -30,6 +30,8 @@ from app.timeutil import utcnow
 REALM = "asmfield"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,149}$")
 NAME_RE = re.compile(r"^[^\x00-\x1f/\\]{1,150}$")
+DEVICE_OWNER_ONLY = ("a device can only be registered by its owner (an admin may list and revoke devices, "
+                     "not create them for somebody else)")
 
 
 def _flush_unique(session: Session, what: str, value: str) -> None:
@@ -43,7 +45,8 @@ def _flush_unique(session: Session, what: str, value: str) -> None:
 # -- organisations -----------------------------------------------------------------------
 
 
-def create_organisation(session: Session, *, name: str, kind: str, actor=None) -> Organisation:  # noqa: ANN001
+def create_organisation(session: Session, *, name: str, kind: str, actor=None,  # noqa: ANN001
+                        operator: str | None = None) -> Organisation:
     name = (name or "").strip()
     if not name or not NAME_RE.match(name):
         raise Invalid("organisation name is empty or has forbidden characters", code="organisation.invalid_name")
@@ -54,7 +57,8 @@ def create_organisation(session: Session, *, name: str, kind: str, actor=None) -
     org = Organisation(name=name, kind=kind)
     session.add(org)
     _flush_unique(session, "organisation", name)
-    audit.record(session, "organisation.create", actor=actor, object_type="organisation", object_id=org.id, name=name, kind=kind)
+    audit.record(session, "organisation.create", actor=actor, label=operator, object_type="organisation",
+                 object_id=org.id, name=name, kind=kind)
     return org
 
 
@@ -86,6 +90,7 @@ def create_user(
     organisation: str | int,
     full_name: str | None = None,
     actor=None,  # noqa: ANN001
+    operator: str | None = None,
 ) -> User:
     """Create a user; refuse unknown roles, duplicate usernames and weak passwords."""
     username = (username or "").strip()
@@ -98,7 +103,7 @@ def create_user(
     org = get_organisation(session, organisation)
     if role == Role.caseworker and org.kind != OrgKind.ngo:
         raise Invalid("caseworkers belong to a partner NGO organisation", code="user.invalid_role")
-    check_password_strength(password, username)
+    check_password_strength(password, username, [org.name, full_name or ""])
     if session.exec(select(User).where(User.username == username)).first():
         raise Conflict(f"user {username!r} already exists", code="user.duplicate")
     user = User(
@@ -111,7 +116,8 @@ def create_user(
     )
     session.add(user)
     _flush_unique(session, "user", username)
-    audit.record(session, "user.create", actor=actor, object_type="user", object_id=user.id, username=username, role=role)
+    audit.record(session, "user.create", actor=actor, label=operator, object_type="user", object_id=user.id,
+                 username=username, role=role)
     return user
 
 
@@ -125,27 +131,32 @@ def get_user(session: Session, username_or_id: str | int) -> User:
     return user
 
 
-def set_password(session: Session, user: User, password: str, *, actor=None) -> None:  # noqa: ANN001
-    """Change a password; the user's web sessions end (Basic caches see the new hash at once)."""
-    check_password_strength(password, user.username)
+def set_password(session: Session, user: User, password: str, *, actor=None, operator: str | None = None) -> dict:  # noqa: ANN001
+    """Change or reset a password. The user's web sessions end and their API tokens are revoked
+    (whoever knew the old password may have made one); devices keep syncing. Returns the counts."""
+    org = session.get(Organisation, user.organisation_id)
+    check_password_strength(password, user.username, [org.name if org else "", user.full_name or ""])
     user.password_hash = hash_password(password)
     user.digest_ha1 = digest_ha1(user.username, REALM, password)
     session.add(user)
-    end_sessions(session, user)
-    audit.record(session, "user.password_change", actor=actor, object_type="user", object_id=user.id,
-                 username=user.username)
+    ended = revoke_credentials(session, user, devices=False, reason="password_change", actor=actor, operator=operator)
+    audit.record(session, "user.password_change", actor=actor, label=operator, object_type="user", object_id=user.id,
+                 username=user.username, **ended)
+    return ended
 
 
-def set_active(session: Session, user: User, active: bool, *, actor=None) -> None:  # noqa: ANN001
-    """(De)activate a user. A deactivated user's logins, sessions, tokens and devices stop working."""
+def set_active(session: Session, user: User, active: bool, *, actor=None, operator: str | None = None) -> dict:  # noqa: ANN001
+    """(De)activate a user. Deactivation ends their web sessions and revokes their API tokens and
+    devices for good: reactivating the user revives none of them. Returns the counts."""
     if not active and actor is not None and actor.user.id == user.id:
         raise Invalid("you cannot deactivate yourself", code="user.self_deactivate")
     user.active = active
     session.add(user)
-    if not active:
-        end_sessions(session, user)
-    audit.record(session, "user.activate" if active else "user.deactivate", actor=actor, object_type="user",
-                 object_id=user.id, username=user.username)
+    ended = {} if active else revoke_credentials(session, user, devices=True, reason="deactivation", actor=actor,
+                                                 operator=operator)
+    audit.record(session, "user.activate" if active else "user.deactivate", actor=actor, label=operator,
+                 object_type="user", object_id=user.id, username=user.username, **ended)
+    return ended
 
 
 def end_sessions(session: Session, user: User) -> int:
@@ -155,6 +166,34 @@ def end_sessions(session: Session, user: User) -> int:
         row.ended_at = utcnow()
         session.add(row)
     return len(rows)
+
+
+def revoke_credentials(session: Session, user: User, *, devices: bool, reason: str, actor=None,  # noqa: ANN001
+                       operator: str | None = None) -> dict[str, int]:
+    """End all web sessions of ``user`` and revoke their live API tokens (and devices when
+    ``devices``); each revocation is audited with ``reason``. Rows are marked revoked, never
+    deleted, so nothing comes back later. Returns how many of each."""
+    tokens = session.exec(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))).all()
+    for row in tokens:
+        revoke_api_token(session, row, actor=actor, operator=operator, reason=reason)
+    revoked_devices = []
+    if devices:
+        revoked_devices = session.exec(select(Device).where(Device.user_id == user.id, Device.revoked_at.is_(None))).all()
+        for device in revoked_devices:
+            revoke_device(session, device, actor=actor, operator=operator, reason=reason)
+    return {"sessions_ended": end_sessions(session, user), "tokens_revoked": len(tokens),
+            "devices_revoked": len(revoked_devices)}
+
+
+def sign_out_everywhere(session: Session, actor, *, devices: bool = False) -> dict[str, int]:  # noqa: ANN001
+    """The caller ends every web session and revokes every API token of theirs (and their
+    devices when asked; by default tablets keep syncing). Audited with the counts."""
+    ended = revoke_credentials(session, actor.user, devices=devices, reason="sign_out_everywhere", actor=actor)
+    kept = 0 if devices else len(session.exec(
+        select(Device.id).where(Device.user_id == actor.user.id, Device.revoked_at.is_(None))).all())
+    result = {**ended, "devices_kept": kept}
+    audit.record(session, "auth.sign_out_everywhere", actor=actor, object_type="user", object_id=actor.user.id, **result)
+    return result
 
 
 def start_session(session: Session, user: User, *, days: int, client_addr: str | None = None) -> str:
@@ -204,12 +243,19 @@ class NewSecret:
     token: str
 
 
-def create_device(session: Session, *, name: str, user: str | int, actor=None) -> tuple[Device, str]:  # noqa: ANN001
-    """Register a tablet for ``user``; returns the device and its clear token (shown once)."""
+def create_device(session: Session, *, name: str, user: str | int, actor=None,  # noqa: ANN001
+                  operator: str | None = None) -> tuple[Device, str]:
+    """Register a tablet for ``user``; returns the device and its clear token (shown once).
+
+    Through the API (``actor``) only for yourself: a device acts as its owner, so an admin who
+    could make one for somebody else could act as them. ``operator`` names who ran the CLI.
+    """
     name = (name or "").strip()
     if not NAME_RE.match(name):
         raise Invalid("device name is empty or has forbidden characters", code="device.invalid_name")
     owner = get_user(session, user)
+    if actor is not None and actor.user.id != owner.id:
+        raise Forbidden(DEVICE_OWNER_ONLY, code="device.owner_only")
     if not owner.active:
         raise Invalid(f"user {owner.username!r} is deactivated", code="device.user_inactive")
     if session.exec(select(Device).where(Device.name == name)).first():
@@ -218,7 +264,8 @@ def create_device(session: Session, *, name: str, user: str | int, actor=None) -
     device = Device(name=name, token_hash=token_hash(token), user_id=owner.id)
     session.add(device)
     _flush_unique(session, "device", name)
-    audit.record(session, "device.create", actor=actor, object_type="device", object_id=device.id, name=name, user=owner.username)
+    audit.record(session, "device.create", actor=actor, label=operator, object_type="device", object_id=device.id,
+                 name=name, user=owner.username, **({"via": "cli"} if operator else {}))
     return device, token
 
 
@@ -232,12 +279,15 @@ def get_device(session: Session, name_or_id: str | int) -> Device:
     return device
 
 
-def revoke_device(session: Session, device: Device, *, actor=None) -> Device:  # noqa: ANN001
+def revoke_device(session: Session, device: Device, *, actor=None, operator: str | None = None,  # noqa: ANN001
+                  reason: str | None = None) -> Device:
     """Revoke a tablet's token at once (lost or stolen tablet). Idempotent."""
     if device.revoked_at is None:
         device.revoked_at = utcnow()
         session.add(device)
-        audit.record(session, "device.revoke", actor=actor, object_type="device", object_id=device.id, name=device.name)
+        extra = {k: v for k, v in (("reason", reason), ("via", "cli" if operator else None)) if v}
+        audit.record(session, "device.revoke", actor=actor, label=operator, object_type="device", object_id=device.id,
+                     name=device.name, user_id=device.user_id, **extra)
     return device
 
 
@@ -256,6 +306,9 @@ def device_for_token(session: Session, token: str) -> Device | None:
 
 
 def create_api_token(session: Session, *, user: User, name: str, actor=None) -> tuple[ApiToken, str]:  # noqa: ANN001
+    """A Bearer token for ``user``; through the API (``actor``) only for yourself."""
+    if actor is not None and actor.user.id != user.id:
+        raise Forbidden("an API token can only be created by its owner", code="token.owner_only")
     name = (name or "").strip() or "token"
     if not NAME_RE.match(name):
         raise Invalid("token name has forbidden characters", code="token.invalid_name")
@@ -267,11 +320,13 @@ def create_api_token(session: Session, *, user: User, name: str, actor=None) -> 
     return row, token
 
 
-def revoke_api_token(session: Session, row: ApiToken, *, actor=None) -> None:  # noqa: ANN001
+def revoke_api_token(session: Session, row: ApiToken, *, actor=None, operator: str | None = None,  # noqa: ANN001
+                     reason: str | None = None) -> None:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
-        audit.record(session, "token.revoke", actor=actor, object_type="api_token", object_id=row.id)
+        audit.record(session, "token.revoke", actor=actor, label=operator, object_type="api_token", object_id=row.id,
+                     user_id=row.user_id, **({"reason": reason} if reason else {}))
 
 
 def api_token_for(session: Session, token: str) -> ApiToken | None:

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -27,9 +28,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app import accounts, audit
+from app import accounts
 from app.accounts import REALM
-from app.db import session_scope
 from app.deps import SessionDep, client_addr
 from app.errors import BadRequest, DomainError, Forbidden, Unauthorized
 from app.models import ApiToken, AuditLog, Device, DigestNonce, Role, User, WebSession
@@ -119,26 +119,87 @@ def _unauthorized(request: Request, message: str, *, stale: bool = False, challe
 
 # -- failed logins -----------------------------------------------------------------------
 
+#: Failed authentications are aggregated into one audit row per (client address, username,
+#: method) and window of this many seconds, with a counter: guessing cannot flood the audit log.
+FAILURE_WINDOW_SECONDS = 300
+FAILED_LOGIN = "auth.login_failed"
+
 
 def record_failed_login(request: Request, username: str | None, method: str) -> None:
-    """Failed logins are audited in their own transaction (the request itself fails)."""
-    with session_scope(request.app.state.engine) as s:
-        audit.record(s, "auth.login_failed", label=(username or "?")[:150], client_addr=client_addr(request), method=method)
+    """Count a failed authentication in its aggregated audit row, in its own transaction
+    (the request itself fails): an UPDATE of the window's row, or the row's INSERT.
 
+    ``username`` is None for token failures (audited as "?", which is never a username).
+    """
+    addr = client_addr(request)
+    label = (username or "?")[:150]
+    now = utcnow()
+    window = int(now.timestamp()) // FAILURE_WINDOW_SECONDS
+    key = hashlib.sha256(json.dumps([FAILED_LOGIN, addr, label, method, window]).encode()).hexdigest()
+    engine = request.app.state.engine
+    table = AuditLog.__table__
+
+    def bump() -> bool:
+        with engine.begin() as conn:
+            result = conn.execute(
+                update(table).where(table.c.aggregate_key == key).values(count=table.c.count + 1, last_at=now)
+            )
+            return result.rowcount == 1
+
+    if bump():
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(
+                at=now, last_at=now, count=1, aggregate_key=key, action=FAILED_LOGIN, actor_label=label,
+                client_addr=addr, details={"method": method},
+            ))
+    except IntegrityError:  # another process opened this window's row a moment ago
+        if not bump():
+            raise
+
+
+def recent_failures(session: Session, *, username: str | None = None, addr: str | None = None,
+                    minutes: int) -> int:
+    """Failed authentications of ``username`` (or from ``addr``) whose row saw a failure in the
+    last ``minutes`` (one indexed sum; a row counts whole, so the window is at most
+    ``FAILURE_WINDOW_SECONDS`` longer)."""
+    since = utcnow() - timedelta(minutes=minutes)
+    query = sa_select(func.coalesce(func.sum(AuditLog.count), 0)).where(
+        AuditLog.action == FAILED_LOGIN, AuditLog.last_at > since)
+    if username is not None:
+        query = query.where(AuditLog.actor_label == username[:150])
+    else:
+        query = query.where(AuditLog.client_addr.is_(None) if addr is None else AuditLog.client_addr == addr[:100])
+    return int(session.execute(query).scalar_one())
+
+
+def check_throttle(session: Session, request: Request) -> None:
+    """Refuse to check credentials for a client address with too many recent failures (429).
+
+    Counted in the database, so every app process refuses. Called before any password check
+    and before answering an invalid token; valid device and API tokens never reach it.
+    """
+    settings = request.app.state.settings
+    failures = recent_failures(session, addr=client_addr(request), minutes=settings.auth_throttle_minutes)
+    if failures >= settings.auth_throttle_failures:
+        raise DomainError(
+            f"too many failed authentications from this address; try again in {settings.auth_throttle_minutes} minutes",
+            code="auth.throttled", status_code=429,
+            headers=[("Retry-After", str(settings.auth_throttle_minutes * 60))],
+        )
 
 
 def check_lockout(session: Session, request: Request, username: str) -> None:
-    """Refuse a username with too many recent failed logins (password guessing), whatever the method.
+    """Refuse a username with too many recent failed logins (password guessing), whatever the
+    method, and a client address that failed too often (``check_throttle``).
 
-    Counted from the audit log, so every app process sees the same count.
+    Called before any credential check or cache, so a locked username is refused even with the
+    right password. Counted from the audit log, so every app process sees the same count.
     """
+    check_throttle(session, request)
     settings = request.app.state.settings
-    since = utcnow() - timedelta(minutes=settings.login_lockout_minutes)
-    failures = session.execute(
-        sa_select(func.count()).select_from(AuditLog).where(
-            AuditLog.action == "auth.login_failed", AuditLog.actor_label == username[:150], AuditLog.at > since
-        )
-    ).scalar_one()
+    failures = recent_failures(session, username=username, minutes=settings.login_lockout_minutes)
     if failures >= settings.login_lockout_failures:
         raise DomainError(
             f"too many failed logins for {username[:150]!r}; try again in {settings.login_lockout_minutes} minutes",
@@ -219,6 +280,9 @@ BASIC_CACHE_MAX = 10_000
 
 
 def _basic_user(session: Session, request: Request, credentials: str, *, challenge: bool) -> User:
+    username, password = _basic_credentials(credentials)
+    # Lockout and throttle first: the cache only saves the argon2 cost, never a refusal.
+    check_lockout(session, request, username)
     key = hashlib.sha256(f"{request.app.state.settings.secret}:{credentials}".encode()).hexdigest()
     cached = _basic_cache.get(key)
     if cached is not None and cached[2] > time.monotonic():
@@ -226,8 +290,6 @@ def _basic_user(session: Session, request: Request, credentials: str, *, challen
         if user is not None and user.active and user.password_hash == cached[1]:
             return user
         _basic_cache.pop(key, None)
-    username, password = _basic_credentials(credentials)
-    check_lockout(session, request, username)
     user = accounts.authenticate(session, username, password)
     if user is None:
         record_failed_login(request, username, "basic")
@@ -432,6 +494,7 @@ def api_actor(request: Request, session: SessionDep) -> Actor:
             if device is not None:
                 # Device tokens may only sync; routes that allow them check actor.device.
                 return _device_actor(session, device, addr)
+            check_throttle(session, request)
             record_failed_login(request, None, "bearer")
             raise Unauthorized("invalid or revoked API token", code="auth.invalid_token",
                                headers=[("WWW-Authenticate", f'Bearer realm="{REALM}", error="invalid_token"')])
@@ -460,6 +523,8 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
     if token is not None:
         device = accounts.device_for_token(session, token) if len(token) <= 200 else None
         if device is None:
+            check_throttle(session, request)
+            record_failed_login(request, None, "device_token")
             # 403, not 401: a 401 would make clients prompt for a password that cannot help.
             raise Forbidden("this device token is unknown or has been revoked", code="auth.device_revoked")
         return _device_actor(session, device, addr)
@@ -478,6 +543,8 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
         device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
         if device is not None:
             return _device_actor(session, device, addr)
+        check_throttle(session, request)
+        record_failed_login(request, None, "bearer")
         raise _unauthorized(request, "invalid or revoked API token")
     raise _unauthorized(request, f"unsupported Authorization scheme {scheme[:20]!r}; use Basic or Digest")
 

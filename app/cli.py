@@ -6,6 +6,7 @@ create something accept ``--json`` and then print one JSON object for scripts.
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +73,19 @@ def database_problem(exc: Exception) -> str:
     if isinstance(exc, (OperationalError, ProgrammingError)) and ("no such table" in detail or "does not exist" in detail):
         return f"the database has no asmfield schema yet ({detail}); run `asmfield init` first"
     return f"database error: {detail}"
+
+
+def operator_label() -> str:
+    """Who runs this command on the server box, for the audit log ("cli:<login name>").
+
+    The CLI is the operator's tool (it reads the database directly): what it does is audited
+    under this label, with ``via: cli`` where it acts on somebody's credentials.
+    """
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        login = "unknown"
+    return f"cli:{login}"[:150]
 
 
 def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -147,7 +161,7 @@ def orgs_add(
     from app import accounts
 
     with service_session() as (_, session):
-        org = accounts.create_organisation(session, name=name, kind=kind)
+        org = accounts.create_organisation(session, name=name, kind=kind, operator=operator_label())
         emit(as_json, {"id": org.id, "name": org.name, "kind": org.kind}, f"Organisation {org.name!r} ({org.kind}) created, id {org.id}")
 
 
@@ -182,7 +196,8 @@ def users_add(
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     with service_session() as (_, session):
-        user = accounts.create_user(session, username=name, password=password, role=role, organisation=org, full_name=full_name)
+        user = accounts.create_user(session, username=name, password=password, role=role, organisation=org,
+                                    full_name=full_name, operator=operator_label())
         emit(as_json, {"id": user.id, "username": user.username, "role": user.role, "organisation_id": user.organisation_id},
              f"User {user.username!r} ({user.role}) created, id {user.id}")
 
@@ -209,24 +224,27 @@ def users_password(
     name: Annotated[str, typer.Argument(help="Username.")],
     password: Annotated[str | None, typer.Option(help="New password (prompted when omitted).")] = None,
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password (their web sessions end and their API tokens are revoked)."""
     from app import accounts
 
     if password is None:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
     with service_session() as (_, session):
-        accounts.set_password(session, accounts.get_user(session, name), password)
-        typer.echo(f"Password of {name!r} changed")
+        ended = accounts.set_password(session, accounts.get_user(session, name), password, operator=operator_label())
+        typer.echo(f"Password of {name!r} changed; {ended['sessions_ended']} web session(s) ended, "
+                   f"{ended['tokens_revoked']} API token(s) revoked")
 
 
 @users_cli.command("deactivate")
 def users_deactivate(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Deactivate a user (their logins, tokens and devices stop working)."""
+    """Deactivate a user: their logins stop, their web sessions end, their API tokens and devices
+    are revoked for good (reactivating the user later revives none of them)."""
     from app import accounts
 
     with service_session() as (_, session):
-        accounts.set_active(session, accounts.get_user(session, name), False)
-        typer.echo(f"User {name!r} deactivated")
+        ended = accounts.set_active(session, accounts.get_user(session, name), False, operator=operator_label())
+        typer.echo(f"User {name!r} deactivated; {ended['sessions_ended']} web session(s) ended, "
+                   f"{ended['tokens_revoked']} API token(s) and {ended['devices_revoked']} device(s) revoked")
 
 
 # -- devices -----------------------------------------------------------------------------
@@ -240,12 +258,16 @@ def devices_add(
     qr: Annotated[Path | None, typer.Option(help="Where to write the QR code PNG (default: DATA_DIR/devices/NAME.png).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a tablet; print its token and write an ODK Collect configuration QR code (PNG)."""
+    """Register a tablet; print its token and write an ODK Collect configuration QR code (PNG).
+
+    The operator on the server box may register a tablet for any active user (the API lets only
+    the owner do it); the audit log names the operator (``cli:<login>``).
+    """
     from app import accounts
     from app.collect import collect_settings, device_server_url, encode_settings, write_qr_png
 
     with service_session() as (settings, session):
-        device, token = accounts.create_device(session, name=name, user=user)
+        device, token = accounts.create_device(session, name=name, user=user, operator=operator_label())
         url = device_server_url(base_url or settings.base_url or "http://127.0.0.1:8000", token)
         payload = encode_settings(collect_settings(url, f"asmfield {device.name}"))
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in device.name)
@@ -262,7 +284,7 @@ def devices_revoke(name: Annotated[str, typer.Argument(help="Device name.")], as
     from app import accounts
 
     with service_session() as (_, session):
-        device = accounts.revoke_device(session, accounts.get_device(session, name))
+        device = accounts.revoke_device(session, accounts.get_device(session, name), operator=operator_label())
         emit(as_json, {"id": device.id, "name": device.name, "revoked_at": device.revoked_at}, f"Device {device.name!r} revoked")
 
 

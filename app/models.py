@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String
+from sqlalchemy import JSON, Column, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from app.timeutil import utcnow
@@ -89,9 +89,20 @@ class DigestNonce(SQLModel, table=True):
 
 
 class AuditLog(SQLModel, table=True):
-    """Append-only record of who did what to which object, when and from where."""
+    """Append-only record of who did what to which object, when and from where.
 
-    __table_args__ = (Index("ix_auditlog_object", "object_type", "object_id"),)
+    One exception to "one row per event": failed authentications are aggregated per (client
+    address, username, method, few-minute window) into one row whose ``count`` and ``last_at``
+    grow (``aggregate_key`` names the bucket), so guessing cannot flood the log. Lockout and
+    the per-address throttle sum ``count`` over recent ``last_at`` (indexes below).
+    """
+
+    __table_args__ = (
+        Index("ix_auditlog_object", "object_type", "object_id"),
+        Index("ix_auditlog_action_label_last", "action", "actor_label", "last_at"),
+        Index("ix_auditlog_action_addr_last", "action", "client_addr", "last_at"),
+        Index("ux_auditlog_aggregate_key", "aggregate_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
@@ -103,3 +114,9 @@ class AuditLog(SQLModel, table=True):
     object_id: str | None = Field(default=None, max_length=200)
     client_addr: str | None = Field(default=None, max_length=100)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: How many events this row stands for (1, except for aggregated failed authentications).
+    count: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
+    #: Time of the latest event aggregated into this row (``at`` is the first).
+    last_at: datetime | None = None
+    #: Identifies the aggregation bucket of an aggregated row; NULL for ordinary entries.
+    aggregate_key: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))

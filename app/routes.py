@@ -31,6 +31,7 @@ from app.schemas import (
     LoginBody,
     OrganisationCreate,
     OrganisationPublic,
+    SignOutEverywhere,
     TokenCreate,
     TokenCreated,
     UserCreate,
@@ -109,6 +110,16 @@ def logout(request: Request, response: Response, session: SessionDep) -> dict:
     return {"status": "logged out"}
 
 
+@router.post("/api/v1/me/sign-out-everywhere", tags=["accounts"])
+def sign_out_everywhere(actor: ApiActor, response: Response, session: SessionDep,
+                        body: SignOutEverywhere | None = None) -> dict:
+    """End all your web sessions and revoke all your API tokens (a lost laptop, a leaked script).
+    Your tablets keep syncing unless ``devices`` is true. Says what was revoked; audited."""
+    result = accounts.sign_out_everywhere(session, actor, devices=bool(body and body.devices))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return result
+
+
 @router.get("/api/v1/me", tags=["accounts"])
 def me(actor: ApiActor, session: SessionDep) -> dict:
     """Who am I, with my organisation."""
@@ -165,6 +176,47 @@ def update_user(username: str, body: UserUpdate, actor: AdminActor, session: Ses
     return _user_public(user)
 
 
+def _token_public(row: ApiToken) -> dict:
+    return {"id": row.id, "name": row.name, "user_id": row.user_id, "created_at": isoformat(row.created_at),
+            "revoked_at": isoformat(row.revoked_at), "last_used_at": isoformat(row.last_used_at)}
+
+
+@router.get("/api/v1/users/{username}/tokens", tags=["accounts"])
+def list_user_tokens(username: str, actor: AdminActor, session: SessionDep) -> list[dict]:
+    """A user's API tokens, live and revoked, never their secret (admin)."""
+    user = accounts.get_user(session, username)
+    return [_token_public(r) for r in session.exec(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))]
+
+
+@router.delete("/api/v1/users/{username}/tokens/{token_id}", tags=["accounts"])
+def revoke_user_token(username: str, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: AdminActor,
+                      session: SessionDep) -> dict:
+    """Revoke one of a user's API tokens (admin; audited)."""
+    user = accounts.get_user(session, username)
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(f"token {token_id} of {user.username!r} not found", code="token.not_found")
+    accounts.revoke_api_token(session, row, actor=actor)
+    return {"id": row.id, "revoked": True}
+
+
+@router.get("/api/v1/users/{username}/devices", tags=["devices"])
+def list_user_devices(username: str, actor: AdminActor, session: SessionDep) -> list[DevicePublic]:
+    """A user's devices, live and revoked (admin)."""
+    user = accounts.get_user(session, username)
+    return [_device_public(d) for d in session.exec(select(Device).where(Device.user_id == user.id).order_by(Device.name))]
+
+
+@router.delete("/api/v1/users/{username}/devices/{name}", tags=["devices"])
+def revoke_user_device(username: str, name: str, actor: AdminActor, session: SessionDep) -> DevicePublic:
+    """Revoke one of a user's devices at once (admin; audited)."""
+    user = accounts.get_user(session, username)
+    device = accounts.get_device(session, name)
+    if device.user_id != user.id:
+        raise NotFound(f"device {name!r} of {user.username!r} not found", code="device.not_found")
+    return _device_public(accounts.revoke_device(session, device, actor=actor))
+
+
 # -- devices -----------------------------------------------------------------------------
 
 
@@ -188,11 +240,11 @@ def list_devices(actor: ApiActor, session: SessionDep) -> list[DevicePublic]:
 @router.post("/api/v1/devices", tags=["devices"], status_code=201)
 def create_device(body: DeviceCreate, request: Request, actor: ApiActor, session: SessionDep,
                   settings: SettingsDep) -> DeviceCreated:
-    """Register a tablet (for yourself; an admin may register one for anybody). The token is shown once."""
-    owner = body.user or actor.user.username
-    if owner != actor.user.username and actor.role != Role.admin:
-        raise Forbidden("only an admin may register a device for another user", code="auth.forbidden")
-    device, token = accounts.create_device(session, name=body.name, user=owner, actor=actor)
+    """Register a tablet for yourself (nobody, not even an admin, registers one for somebody else:
+    403 ``device.owner_only``). The token is shown once."""
+    if body.user not in (None, actor.user.username):  # refused before any lookup: no user enumeration
+        raise Forbidden(accounts.DEVICE_OWNER_ONLY, code="device.owner_only")
+    device, token = accounts.create_device(session, name=body.name, user=actor.user.id, actor=actor)
     url = device_server_url(public_base_url(request, settings), token)
     return DeviceCreated(**_device_public(device).model_dump(), token=token, server_url=url,
                          collect_settings=encode_settings(collect_settings(url, f"asmfield {device.name}")))
@@ -221,8 +273,7 @@ def create_token(body: TokenCreate, actor: ApiActor, session: SessionDep) -> Tok
 def list_tokens(actor: ApiActor, session: SessionDep) -> list[dict]:
     """Your API tokens (never their secret)."""
     rows = session.exec(select(ApiToken).where(ApiToken.user_id == actor.user.id).order_by(ApiToken.id))
-    return [{"id": r.id, "name": r.name, "created_at": isoformat(r.created_at), "revoked_at": isoformat(r.revoked_at)}
-            for r in rows]
+    return [_token_public(r) for r in rows]
 
 
 @router.delete("/api/v1/tokens/{token_id}", tags=["accounts"])
@@ -241,7 +292,8 @@ def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: ApiA
 @router.get("/api/v1/audit", tags=["audit"])
 def list_audit(actor: AdminActor, session: SessionDep, action: Annotated[str | None, Query(max_length=80)] = None,
                limit: int = 100, before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict]:
-    """Audit log, newest first (admin). Filter by ``action``; page with ``before_id``."""
+    """Audit log, newest first (admin). Filter by ``action``; page with ``before_id``. Failed
+    authentications are aggregated: ``count`` failures between ``at`` and ``last_at``."""
     limit = max(1, min(limit, 1000))
     query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
     if action:
@@ -250,7 +302,8 @@ def list_audit(actor: AdminActor, session: SessionDep, action: Annotated[str | N
         query = query.where(AuditLog.id < before_id)
     return [{"id": e.id, "at": isoformat(e.at), "actor_user_id": e.actor_user_id, "actor_device_id": e.actor_device_id,
              "actor": e.actor_label, "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
-             "client_addr": e.client_addr, "details": e.details} for e in session.exec(query)]
+             "client_addr": e.client_addr, "details": e.details, "count": e.count, "last_at": isoformat(e.last_at)}
+            for e in session.exec(query)]
 
 
 def install(app: FastAPI) -> None:

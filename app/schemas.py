@@ -44,7 +44,8 @@ class UserUpdate(BaseModel):
 
 class DeviceCreate(BaseModel):
     name: str = Field(max_length=150)
-    user: str | None = Field(None, max_length=150, description="Owner's username; default: yourself.")
+    user: str | None = Field(None, max_length=150,
+                             description="Owner's username: only yourself (devices are registered by their owner).")
 
 
 class DevicePublic(BaseModel):
@@ -70,6 +71,10 @@ class TokenCreated(BaseModel):
     id: int
     name: str
     token: str
+
+
+class SignOutEverywhere(BaseModel):
+    devices: bool = Field(False, description="Also revoke your devices (tablets); by default they keep syncing.")
 
 
 class LoginBody(BaseModel):

@@ -9,9 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
+from zxcvbn.matching import add_frequency_lists
 
 from app.errors import Invalid
 
@@ -20,10 +24,54 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 #: A few passwords refused outright, whatever their length.
 COMMON_PASSWORDS = {"password", "passw0rd", "1234567890", "0123456789", "qwertyuiop", "azertyuiop", "motdepasse"}
+#: zxcvbn score (0-4) a password must reach: 3 = "safely unguessable: moderate protection from an
+#: offline slow-hash scenario" (about 10^8 guesses or more).
+MIN_PASSWORD_SCORE = 3
+#: zxcvbn is quadratic in the length; longer passwords are scored on this many first characters.
+ZXCVBN_MAX_LENGTH = 72
+#: Words every guesser here tries first, which zxcvbn's English lists lack: the product, French
+#: and Lingala/Swahili everyday words, and the places and minerals of the programme.
+LOCAL_WORDS = (
+    "asmfield", "motdepasse", "soleil", "bonjour", "bonsoir", "salut", "merci", "amour", "jetaime", "chouchou",
+    "doudou", "bebe", "cheri", "cherie", "princesse", "papa", "maman", "famille", "enfant", "enfants", "ami", "amie",
+    "copain", "copine", "coeur", "bisou", "dieu", "jesus", "marie", "seigneur", "eglise", "priere", "gloire",
+    "liberte", "france", "paris", "belgique", "bruxelles", "afrique", "football", "vita", "mazembe", "leopards",
+    "azerty", "azertyuiop", "qwertz", "secret", "secrete", "bienvenue", "nouveau", "nouvelle", "accueil", "test",
+    "utilisateur", "admin", "administrateur", "travail", "bureau", "ecole", "maison", "mine", "mines", "mineur",
+    "creuseur", "creuseurs", "carriere", "chantier", "cooperative", "kolwezi", "lubumbashi", "likasi", "kambove",
+    "kipushi", "fungurume", "kinshasa", "katanga", "lualaba", "kasai", "kivu", "goma", "bukavu", "kisangani",
+    "congo", "rdc", "drc", "zaire", "cobalt", "cuivre", "copper", "coltan", "etain", "diamant", "diamond",
+    "mbote", "malamu", "mwana", "bana", "mama", "tata", "sango", "nzambe", "jambo", "habari", "asante", "rafiki",
+    "trafigura", "pact", "bonpasteur", "pasteur", "unicef", "moniteur", "monitrice", "coordinateur",
+    "coordination", "terrain", "visite", "enquete", "projet", "programme", "janvier", "fevrier", "mars", "avril",
+    "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "lundi", "mardi",
+    "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "iloveyou", "jetadore", "chocolat", "bonheur",
+)
+add_frequency_lists({"asmfield_local": LOCAL_WORDS})
+#: zxcvbn keeps the user inputs of a call in a module-level dictionary: one estimate at a time.
+_zxcvbn_lock = threading.Lock()
 
 
-def check_password_strength(password: str | None, username: str = "") -> str:
-    """Return the password if acceptable; raise ``Invalid`` naming the problem otherwise."""
+def password_estimate(password: str, user_inputs: Iterable[str] = ()) -> dict:
+    """zxcvbn's estimate (score, feedback) with the local words and ``user_inputs`` as dictionaries."""
+    inputs = ["asmfield", *(part for value in user_inputs if value for part in _words(value))]
+    with _zxcvbn_lock:
+        return zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs, max_length=ZXCVBN_MAX_LENGTH)
+
+
+def _words(value: str) -> list[str]:
+    """A user input and its parts ("Bon Pasteur Kolwezi" -> that, "bon", "pasteur", "kolwezi")."""
+    parts = [p for p in "".join(c if c.isalnum() else " " for c in value).split() if len(p) >= 3]
+    return [value, *parts]
+
+
+def check_password_strength(password: str | None, username: str = "", user_inputs: Iterable[str] = ()) -> str:
+    """Return the password if acceptable; raise ``Invalid`` naming the problem otherwise.
+
+    Beyond length, a password must reach zxcvbn score ``MIN_PASSWORD_SCORE`` with the username,
+    ``user_inputs`` (organisation, full name) and ``LOCAL_WORDS`` counted as known words; the
+    refusal carries zxcvbn's feedback.
+    """
     if not password or not password.strip():
         raise Invalid("password is empty", code="user.password_empty")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -36,6 +84,17 @@ def check_password_strength(password: str | None, username: str = "") -> str:
     if lowered in COMMON_PASSWORDS or len(rest) < MIN_PASSWORD_LENGTH or len(set(password)) < 4:
         raise Invalid("password is too easy to guess (too common, too repetitive, or mostly the username)",
                       code="user.password_weak")
+    estimate = password_estimate(password, [username, *user_inputs])
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        feedback = estimate["feedback"]
+        advice = " ".join(x for x in [feedback.get("warning") or "", *feedback.get("suggestions", [])] if x)
+        raise Invalid(
+            f"password is too easy to guess (strength {estimate['score']} of 4, at least {MIN_PASSWORD_SCORE} needed)"
+            + (f": {advice}" if advice else ""),
+            code="user.password_weak",
+            details={"score": estimate["score"], "min_score": MIN_PASSWORD_SCORE,
+                     "warning": feedback.get("warning") or "", "suggestions": feedback.get("suggestions", [])},
+        )
     return password
 
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         10, description="After this many failed logins of one username within LOGIN_LOCKOUT_MINUTES, refuse it (429)."
     )
     login_lockout_minutes: int = Field(15, description="Window (and wait) of the failed-login lockout.")
+    auth_throttle_failures: int = Field(
+        100, description="After this many failed authentications from one client address within AUTH_THROTTLE_MINUTES, "
+        "refuse its password and token checks (429); valid device and API tokens are never refused."
+    )
+    auth_throttle_minutes: int = Field(15, description="Window (and wait) of the per-address authentication throttle.")
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set to true behind HTTPS)."
     )

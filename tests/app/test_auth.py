@@ -453,8 +453,111 @@ def test_old_failures_do_not_count(locked_settings, world, engine):
     with session_scope(engine) as s:
         for _ in range(5):
             entry = audit.record(s, "auth.login_failed", label="monitor", method="basic")
-            entry.at = utcnow() - timedelta(minutes=16)
+            entry.at = entry.last_at = utcnow() - timedelta(minutes=16)
     app = create_app(locked_settings)
     with TestClient(app) as c:
         assert c.get("/api/v1/me", headers=world.monitor.basic).status_code == 200
+    app.state.engine.dispose()
+
+
+def test_lockout_is_checked_before_the_basic_cache(locked_settings, world):
+    """Issue 9 finding 4: 140 guesses got 429, then the right (cached) password got 200. Now the
+    lockout comes before any cache: the right password is refused during the lockout too."""
+    from app.main import create_app
+
+    app = create_app(locked_settings)
+
+    def whoami(actor: OpenRosaActor) -> dict:
+        return {"user": actor.user.username}
+
+    app.add_api_route("/test-openrosa", whoami, dependencies=[Depends(_mark_openrosa)])
+    with TestClient(app) as c:
+        # The good credentials are verified once, so this process caches them.
+        assert c.get("/test-openrosa", headers=world.monitor.basic).status_code == 200
+        assert c.get("/api/v1/me", headers=world.monitor.basic).status_code == 200
+        answers = [c.get("/api/v1/me", auth=("monitor", f"guess-number-{i}")).status_code for i in range(140)]
+        assert answers[:3] == [401, 401, 401] and set(answers[3:]) == {429}
+        for response in (c.get("/test-openrosa", headers=world.monitor.basic),
+                         c.get("/api/v1/me", headers=world.monitor.basic)):
+            assert response.status_code == 429, response.text
+            assert "too many failed logins for 'monitor'" in response.text
+    app.state.engine.dispose()
+
+
+# -- throttling and aggregated audit of failed authentications -----------------------------
+
+
+@pytest.fixture
+def throttled_settings(settings):
+    return settings.model_copy(update={"auth_throttle_failures": 5, "auth_throttle_minutes": 15})
+
+
+def _app(settings):
+    from app.main import create_app
+
+    app = create_app(settings)
+
+    def whoami(actor: OpenRosaActor) -> dict:
+        return {"user": actor.user.username, "via": actor.via}
+
+    for path in ("/test-openrosa", "/key/{device_token}/test-openrosa"):
+        app.add_api_route(path, whoami, dependencies=[Depends(_mark_openrosa)])
+    return app
+
+
+def test_invalid_bearer_tokens_are_throttled_per_address_and_aggregated(throttled_settings, world, engine):
+    """Issue 9 finding 15: each invalid Bearer token wrote an audit row at no cost. Now one row per
+    (address, username/method, window) counts them, and the address gets 429 after N failures —
+    in every app process — while valid tokens keep working."""
+    app, other = _app(throttled_settings), _app(throttled_settings)
+    with TestClient(app) as c, TestClient(other) as second, \
+            TestClient(app, client=("192.0.2.7", 4000)) as elsewhere:
+        bad = [c.get("/api/v1/me", headers={"Authorization": f"Bearer guess-{i}"}) for i in range(5)]
+        assert [r.status_code for r in bad] == [401] * 5
+        for client in (c, second):  # the count lives in the database: another process refuses too
+            refused = client.get("/api/v1/me", headers={"Authorization": "Bearer guess-again"})
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"]["code"] == "auth.throttled"
+            assert refused.headers["retry-after"] == "900"
+        # Passwords from this address are not even checked; OpenRosa guesses neither.
+        assert c.get("/api/v1/me", headers=world.monitor.basic).status_code == 429
+        assert c.post("/api/v1/login", json={"username": "coord", "password": PASSWORD}).status_code == 429
+        assert c.get("/key/not-a-device-token/test-openrosa").status_code == 429
+        # Valid API and device tokens are never throttled.
+        assert c.get("/api/v1/me", headers=world.monitor.bearer).status_code == 200
+        token = c.post("/api/v1/devices", json={"name": "tablet-t"}, headers=world.monitor.bearer).json()["token"]
+        assert c.get(f"/key/{token}/test-openrosa").json()["via"] == "device"
+        assert c.get("/test-openrosa", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        # Another address is not affected.
+        assert elsewhere.get("/api/v1/me", headers=world.monitor.basic).status_code == 200
+    rows = failed_logins(engine)
+    assert [(r.actor_label, r.client_addr, r.details, r.count) for r in rows] == [
+        ("?", "testclient", {"method": "bearer"}, 5)]
+    assert rows[0].last_at >= rows[0].at
+    for a in (app, other):
+        a.state.engine.dispose()
+
+
+def test_failed_logins_are_one_audit_row_per_address_username_and_method(orclient, world, engine, client):
+    """Issue 9 finding 15: repeated failures are aggregated with a counter, not one row each."""
+    for i in range(4):
+        assert orclient.get("/test-openrosa", auth=("monitor", f"guess-{i}")).status_code == 401
+    for i in range(2):
+        assert orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", f"guess-{i}")).status_code == 401
+    assert orclient.get("/api/v1/me", auth=("monitor2", "guess-x")).status_code == 401
+    assert orclient.get("/key/not-a-device-token/test-openrosa").status_code == 403
+    rows = {(r.actor_label, r.details["method"]): r.count for r in failed_logins(engine)}
+    assert rows == {("monitor", "basic"): 4, ("monitor", "digest"): 2, ("monitor2", "basic"): 1,
+                    ("?", "device_token"): 1}
+    listed = client.get("/api/v1/audit", params={"action": "auth.login_failed"}, headers=world.admin.bearer).json()
+    assert sorted((e["actor"], e["count"]) for e in listed) == [("?", 1), ("monitor", 2), ("monitor", 4), ("monitor2", 1)]
+    assert all(e["last_at"] for e in listed)
+
+
+def test_aggregated_failures_still_lock_the_username(locked_settings, world):
+    """The per-username lockout sums the aggregated counts (finding 15 keeps finding 4's lockout)."""
+    app = _app(locked_settings)
+    with TestClient(app) as c:
+        assert [c.get("/api/v1/me", auth=("monitor", f"g-{i}")).status_code for i in range(4)] == [401, 401, 401, 429]
+        assert c.get("/api/v1/me", headers=world.monitor2.basic).status_code == 200
     app.state.engine.dispose()

@@ -5,6 +5,7 @@ Errors must be one line on stderr and exit code 1, never a traceback.
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +13,17 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from PIL import Image
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.collect import decode_settings
+from app.db import session_scope
+from app.models import AuditLog
 from app.settings import SECRET_FILE_NAME
 
 runner = CliRunner()
+OPERATOR = f"cli:{getpass.getuser()}"
 
 
 #: data dir -> database URL, for data dirs whose database is not the SQLite file inside them.
@@ -191,7 +196,39 @@ def test_users_password_and_deactivate(people):
     assert "monitor1 (inactive)" in run(people, "users", "list").stdout
 
 
+def test_users_add_refuses_a_guessable_password(people):
+    """Issue 9 finding 14: the estimator's advice is in the one-line error."""
+    error = fails(people, "users", "add", "m3", "--role", "monitor", "--org", "Coordination", "--password", "Password1!")
+    assert error.startswith("Error: password is too easy to guess (strength 1 of 4, at least 3 needed): ")
+    assert "commonly used password" in error
+
+
+def test_password_change_and_deactivation_say_what_was_revoked(people, engine):
+    """Issue 9 finding 7: the operator sees which credentials ended; the audit names the operator."""
+    run(people, "devices", "add", "tablet-01", "--user", "monitor1")
+    assert "0 web session(s) ended, 0 API token(s) revoked" in run(
+        people, "users", "password", "monitor1", "--password", "Likasi-field-88").stdout
+    assert "1 device(s) revoked" in run(people, "users", "deactivate", "monitor1").stdout
+    with session_scope(engine) as s:
+        rows = s.exec(select(AuditLog).where(AuditLog.action.in_(["user.password_change", "user.deactivate",
+                                                                  "device.revoke"])).order_by(AuditLog.id)).all()
+        assert [(r.action, r.actor_label) for r in rows] == [
+            ("user.password_change", OPERATOR), ("device.revoke", OPERATOR), ("user.deactivate", OPERATOR)]
+
+
 # -- devices -----------------------------------------------------------------------------
+
+
+def test_devices_add_is_audited_with_the_operator_named(people, engine):
+    """Issue 9 finding 8: the API lets only a device's owner register it; the CLI is the operator's
+    tool on the server box and may register one for any user, audited under the operator's name."""
+    run(people, "devices", "add", "tablet-op", "--user", "monitor1")
+    run(people, "devices", "revoke", "tablet-op")
+    with session_scope(engine) as s:
+        rows = s.exec(select(AuditLog).where(AuditLog.object_type == "device").order_by(AuditLog.id)).all()
+        assert [(r.action, r.actor_label, r.details.get("via")) for r in rows] == [
+            ("device.create", OPERATOR, "cli"), ("device.revoke", OPERATOR, "cli")]
+        assert rows[0].details["user"] == "monitor1"
 
 
 def test_devices_add_writes_a_collect_qr_code(people):

@@ -94,9 +94,13 @@ def test_create_device_for_yourself(client, callers):
     assert found == expect(ALL_PEOPLE, ok=201)
 
 
-def test_only_an_admin_registers_a_device_for_somebody_else(client, callers):
+def test_nobody_registers_a_device_for_somebody_else(client, callers):
+    """Issue 9 finding 8: a device acts as its owner, so not even an admin may make one for another user."""
     body = lambda n: {"name": f"tablet-{n}", "user": "monitor2"}  # noqa: E731
-    assert statuses(client, callers, "POST", "/api/v1/devices", body) == expect({"admin"}, ok=201)
+    assert statuses(client, callers, "POST", "/api/v1/devices", body) == expect(set())
+    response = client.post("/api/v1/devices", json={"name": "t-x", "user": "cw_a"}, headers=callers["admin"])
+    assert response.json()["error"]["code"] == "device.owner_only"
+    assert client.get("/api/v1/users/cw_a/devices", headers=callers["admin"]).json() == []
 
 
 def test_revoke_device_admin_or_owner(client, callers):
@@ -145,11 +149,12 @@ def test_me_tells_role_and_organisation(client, world):
 
 
 def test_create_user_then_log_in_as_them(client, world):
-    body = {"username": "monitor3", "password": "Lubumbashi-2026", "role": "monitor", "organisation": world.coord_org.id}
+    body = {"username": "monitor3", "password": "Lubumbashi-puits-2026", "role": "monitor",
+            "organisation": world.coord_org.id}
     created = client.post("/api/v1/users", json=body, headers=world.admin.bearer)
     assert created.status_code == 201
     assert created.json()["role"] == "monitor" and "password" not in created.text
-    assert client.get("/api/v1/me", auth=("monitor3", "Lubumbashi-2026")).json()["username"] == "monitor3"
+    assert client.get("/api/v1/me", auth=("monitor3", "Lubumbashi-puits-2026")).json()["username"] == "monitor3"
 
 
 @pytest.mark.parametrize(
@@ -161,6 +166,8 @@ def test_create_user_then_log_in_as_them(client, world):
         ({"password": "short"}, 422, "user.password_weak"),
         ({"password": "password"}, 422, "user.password_weak"),
         ({"password": "aaaaaaaaaaaaaaaa"}, 422, "user.password_weak"),
+        ({"password": "Password1!"}, 422, "user.password_weak"),  # issue 9 finding 14
+        ({"password": "iloveyou12"}, 422, "user.password_weak"),
         ({"username": "newbie", "password": "newbie-newbie-1"}, 422, "user.password_weak"),
         ({"organisation": "Nowhere"}, 404, "organisation.not_found"),
         ({"organisation": 999999999999}, 404, "organisation.not_found"),
@@ -177,11 +184,13 @@ def test_create_user_refusals_name_the_problem(client, world, change, status, co
 
 
 def test_deactivating_a_user_ends_their_access(client, world):
+    """Issue 9 finding 7: reactivation gives the password back, never the old tokens."""
     assert client.patch("/api/v1/users/monitor", json={"active": False}, headers=world.admin.bearer).json()["active"] is False
     assert client.get("/api/v1/me", headers=world.monitor.bearer).status_code == 401
     assert client.get("/api/v1/me", headers=world.monitor.basic).status_code == 401
     client.patch("/api/v1/users/monitor", json={"active": True}, headers=world.admin.bearer)
-    assert client.get("/api/v1/me", headers=world.monitor.bearer).status_code == 200
+    assert client.get("/api/v1/me", headers=world.monitor.basic).status_code == 200
+    assert client.get("/api/v1/me", headers=world.monitor.bearer).status_code == 401
 
 
 def test_an_admin_cannot_deactivate_themselves(client, world):
@@ -216,7 +225,7 @@ def test_device_creation_returns_the_collect_configuration(client, world):
         ({"name": ""}, 422, "device.invalid_name"),
         ({"name": "a/b"}, 422, "device.invalid_name"),
         ({"name": "tablet-roles"}, 409, "device.duplicate"),
-        ({"name": "t-9", "user": "ghost"}, 404, "user.not_found"),
+        ({"name": "t-9", "user": "ghost"}, 403, "device.owner_only"),  # refused before any lookup
     ],
 )
 def test_device_refusals(client, callers, body, status, code):

@@ -55,6 +55,49 @@ def test_reasonable_passwords_pass(password, username):
     assert security.check_password_strength(password, username) == password
 
 
+@pytest.mark.parametrize(
+    ("password", "inputs"),
+    [
+        ("Password1!", ()),
+        ("qwerty1234", ()),
+        ("iloveyou12", ()),
+        ("motdepasse2026", ()),
+        ("Soleil123456", ()),
+        ("Bonjour12345", ()),
+        ("Kolwezi2026!", ()),
+        ("Lubumbashi1234", ()),
+        ("asmfield2026", ()),
+        ("Bonpasteur2026", ("Bon Pasteur Kolwezi",)),  # the organisation's name
+    ],
+)
+def test_guessable_passwords_are_refused_with_the_estimators_advice(password, inputs):
+    """Issue 9 finding 14: these were accepted. zxcvbn (with French/local words, the username and
+    the organisation) must score them at least MIN_PASSWORD_SCORE; the refusal says why."""
+    with pytest.raises(Invalid) as caught:
+        security.check_password_strength(password, "someone", inputs)
+    assert caught.value.code == "user.password_weak"
+    assert caught.value.message.startswith(f"password is too easy to guess (strength {caught.value.details['score']} of 4")
+    assert caught.value.details["score"] < security.MIN_PASSWORD_SCORE == 3
+    assert caught.value.details["suggestions"] or caught.value.details["warning"]
+
+
+def test_demo_and_fixture_passwords_are_strong_enough():
+    from app.demo import DEMO_PASSWORD, DEMO_USERS
+    from tests.conftest import PASSWORD
+
+    for username, _, org, full_name in DEMO_USERS:
+        password = DEMO_PASSWORD.format(username=username)
+        assert security.check_password_strength(password, username, [org, full_name]) == password
+    assert security.check_password_strength(PASSWORD, "cw_a", ["NGO A"]) == PASSWORD
+
+
+def test_very_long_passwords_are_scored_on_their_start():
+    strong = "Kolwezi-field-77-" + "x" * 900
+    assert security.check_password_strength(strong) == strong
+    with pytest.raises(Invalid):
+        security.check_password_strength("password" * 10 + "Zq8!vR2#pL")
+
+
 def test_tokens_are_random_and_only_their_hash_is_kept():
     first, second = security.new_token(), security.new_token()
     assert first != second and len(first) >= 43
