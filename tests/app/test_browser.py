@@ -1,6 +1,10 @@
-"""A real browser (Debian Chromium via Playwright) logs in against a real uvicorn process."""
+"""A real browser (Debian Chromium via Playwright) logs in against a real uvicorn process, and the pages
+render under our Content-Security-Policy with nothing loaded from elsewhere (issue 9, finding 6)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -10,6 +14,12 @@ from tests.e2e.server import live_server, settings_env
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (make install adds it); never Playwright's own download
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+#: Runs in every page before its own scripts (injected by the browser, so the CSP does not apply to it).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+    (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
 
 
 @pytest.fixture
@@ -54,3 +64,68 @@ def test_log_in_see_home_log_out(server, page):
     page.click("form.logout button")
     page.wait_for_url(f"{server.url}/login")
     assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
+
+
+@dataclass
+class Watch:
+    """What a page did besides rendering: console errors and requests that left 127.0.0.1 (aborted)."""
+
+    console_errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def violations(self, page) -> list[str]:  # noqa: ANN001
+        return page.evaluate("window.__cspViolations")
+
+
+@pytest.fixture
+def watch(page) -> Watch:
+    seen = Watch()
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+    page.on("console", lambda message: message.type == "error" and seen.console_errors.append(message.text))
+
+    def only_local(route) -> None:  # noqa: ANN001
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            seen.outside.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", only_local)
+    return seen
+
+
+@pytest.mark.browser
+def test_login_and_docs_render_under_the_csp_with_nothing_from_elsewhere(server, page, watch):
+    """Finding 6: /login and Swagger UI on /docs work with script-src 'self' (no inline script), and
+    every script, style and image comes from this server, not a CDN."""
+    response = page.goto(f"{server.url}/login")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert page.locator("input[name=username]").is_visible()
+
+    response = page.goto(f"{server.url}/docs")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "asmfield" in page.locator(".swagger-ui .info .title").inner_text()
+    page.locator(".opblock-summary", has_text="/api/v1/sync/batches").first.click()
+    page.wait_for_selector(".opblock.is-open")
+    assert page.locator(".opblock").count() > 20
+
+    assert watch.violations(page) == []
+    assert watch.console_errors == []
+    assert watch.outside == []
+
+
+@pytest.mark.browser
+def test_the_policy_blocks_an_injected_inline_script(server, page, watch):
+    """The control for the test above: the browser really enforces the policy, so stored markup with a
+    script or an event handler cannot run on our origin."""
+    page.goto(f"{server.url}/login")
+    page.evaluate("""() => {
+        const script = document.createElement("script");
+        script.textContent = "window.pwned = true";
+        document.body.appendChild(script);
+        document.body.insertAdjacentHTML("beforeend", '<img src="/nothing" onerror="window.pwned = true">');
+    }""")
+    page.wait_for_function("window.__cspViolations.length >= 2")
+    assert page.evaluate("window.pwned === undefined")
+    assert {v.split(" ")[0] for v in watch.violations(page)} >= {"script-src-elem", "script-src-attr"}
