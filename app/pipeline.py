@@ -3,20 +3,25 @@ case management act on it (cases). Both steps are idempotent and never refuse th
 data collected at cost in the field is never dropped; problems are flagged for review.
 
 ``sync.service`` calls ``after_submission_stored`` in the same transaction as the insert, for
-new submissions and for edits (a new current version of a record).
+new submissions and for edits (a new current version of a record). It also asks here, before
+storing anything, who may edit a case-form record, and the read routes ask whether a submission
+is case data (which only the case routes serve).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from sqlmodel import Session, select
+
+from cases import ingest as cases_ingest
+from cases.models import CaseSubmission
+from sync.models import Submission
 
 if TYPE_CHECKING:
     from app.auth import Actor
     from app.settings import Settings
     from forms.models import Form, FormVersion
-    from sync.models import Submission
 
 
 def after_submission_stored(
@@ -28,11 +33,28 @@ def after_submission_stored(
     actor: Actor | None,
     settings: Settings,
 ) -> None:
-    from cases.ingest import on_submission as cases_on_submission
     from geodata.ingest import on_submission as geodata_on_submission
 
     geodata_on_submission(session, submission=submission, form=form, version=version, settings=settings)
-    cases_on_submission(session, submission=submission, form=form, version=version, actor=actor, settings=settings)
+    cases_ingest.on_submission(session, submission=submission, form=form, version=version, actor=actor,
+                               settings=settings)
+
+
+def may_edit_case_record(session: Session, *, actor: Actor, submission: Submission) -> bool:
+    """May ``actor`` replace this case-form submission by an edit? (the cases rule)"""
+    return cases_ingest.may_edit(session, actor=actor, submission=submission)
+
+
+def holds_case_data(session: Session, *, form: Form, submission: Submission | None = None) -> bool:
+    """Did case management take in ``submission`` (or, without one, any submission of ``form``)?
+    A sticky fact of the data itself, whatever the form's kind says now."""
+    query = select(CaseSubmission.id)
+    if submission is not None:
+        query = query.where(CaseSubmission.submission_id == submission.id)
+    else:
+        query = query.join(Submission, Submission.id == CaseSubmission.submission_id).where(
+            Submission.form_id == form.id)
+    return session.exec(query.limit(1)).first() is not None
 
 
 #: Form media generated per request, for files whose content depends on who asks (e.g. the

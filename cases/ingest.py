@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
-from app.errors import DomainError
+from app.blobs import FilesystemBlobStore
+from app.errors import Conflict, DomainError
+from app.timeutil import utcnow
 from cases import codes, dedup, lifecycle, queries, service
+from cases.models import ChildCase
+from sync.models import Submission
 
 if TYPE_CHECKING:
     from app.auth import Actor
     from app.settings import Settings
     from forms.models import Form, FormVersion
-    from sync.models import Submission
 
 log = logging.getLogger("asmfield.cases")
 #: Stored choice values (anything else from a custom form or a JSON client is not stored as is).
@@ -55,8 +58,6 @@ def flag(session: Session, submission: Submission, reason: str, *, restricted: b
         opens no case: no consent, or not a child, gives no basis to keep a name).
     """
     if minimise is not None:
-        from app.blobs import FilesystemBlobStore
-
         service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(minimise.media_path))
     submission.restricted = submission.restricted or restricted
     submission.review_state = "needs_review"
@@ -106,15 +107,21 @@ def age_of(answers: dict[str, Any], on: date) -> tuple[int | None, int | None]:
     return None, None
 
 
-def _intake(session: Session, *, submission: Submission, actor: Actor | None, settings: Settings) -> None:
+#: Case facts an intake edit may not change by itself (issue 9, finding 1): the edit is stored as
+#: the record's current version, but the case keeps these until a coordinator decides (review).
+DECIDED_FIELDS = ("consent_giver", "consent_services", "consent_share_partner", "consent_reporting", "consent_photo",
+                  "age_band", "site_code", "proposed_organisation")
+#: Link kind of an intake edit waiting for that decision (``CaseSubmission.kind``).
+PENDING_EDIT = "intake_edit"
+
+
+def _case_facts(session: Session, submission: Submission, a: dict[str, Any]) -> tuple[dict[str, Any], str | None, int | None]:
+    """(case fields from the intake's answers, the problem that keeps it from opening a case, birth year)."""
     from geodata.models import Site
 
-    a = _answers(submission)
     received = submission.received_at.date() if submission.received_at else date.today()
     intake_date = _date(a.get("intake_date")) or received
     age, birth_year = age_of(a, intake_date)
-    existing = queries.case_by_intake(session, submission.root_instance_id)
-
     problem = None
     if age is None:
         problem = "intake without a date of birth or an estimated age: cannot tell whether this is a child"
@@ -124,11 +131,6 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
         problem = "no consent to case-management services: only an anonymous count may be kept"
     elif intake_date > received:
         problem = f"intake date {intake_date.isoformat()} is after the day it was received"
-    if problem is not None:
-        if existing is not None:
-            problem = f"edit of the intake of case {existing.code} not applied: {problem}"
-        flag(session, submission, problem, kind="intake", minimise=settings)
-        return
 
     site = None
     if a.get("site_id"):
@@ -142,63 +144,196 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
     risk = lifecycle.default_risk(classification=classification, activities=activities,
                                   caregiver_relation=a.get("caregiver_relation"),
                                   injuries=_list(a.get("injuries_health")), declared=a.get("risk_level"))
-    proposed = queries.organisation_by_ref(session, a.get("referral_partner"))
-    if proposed is not None and proposed.kind != "ngo":
-        proposed = None
-    own_ngo = False
-    if actor is not None and actor.role == "caseworker":
-        from app.models import Organisation
-
-        org = session.get(Organisation, actor.organisation_id)
-        own_ngo = org is not None and org.kind == "ngo"
     fields = dict(
         site_id=site.id if site else None, site_code=site.code if site else (str(a["site_id"])[:100] if a.get("site_id") else None),
         province=site.province if site else None, risk_level=risk, urgent=_yes(a.get("immediate_danger")),
         classification=classification, classifier_version=lifecycle.CLASSIFIER_VERSION,
         sex=a.get("sex") if a.get("sex") in SEXES else None, age_at_identification=age, age_band=lifecycle.age_band(age), date_identified=intake_date,
         consent_giver=a.get("consent_giver") if a.get("consent_giver") in CONSENT_GIVERS else "other",
-        consent_services=True,
+        consent_services=_yes(a.get("consent_services")) and a.get("consent_giver") != "not_obtained",
         consent_share_partner=_yes(a.get("consent_share_partner")), consent_reporting=_yes(a.get("consent_reporting")),
         consent_photo=_yes(a.get("consent_photo")),
     )
-    if existing is None:
-        case = service.new_case(
-            session, root_instance_id=submission.root_instance_id,
-            created_by_user_id=actor.user.id if actor else submission.submitted_by_user_id,
-            created_by_org_id=actor.organisation_id if actor else None,
-            # An NGO's own caseworker identified the child: the case is theirs from the start.
-            organisation_id=actor.organisation_id if own_ngo else None,
-            proposed_organisation_id=proposed.id if proposed else (actor.organisation_id if own_ngo else None),
-            **fields)
-        session.add(lifecycle_event(case, submission, actor))
-    else:
-        case = existing
-        for key, value in fields.items():
-            setattr(case, key, value)
-        session.add(case)
+    return fields, problem, birth_year
+
+
+def _proposed(session: Session, a: dict[str, Any]) -> Any:
+    """The partner NGO the intake proposes (``referral_partner``), if it names one."""
+    proposed = queries.organisation_by_ref(session, a.get("referral_partner"))
+    return proposed if proposed is not None and proposed.kind == "ngo" else None
+
+
+def _intake(session: Session, *, submission: Submission, actor: Actor | None, settings: Settings) -> None:
+    a = _answers(submission)
+    existing = queries.case_by_intake(session, submission.root_instance_id)
+    if existing is not None:
+        _intake_edit(session, submission=submission, case=existing, answers=a, settings=settings)
+        return
+    fields, problem, birth_year = _case_facts(session, submission, a)
+    if problem is not None:
+        flag(session, submission, problem, kind="intake", minimise=settings)
+        return
+
+    proposed = _proposed(session, a)
+    own_ngo = False
+    if actor is not None and actor.role == "caseworker":
+        from app.models import Organisation
+
+        org = session.get(Organisation, actor.organisation_id)
+        own_ngo = org is not None and org.kind == "ngo"
+    case = service.new_case(
+        session, root_instance_id=submission.root_instance_id,
+        created_by_user_id=actor.user.id if actor else submission.submitted_by_user_id,
+        created_by_org_id=actor.organisation_id if actor else None,
+        # An NGO's own caseworker identified the child: the case is theirs from the start.
+        organisation_id=actor.organisation_id if own_ngo else None,
+        proposed_organisation_id=proposed.id if proposed else (actor.organisation_id if own_ngo else None),
+        **fields)
+    session.add(lifecycle_event(case, submission, actor))
+    _store_keys(session, case=case, answers=a, birth_year=birth_year, settings=settings)
+    service.link_submission(session, submission=submission, case=case, kind="intake")
+    _photo_consent(session, submission, case=case, answers=a, settings=settings)
+
+
+def _store_keys(session: Session, *, case: Any, answers: dict[str, Any], birth_year: int | None,
+                settings: Settings) -> None:
+    a = answers
     keys = dedup.raw_keys(given=a.get("child_given_name"), family=a.get("child_family_name"), sex=a.get("sex"),
                           birth_year=birth_year, phone=a.get("caregiver_phone"), site_code=case.site_code)
     dedup.store_keys(session, secret=settings.secret, case=case, keys=keys)
-    service.link_submission(session, submission=submission, case=case, kind="intake")
-    if a.get("child_photo") and not case.consent_photo:
-        # No consent to photos: the photo is not kept; the rest of the intake is.
-        from app.blobs import FilesystemBlobStore
 
-        service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(settings.media_path),
-                                          photos_only=True)
+
+def _photo_consent(session: Session, submission: Submission, *, case: Any, answers: dict[str, Any],
+                   settings: Settings, consent: bool | None = None) -> None:
+    """No consent to photos: the photo is not kept; the rest of the intake is."""
+    if not answers.get("child_photo") or (case.consent_photo if consent is None else consent):
+        return
+    service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(settings.media_path),
+                                      photos_only=True)
+    if submission.review_state != "needs_review":
         submission.review_state = "needs_review"
         submission.review_reason = f"photo of the child without consent to photos was not kept (case {case.code})"
-        session.add(submission)
+    session.add(submission)
+
+
+def _decided_changes(session: Session, submission: Submission, case: Any, fields: dict[str, Any],
+                     answers: dict[str, Any]) -> dict[str, list[Any]]:
+    """The facts of ``DECIDED_FIELDS`` this intake edit would change: {field: [case value, edited value]}."""
+    changes = {name: [getattr(case, name), fields[name]] for name in DECIDED_FIELDS
+               if name in fields and getattr(case, name) != fields[name]}
+    previous = session.exec(select(Submission).where(Submission.instance_id == submission.deprecated_id)).first()
+    before = _answers(previous).get("referral_partner") if previous is not None else None
+    if (answers.get("referral_partner") or None) != (before or None):
+        changes["proposed_organisation"] = [before, answers.get("referral_partner")]
+    return changes
+
+
+def _intake_edit(session: Session, *, submission: Submission, case: Any, answers: dict[str, Any],
+                 settings: Settings) -> None:
+    """An edit of the intake of ``case``: applied at once unless it changes what a person must decide
+    (consent, age band, proposed organisation, site) or cannot open a case; then the case keeps its
+    state and values and the edit waits in the review queue (``decide_intake_edit``)."""
+    fields, problem, birth_year = _case_facts(session, submission, answers)
+    changes = _decided_changes(session, submission, case, fields, answers)
+    if problem is None and not changes:
+        for key, value in fields.items():
+            if key not in DECIDED_FIELDS:
+                setattr(case, key, value)
+        case.updated_at = utcnow()
+        session.add(case)
+        _store_keys(session, case=case, answers=answers, birth_year=birth_year, settings=settings)
+        service.link_submission(session, submission=submission, case=case, kind="intake")
+        _photo_consent(session, submission, case=case, answers=answers, settings=settings)
+        return
+    reasons = [f"changes {', '.join(sorted(changes))}"] if changes else []
+    if problem is not None:
+        reasons.append(problem)
+    submission.review_state = "needs_review"
+    submission.review_reason = (f"edit of the intake of case {case.code} not applied until a coordinator decides: "
+                                f"{'; '.join(reasons)}")[:500]
+    session.add(submission)
+    service.link_submission(session, submission=submission, case=case, kind=PENDING_EDIT)
+    # The latest answer about photos holds at once; the case's own consent decides what is served.
+    _photo_consent(session, submission, case=case, answers=answers, settings=settings,
+                   consent=fields["consent_photo"])
+
+
+def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission, decision: str,
+                       note: str | None, settings: Settings) -> dict[str, Any] | None:
+    """A coordinator's decision on an intake edit waiting for review: ``approved`` applies it to the
+    case (consent through consent events, the other facts at once, an ``intake_edit`` event naming
+    the coordinator); ``rejected`` leaves the case as it was. None when ``submission`` is not such an edit.
+
+    :raises Conflict: approving an edit that a newer edit replaced since (decide the newest).
+    """
+    link = queries.link_for_submission(session, submission.id)
+    if link is None or link.kind != PENDING_EDIT or link.case_id is None:
+        return None
+    case = session.get(ChildCase, link.case_id)
+    answers = _answers(submission)
+    if decision != "approved":
+        _photo_consent(session, submission, case=case, answers=answers, settings=settings)
+        link.kind = "intake"
+        session.add(link)
+        return {"case": case.code, "applied": False}
+    if not submission.current:
+        raise Conflict(f"this edit of the intake of case {case.code} was replaced by {submission.superseded_by!r}; "
+                       "decide the newest version", code="case.edit_superseded")
+    fields, _, birth_year = _case_facts(session, submission, answers)
+    changes = _decided_changes(session, submission, case, fields, answers)
+    blobs = FilesystemBlobStore(settings.media_path)
+    for purpose in service.CONSENT_PURPOSES:
+        given = fields[f"consent_{purpose}"]
+        if given != getattr(case, f"consent_{purpose}"):
+            service.record_consent(session, actor=actor, case=case, purpose=purpose, given=given,
+                                   given_by=fields["consent_giver"], reason=f"intake edit {submission.instance_id}",
+                                   blobs=blobs)
+    if "proposed_organisation" in changes:
+        proposed = _proposed(session, answers)
+        case.proposed_organisation_id = proposed.id if proposed else case.proposed_organisation_id
+    for key, value in fields.items():
+        if not key.startswith("consent_"):
+            setattr(case, key, value)
+    case.consent_giver = fields["consent_giver"]
+    case.updated_at = utcnow()
+    session.add(case)
+    _store_keys(session, case=case, answers=answers, birth_year=birth_year, settings=settings)
+    session.add(service.new_event(case, actor=actor, action="intake_edit", from_status=case.status,
+                                  to_status=case.status, reason=note, submission_id=submission.id,
+                                  details={"instance_id": submission.instance_id,
+                                           "changed": {k: [str(v) if v is not None else None for v in pair]
+                                                       for k, pair in changes.items()}}))
+    link.kind = "intake"
+    session.add(link)
+    _photo_consent(session, submission, case=case, answers=answers, settings=settings)
+    return {"case": case.code, "applied": True, "changed": sorted(changes)}
+
+
+def may_edit(session: Session, *, actor: Actor, submission: Submission) -> bool:
+    """Who may replace a case-form submission by an edit (issue 9, finding 1).
+
+    While the record belongs to a case: the caseworkers of the NGO that owns the case (as every
+    other write to a case), or, while no NGO owns it yet, whoever sent the record's first version.
+    A record that opened or advanced no case (kept for review): its original submitter only.
+    Nobody edits the intake of a case whose identity was erased. Coordinators and admins do not
+    rewrite a child's record: they decide through the review queue and the case routes.
+    """
+    link = queries.link_for_submission(session, submission.id)
+    case = session.get(ChildCase, link.case_id) if link is not None and link.case_id else None
+    if case is not None:
+        if case.identity_erased_at is not None:
+            return False
+        if case.organisation_id is not None:
+            return service.access_level(actor, case) == "full"
+    root = submission if submission.instance_id == submission.root_instance_id else session.exec(
+        select(Submission).where(Submission.instance_id == submission.root_instance_id)).first()
+    return root is not None and root.submitted_by_user_id == actor.user.id
 
 
 def lifecycle_event(case: Any, submission: Submission, actor: Actor | None) -> Any:
-    from cases.models import CaseEvent
-
-    return CaseEvent(case_id=case.id, action="submit", from_status=None, to_status=lifecycle.SUBMITTED,
-                     actor_user_id=actor.user.id if actor else submission.submitted_by_user_id,
-                     actor_role=actor.role if actor else "unknown",
-                     actor_org_id=actor.organisation_id if actor else None, submission_id=submission.id,
-                     details={"instance_id": submission.instance_id})
+    return service.new_event(case, actor=actor, action="submit", from_status=None, to_status=lifecycle.SUBMITTED,
+                             submitter_id=submission.submitted_by_user_id, submission_id=submission.id,
+                             details={"instance_id": submission.instance_id})
 
 
 # -- follow-up -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app.auth import ApiActor
-from app.deps import BlobsDep, SessionDep
+from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.timeutil import utcnow
 from cases import kpi, service
 
@@ -73,10 +73,11 @@ def review_queue(actor: ApiActor, session: SessionDep) -> dict:
 
 
 @router.post("/cases/review/{instance_id}")
-def resolve_review(instance_id: str, body: ReviewIn, actor: ApiActor, session: SessionDep) -> dict:
-    """Close a review of a flagged case-form submission (coordinators)."""
+def resolve_review(instance_id: str, body: ReviewIn, actor: ApiActor, session: SessionDep,
+                   settings: SettingsDep) -> dict:
+    """Close a review of a flagged case-form submission (coordinators); approving an intake edit applies it."""
     return service.resolve_review(session, actor=actor, instance_id=instance_id, decision=body.decision,
-                                  note=body.note)
+                                  note=body.note, settings=settings)
 
 
 @router.get("/cases/{code}")

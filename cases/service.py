@@ -653,8 +653,12 @@ def review_queue(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
 
 
 def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision: str,
-                   note: str | None = None) -> dict[str, Any]:
-    """Close a review: ``rejected`` (kept restricted, nothing opened) or ``approved`` (acknowledged)."""
+                   note: str | None = None, settings: Any = None) -> dict[str, Any]:
+    """Close a review: ``rejected`` (kept restricted, nothing opened) or ``approved`` (acknowledged).
+    For an intake edit held for review, ``approved`` applies it to its case and ``rejected`` leaves
+    the case as it was (``cases.ingest.decide_intake_edit``)."""
+    from cases import ingest  # ingest imports this module
+
     if actor.role != "coordinator":
         raise Forbidden("the case review queue is for coordinators", code="case.forbidden")
     if decision not in ("approved", "rejected"):
@@ -662,11 +666,13 @@ def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision
     sub = session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
     if sub is None or sub.review_state != "needs_review":
         raise NotFound(f"no submission {instance_id!r} awaiting review", code="case.review_not_found")
+    edit = ingest.decide_intake_edit(session, actor=actor, submission=sub, decision=decision, note=note,
+                                     settings=settings)
     sub.review_state = decision
     session.add(sub)
     _audit(session, "case.review", actor=actor, object_type="submission", object_id=instance_id,
            decision=decision, note=(note or "")[:200])
-    return {"instance_id": instance_id, "review_state": decision}
+    return {"instance_id": instance_id, "review_state": decision, **(edit or {})}
 
 
 # -- creation (from an intake) ---------------------------------------------------------------

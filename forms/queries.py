@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from forms.models import Form, FormMedia, FormVersion
@@ -75,3 +76,15 @@ def latest_generated(session: Session, filename: str) -> FormMedia | None:
         select(FormMedia).where(FormMedia.filename == filename, col(FormMedia.generated_from).is_not(None))
         .order_by(col(FormMedia.updated_at).desc(), col(FormMedia.id).desc())
     ).first()
+
+
+def lock_form(session: Session, form: Form) -> None:
+    """Lock the form row until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite has one writer)."""
+    session.exec(select(Form.id).where(Form.id == form.id).with_for_update()).first()
+
+
+def has_submissions(session: Session, form: Form) -> bool:
+    """Whether any submission (any version, any state) was stored for ``form``."""
+    # Plain SQL on sync's table: forms does not import sync's models.
+    return session.execute(text("SELECT 1 FROM submission WHERE form_id = :form_id LIMIT 1"),
+                           {"form_id": form.id}).first() is not None

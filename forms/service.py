@@ -226,8 +226,7 @@ def add_form(
 
     if existing is not None:
         if kind is not None and form.kind != kind:
-            form.kind = kind
-            session.add(form)
+            change_kind(session, form=form, kind=kind, actor=actor)
         attached = [add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=existing,
                               upload=m) for m in media]
         return AddFormResult(form=form, version=existing, created=False, warnings=existing.warnings, media=attached)
@@ -240,8 +239,8 @@ def add_form(
         _flush_upload(session, info.xml_form_id)
         audit.record(session, "form.create", actor=actor, object_type="form", object_id=form.xml_form_id,
                      kind=form.kind)
-    elif kind is not None:
-        form.kind = kind
+    elif kind is not None and form.kind != kind:
+        change_kind(session, form=form, kind=kind, actor=actor)
     xform_bytes = xform.encode("utf-8")
     version = FormVersion(
         form_id=form.id, version=info.version, title=info.title[:300], xform_xml=xform,
@@ -386,13 +385,36 @@ def update_form(
         new["sensitive_media"] = changes["sensitive_media"]
     if changes.get("kind") is not None:
         _check_kind(changes["kind"])
-        form.kind = changes["kind"]
+        if changes["kind"] != form.kind:
+            change_kind(session, form=form, kind=changes["kind"], actor=actor)
     form.settings = _settled(form, version, new)
     session.add(form)
     audit.record(session, "form.update", actor=actor, object_type="form", object_id=form.xml_form_id,
                  changes={k: v for k, v in changes.items() if k != "state"})
     if changes.get("state") is not None:
         set_state(session, form=form, state=changes["state"], actor=actor)
+    return form
+
+
+def change_kind(session: Session, *, form: Form, kind: str, actor: Actor | None) -> Form:
+    """Change what a form is for, only while it has no submission (409 ``form.kind_fixed``).
+
+    The kind decides who reads a form's submissions: turning a case form into a general one would
+    hand children's names to every reader of general data (issue 9, finding 3), and the other way
+    round would hide data from those who collected it. The form row is locked first, so a
+    submission being stored at the same moment either commits first (and is seen here) or sees
+    the new kind and is refused (``sync.service``).
+    """
+    _check_kind(kind)
+    queries.lock_form(session, form)
+    if queries.has_submissions(session, form):
+        raise Conflict(f"form {form.xml_form_id!r} already has submissions: its kind ({form.kind}) is fixed; "
+                       "publish the questions as a new form (another form id) instead",
+                       code="form.kind_fixed", details={"kind": form.kind})
+    audit.record(session, "form.kind", actor=actor, object_type="form", object_id=form.xml_form_id,
+                 before=form.kind, after=kind)
+    form.kind = kind
+    session.add(form)
     return form
 
 

@@ -14,7 +14,7 @@ from app.auth import Actor, ApiActor, api_actor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
-from sync import batch, media
+from sync import batch, media, service
 
 router = APIRouter(tags=["sync"])
 
@@ -127,7 +127,9 @@ def list_submissions(
     device: Annotated[str | None, Query(description="Device name or client deviceID")] = None,
     site: Annotated[str | None, Query(description="Site code")] = None,
 ) -> dict:
-    """Current submissions of a form, oldest first, paged (design.md §6 access rules)."""
+    """Current submissions of a form, oldest first, paged (design.md §6 access rules). Case forms:
+    403 ``submission.case_data`` for everyone (their records are read through ``/api/v1/cases``)."""
+    service.refuse_case_data(session, form=service.get_form(session, xml_form_id))
     page = batch.list_submissions(session, actor=actor, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
                                   offset=offset, since=since, until=until, device=device, site=site)
     return {"items": page.items, "next_cursor": page.next_cursor}
@@ -135,7 +137,8 @@ def list_submissions(
 
 @router.get("/api/v1/submissions/{instance_id}")
 def get_submission(instance_id: str, actor: ApiActor, session: SessionDep) -> dict:
-    """One submission with the edit history of its record."""
+    """One submission with the edit history of its record (case-form ones: 403 ``submission.case_data``)."""
+    service.refuse_case_submission(session, instance_id=instance_id)
     return batch.get_submission(session, actor=actor, instance_id=instance_id)
 
 

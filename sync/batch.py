@@ -546,13 +546,9 @@ def _readable_form(session: Session, actor: Actor, xml_form_id: str) -> Form:
 
 
 def _may_read(session: Session, actor: Actor, submission: Submission, form_kind: str) -> bool:
-    """design.md §6; case-form submissions by the cases rule (owning NGO's caseworkers; audited)."""
+    """design.md §6. Case-form submissions never: they are read through /api/v1/cases (issue 9)."""
     if form_kind in CASE_FORM_KINDS:
-        try:
-            from cases.service import may_read_case_submission
-        except ImportError:  # pragma: no cover -- without the cases rule nobody reads case data
-            return False
-        return may_read_case_submission(session, actor, submission)
+        return False
     if actor.role == Role.caseworker:
         return False
     return actor.role in STAFF or submission.submitted_by_user_id == actor.user.id

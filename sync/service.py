@@ -18,7 +18,14 @@ deprecatedID already superseded                        409 ``submission.already_
 unknown form / version                                 404 ``form.not_found`` / ``form.version_not_found``
 closed form (new submissions and edits only)           403 ``form.closed``
 actor may not submit this form kind                    403 ``submission.forbidden``
+edit of a record the actor may not change              403 ``submission.edit_forbidden``
 =====================================================  ==========================================
+
+Who may edit a record (issue 9, finding 1): the record's original submitter, admins and
+coordinators; for case forms the cases rule (``app.pipeline.may_edit_case_record``: the owning
+NGO's caseworkers). A device acts as its user. The check runs before anything is written, so a
+refused edit leaves no row, no file and no audit entry of a stored edit; a resend of an edit
+that was accepted is still a plain resend.
 
 Choices made where Central leaves room: a resend of a submission that has been edited since is
 still acknowledged (it only fills missing attachments); an attachment already received is kept
@@ -47,9 +54,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlmodel import Session, select
 
-from app import audit
+from app import audit, pipeline
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.models import Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
@@ -60,8 +68,8 @@ from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
 if TYPE_CHECKING:
     from app.auth import Actor
 
-__all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "get_form", "get_version", "may_submit",
-           "receive_submission", "visible_forms"]
+__all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "get_form", "get_version", "may_edit", "may_submit",
+           "receive_submission", "refuse_case_data", "refuse_case_submission", "visible_forms"]
 
 
 @dataclass
@@ -146,6 +154,48 @@ def visible_forms(session: Session, actor: Actor) -> list[Form]:
     return forms_service.forms_visible_to(session, actor)
 
 
+def may_edit(session: Session, actor: Actor | None, form: Form, old: Submission) -> bool:
+    """May ``actor`` replace the current version ``old`` of a record (``meta/deprecatedID``)?
+
+    Site-visit and general forms: the record's original submitter (whoever sent its first
+    version, possibly from a device), admins and coordinators. Case forms: the cases rule.
+    """
+    if actor is None:
+        return True
+    if form.kind in CASE_FORM_KINDS:
+        return pipeline.may_edit_case_record(session, actor=actor, submission=old)
+    return actor.role in (Role.admin, Role.coordinator) or original_submitter(session, old) == actor.user.id
+
+
+def original_submitter(session: Session, submission: Submission) -> int | None:
+    """The user who sent the first version of ``submission``'s record."""
+    if submission.instance_id == submission.root_instance_id:
+        return submission.submitted_by_user_id
+    return session.exec(select(Submission.submitted_by_user_id)
+                        .where(Submission.instance_id == submission.root_instance_id)).first()
+
+
+def refuse_case_data(session: Session, *, form: Form, submission: Submission | None = None) -> None:
+    """Case-form submissions are read only through ``/api/v1/cases`` (scoped, identity reads
+    audited), never through the generic submission and media routes: 403 ``submission.case_data``.
+
+    "Case data" is the form's kind (fixed once it has submissions) or, whatever the kind says now,
+    a submission that case management took in (its ``CaseSubmission`` link).
+    """
+    if form.kind in CASE_FORM_KINDS or pipeline.holds_case_data(session, form=form, submission=submission):
+        raise Forbidden(f"submissions of case form {form.xml_form_id!r} are read through /api/v1/cases "
+                        "(case, identity and photo routes), not the generic submission API",
+                        code="submission.case_data", details={"use": "/api/v1/cases"})
+
+
+def refuse_case_submission(session: Session, *, instance_id: str) -> None:
+    """``refuse_case_data`` for the submission with this instanceID (nothing when there is none)."""
+    submission = session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
+    form = session.get(Form, submission.form_id) if submission is not None else None
+    if form is not None:
+        refuse_case_data(session, form=form, submission=submission)
+
+
 def _by_instance_id(session: Session, instance_id: str) -> Submission | None:
     return session.exec(select(Submission).where(Submission.instance_id == instance_id)
                         .execution_options(populate_existing=True)).first()
@@ -193,7 +243,7 @@ def receive_submission(
                                 f"({form.kind})", code="submission.forbidden")
             version = get_version(session, form, instance.version)
             parsed = submission_xml.read_data(instance, version.fields or [])
-            existing, old = _known(session, instance, form, has_files=bool(files))
+            existing, old = _known(session, instance, form, actor, has_files=bool(files))
             if existing is None:
                 prepared = _prepare(files, parsed.attachments, form=form, fields=version.fields or [], settings=settings,
                                     workdir=workdir)
@@ -210,15 +260,15 @@ def receive_submission(
                 raise Conflict("a concurrent upload of this submission failed; retry", code="submission.retry")
             return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
                            settings=settings, actor=actor, workdir=workdir, prepared=prepared, written=written)
+        if form.kind in CASE_FORM_KINDS:
+            _kind_unchanged(session, form)
         if old is not None:
             _supersede(session, old, submission)
         rows = _expected_rows(session, submission, parsed.attachments, carried=old)
         _geopoints(session, submission, parsed.geopoints)
         _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor, flush=False)
 
-    from app.pipeline import after_submission_stored
-
-    after_submission_stored(session, submission=submission, form=form, version=version, actor=actor, settings=settings)
+    pipeline.after_submission_stored(session, submission=submission, form=form, version=version, actor=actor, settings=settings)
     session.add(submission)
     audit.record(session, "submission.edit" if old is not None else "submission.create", actor=actor,
                  object_type="submission", object_id=submission.instance_id, form=form.xml_form_id,
@@ -228,7 +278,7 @@ def receive_submission(
                          missing=[r.name for r in rows if not r.received])
 
 
-def _known(session: Session, instance: submission_xml.Instance, form: Form,
+def _known(session: Session, instance: submission_xml.Instance, form: Form, actor: Actor | None,
            *, has_files: bool) -> tuple[Submission | None, Submission | None]:
     """(the existing submission with this instanceID when it is a resend, the version an edit replaces).
 
@@ -253,6 +303,10 @@ def _known(session: Session, instance: submission_xml.Instance, form: Form,
             return existing, None
         raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
                        f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
+    if not may_edit(session, actor, form, old):
+        raise Forbidden(f"{actor.user.username} ({actor.role}) may not edit submission {old.instance_id!r}: only its "
+                        "original submitter or someone allowed to change that record may",
+                        code="submission.edit_forbidden")
     return None, old
 
 
@@ -368,6 +422,17 @@ def _location(form: Form, version: FormVersion, points: list[submission_xml.Geop
     if chosen is None:
         return None, None, None, None
     return chosen.lon, chosen.lat, chosen.altitude, chosen.accuracy
+
+
+def _kind_unchanged(session: Session, form: Form) -> None:
+    """A case-form submission is stored only while its form is still of that kind. The row just
+    inserted holds a key-share lock on the form row (its foreign key), so a concurrent kind change
+    (``forms.service``, which locks the form row first) either waits for this transaction and then
+    sees this submission (409 ``form.kind_fixed``), or committed first and is seen here."""
+    kind = session.execute(select(Form.kind).where(Form.id == form.id)).scalar_one()
+    if kind != form.kind:
+        raise Conflict(f"form {form.xml_form_id!r} changed kind from {form.kind} to {kind} during this upload; "
+                       "send it again", code="submission.form_kind_changed")
 
 
 def _supersede(session: Session, old: Submission, new: Submission) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import update
 from app import accounts
 from app.db import session_scope
 from app.timeutil import utcnow
+from forms.models import Form
 from sync.models import Submission
 from tests.e2e.samples import (
     CASE_MD,
@@ -117,7 +118,10 @@ def test_who_reads_what(client, world, visit_form, engine):
     assert client.get(LIST).status_code == 401
 
 
-def test_case_form_submissions_follow_the_cases_rule(client, world, app, engine, settings):
+def test_case_form_submissions_never_leave_by_the_generic_routes(client, world, app, engine, settings):
+    """Issue 9, finding 3: whoever asks, a case form's submissions and photos are refused by the
+    generic submission and media routes (403 ``submission.case_data`` pointing to /api/v1/cases);
+    the owning NGO reads them through the case routes (scoped, audited)."""
     with session_scope(engine) as s:
         add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
     iid = new_instance_id()
@@ -125,22 +129,33 @@ def test_case_form_submissions_follow_the_cases_rule(client, world, app, engine,
     sync(client, world.caseworker_a, batch_item(iid, form_id="case_check", data=case_data(child_photo="c.jpg"),
                                                 files={"c.jpg": body}))
     client.put(f"/api/v1/blobs/{sha256(body)}", content=body, headers=world.caseworker_a.bearer)
-    cases_list = "/api/v1/forms/case_check/submissions"
-    for person in (world.admin, world.monitor):
-        response = client.get(cases_list, headers=person.bearer)
-        assert response.status_code == 403, person.username
-        assert response.json()["error"]["code"] == "submission.case_data"
-        assert client.get(f"/api/v1/submissions/{iid}", headers=person.bearer).status_code == 404
-    owner = client.get(cases_list, headers=world.caseworker_a.bearer)
-    assert [i["instance_id"] for i in owner.json()["items"]] == [iid]
-    assert client.get(f"/api/v1/submissions/{iid}", headers=world.caseworker_a.bearer).status_code == 200
-    other_ngo = client.get(cases_list, headers=world.caseworker_b.bearer)
-    assert other_ngo.status_code == 200 and other_ngo.json()["items"] == []
-    assert client.get(f"/api/v1/submissions/{iid}", headers=world.caseworker_b.bearer).status_code == 404
-    stored = owner.json()["items"][0]["attachments"][0]["url"]
-    assert client.get(stored, headers=world.caseworker_a.bearer).status_code == 200
-    for person in (world.caseworker_b, world.admin, world.monitor):
-        assert client.get(stored, headers=person.bearer).status_code == 404
+    everybody = (world.admin, world.coordinator, world.monitor, world.caseworker_a, world.caseworker_b)
+    for person in everybody:
+        listed = client.get("/api/v1/forms/case_check/submissions", headers=person.bearer)
+        one = client.get(f"/api/v1/submissions/{iid}", headers=person.bearer)
+        for response in (listed, one):
+            assert response.status_code == 403, (person.username, response.text)
+            assert response.json()["error"]["code"] == "submission.case_data"
+            assert "/api/v1/cases" in response.json()["error"]["message"] and "R1" not in response.text
+        assert client.get(f"/api/v1/media/{sha256(body)}", headers=person.bearer).status_code == 404
+    (case,) = client.get("/api/v1/cases", headers=world.caseworker_a.bearer).json()["cases"]
+    photo_url = f"/api/v1/cases/{case['code']}/photos/c.jpg"
+    assert client.get(photo_url, headers=world.caseworker_a.bearer).status_code == 200
+    assert client.get(photo_url, headers=world.caseworker_b.bearer).status_code == 404
+
+
+def test_case_data_stays_refused_whatever_the_form_kind_says_later(client, world, app, engine, settings):
+    """Issue 9, finding 3: "case data" is sticky on the submission (case management took it in), so
+    even a form whose kind was changed behind the API's back does not serve it."""
+    with session_scope(engine) as s:
+        add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
+    iid = new_instance_id()
+    sync(client, world.caseworker_a, batch_item(iid, form_id="case_check", data=case_data()))
+    with session_scope(engine) as s:
+        s.execute(update(Form).where(Form.xml_form_id == "case_check").values(kind="general"))
+    for path in ("/api/v1/forms/case_check/submissions", f"/api/v1/submissions/{iid}"):
+        response = client.get(path, headers=world.coordinator.bearer)
+        assert response.status_code == 403 and response.json()["error"]["code"] == "submission.case_data"
 
 
 def test_a_submission_with_its_edit_history(client, world, visit_form):
