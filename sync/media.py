@@ -404,7 +404,8 @@ def served(source: Path | bytes, *, filename: str, stored_type: str | None) -> t
 
     A raster image Pillow reads as JPEG, PNG, WebP or GIF goes inline with the type of that format;
     anything else is an attachment (never shown on our origin), with its stored type unless that
-    claims an image. Every media response gets ``nosniff`` and a sandboxing CSP.
+    claims an image or is a document type (HTML, XML, SVG, script): then ``application/octet-stream``.
+    Every media response gets ``nosniff`` and a sandboxing CSP.
     """
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": MEDIA_CSP}
     checked = checked_raster_type(source)
@@ -413,6 +414,12 @@ def served(source: Path | bytes, *, filename: str, stored_type: str | None) -> t
         return checked, headers
     headers["Content-Disposition"] = content_disposition("attachment", filename)
     media_type = (stored_type or "").split(";")[0].strip().lower()
-    if not media_type or "/" not in media_type or media_type.startswith("image/"):
+    if not media_type or "/" not in media_type or media_type.startswith("image/") or _active(media_type):
         media_type = "application/octet-stream"
     return media_type, headers
+
+
+def _active(media_type: str) -> bool:
+    """Types a browser renders as a document that may run script (HTML, XML, SVG, JavaScript)."""
+    return ("html" in media_type or "xml" in media_type or "javascript" in media_type
+            or "ecmascript" in media_type)

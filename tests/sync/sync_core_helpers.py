@@ -221,3 +221,17 @@ def assert_no_metadata(data: bytes) -> None:
     for secret in SECRETS:
         assert secret not in data, secret
     assert b"Exif\x00\x00" not in data and b"8BIM" not in data and b"http://ns.adobe.com/xap" not in data
+
+
+def multipart_typed(xml: bytes, files: list[tuple[str, bytes, str | None]]) -> tuple[bytes, dict[str, str]]:
+    """A Collect-like multipart body whose file parts carry the given names and declared types."""
+    boundary = "typedBoundary42"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; filename="s.xml"\r\n'
+             f'Content-Type: text/xml\r\n\r\n'.encode() + xml + b"\r\n"]
+    for name, content, declared in files:
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+        if declared:
+            head += f"Content-Type: {declared}\r\n"
+        parts.append((head + "\r\n").encode() + content + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), {
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-OpenRosa-Version": "1.0"}

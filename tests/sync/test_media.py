@@ -197,7 +197,9 @@ def test_only_checked_raster_images_are_served_inline(tmp_path):
     png.write_bytes(png_with_metadata())
     media_type, headers = media.served(png, filename="photo.jpg", stored_type="image/jpeg")
     assert media_type == "image/png" and headers["Content-Disposition"].startswith("inline")
-    for content, stored, served_as in ((b"<html><script>alert(1)</script></html>", "text/html", "text/html"),
+    for content, stored, served_as in ((b"<html><script>alert(1)</script></html>", "text/html",
+                                        "application/octet-stream"),
+                                       (b"a,b\n1,2\n", "text/csv", "text/csv"),
                                        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml",
                                         "application/octet-stream"),
                                        (HEIC, "image/heif", "application/octet-stream")):

@@ -11,7 +11,13 @@ from app.db import session_scope
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml
 from tests.e2e.samples import CASE_MD, add_form, batch_item, case_data, new_instance_id, sha256, visit_data
-from tests.sync.sync_core_helpers import HEIC, assert_no_metadata, jpeg_with_metadata, png_with_metadata
+from tests.sync.sync_core_helpers import (
+    HEIC,
+    assert_no_metadata,
+    jpeg_with_metadata,
+    multipart_typed,
+    png_with_metadata,
+)
 
 BATCH = "/api/v1/sync/batches"
 
@@ -33,22 +39,8 @@ def visit_version(app, engine, settings, world):
     return version
 
 
-def multipart(xml: bytes, files: list[tuple[str, bytes, str | None]]) -> tuple[bytes, dict[str, str]]:
-    """A Collect-like multipart body whose file parts carry the given names and declared types."""
-    boundary = "privacyBoundary42"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; filename="s.xml"\r\n'
-             f'Content-Type: text/xml\r\n\r\n'.encode() + xml + b"\r\n"]
-    for name, content, declared in files:
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-        if declared:
-            head += f"Content-Type: {declared}\r\n"
-        parts.append((head + "\r\n").encode() + content + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), {
-        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-OpenRosa-Version": "1.0"}
-
-
 def post(client, person, xml: bytes, files: list[tuple[str, bytes, str | None]]):
-    body, headers = multipart(xml, files)
+    body, headers = multipart_typed(xml, files)
     return client.post("/submission", content=body, headers=headers | person.basic)
 
 
