@@ -4,6 +4,12 @@ stored (``app.security.keyed_hash``), so the dedup index reveals nothing if exfi
 
 The key functions are pure; ``store_keys`` writes the index; ``cases.service.duplicate_candidates``
 reads it (cases of different persons sharing a hash).
+
+Only cases opened by a partner NGO's caseworker are indexed (issue 9, finding 10): an intake
+from a coordinator or an administrator is never looked up, so nobody can type a phone number or
+a name into a test intake and learn which NGO's child it matches. Such an intake opens its case
+as usual and waits in the review queue, saying that no duplicate check was run. Every lookup (at
+intake, and each listing) is audited.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import unicodedata
 
 from sqlmodel import Session, select
 
+from app import audit
+from app.models import Organisation, User
 from app.security import keyed_hash
+from cases import lifecycle
 from cases.models import CaseDedupKey, ChildCase
+from sync.models import Submission
 
 PURPOSE = "case-dedup"
 
@@ -74,9 +84,60 @@ def hashed(secret: str, kind: str, value: str) -> str:
     return keyed_hash(secret, f"{kind}:{value}", purpose=PURPOSE)
 
 
+def opened_by_partner(session: Session, case: ChildCase) -> bool:
+    """Was ``case`` opened by the intake of a partner NGO's caseworker (the only ones indexed)?"""
+    user = session.get(User, case.created_by_user_id) if case.created_by_user_id else None
+    org = session.get(Organisation, case.created_by_org_id) if case.created_by_org_id else None
+    return user is not None and user.role == "caseworker" and org is not None and org.kind == "ngo"
+
+
+#: Review reason of an intake that was not checked for duplicates.
+UNCHECKED = ("intake not from a partner NGO's caseworker: no duplicate check was run for case {code}; "
+             "check for an existing case before verifying it")
+
+
 def store_keys(session: Session, *, secret: str, case: ChildCase, keys: list[tuple[str, str]]) -> None:
-    """Replace the dedup keys of ``case``."""
+    """Replace the dedup keys of ``case`` and run the (audited) candidate lookup of its intake.
+
+    A case not opened by a partner NGO's caseworker keeps no keys and is not looked up; the first
+    version of its intake goes to the review queue instead.
+    """
     for old in session.exec(select(CaseDedupKey).where(CaseDedupKey.case_id == case.id)).all():
         session.delete(old)
+    if not opened_by_partner(session, case):
+        _queue_unchecked(session, case)
+        return
     for kind, value in keys:
         session.add(CaseDedupKey(case_id=case.id, kind=kind, value=hashed(secret, kind, value)))
+    session.flush()
+    found = candidates_of(session, case)
+    audit.record(session, "case.duplicate_lookup", label="system (intake)", object_type="case", object_id=case.code,
+                 trigger="intake", candidates=len(found), kinds=sorted({k for kinds in found.values() for k in kinds}))
+
+
+def candidates_of(session: Session, case: ChildCase) -> dict[int, set[str]]:
+    """Indexed open cases of other persons sharing a key with ``case``: {case id: kinds matched}."""
+    mine = CaseDedupKey.__table__.alias("mine")
+    rows = session.exec(select(CaseDedupKey.case_id, CaseDedupKey.kind)
+                        .join(mine, (mine.c.value == CaseDedupKey.value) & (mine.c.kind == CaseDedupKey.kind))
+                        .where(mine.c.case_id == case.id, CaseDedupKey.case_id != case.id)).all()
+    found: dict[int, set[str]] = {}
+    for other_id, kind in rows:
+        found.setdefault(other_id, set()).add(kind)
+    out = {}
+    for other_id, kinds in found.items():
+        other = session.get(ChildCase, other_id)
+        if (other is not None and other.person_id != case.person_id and other.status not in lifecycle.TERMINAL_STATES
+                and opened_by_partner(session, other)):
+            out[other_id] = kinds
+    return out
+
+
+def _queue_unchecked(session: Session, case: ChildCase) -> None:
+    intake = session.exec(select(Submission).where(Submission.root_instance_id == case.intake_root_instance_id,
+                                                   Submission.current == True)).first()  # noqa: E712
+    if intake is None or intake.instance_id != intake.root_instance_id or intake.review_state == "needs_review":
+        return  # an edit, or already waiting for a coordinator
+    intake.review_state = "needs_review"
+    intake.review_reason = UNCHECKED.format(code=case.code)[:500]
+    session.add(intake)

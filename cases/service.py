@@ -26,7 +26,7 @@ from app import audit
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import Organisation, User
 from app.timeutil import as_utc, isoformat, utcnow
-from cases import codes, lifecycle, queries
+from cases import codes, dedup, lifecycle, queries
 from cases.lifecycle import TransitionRefused
 from cases.models import (
     CaseDedupKey,
@@ -577,7 +577,12 @@ MAX_DUPLICATE_ROWS = 5000
 
 
 def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
-    """Pairs of cases of different persons that share a keyed hash (coordinators only)."""
+    """Pairs of cases of different persons that share a keyed hash (coordinators only; audited).
+
+    Only cases opened by a partner NGO's caseworker are indexed (``dedup.store_keys``). A pair is
+    shown without any identifying field: pseudonymous codes, organisations, sites, age bands,
+    dates, statuses and the kind of match (``name_year``, ``name_site``, ``phone``) only.
+    """
     if actor.role != "coordinator":
         raise Forbidden("duplicate candidates are shown to coordinators only", code="case.forbidden")
     a, b = CaseDedupKey.__table__.alias("a"), CaseDedupKey.__table__.alias("b")
@@ -590,15 +595,21 @@ def duplicate_candidates(session: Session, *, actor: Actor) -> list[dict[str, An
     out = []
     ids = {i for pair in pairs for i in pair}
     cases = {c.id: c for c in session.exec(select(ChildCase).where(ChildCase.id.in_(ids))).all()} if ids else {}
+    indexed = {i: dedup.opened_by_partner(session, c) for i, c in cases.items()}
     for (left, right), kinds in sorted(pairs.items()):
         ca, cb = cases.get(left), cases.get(right)
-        if ca is None or cb is None or ca.person_id == cb.person_id:
+        if ca is None or cb is None or ca.person_id == cb.person_id or not (indexed[left] and indexed[right]):
             continue
         if ca.status in lifecycle.TERMINAL_STATES or cb.status in lifecycle.TERMINAL_STATES:
             continue
         out.append({"case": cb.code, "candidate": ca.code, "matched_on": sorted(kinds),
-                    "statuses": [cb.status, ca.status], "sites": [cb.site_code, ca.site_code]})
-    _audit(session, "case.duplicates", actor=actor, object_type="case", rows=len(out))
+                    "statuses": [cb.status, ca.status], "sites": [cb.site_code, ca.site_code],
+                    "organisations": [_org_name(session, c.organisation_id or c.created_by_org_id) for c in (cb, ca)],
+                    "age_bands": [cb.age_band, ca.age_band],
+                    "identified_on": [cb.date_identified.isoformat(), ca.date_identified.isoformat()],
+                    "opened_at": [isoformat(cb.opened_at), isoformat(ca.opened_at)]})
+    _audit(session, "case.duplicates", actor=actor, object_type="case", rows=len(out),
+           pairs=[[p["case"], p["candidate"]] for p in out][:200])
     return out
 
 
