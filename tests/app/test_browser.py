@@ -39,7 +39,7 @@ def page():
 
 
 @pytest.mark.browser
-def test_log_in_see_home_log_out(server, page):
+def test_log_in_see_home_log_out(server, page, watch):
     page.goto(f"{server.url}/")
     assert page.url == f"{server.url}/login"  # redirected: no session yet
 
@@ -61,9 +61,12 @@ def test_log_in_see_home_log_out(server, page):
     me = page.evaluate("fetch('/api/v1/me').then(r => r.json())")
     assert me["username"] == "coord" and me["via"] == "session"
 
+    assert watch.violations(page) == []  # the home page too runs under the CSP
+
     page.click("form.logout button")
     page.wait_for_url(f"{server.url}/login")
     assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
+    assert watch.violations(page) == [] and watch.outside == []
 
 
 @dataclass
