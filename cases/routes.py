@@ -13,6 +13,7 @@ from app.auth import ApiActor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.timeutil import utcnow
 from cases import kpi, service
+from sync import media
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -98,11 +99,14 @@ def get_identity(code: str, actor: ApiActor, session: SessionDep) -> dict:
 
 @router.get("/cases/{code}/photos/{name}")
 def get_photo(code: str, name: str, actor: ApiActor, session: SessionDep, blobs: BlobsDep) -> FileResponse:
-    """A photo of the case's intake (owning NGO; audited)."""
+    """A photo of the case's intake (owning NGO; audited); inline only when it is a checked raster
+    image, always with ``nosniff`` and a sandboxing CSP (``sync.media.served``)."""
     service.require_case_role(actor)
     case = service.visible_case(session, actor=actor, code=code)
-    sha256, media_type = service.case_photo(session, actor=actor, case=case, name=name)
-    return FileResponse(blobs.path(sha256), media_type=media_type, headers={"Cache-Control": "private, no-store"})
+    sha256, stored_type = service.case_photo(session, actor=actor, case=case, name=name)
+    path = blobs.path(sha256)
+    media_type, safety = media.served(path, filename=name, stored_type=stored_type)
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store", **safety})
 
 
 @router.post("/cases/{code}/transitions")
