@@ -216,15 +216,14 @@ def _photo_consent(session: Session, submission: Submission, *, case: Any, answe
     session.add(submission)
 
 
-def _decided_changes(session: Session, submission: Submission, case: Any, fields: dict[str, Any],
+def _decided_changes(session: Session, case: Any, fields: dict[str, Any],
                      answers: dict[str, Any]) -> dict[str, list[Any]]:
     """The facts of ``DECIDED_FIELDS`` this intake edit would change: {field: [case value, edited value]}."""
     changes = {name: [getattr(case, name), fields[name]] for name in DECIDED_FIELDS
                if name in fields and getattr(case, name) != fields[name]}
-    previous = session.exec(select(Submission).where(Submission.instance_id == submission.deprecated_id)).first()
-    before = _answers(previous).get("referral_partner") if previous is not None else None
-    if (answers.get("referral_partner") or None) != (before or None):
-        changes["proposed_organisation"] = [before, answers.get("referral_partner")]
+    proposed = _proposed(session, answers)
+    if proposed is not None and proposed.id != case.proposed_organisation_id:
+        changes["proposed_organisation"] = [case.proposed_organisation_id, proposed.id]
     return changes
 
 
@@ -234,7 +233,7 @@ def _intake_edit(session: Session, *, submission: Submission, case: Any, answers
     (consent, age band, proposed organisation, site) or cannot open a case; then the case keeps its
     state and values and the edit waits in the review queue (``decide_intake_edit``)."""
     fields, problem, birth_year = _case_facts(session, submission, answers)
-    changes = _decided_changes(session, submission, case, fields, answers)
+    changes = _decided_changes(session, case, fields, answers)
     if problem is None and not changes:
         for key, value in fields.items():
             if key not in DECIDED_FIELDS:
@@ -280,7 +279,7 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
         raise Conflict(f"this edit of the intake of case {case.code} was replaced by {submission.superseded_by!r}; "
                        "decide the newest version", code="case.edit_superseded")
     fields, _, birth_year = _case_facts(session, submission, answers)
-    changes = _decided_changes(session, submission, case, fields, answers)
+    changes = _decided_changes(session, case, fields, answers)
     blobs = FilesystemBlobStore(settings.media_path)
     for purpose in service.CONSENT_PURPOSES:
         given = fields[f"consent_{purpose}"]
@@ -289,8 +288,7 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
                                    given_by=fields["consent_giver"], reason=f"intake edit {submission.instance_id}",
                                    blobs=blobs)
     if "proposed_organisation" in changes:
-        proposed = _proposed(session, answers)
-        case.proposed_organisation_id = proposed.id if proposed else case.proposed_organisation_id
+        case.proposed_organisation_id = changes["proposed_organisation"][1]
     for key, value in fields.items():
         if not key.startswith("consent_"):
             setattr(case, key, value)

@@ -151,3 +151,18 @@ def test_an_edit_replaced_before_the_decision_cannot_be_approved(client, kit, wo
     r = client.post("/api/v1/cases/review/uuid:child-4b", json={"decision": "approved"}, headers=world.coordinator.bearer)
     assert r.status_code == 409 and r.json()["error"]["code"] == "case.edit_superseded"
     assert kit.reload(code).consent_share_partner is True
+
+
+def test_changing_the_proposed_partner_ngo_waits_for_a_coordinator(client, kit, world):
+    first = kit.submit(world.coordinator, INTAKE, eligible_answers(referral_partner="NGO A"), instance_id="uuid:child-5")
+    code = kit.case_of(first).code
+    # Before any NGO owns the case, the coordinator who sent the intake may still edit it.
+    edit = intake_xml(kit, "uuid:child-5b", "uuid:child-5", referral_partner="NGO B")
+    assert post(client, world.coordinator, edit).status_code == 201
+    assert kit.reload(code).proposed_organisation_id == world.ngo_a.id
+    assert "proposed_organisation" in current_intake(kit, "uuid:child-5").review_reason
+    r = client.post("/api/v1/cases/review/uuid:child-5b", json={"decision": "approved"}, headers=world.coordinator.bearer)
+    assert r.status_code == 200 and r.json()["changed"] == ["proposed_organisation"]
+    assert kit.reload(code).proposed_organisation_id == world.ngo_b.id
+    # NGO A's caseworker, who does not own the case, may not edit it.
+    assert post(client, world.caseworker_a, intake_xml(kit, "uuid:child-5c", "uuid:child-5b")).status_code == 403
