@@ -8,7 +8,10 @@ Bodies (finding 13): a browser may send ``text/plain``, ``multipart/form-data`` 
 cross-site without asking, with cached Basic credentials. So an unsafe request with a body is refused with
 415 unless its Content-Type is one the route declares; a route that declares nothing takes JSON only. Routes
 that take another body say so with ``openapi_extra=takes(...)`` (which also documents it in OpenAPI), or by
-having ``Form``/``File`` parameters. The check is an app-wide dependency, so a new route cannot forget it.
+having ``Form``/``File`` parameters. A body of a type another site's page can send without asking (forms,
+text/plain) must moreover not come from another site's page (``app.auth.check_csrf``), whatever the
+credentials: tablets and scripts send no Origin. The check is an app-wide dependency, so a new route cannot
+forget it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from fastapi import params as fastapi_params
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import check_csrf
 from app.errors import UnsupportedMedia
 
 #: Scripts, styles, fonts and fetches from our own origin only; no plugins, no <base>, no framing, forms post
@@ -83,6 +87,8 @@ FORM_URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 ANY = "*/*"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Body types a browser sends cross-site without a CORS preflight.
+CROSS_SITE_TYPES = frozenset({FORM_URLENCODED, MULTIPART, "text/plain"})
 
 
 def takes(*media_types: str, required: bool = True) -> dict[str, Any]:
@@ -128,7 +134,8 @@ def _has_body(request: Request) -> bool:
 
 
 async def require_declared_body_type(request: Request) -> None:
-    """App-wide dependency: 415 for an unsafe request whose body is not of a type the route declares.
+    """App-wide dependency: 415 for an unsafe request whose body is not of a type the route declares, 403
+    for a form or text body sent by another site's page.
 
     Bodyless requests (close, open, logout) need no Content-Type. Runs before the route's own
     dependencies and handler, so nothing is authenticated, read or stored.
@@ -138,6 +145,8 @@ async def require_declared_body_type(request: Request) -> None:
     accepted = declared_body_types(request.scope.get("route"))
     content_type = request.headers.get("content-type", "")
     if media_type_matches(content_type, accepted):
+        if content_type.split(";", 1)[0].strip().lower() in CROSS_SITE_TYPES:
+            check_csrf(request, strict=False)
         return
     received = content_type[:100] or "a body without Content-Type"
     raise UnsupportedMedia(f"this endpoint takes {' or '.join(accepted)}, not {received}",

@@ -232,6 +232,22 @@ def test_other_body_routes_keep_working(client, world):
     assert login(client).status_code == 303
 
 
+def test_cross_site_form_uploads_with_basic_credentials_are_refused(client, world, engine):
+    """Finding 13, the other types a browser sends cross-site without asking: a page elsewhere posting a
+    multipart form (form upload, OpenRosa submission) with browser-cached Basic credentials gets 403 and
+    stores nothing; tablets and scripts send no Origin and are unaffected (test above)."""
+    evil = {"Origin": "https://evil.example"}
+    upload = client.post("/api/v1/forms", files={"file": ("visit.md", VISIT_MD.encode(), "text/markdown")},
+                         headers=world.admin.basic | evil)
+    assert upload.status_code == 403 and upload.json()["error"]["code"] == "auth.csrf"
+    assert client.get("/api/v1/forms", headers=world.admin.basic).json()["forms"] == []
+    submission = client.post("/submission", files={"xml_submission_file": ("s.xml", b"<data/>", "text/xml")},
+                             headers=world.monitor.basic | evil | {"X-OpenRosa-Version": "1.0"})
+    assert submission.status_code == 403 and submission.headers["content-type"].startswith("text/xml")
+    with session_scope(engine) as s:
+        assert s.exec(select(Submission)).all() == []
+
+
 def test_openrosa_submission_with_a_wrong_type_is_an_openrosa_415(client, world):
     """The type check runs before the OpenRosa route marks the request; its answer is still OpenRosa XML."""
     response = client.post("/submission", content=b"<data/>",
