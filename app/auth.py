@@ -18,12 +18,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import case, delete, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -159,48 +159,62 @@ def record_failed_login(request: Request, username: str | None, method: str) -> 
             raise
 
 
-def recent_failures(session: Session, *, username: str | None = None, addr: str | None = None,
-                    minutes: int) -> int:
-    """Failed authentications of ``username`` (or from ``addr``) whose row saw a failure in the
-    last ``minutes`` (one indexed sum; a row counts whole, so the window is at most
-    ``FAILURE_WINDOW_SECONDS`` longer)."""
-    since = utcnow() - timedelta(minutes=minutes)
+def _since(minutes: int) -> datetime:
+    return utcnow() - timedelta(minutes=minutes)
+
+
+def _addr_matches(addr: str | None):  # noqa: ANN202
+    return AuditLog.client_addr.is_(None) if addr is None else AuditLog.client_addr == addr[:100]
+
+
+def recent_failures(session: Session, *, addr: str | None, minutes: int) -> int:
+    """Failed authentications from ``addr`` whose aggregated row saw a failure in the last
+    ``minutes`` (a row counts whole, so the window is at most ``FAILURE_WINDOW_SECONDS`` longer)."""
     query = sa_select(func.coalesce(func.sum(AuditLog.count), 0)).where(
-        AuditLog.action == FAILED_LOGIN, AuditLog.last_at > since)
-    if username is not None:
-        query = query.where(AuditLog.actor_label == username[:150])
-    else:
-        query = query.where(AuditLog.client_addr.is_(None) if addr is None else AuditLog.client_addr == addr[:100])
+        AuditLog.action == FAILED_LOGIN, _addr_matches(addr), AuditLog.last_at > _since(minutes))
     return int(session.execute(query).scalar_one())
 
 
-def check_throttle(session: Session, request: Request) -> None:
-    """Refuse to check credentials for a client address with too many recent failures (429).
-
-    Counted in the database, so every app process refuses. Called before any password check
-    and before answering an invalid token; valid device and API tokens never reach it.
-    """
+def _throttled(request: Request) -> DomainError:
     settings = request.app.state.settings
-    failures = recent_failures(session, addr=client_addr(request), minutes=settings.auth_throttle_minutes)
-    if failures >= settings.auth_throttle_failures:
-        raise DomainError(
-            f"too many failed authentications from this address; try again in {settings.auth_throttle_minutes} minutes",
-            code="auth.throttled", status_code=429,
-            headers=[("Retry-After", str(settings.auth_throttle_minutes * 60))],
-        )
+    return DomainError(
+        f"too many failed authentications from this address; try again in {settings.auth_throttle_minutes} minutes",
+        code="auth.throttled", status_code=429, headers=[("Retry-After", str(settings.auth_throttle_minutes * 60))],
+    )
+
+
+def check_throttle(session: Session, request: Request) -> None:
+    """Refuse to answer an invalid token for a client address with too many recent failed
+    authentications (429), before recording one more. Counted in the database, so every app
+    process refuses; valid device and API tokens never get here."""
+    settings = request.app.state.settings
+    if recent_failures(session, addr=client_addr(request), minutes=settings.auth_throttle_minutes) >= \
+            settings.auth_throttle_failures:
+        raise _throttled(request)
 
 
 def check_lockout(session: Session, request: Request, username: str) -> None:
     """Refuse a username with too many recent failed logins (password guessing), whatever the
-    method, and a client address that failed too often (``check_throttle``).
+    method, and a client address with too many failed authentications (throttle).
 
-    Called before any credential check or cache, so a locked username is refused even with the
-    right password. Counted from the audit log, so every app process sees the same count.
+    Called before any password check or cache, so a locked username is refused even with the
+    right password. One indexed query over the audit log's aggregated failure rows, so every
+    app process sees the same counts.
     """
-    check_throttle(session, request)
     settings = request.app.state.settings
-    failures = recent_failures(session, username=username, minutes=settings.login_lockout_minutes)
-    if failures >= settings.login_lockout_failures:
+    addr = client_addr(request)
+    since_user, since_addr = _since(settings.login_lockout_minutes), _since(settings.auth_throttle_minutes)
+    by_user = (AuditLog.actor_label == username[:150]) & (AuditLog.last_at > since_user)
+    by_addr = _addr_matches(addr) & (AuditLog.last_at > since_addr)
+    user_failures, addr_failures = session.execute(
+        sa_select(func.coalesce(func.sum(case((by_user, AuditLog.count), else_=0)), 0),
+                  func.coalesce(func.sum(case((by_addr, AuditLog.count), else_=0)), 0))
+        .where(AuditLog.action == FAILED_LOGIN, AuditLog.last_at > min(since_user, since_addr),
+               (AuditLog.actor_label == username[:150]) | _addr_matches(addr))
+    ).one()
+    if addr_failures >= settings.auth_throttle_failures:
+        raise _throttled(request)
+    if user_failures >= settings.login_lockout_failures:
         raise DomainError(
             f"too many failed logins for {username[:150]!r}; try again in {settings.login_lockout_minutes} minutes",
             code="auth.locked", status_code=429,
