@@ -99,7 +99,7 @@ def head_blob(sha256: str, actor: SyncActor, session: SessionDep) -> Response:
 @router.put("/api/v1/blobs/{sha256}", openapi_extra=takes(ANY))
 async def put_blob(sha256: str, request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
                    settings: SettingsDep) -> JSONResponse:
-    """Upload a file announced in a batch; verified by its sha256; fills every attachment waiting for it."""
+    """Upload a file announced in a batch; verified by its sha256; fills your attachments waiting for it."""
     await run_in_threadpool(batch.authorise_blob, session, actor=actor, sha256=sha256)
     declared = _declared_length(request)
     if declared is not None and declared > settings.max_attachment_bytes:

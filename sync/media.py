@@ -341,11 +341,10 @@ def write(blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Setti
 
 def record(session: Session, prepared: PreparedFile, stored: StoredBlob, *, holder: int | None = None) -> Blob:
     """The ``Blob`` row of a file ``write`` stored; ``holder`` (the user who sent the bytes) is
-    remembered as holding them (``BlobHolder``)."""
+    remembered as holding the bytes they sent (``BlobHolder``; for a stripped image the original's
+    hash, not the re-encoding's)."""
     if holder is not None:
         record_holder(session, user_id=holder, sha256=prepared.source_sha256 or stored.sha256)
-        if prepared.source_sha256:
-            record_holder(session, user_id=holder, sha256=stored.sha256)
     return upsert_blob(session, sha256=stored.sha256, size=stored.size, media_type=prepared.media_type,
                        width=prepared.width, height=prepared.height)
 

@@ -73,8 +73,8 @@ class BlobHolder(SQLModel, table=True):
     """A user who sent the bytes of a file with this sha256 (an OpenRosa part or a PUT).
 
     Only the bytes prove possession (issue 9, finding 5): announcing a hash in a batch grants
-    nothing, but a holder may skip re-sending it and may read it. For a case-form image the
-    original's hash (never stored) and the stripped copy's are both recorded.
+    nothing, but a holder may skip re-sending it and may read it. For a stripped image (case and
+    sensitive forms) this is the original's hash, which is never stored.
     """
 
     sha256: str = Field(sa_column=Column(String(64), primary_key=True))
