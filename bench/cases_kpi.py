@@ -112,7 +112,8 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
         actor = Actor(user=coord)
         for what, call in (
             ("KPI over all cases, one year", lambda s: kpi.child_labour_kpi(
-                s, actor=actor, date_from=today - timedelta(days=365), date_to=today)),
+                s, actor=actor, date_from=date(today.year - 1, today.month, 1),
+                date_to=kpi.month_window(None, today.strftime("%Y-%m"), today=today)[1])),
             ("duplicate candidates (coordinator)", lambda s: service.duplicate_candidates(s, actor=actor)),
             ("case list, first 100 (coordinator)", lambda s: service.list_cases(s, actor=actor, limit=100)),
         ):

@@ -188,23 +188,28 @@ def protect(atoms: Counter, levels: tuple[str, ...] = LEVELS) -> Protected:
 
     columns = {atom: i for i, atom in enumerate(sorted(cells[TOTAL], key=repr))}
 
-    def vector(support: set) -> np.ndarray:
-        v = np.zeros(len(columns))
-        v[[columns[a] for a in support]] = 1.0
-        return v
+    def matrix(supports: list[set]) -> np.ndarray:
+        m = np.zeros((len(supports), len(columns)))
+        for row, support in enumerate(supports):
+            m[row, [columns[a] for a in support]] = 1.0
+        return m
+
+    small_atoms = [{a} for a, n in sorted(atoms.items(), key=repr) if 0 < n < SMALL_CELL]
 
     def span_leak() -> Key | None:
         published = [k for k in cells if k not in hidden]
-        if not published:
+        small = [cells[k] for k in sorted(hidden) if 0 < values[k] < SMALL_CELL] + small_atoms
+        if not published or not small:
             return None
-        matrix = np.array([vector(cells[k]) for k in published])
-        _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
-        basis = vt[singular > 1e-9 * max(1.0, singular[0])]
-        small = [cells[k] for k in sorted(hidden) if 0 < values[k] < SMALL_CELL]
-        small += [{a} for a, n in sorted(atoms.items(), key=repr) if 0 < n < SMALL_CELL]
-        for support in small:
-            v = vector(support)
-            if np.abs(v - basis.T @ (basis @ v)).max() < 1e-6:
+        # An orthonormal basis of the published rows, from the eigenvectors of their (small) Gram matrix.
+        rows = matrix([cells[k] for k in published])
+        eigenvalues, eigenvectors = np.linalg.eigh(rows @ rows.T)
+        keep = eigenvalues > 1e-9 * max(1.0, eigenvalues.max())
+        basis = (eigenvectors[:, keep].T @ rows) / np.sqrt(eigenvalues[keep])[:, None]
+        wanted = matrix(small)
+        residual = np.abs(wanted - (wanted @ basis.T) @ basis).max(axis=1)
+        for support, r in zip(small, residual, strict=True):
+            if r < 1e-6:
                 overlapping = [k for k in published if k != TOTAL and cells[k] & support]
                 return min(overlapping, key=order.get) if overlapping else TOTAL
         return None
