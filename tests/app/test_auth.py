@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from app import accounts
 from app.accounts import REALM
-from app.auth import NONCE_TTL_SECONDS, OpenRosaActor, parse_digest
+from app.auth import FAILURE_WINDOW_SECONDS, NONCE_TTL_SECONDS, OpenRosaActor, parse_digest
 from app.db import session_scope
 from app.models import AuditLog, DigestNonce
 from tests.conftest import PASSWORD, SECRET
@@ -531,8 +531,8 @@ def test_invalid_bearer_tokens_are_throttled_per_address_and_aggregated(throttle
         # Another address is not affected.
         assert elsewhere.get("/api/v1/me", headers=world.monitor.basic).status_code == 200
     rows = failed_logins(engine)
-    assert [(r.actor_label, r.client_addr, r.details, r.count) for r in rows] == [
-        ("?", "testclient", {"method": "bearer"}, 5)]
+    assert {(r.actor_label, r.client_addr, r.details["method"]) for r in rows} == {("?", "testclient", "bearer")}
+    assert sum(r.count for r in rows) == 5 and len(rows) <= 2  # one row per window (two if the test straddles one)
     assert rows[0].last_at >= rows[0].at
     for a in (app, other):
         a.state.engine.dispose()
@@ -546,9 +546,14 @@ def test_failed_logins_are_one_audit_row_per_address_username_and_method(orclien
         assert orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", f"guess-{i}")).status_code == 401
     assert orclient.get("/api/v1/me", auth=("monitor2", "guess-x")).status_code == 401
     assert orclient.get("/key/not-a-device-token/test-openrosa").status_code == 403
-    rows = {(r.actor_label, r.details["method"]): r.count for r in failed_logins(engine)}
-    assert rows == {("monitor", "basic"): 4, ("monitor", "digest"): 2, ("monitor2", "basic"): 1,
-                    ("?", "device_token"): 1}
+    rows = failed_logins(engine)
+    counts = {}
+    for r in rows:
+        counts[(r.actor_label, r.details["method"])] = counts.get((r.actor_label, r.details["method"]), 0) + r.count
+    assert counts == {("monitor", "basic"): 4, ("monitor", "digest"): 2, ("monitor2", "basic"): 1,
+                      ("?", "device_token"): 1}
+    if len(rows) > 4:
+        pytest.skip("the test straddled an aggregation window")
     listed = client.get("/api/v1/audit", params={"action": "auth.login_failed"}, headers=world.admin.bearer).json()
     assert sorted((e["actor"], e["count"]) for e in listed) == [("?", 1), ("monitor", 2), ("monitor", 4), ("monitor2", 1)]
     assert all(e["last_at"] for e in listed)
@@ -561,3 +566,28 @@ def test_aggregated_failures_still_lock_the_username(locked_settings, world):
         assert [c.get("/api/v1/me", auth=("monitor", f"g-{i}")).status_code for i in range(4)] == [401, 401, 401, 429]
         assert c.get("/api/v1/me", headers=world.monitor2.basic).status_code == 200
     app.state.engine.dispose()
+
+
+def test_concurrent_failures_share_one_row_and_lose_no_count(app, world, engine):
+    """Two app processes opening the same window's row at once: one INSERT wins, the other
+    adds to it (the unique aggregate key), so no failure goes uncounted (finding 15)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from starlette.requests import Request
+
+    from app.auth import record_failed_login
+
+    barrier = Barrier(6)
+
+    def fail_five(_: int) -> None:
+        request = Request({"type": "http", "app": app, "client": ("198.51.100.4", 1), "headers": []})
+        barrier.wait()
+        for _ in range(5):
+            record_failed_login(request, "monitor", "basic")
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(fail_five, range(6)))
+    rows = failed_logins(engine)
+    assert sum(r.count for r in rows) == 30
+    assert len(rows) == 1 or len({r.at.timestamp() // FAILURE_WINDOW_SECONDS for r in rows}) == len(rows)
