@@ -48,7 +48,8 @@ def review() -> None:
 
     with service_session() as (_, session):
         rows = session.exec(select(Submission, Form).join(Form, Form.id == Submission.form_id).where(
-            Submission.review_state == "needs_review", Form.kind.in_(CASE_FORM_KINDS))).all()
+            Submission.review_state == "needs_review", Submission.current == True,  # noqa: E712
+            Form.kind.in_(CASE_FORM_KINDS))).all()
         for sub, form in rows:
             typer.echo(f"{sub.instance_id}  {form.xml_form_id}  {sub.received_at:%Y-%m-%d}  {sub.review_reason}")
         typer.echo(f"{len(rows)} submission(s) to review")

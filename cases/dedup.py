@@ -112,7 +112,8 @@ def store_keys(session: Session, *, secret: str, case: ChildCase, keys: list[tup
     session.flush()
     found = candidates_of(session, case)
     audit.record(session, "case.duplicate_lookup", label="system (intake)", object_type="case", object_id=case.code,
-                 trigger="intake", candidates=len(found), kinds=sorted({k for kinds in found.values() for k in kinds}))
+                 trigger="intake", intake_by_user_id=case.created_by_user_id, candidates=len(found),
+                 kinds=sorted({k for kinds in found.values() for k in kinds}))
 
 
 def candidates_of(session: Session, case: ChildCase) -> dict[int, set[str]]:
