@@ -2,11 +2,11 @@
 # `docker run -p 8000:8000 -v asmfield-data:/data asmfield` (SQLite + media + secret key in /data),
 # or pass ASMFIELD_DATABASE_URL / ASMFIELD_SECRET_KEY / ASMFIELD_MEDIA_DIR for PostgreSQL deployments.
 
-# -- front-end libraries from the npm registry (served by us: field users are offline) -----
+# -- front-end libraries from the npm registry (Leaflet, Swagger UI; served by us: field users are offline) --
 FROM node:20-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --silent
+RUN npm ci --no-audit --no-fund --ignore-scripts --silent
 
 # -- the server --------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
