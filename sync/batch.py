@@ -127,6 +127,12 @@ def unfit(raw: Any) -> tuple[str, str] | None:
     return None
 
 
+def _listed(value: Any) -> list[Any]:
+    """``value`` when it is a list, else nothing: the raw item is not validated yet, and a wrong
+    type (``"attachments": true``, a ``sha256`` that is a list) is its own item's 422, not a 500."""
+    return value if isinstance(value, list) else []
+
+
 def _reported_id(raw: Any) -> str | None:
     """The item's instance_id as given, when it can be sent back as JSON text."""
     value = raw.get("instance_id") if isinstance(raw, dict) else None
@@ -195,7 +201,8 @@ def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
                               code="batch.too_many_items", details={"limit": settings.max_batch_items})
     problems = [unfit(raw) for raw in items]
     fit = [raw for raw, bad in zip(items, problems, strict=True) if bad is None and isinstance(raw, dict)]
-    announced = {a.get("sha256") for item in fit for a in (item.get("attachments") or []) if isinstance(a, dict)}
+    announced = {a.get("sha256") for item in fit for a in _listed(item.get("attachments"))
+                 if isinstance(a, dict) and isinstance(a.get("sha256"), str)}
     _begin_write(session)
     held = _hashes_held(session, actor, {h for h in announced if isinstance(h, str) and SHA256_RE.match(h)})
     client_device = device or (actor.device.name if actor.device else None)

@@ -83,6 +83,22 @@ def test_a_device_name_with_a_surrogate_is_a_422_not_a_500(client, world, visit_
     assert [r["code"] for r in top_level.json()["results"]] == ["batch.bad_number", "batch.bad_number"]
 
 
+@pytest.mark.parametrize("attachments", ["true", "5", '[{"sha256": ["a"]}]', '[{"sha256": {"a": 1}}]'])
+def test_attachments_of_the_wrong_type_fail_their_item_only(client, world, visit_form, engine, attachments):
+    """Finding 12, found again by the attacker's replay: ``"attachments": true`` (or a ``sha256`` that
+    is a list) was read before the item's validation and made the whole batch a 500."""
+    good = batch_item(new_instance_id())
+    odd = batch_item(new_instance_id())
+    odd["attachments"] = "@x@"
+    response = send_raw(client, world.monitor, '{"items": [' + item_json(odd, x=attachments) + ", "
+                        + json.dumps(good) + "]}")
+    assert response.status_code == 200, response.text
+    out = response.json()["results"]
+    assert (out[0]["status"], out[0]["code"]) == ("invalid", "batch.item_invalid")
+    assert out[1]["status"] == "created"
+    assert stored_ids(engine) == {good["instance_id"]}
+
+
 @pytest.mark.parametrize("accuracy", ["-5", "-0.1"])
 def test_a_negative_gps_accuracy_is_invalid(client, world, visit_form, engine, accuracy):
     assert parse_geopoint(f"-2.5 28.8 950 {accuracy}") is None
