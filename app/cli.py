@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,8 +145,11 @@ def serve(
         settings.secret  # noqa: B018
     except RuntimeError as exc:
         fail(str(exc))
+    # X-Forwarded-For names the client only when the operator lists the proxies that set it (uvicorn's
+    # FORWARDED_ALLOW_IPS); else a local process, or a proxy passing the header on, picks the address
+    # the auth throttle and the audit log see.
     uvicorn.run("app.main:asgi_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level, proxy_headers=True)
+                log_level=settings.log_level, proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")))
 
 
 # -- organisations -----------------------------------------------------------------------

@@ -74,13 +74,20 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(env: dict[str, str], *, workers: int = 1, startup_timeout: float = 60.0) -> Iterator[LiveServer]:
-    """Start ``uvicorn app.main:asgi_app`` with ``env`` on a free port; stop it afterwards."""
+def live_server(env: dict[str, str], *, workers: int = 1, startup_timeout: float = 60.0,
+                cli: bool = False) -> Iterator[LiveServer]:
+    """Start ``uvicorn app.main:asgi_app`` with ``env`` on a free port; stop it afterwards.
+
+    :param cli: start it as operators do, with ``asmfield serve`` (its uvicorn options), instead.
+    """
     port = free_port()
     log_file = tempfile.NamedTemporaryFile(prefix="asmfield-server-", suffix=".log", delete=False)  # noqa: SIM115
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("ASMFIELD_")} | env
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:asgi_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", env.get("ASMFIELD_LOG_LEVEL", "warning"), "--no-access-log"]
+    if cli:
+        command = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--host", "127.0.0.1",
+                   "--port", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     process = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=log_file, stderr=subprocess.STDOUT)
