@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 
 from app import audit
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models import ApiToken, Device, Organisation, OrgKind, Role, User, WebSession
+from app.identity import Actor, Role
+from app.models import ApiToken, Device, Organisation, OrgKind, User, WebSession
 from app.security import (
     check_password_strength,
     digest_ha1,
@@ -45,7 +46,7 @@ def _flush_unique(session: Session, what: str, value: str) -> None:
 # -- organisations -----------------------------------------------------------------------
 
 
-def create_organisation(session: Session, *, name: str, kind: str, actor=None,  # noqa: ANN001
+def create_organisation(session: Session, *, name: str, kind: str, actor: Actor | None = None,
                         operator: str | None = None) -> Organisation:
     name = (name or "").strip()
     if not name or not NAME_RE.match(name):
@@ -89,7 +90,7 @@ def create_user(
     role: str,
     organisation: str | int,
     full_name: str | None = None,
-    actor=None,  # noqa: ANN001
+    actor: Actor | None = None,
     operator: str | None = None,
 ) -> User:
     """Create a user; refuse unknown roles, duplicate usernames and weak passwords."""
@@ -131,7 +132,7 @@ def get_user(session: Session, username_or_id: str | int) -> User:
     return user
 
 
-def set_password(session: Session, user: User, password: str, *, actor=None, operator: str | None = None) -> dict:  # noqa: ANN001
+def set_password(session: Session, user: User, password: str, *, actor: Actor | None = None, operator: str | None = None) -> dict:
     """Change or reset a password. The user's web sessions end and their API tokens are revoked
     (whoever knew the old password may have made one); devices keep syncing. Returns the counts."""
     org = session.get(Organisation, user.organisation_id)
@@ -145,7 +146,7 @@ def set_password(session: Session, user: User, password: str, *, actor=None, ope
     return ended
 
 
-def set_active(session: Session, user: User, active: bool, *, actor=None, operator: str | None = None) -> dict:  # noqa: ANN001
+def set_active(session: Session, user: User, active: bool, *, actor: Actor | None = None, operator: str | None = None) -> dict:
     """(De)activate a user. Deactivation ends their web sessions and revokes their API tokens and
     devices for good: reactivating the user revives none of them. Returns the counts."""
     if not active and actor is not None and actor.user.id == user.id:
@@ -168,7 +169,7 @@ def end_sessions(session: Session, user: User) -> int:
     return len(rows)
 
 
-def revoke_credentials(session: Session, user: User, *, devices: bool, reason: str, actor=None,  # noqa: ANN001
+def revoke_credentials(session: Session, user: User, *, devices: bool, reason: str, actor: Actor | None = None,
                        operator: str | None = None) -> dict[str, int]:
     """End all web sessions of ``user`` and revoke their live API tokens (and devices when
     ``devices``); each revocation is audited with ``reason``. Rows are marked revoked, never
@@ -185,7 +186,7 @@ def revoke_credentials(session: Session, user: User, *, devices: bool, reason: s
             "devices_revoked": len(revoked_devices)}
 
 
-def sign_out_everywhere(session: Session, actor, *, devices: bool = False) -> dict[str, int]:  # noqa: ANN001
+def sign_out_everywhere(session: Session, actor: Actor, *, devices: bool = False) -> dict[str, int]:
     """The caller ends every web session and revokes every API token of theirs (and their
     devices when asked; by default tablets keep syncing). Audited with the counts."""
     ended = revoke_credentials(session, actor.user, devices=devices, reason="sign_out_everywhere", actor=actor)
@@ -243,7 +244,7 @@ class NewSecret:
     token: str
 
 
-def create_device(session: Session, *, name: str, user: str | int, actor=None,  # noqa: ANN001
+def create_device(session: Session, *, name: str, user: str | int, actor: Actor | None = None,
                   operator: str | None = None) -> tuple[Device, str]:
     """Register a tablet for ``user``; returns the device and its clear token (shown once).
 
@@ -279,7 +280,7 @@ def get_device(session: Session, name_or_id: str | int) -> Device:
     return device
 
 
-def revoke_device(session: Session, device: Device, *, actor=None, operator: str | None = None,  # noqa: ANN001
+def revoke_device(session: Session, device: Device, *, actor: Actor | None = None, operator: str | None = None,
                   reason: str | None = None) -> Device:
     """Revoke a tablet's token at once (lost or stolen tablet). Idempotent."""
     if device.revoked_at is None:
@@ -305,7 +306,7 @@ def device_for_token(session: Session, token: str) -> Device | None:
 # -- API tokens --------------------------------------------------------------------------
 
 
-def create_api_token(session: Session, *, user: User, name: str, actor=None) -> tuple[ApiToken, str]:  # noqa: ANN001
+def create_api_token(session: Session, *, user: User, name: str, actor: Actor | None = None) -> tuple[ApiToken, str]:
     """A Bearer token for ``user``; through the API (``actor``) only for yourself."""
     if actor is not None and actor.user.id != user.id:
         raise Forbidden("an API token can only be created by its owner", code="token.owner_only")
@@ -320,7 +321,7 @@ def create_api_token(session: Session, *, user: User, name: str, actor=None) -> 
     return row, token
 
 
-def revoke_api_token(session: Session, row: ApiToken, *, actor=None, operator: str | None = None,  # noqa: ANN001
+def revoke_api_token(session: Session, row: ApiToken, *, actor: Actor | None = None, operator: str | None = None,
                      reason: str | None = None) -> None:
     if row.revoked_at is None:
         row.revoked_at = utcnow()

@@ -7,14 +7,12 @@ auth layer, because the request that carries them fails.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
+from app.identity import Actor
 from app.models import AuditLog
-
-if TYPE_CHECKING:
-    from app.auth import Actor
 
 
 def record(

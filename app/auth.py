@@ -17,7 +17,6 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -32,7 +31,8 @@ from app import accounts
 from app.accounts import REALM
 from app.deps import SessionDep, client_addr
 from app.errors import BadRequest, DomainError, Forbidden, Unauthorized
-from app.models import ApiToken, AuditLog, Device, DigestNonce, Role, User, WebSession
+from app.identity import Actor, Role
+from app.models import ApiToken, AuditLog, Device, DigestNonce, User, WebSession
 from app.security import token_hash
 from app.timeutil import utcnow
 
@@ -43,32 +43,6 @@ MAX_AUTH_HEADER = 4096
 #: ``last_seen_at`` / ``last_used_at`` are written at most this often (not a write per request).
 TOUCH_SECONDS = 60
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-@dataclass
-class Actor:
-    """The authenticated caller: a user, possibly through one of their devices."""
-
-    user: User
-    device: Device | None = None
-    via: str = "session"  # session | token | basic | digest | device
-    client_addr: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def role(self) -> str:
-        return self.user.role
-
-    @property
-    def organisation_id(self) -> int:
-        return self.user.organisation_id
-
-    @property
-    def label(self) -> str:
-        return f"{self.user.username}@{self.device.name}" if self.device else self.user.username
-
-    def has_role(self, *roles: str) -> bool:
-        return self.user.role in roles
 
 
 # -- challenges --------------------------------------------------------------------------

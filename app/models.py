@@ -17,13 +17,6 @@ class OrgKind(StrEnum):
     ngo = "ngo"
 
 
-class Role(StrEnum):
-    admin = "admin"
-    coordinator = "coordinator"
-    monitor = "monitor"
-    caseworker = "caseworker"
-
-
 class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))

@@ -12,7 +12,6 @@ from sqlmodel import select
 from app import accounts, audit
 from app.auth import (
     SESSION_COOKIE,
-    Actor,
     AdminActor,
     ApiActor,
     StaffActor,
@@ -23,7 +22,8 @@ from app.auth import (
 from app.collect import collect_settings, device_server_url, encode_settings
 from app.deps import SessionDep, SettingsDep, client_addr
 from app.errors import Forbidden, NotFound, Unauthorized
-from app.models import ApiToken, AuditLog, Device, Role, User, WebSession
+from app.identity import Actor, Role
+from app.models import ApiToken, AuditLog, Device, User, WebSession
 from app.schemas import (
     DeviceCreate,
     DeviceCreated,

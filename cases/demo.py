@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from app.auth import Actor
+from app.identity import Actor
 from app.models import User
 from app.settings import Settings
 

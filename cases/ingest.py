@@ -23,7 +23,7 @@ from cases.models import ChildCase
 from sync.models import Submission
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
     from app.settings import Settings
     from forms.models import Form, FormVersion
 

@@ -34,7 +34,7 @@ from cases.models import CaseEvent, CaseService, ChildCase
 from cases.service import REMEDIATION_TYPES
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
 
 SMALL_CELL = 5
 WFCL = ("wfcl_hazardous", "wfcl_unconditional")

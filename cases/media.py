@@ -16,7 +16,7 @@ from app.models import Organisation
 from cases import lifecycle, queries
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
 
 
 def case_list_csv(session: Session, actor: Actor, form, version) -> tuple[bytes, str] | None:  # noqa: ANN001

@@ -42,7 +42,7 @@ from sync.models import Blob, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml, by_name
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
 
 log = logging.getLogger("asmfield.cases")
 

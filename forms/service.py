@@ -26,7 +26,7 @@ from sqlmodel import Session
 from app import audit
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
-from app.models import Role
+from app.identity import Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms import queries
@@ -35,7 +35,7 @@ from forms.xform import XFormError, geopoint_paths, parse_xform, set_version
 from forms.xlsform import XLSFormError, convert, file_type
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
 
 FORM_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
 VERSION = re.compile(r"^[^\s/\\?#%<>\"']{1,100}$")

@@ -68,8 +68,8 @@ def _jpeg() -> bytes:
 def load(session: Session, settings: Settings, *, seed: int = SEED, n_sites: int = 150, visits_per_site=(3, 5),  # noqa: ANN001
          username: str | None = None, with_visits: bool = True) -> dict[str, Any]:
     """Import synthetic polygons and sites, then submit their visits; returns counts."""
-    from app.auth import Actor
     from app.blobs import FilesystemBlobStore
+    from app.identity import Actor
     from app.models import User
     from geodata import importers, service, synthetic
 

@@ -19,9 +19,10 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from app.auth import Actor, ApiActor, StaffActor, require_roles
+from app.auth import ApiActor, StaffActor, require_roles
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import Invalid, PayloadTooLarge
+from app.identity import Actor
 from geodata import service
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])

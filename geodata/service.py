@@ -28,8 +28,8 @@ from geodata import importers, ladder, queries, spatial
 from geodata.models import Site, SiteStage
 
 if TYPE_CHECKING:
-    from app.auth import Actor
     from app.blobs import FilesystemBlobStore
+    from app.identity import Actor
     from app.settings import Settings
 
 ASSURANCE_TYPES = tuple(ladder.load_rules()["stage6"]["assurance_types"])

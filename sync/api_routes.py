@@ -10,10 +10,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from app.auth import Actor, ApiActor, api_actor
+from app.auth import ApiActor, api_actor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
+from app.identity import Actor
 from sync import batch, media, service
 
 router = APIRouter(tags=["sync"])

@@ -49,7 +49,8 @@ from sqlmodel import Session, col, select
 from app import audit
 from app.blobs import FilesystemBlobStore
 from app.errors import DomainError, Forbidden, Invalid, NotFound, PayloadTooLarge
-from app.models import Device, Role, User
+from app.identity import Role
+from app.models import Device, User
 from app.settings import Settings
 from app.timeutil import as_utc, isoformat, utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormVersion
@@ -57,7 +58,7 @@ from sync import media
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 STAFF = (Role.admin, Role.coordinator)

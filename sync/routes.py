@@ -29,10 +29,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from app.auth import Actor, OpenRosaActor
+from app.auth import OpenRosaActor
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.http_security import MULTIPART, takes
+from app.identity import Actor
 from app.settings import Settings
 from forms.models import Form, FormMedia, FormState, FormVersion
 from sync import media, openrosa, service

@@ -57,7 +57,7 @@ from sqlmodel import Session, select
 from app import audit, pipeline
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
-from app.models import Role
+from app.identity import Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
@@ -66,7 +66,7 @@ from sync.media import IncomingFile, PreparedFile
 from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
 
 if TYPE_CHECKING:
-    from app.auth import Actor
+    from app.identity import Actor
 
 __all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "get_form", "get_version", "may_edit", "may_submit",
            "receive_submission", "refuse_case_data", "refuse_case_submission", "visible_forms"]

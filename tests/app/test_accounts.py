@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app import accounts
-from app.auth import Actor
 from app.db import session_scope
 from app.errors import Forbidden
+from app.identity import Actor
 from app.models import ApiToken, AuditLog, Device
 from tests.conftest import PASSWORD
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from app.auth import Actor
 from app.blobs import FilesystemBlobStore
 from app.db import session_scope
+from app.identity import Actor
 from app.settings import Settings
 from cases.models import CaseSubmission, ChildCase
 from sync.models import Submission

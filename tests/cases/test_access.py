@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from app.auth import Actor
 from app.db import session_scope
+from app.identity import Actor
 from cases import service
 from tests.cases.test_routes import go
 

@@ -8,13 +8,12 @@ from datetime import date
 from sqlmodel import select
 
 from app import accounts
-from app.auth import Actor
 from app.db import session_scope
+from app.identity import Actor
 from app.models import AuditLog
 from cases.models import CaseEvent, ChildCase
 from sync.submission_xml import build_instance_xml
 from tests.cases.test_kpi import to_services
-from tests.cases.test_routes import go
 
 
 def _events(engine, code):

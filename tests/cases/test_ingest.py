@@ -41,7 +41,7 @@ def test_an_intake_aged_18_or_over_is_kept_restricted_minimal_and_opens_nothing(
 
 
 def test_a_resend_of_a_minimised_intake_is_still_a_duplicate(kit, world):
-    from app.auth import Actor
+    from app.identity import Actor
     from sync.service import receive_submission
     from sync.submission_xml import build_instance_xml
 
@@ -141,7 +141,7 @@ def _answers(**overrides):
 
 def _walk_to_services(kit, world, code):
     """submitted → verified → referred → accepted → plan → in_services through the API's service."""
-    from app.auth import Actor
+    from app.identity import Actor
     from cases import service
 
     steps = [(world.coordinator, "verify", {}), (world.coordinator, "refer", {"organisation": "NGO A"}),

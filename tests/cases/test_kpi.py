@@ -2,8 +2,8 @@
 
 from datetime import date, timedelta
 
-from app.auth import Actor
 from app.db import session_scope
+from app.identity import Actor
 from cases.kpi import child_labour_kpi, suppress
 from tests.cases.test_routes import go
 

@@ -14,8 +14,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from app.auth import Actor
 from app.db import session_scope
+from app.identity import Actor
 from cases.kpi import LEVELS, SMALL_CELL, TOTAL, child_labour_kpi, protect
 from tests.cases.test_kpi import withdraw
 from tests.cases.test_service import add_site

@@ -7,8 +7,8 @@ caller may not read — no empty page with a cursor, no total counting other org
 
 import pytest
 
-from app.auth import Actor
 from app.db import session_scope
+from app.identity import Actor
 from sync import batch
 
 

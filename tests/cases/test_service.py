@@ -8,9 +8,9 @@ from PIL import Image
 from shapely.geometry import Polygon, mapping
 from sqlmodel import select
 
-from app.auth import Actor
 from app.blobs import FilesystemBlobStore
 from app.db import session_scope
+from app.identity import Actor
 from app.models import AuditLog
 from cases import service
 from cases.kpi import child_labour_kpi

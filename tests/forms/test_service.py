@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from app.auth import Actor
 from app.blobs import FilesystemBlobStore
 from app.errors import Conflict, Invalid, PayloadTooLarge, UnsupportedMedia
+from app.identity import Actor
 from app.models import User
 from forms import queries, service
 from forms.models import FormKind

@@ -10,9 +10,9 @@ import shapely
 from pyproj import Geod
 from sqlmodel import select
 
-from app.auth import Actor
 from app.blobs import FilesystemBlobStore
 from app.db import session_scope
+from app.identity import Actor
 
 GEOD = Geod(ellps="WGS84")
 KOLWEZI = (25.47, -10.72)

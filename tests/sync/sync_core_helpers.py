@@ -10,8 +10,8 @@ from typing import Any
 from PIL import Image
 from sqlmodel import Session
 
-from app.auth import Actor
 from app.blobs import FilesystemBlobStore
+from app.identity import Actor
 from app.settings import Settings
 from forms import service as forms_service
 from forms.models import Form, FormVersion
