@@ -46,8 +46,12 @@ LOCAL_WORDS = (
     "coordination", "terrain", "visite", "enquete", "projet", "programme", "janvier", "fevrier", "mars", "avril",
     "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "lundi", "mardi",
     "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "iloveyou", "jetadore", "chocolat", "bonheur",
+    "nouveau", "nouvelle", "bienvenue", "secret", "amour", "doudou", "loulou", "chouchou", "princesse", "liberte",
+    "merci", "salut", "famille", "jesus", "marie", "dieu", "paris", "france", "belgique", "bruxelles",
 )
-add_frequency_lists({"asmfield_local": LOCAL_WORDS})
+#: zxcvbn 4.5 recognises years only up to 2019 and scores "2026" as random digits: years as a dictionary.
+YEARS = tuple(str(year) for year in range(2050, 1949, -1))
+add_frequency_lists({"asmfield_local": LOCAL_WORDS, "asmfield_years": YEARS})
 #: zxcvbn keeps the user inputs of a call in a module-level dictionary: one estimate at a time.
 _zxcvbn_lock = threading.Lock()
 
@@ -60,9 +64,9 @@ def password_estimate(password: str, user_inputs: Iterable[str] = ()) -> dict:
 
 
 def _words(value: str) -> list[str]:
-    """A user input and its parts ("Bon Pasteur Kolwezi" -> that, "bon", "pasteur", "kolwezi")."""
+    """A user input, its parts and their concatenation ("PACT RDC" -> that, "pact", "rdc", "pactrdc")."""
     parts = [p for p in "".join(c if c.isalnum() else " " for c in value).split() if len(p) >= 3]
-    return [value, *parts]
+    return [value, *parts, "".join(c for c in value if c.isalnum())]
 
 
 def check_password_strength(password: str | None, username: str = "", user_inputs: Iterable[str] = ()) -> str:

@@ -68,6 +68,7 @@ def test_reasonable_passwords_pass(password, username):
         ("Lubumbashi1234", ()),
         ("asmfield2026", ()),
         ("Bonpasteur2026", ("Bon Pasteur Kolwezi",)),  # the organisation's name
+        ("PACTRDC2026!", ("PACT RDC",)),  # the organisation's name written without its space (red team)
     ],
 )
 def test_guessable_passwords_are_refused_with_the_estimators_advice(password, inputs):
