@@ -1,5 +1,6 @@
 """Demo data for ``asmfield init --demo``: organisations, users (credentials printed), then each
-capability's own demo data (forms, sites and visits, cases). Running it twice changes nothing."""
+capability's own demo data in capability order (forms, sites and visits, cases). Running it twice
+changes nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app import accounts
+from app.composition import CAPABILITIES
+from app.events import Hooks
 from app.models import Organisation, User
 from app.settings import Settings
 
@@ -39,19 +42,13 @@ def seed_accounts(session: Session) -> dict[str, Any]:
     return {"users": credentials}
 
 
-def seed_demo(session: Session, settings: Settings) -> dict[str, Any]:
-    """Load every capability's demo data; idempotent."""
-    from cases.demo import seed as seed_cases
-    from forms.demo import seed as seed_forms
-    from geodata.demo import seed as seed_sites
-
+def seed_demo(session: Session, settings: Settings, hooks: Hooks) -> dict[str, Any]:
+    """Load every capability's demo data (summary keyed by its CLI group name); idempotent."""
     summary = seed_accounts(session)
-    session.flush()
-    summary["forms"] = seed_forms(session, settings)
-    session.flush()
-    summary["sites"] = seed_sites(session, settings)
-    session.flush()
-    summary["cases"] = seed_cases(session, settings)
+    for capability in CAPABILITIES:
+        if capability.seed_demo is not None:
+            session.flush()
+            summary[capability.cli_name or capability.name] = capability.seed_demo(session, settings, hooks)
     return summary
 
 

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app.blobs import FilesystemBlobStore
 from app.db import session_scope
+from app.events import Hooks
 from app.settings import Settings
 
 
@@ -32,6 +33,11 @@ def get_blobs(request: Request) -> FilesystemBlobStore:
     return request.app.state.blobs
 
 
+def get_hooks(request: Request) -> Hooks:
+    """The capabilities' reactions, record policies and generated media (``app.events``)."""
+    return request.app.state.hooks
+
+
 def client_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -39,3 +45,4 @@ def client_addr(request: Request) -> str | None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 BlobsDep = Annotated[FilesystemBlobStore, Depends(get_blobs)]
+HooksDep = Annotated[Hooks, Depends(get_hooks)]

@@ -1,4 +1,5 @@
-"""The app factory: ``create_app(settings)`` builds engine and stores and mounts every router.
+"""The app factory: ``create_app(settings)`` builds engine, stores and hooks, and mounts the routers
+of every capability in ``app.composition.CAPABILITIES``.
 
 No engine exists at import time, so each test builds its own app over its own database.
 """
@@ -15,11 +16,14 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import routes as app_routes
 from app.blobs import FilesystemBlobStore
+from app.composition import CAPABILITIES, build_hooks
 from app.db import make_engine
 from app.errors import DomainError
 from app.http_security import SecurityHeaders, add_security_headers, require_declared_body_type
 from app.settings import Settings
+from app.web import routes as web_routes
 
 log = logging.getLogger("asmfield")
 
@@ -141,19 +145,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.blobs = FilesystemBlobStore(settings.media_path)
+    app.state.hooks = build_hooks()  # events, record policies, generated form media (app.events)
     install_error_handlers(app)
     app.add_middleware(HeaderLimits)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: 431 answers get the headers too
 
-    from app import routes as app_routes
-    from app.web import routes as web_routes
-    from cases import routes as cases_routes
-    from forms import routes as forms_routes
-    from geodata import routes as geodata_routes
-    from sync import routes as sync_routes
-
-    for module in (app_routes, forms_routes, sync_routes, geodata_routes, cases_routes, web_routes):
-        module.install(app)
+    app_routes.install(app)
+    for capability in CAPABILITIES:
+        if capability.install is not None:
+            capability.install(app)
+    web_routes.install(app)
     return app
 
 

@@ -24,9 +24,10 @@ SECRET = "bench-secret-key-0123456789abcdef"
 
 def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
     from app import accounts
-    from app.auth import Actor
     from app.blobs import FilesystemBlobStore
+    from app.composition import build_hooks
     from app.db import make_engine, migrate, session_scope
+    from app.identity import Actor
     from app.settings import Settings
     from bench.harness import _pg, load_average
     from cases import codes, kpi, service
@@ -73,7 +74,7 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
             xml = build_instance_xml(version, {paths[k]: v for k, v in answers.items()}, f"uuid:{uuid.uuid4()}")
             start = time.perf_counter()
             with session_scope(engine) as s:
-                receive_submission(s, blobs=blobs, settings=settings, actor=Actor(user=cws[i % 4]), xml=xml, files=[])
+                receive_submission(s, blobs=blobs, settings=settings, hooks=build_hooks(), actor=Actor(user=cws[i % 4]), xml=xml, files=[])
             timings.append(time.perf_counter() - start)
         timings.sort()
         rows.append({"db": label, "what": f"{n_intakes} intakes via receive_submission (one transaction each)",

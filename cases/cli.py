@@ -7,6 +7,14 @@ from typing import Annotated
 
 import typer
 
+from app.blobs import FilesystemBlobStore
+from app.cliutil import service_session
+from app.timeutil import utcnow
+from cases.kpi import child_labour_kpi, month_window
+from cases.service import purge_identities
+from forms.models import CASE_FORM_KINDS, Form
+from sync.models import Submission
+
 cli = typer.Typer(help="Child-labour cases: purge, review, KPI.", no_args_is_help=True)
 
 
@@ -20,10 +28,6 @@ def purge(
 
     Files are deleted only once the database changes are committed; running it again is harmless.
     """
-    from app.blobs import FilesystemBlobStore
-    from app.cli import service_session
-    from cases.service import purge_identities
-
     with service_session() as (settings, session):
         summary = purge_identities(session, settings=settings, blobs=FilesystemBlobStore(settings.media_path),
                                    dry_run=dry_run, photos_only=photos_only)
@@ -41,10 +45,6 @@ def purge(
 def review() -> None:
     """List case-form submissions waiting for a coordinator's review (no identifying fields)."""
     from sqlmodel import select
-
-    from app.cli import service_session
-    from forms.models import CASE_FORM_KINDS, Form
-    from sync.models import Submission
 
     with service_session() as (_, session):
         rows = session.exec(select(Submission, Form).join(Form, Form.id == Submission.form_id).where(
@@ -64,10 +64,6 @@ def kpi(
 
     Audited as the server's shell, not as any person's account.
     """
-    from app.cli import service_session
-    from app.timeutil import utcnow
-    from cases.kpi import child_labour_kpi, month_window
-
     with service_session() as (_, session):
         start, end = month_window(date_from, date_to, today=utcnow().date())
         typer.echo(json.dumps(child_labour_kpi(session, actor=None, date_from=start, date_to=end), indent=2))

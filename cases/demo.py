@@ -17,9 +17,17 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app.blobs import FilesystemBlobStore
+from app.events import Hooks
 from app.identity import Actor
-from app.models import User
+from app.models import Organisation, User
 from app.settings import Settings
+from cases import service
+from cases.models import ChildCase
+from forms.models import Form, FormVersion
+from geodata.models import Site
+from sync.service import receive_submission
+from sync.submission_xml import build_instance_xml
 
 NAMESPACE = uuid.UUID("2c6a1d4e-8b0f-4f7e-9d3c-5a1b7e2f9c40")
 SEED = 2026
@@ -38,11 +46,8 @@ def _iid(label: str) -> str:
 
 
 class _Demo:
-    def __init__(self, session: Session, settings: Settings) -> None:
-        from app.blobs import FilesystemBlobStore
-        from forms.models import Form, FormVersion
-
-        self.session, self.settings = session, settings
+    def __init__(self, session: Session, settings: Settings, hooks: Hooks) -> None:
+        self.session, self.settings, self.hooks = session, settings, hooks
         self.blobs = FilesystemBlobStore(settings.media_path)
         self.versions = {}
         for form_id in ("child_case_intake", "child_case_followup"):
@@ -55,14 +60,12 @@ class _Demo:
         return Actor(user=self.users[username], via="demo")
 
     def submit(self, username: str, form_id: str, answers: dict[str, Any], label: str) -> Any:
-        from sync.service import receive_submission
-        from sync.submission_xml import build_instance_xml
-
         version = self.versions[form_id]
         paths = {f["name"]: f["path"] for f in version.fields if f.get("kind") == "field"}
         data = {paths[k]: v for k, v in answers.items() if k in paths and v is not None}
         xml = build_instance_xml(version, data, _iid(label))
-        return receive_submission(self.session, blobs=self.blobs, settings=self.settings, actor=self.actor(username),
+        return receive_submission(self.session, blobs=self.blobs, settings=self.settings, hooks=self.hooks,
+                                  actor=self.actor(username),
                                   xml=xml, files=[]).submission
 
     def intake(self, n: int, cw: str, site: str | None, **over: Any) -> Any:
@@ -89,14 +92,9 @@ class _Demo:
         return self.submit(cw, "child_case_followup", {"case_id": code, **answers}, f"followup-{n}-{k}")
 
 
-def seed(session: Session, settings: Settings) -> dict:
+def seed(session: Session, settings: Settings, hooks: Hooks) -> dict:
     """Load demo cases; idempotent. Returns a short summary for the console."""
-    from app.demo import NGO_ORGS
-    from cases import service
-    from cases.models import ChildCase
-    from geodata.models import Site
-
-    demo = _Demo(session, settings)
+    demo = _Demo(session, settings, hooks)
     needed = {"coord", "cw_bonpasteur", "cw_pact"}
     if not needed <= set(demo.users) or None in demo.versions.values():
         return {"skipped": "demo users or case forms missing"}
@@ -106,7 +104,8 @@ def seed(session: Session, settings: Settings) -> dict:
 
     sites = [s.code for s in session.exec(select(Site).where(Site.kind == "asm_site").order_by(Site.code).limit(12))]
     co = demo.actor("coord")
-    workers = (("cw_bonpasteur", NGO_ORGS[0]), ("cw_pact", NGO_ORGS[1]))
+    workers = tuple((cw, session.get(Organisation, demo.users[cw].organisation_id).name)
+                    for cw in ("cw_bonpasteur", "cw_pact"))  # the two demo NGOs
     today = date.today()
     created: dict[str, int] = {}
     cases: list[Any] = []

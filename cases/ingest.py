@@ -1,4 +1,4 @@
-"""Open or advance child-labour cases from case-form submissions (called by ``app.pipeline``
+"""Open or advance child-labour cases from case-form submissions (on ``SubmissionStored``
 inside the ingest transaction).
 
 Never raises for bad field data: data collected at cost in the field is kept. What cannot be
@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, select
 
 from app.blobs import FilesystemBlobStore
 from app.errors import Conflict, DomainError
+from app.events import SubmissionStored
+from app.identity import Actor
+from app.settings import Settings
 from app.timeutil import utcnow
 from cases import codes, dedup, lifecycle, queries, service
-from cases.models import ChildCase
+from cases.models import CaseSubmission, ChildCase
+from forms.models import CASE_FORM_KINDS, Form, FormKind, FormVersion
 from sync.models import Submission
-
-if TYPE_CHECKING:
-    from app.identity import Actor
-    from app.settings import Settings
-    from forms.models import Form, FormVersion
+from sync.submission_xml import by_name
 
 log = logging.getLogger("asmfield.cases")
 #: Stored choice values (anything else from a custom form or a JSON client is not stored as is).
@@ -33,11 +33,15 @@ SEXES = ("female", "male")
 CONSENT_GIVERS = ("child", "caregiver", "other_adult")
 
 
+def on_submission_stored(event: SubmissionStored) -> None:
+    """The ``SubmissionStored`` subscriber (registered by ``cases.capability``)."""
+    on_submission(event.session, submission=event.submission, form=event.form, version=event.version,
+                  actor=event.actor, settings=event.settings)
+
+
 def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
                   actor: Actor | None, settings: Settings) -> None:
     """Open a case from an intake, advance one from a follow-up; flag what cannot be applied."""
-    from forms.models import FormKind
-
     if form.kind == FormKind.case_intake:
         _intake(session, submission=submission, actor=actor, settings=settings)
     elif form.kind == FormKind.case_followup:
@@ -45,8 +49,6 @@ def on_submission(session: Session, *, submission: Submission, form: Form, versi
 
 
 def _answers(submission: Submission) -> dict[str, Any]:
-    from sync.submission_xml import by_name
-
     return by_name(submission.data or {})
 
 
@@ -305,6 +307,25 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
     session.add(link)
     _photo_consent(session, submission, case=case, answers=answers, settings=settings)
     return {"case": case.code, "applied": True, "changed": sorted(changes)}
+
+
+def edit_policy(session: Session, actor: Actor, form: Form, submission: Submission) -> bool | None:
+    """The record policy for edits (``Hooks.may_edit_record``): ``may_edit`` for case forms, no opinion otherwise."""
+    if form.kind not in CASE_FORM_KINDS:
+        return None
+    return may_edit(session, actor=actor, submission=submission)
+
+
+def holds_case_data(session: Session, form: Form, submission: Submission | None = None) -> bool:
+    """Did case management take in ``submission`` (or, without one, any submission of ``form``)?
+    A sticky fact of the data itself, whatever the form's kind says now (``Hooks.is_restricted_data``)."""
+    query = select(CaseSubmission.id)
+    if submission is not None:
+        query = query.where(CaseSubmission.submission_id == submission.id)
+    else:
+        query = query.join(Submission, Submission.id == CaseSubmission.submission_id).where(
+            Submission.form_id == form.id)
+    return session.exec(query.limit(1)).first() is not None
 
 
 def may_edit(session: Session, *, actor: Actor, submission: Submission) -> bool:

@@ -1,6 +1,6 @@
 """Per-organisation case list served as form media of the follow-up form (offline selection).
 
-``cases.csv`` is never stored: ``app.pipeline.dynamic_form_media`` asks for it per caller, so a
+``cases.csv`` is never stored: it is registered as per-caller form media (``cases.capability``), so a
 tablet only ever holds its own organisation's open cases, pseudonymously (code, age band, site).
 """
 
@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from app.identity import Actor
 from app.models import Organisation
 from cases import lifecycle, queries
+from forms.models import Form, FormVersion
 
-if TYPE_CHECKING:
-    from app.identity import Actor
+CASES_CSV = "cases.csv"
 
 
-def case_list_csv(session: Session, actor: Actor, form, version) -> tuple[bytes, str] | None:  # noqa: ANN001
+def case_list_csv(session: Session, actor: Actor | None, form: Form, version: FormVersion) -> tuple[bytes, str] | None:
     """CSV of the caller organisation's open cases (``name`` = case code, ``label`` = code · age band · site;
     no names), or None unless the caller is a caseworker of an NGO (or one of their devices)."""
     if actor is None or actor.role != "caseworker":

@@ -8,13 +8,17 @@ from typing import Annotated
 
 import typer
 
+from app.blobs import FilesystemBlobStore
+from app.cliutil import JsonOpt, current_hooks, emit, fail, service_session
+from forms import queries, service
+from forms.xlsform import XLSFormError, markdown_to_xlsx
+
 cli = typer.Typer(help="Forms: upload XLSForms/XForms, versions, media.", no_args_is_help=True)
-#: Same option as app.cli's (not imported at module level: app.cli imports this module).
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
 @cli.command("add")
 def add(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="XLSForm (.xlsx or markdown .md) or XForm (.xml).", exists=True,
                                          dir_okay=False, readable=True)],
     media: Annotated[list[Path] | None, typer.Option("--media", help="A media file the form references (repeatable).",
@@ -23,15 +27,12 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Upload a form: create it, or publish a new version of it."""
-    from app.blobs import FilesystemBlobStore
-    from app.cli import emit, service_session
-    from forms import queries, service
-
     with service_session() as (settings, session):
         result = service.add_form(
             session, blobs=FilesystemBlobStore(settings.media_path), settings=settings, actor=None,
             content=path.read_bytes(), filename=path.name, kind=kind,
             media=[service.IncomingMedia(filename=m.name, path=m) for m in media or []],
+            generated=current_hooks(ctx).per_caller_names(),
         )
         data = {"xml_form_id": result.form.xml_form_id, "version": result.version.version, "kind": result.form.kind,
                 "created": result.created, "md5": result.version.md5, "warnings": result.warnings,
@@ -50,9 +51,6 @@ def add(
 @cli.command("list")
 def list_forms(as_json: JsonOpt = False) -> None:
     """List forms with their state, kind and published version."""
-    from app.cli import service_session
-    from forms import queries, service
-
     with service_session() as (_, session):
         rows = [service.form_summary(session, f) for f in queries.list_forms(session)]
         if as_json:
@@ -63,9 +61,6 @@ def list_forms(as_json: JsonOpt = False) -> None:
 
 
 def _set_state(xml_form_id: str, state: str, as_json: bool) -> None:
-    from app.cli import emit, service_session
-    from forms import service
-
     with service_session() as (_, session):
         form = service.set_state(session, form=service.require_form(session, xml_form_id), state=state, actor=None)
         emit(as_json, {"xml_form_id": form.xml_form_id, "state": form.state}, f"Form {form.xml_form_id!r} is {form.state}")
@@ -89,9 +84,6 @@ def to_xlsx(
     target: Annotated[Path, typer.Argument(help="The .xlsx file to write.")],
 ) -> None:
     """Write a markdown-table XLSForm (e.g. a bundled form) as an .xlsx workbook to edit in a spreadsheet."""
-    from app.cli import fail
-    from forms.xlsform import XLSFormError, markdown_to_xlsx
-
     try:
         target.write_bytes(markdown_to_xlsx(source.read_text(encoding="utf-8")))
     except XLSFormError as exc:

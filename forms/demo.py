@@ -3,8 +3,9 @@
 Bundled forms are the files in ``forms/bundled/`` (``*.md`` markdown-table XLSForms, ``*.xlsx``
 or ``*.xml``); ``forms/bundled/forms.json`` gives each form id its kind and initial settings.
 Installing is idempotent: the same file gives the same version (see ``forms.service.add_form``).
-Media files the forms reference that nobody has produced yet (``sites.geojson`` before any site
-exists) get an empty but valid placeholder, so ODK Collect can download the form at once.
+Generated media files the forms reference that nobody has produced yet (registered by other
+capabilities with a placeholder, ``Hooks.placeholders``: e.g. the site list before any site exists)
+get that empty but valid content, so ODK Collect can download the form at once.
 """
 
 from __future__ import annotations
@@ -16,16 +17,12 @@ from typing import Any
 from sqlmodel import Session
 
 from app.blobs import FilesystemBlobStore
+from app.events import Hooks
 from app.settings import Settings
 from forms import service
 
 BUNDLED = Path(__file__).resolve().parent / "bundled"
 SOURCES = ("*.md", "*.xlsx", "*.xml")
-#: Valid empty content for generated files, until the server generates the real ones.
-PLACEHOLDERS: dict[str, tuple[bytes, str]] = {
-    "sites.geojson": (b'{"type": "FeatureCollection", "features": []}\n', "application/geo+json"),
-    "sites.csv": (b"name,label\n", "text/csv"),
-}
 
 
 def bundled_files() -> list[Path]:
@@ -39,7 +36,8 @@ def bundled_config() -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: Settings) -> list[dict[str, Any]]:
+def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: Settings,
+                    hooks: Hooks) -> list[dict[str, Any]]:
     """Install (or confirm) every bundled form; returns one line of facts per form."""
     config = bundled_config()
     installed = []
@@ -47,7 +45,7 @@ def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: S
         options = config.get(path.stem, {})
         result = service.add_form(session, blobs=blobs, settings=settings, actor=None, content=path.read_bytes(),
                                   filename=path.name, kind=options.get("kind"), form_settings=options.get("settings"))
-        for filename, (content, media_type) in PLACEHOLDERS.items():
+        for filename, (content, media_type) in hooks.placeholders().items():
             service.ensure_media(session, blobs=blobs, version=result.version, filename=filename, content=content,
                                  media_type=media_type, generated_from="placeholder")
         installed.append({"xml_form_id": result.form.xml_form_id, "version": result.version.version,
@@ -55,7 +53,7 @@ def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: S
     return installed
 
 
-def seed(session: Session, settings: Settings) -> dict:
+def seed(session: Session, settings: Settings, hooks: Hooks) -> dict:
     """Load demo data; idempotent. Returns a short summary for the console."""
     blobs = FilesystemBlobStore(settings.media_path)
-    return {"installed": install_bundled(session, blobs=blobs, settings=settings)}
+    return {"installed": install_bundled(session, blobs=blobs, settings=settings, hooks=hooks)}

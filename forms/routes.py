@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from app.auth import ApiActor, StaffActor
-from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
 from app.http_security import MULTIPART, takes
 from app.timeutil import isoformat
@@ -91,7 +91,7 @@ def _upload_answer(result: service.AddFormResult) -> dict[str, Any]:
 
 @router.post("", status_code=201, openapi_extra=takes(MULTIPART))
 async def upload_form(request: Request, actor: StaffActor, session: SessionDep, settings: SettingsDep,
-                      blobs: BlobsDep) -> JSONResponse:
+                      blobs: BlobsDep, hooks: HooksDep) -> JSONResponse:
     """Upload an XLSForm (.xlsx) or XForm (.xml), with optional media files."""
     data = await _form_data(request, settings)
     upload = data.get("file")
@@ -102,7 +102,7 @@ async def upload_form(request: Request, actor: StaffActor, session: SessionDep, 
     media = await _media_parts(data.getlist("media"), settings.max_form_bytes)
     result = service.add_form(session, blobs=blobs, settings=settings, actor=actor, content=content,
                               filename=upload.filename, kind=kind if isinstance(kind, str) and kind else None,
-                              media=media)
+                              media=media, generated=hooks.per_caller_names())
     return JSONResponse(_upload_answer(result), status_code=201 if result.created else 200)
 
 
@@ -155,7 +155,7 @@ def open_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[
 
 @router.post("/{xml_form_id}/media", status_code=201, openapi_extra=takes(MULTIPART))
 async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep,
-                       settings: SettingsDep, blobs: BlobsDep) -> dict[str, Any]:
+                       settings: SettingsDep, blobs: BlobsDep, hooks: HooksDep) -> dict[str, Any]:
     """Attach media files (any file parts) to the published version, or to ``version`` if given."""
     form = service.require_form(session, xml_form_id)
     data = await _form_data(request, settings)
@@ -165,7 +165,8 @@ async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, se
     if not parts:
         raise Invalid("no file parts in the upload", code="form.file_missing")
     rows = [service.add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version,
-                              upload=m) for m in await _media_parts(parts, settings.max_form_bytes)]
+                              upload=m, generated=hooks.per_caller_names())
+            for m in await _media_parts(parts, settings.max_form_bytes)]
     return _jsonable({"xml_form_id": form.xml_form_id, "version": version.version,
                       "media": [service.media_public(r) for r in rows]})
 

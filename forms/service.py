@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,6 +190,7 @@ def add_form(
     kind: str | None = None,
     media: Sequence[IncomingMedia] = (),
     form_settings: dict[str, Any] | None = None,
+    generated: Collection[str] = (),
 ) -> AddFormResult:
     """Upload an XLSForm or XForm: create the form or publish a new version of it.
 
@@ -197,6 +198,7 @@ def add_form(
     :param kind: a :class:`FormKind`; default ``general`` for a new form, unchanged for an existing one.
     :param media: files referenced by the form, attached to the resulting version.
     :param form_settings: initial settings (``location_field``, ``site_mapping``, ``site_field``).
+    :param generated: media names the server generates per caller (``Hooks.per_caller_names``); never uploaded.
     :returns: the form, the version, whether it was created, pyxform's warnings and attached media.
     :raises DomainError: 413 too large, 415 not a form file, 422 conversion/XForm errors,
         409 ``form.version_conflict`` when the version exists with a different XForm.
@@ -228,7 +230,7 @@ def add_form(
         if kind is not None and form.kind != kind:
             change_kind(session, form=form, kind=kind, actor=actor)
         attached = [add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=existing,
-                              upload=m) for m in media]
+                              upload=m, generated=generated) for m in media]
         return AddFormResult(form=form, version=existing, created=False, warnings=existing.warnings, media=attached)
 
     previous = queries.published_version(session, form) if form is not None else None
@@ -259,8 +261,8 @@ def add_form(
     _carry_media(session, previous, version)
     audit.record(session, "form.publish", actor=actor, object_type="form", object_id=form.xml_form_id,
                  version=version.version, md5=version.md5)
-    attached = [add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version, upload=m)
-                for m in media]
+    attached = [add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version, upload=m,
+                          generated=generated) for m in media]
     session.flush()
     return AddFormResult(form=form, version=version, created=True, warnings=warnings, media=attached)
 
@@ -458,17 +460,17 @@ def add_media(
     form: Form,
     upload: IncomingMedia,
     version: FormVersion | None = None,
+    generated: Collection[str] = (),
 ) -> FormMedia:
     """Attach (or replace) a media file on ``version`` (default: the published one).
 
     The content goes to the blob store first (durable before the row commits). Its md5 is what
-    the manifest lists, so tablets fetch it again when it changes.
+    the manifest lists, so tablets fetch it again when it changes. Names in ``generated`` (files
+    another capability builds for each caller, ``Hooks.per_caller_names``) are refused.
     """
-    from app.pipeline import DYNAMIC_FORM_MEDIA
-
     version = version or require_version(session, form, None)
     check_media_name(upload.filename, version.media_names)
-    if upload.filename in DYNAMIC_FORM_MEDIA:
+    if upload.filename in generated:
         raise Invalid(f"{upload.filename!r} is generated for each tablet by the server; it cannot be uploaded",
                       code="form.media_generated")
     blob = _store(blobs, settings, upload)

@@ -9,12 +9,14 @@ from typing import Annotated
 
 import typer
 
+from app.blobs import FilesystemBlobStore
+from app.cliutil import fail, service_session
+from geodata import importers, service, synthetic
+
 cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_is_help=True)
 
 
 def _blobs(settings):  # noqa: ANN001, ANN202
-    from app.blobs import FilesystemBlobStore
-
     return FilesystemBlobStore(settings.media_path)
 
 
@@ -30,9 +32,6 @@ def import_cmd(
 ) -> None:
     """Import or update sites by code; re-maps submissions, restages sites, republishes the site list."""
     from rich.progress import Progress
-
-    from app.cli import fail, service_session
-    from geodata import importers, service
 
     if not path.is_file():
         fail(f"{path} is not a file")
@@ -64,9 +63,6 @@ def export_cmd(
     path: Annotated[Path, typer.Argument(help="Output file: .geojson or .gpkg.")],
 ) -> None:
     """Export every site with its stage as GeoJSON or GeoPackage."""
-    from app.cli import fail, service_session
-    from geodata import service
-
     fmt = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}.get(path.suffix.lower())
     if fmt is None:
         fail("the output file must end in .geojson or .gpkg")
@@ -81,9 +77,6 @@ def recompute_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Re-map every submission onto the sites and recompute every site's stage and history."""
-    from app.cli import service_session
-    from geodata import service
-
     with service_session() as (settings, session):
         result = service.recompute_all(session, settings=settings, remap=not no_remap)
         typer.echo(json.dumps(result) if as_json else
@@ -97,9 +90,6 @@ def assurance_cmd(
     valid_until: Annotated[str | None, typer.Option(help="Expiry date, YYYY-MM-DD.")] = None,
 ) -> None:
     """Record (or clear) a site's third-party attestation, needed for stage 6."""
-    from app.cli import fail, service_session
-    from geodata import service
-
     until = None
     if valid_until:
         try:
@@ -119,8 +109,6 @@ def generate_cmd(
 ) -> None:
     """Write a synthetic site file (domain.md §1.7) for trying out imports."""
     import pandas as pd
-
-    from geodata import synthetic
 
     data = synthetic.generate(seed, n_sites=sites, visits_per_site=(0, 0))
     frame = pd.concat([data.legal, data.sites], ignore_index=True)

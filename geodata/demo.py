@@ -18,7 +18,16 @@ from typing import Any
 import pandas as pd
 from sqlmodel import Session, select
 
+from app.blobs import FilesystemBlobStore
+from app.events import Hooks
+from app.identity import Actor
+from app.models import User
 from app.settings import Settings
+from forms.models import Form, FormVersion
+from geodata import importers, service, synthetic
+from sync.media import IncomingFile
+from sync.service import receive_submission
+from sync.submission_xml import build_instance_xml
 
 SEED = 2026
 FORM_ID = "asm_site_visit"
@@ -65,14 +74,9 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
-def load(session: Session, settings: Settings, *, seed: int = SEED, n_sites: int = 150, visits_per_site=(3, 5),  # noqa: ANN001
+def load(session: Session, settings: Settings, *, hooks: Hooks, seed: int = SEED, n_sites: int = 150, visits_per_site=(3, 5),  # noqa: ANN001
          username: str | None = None, with_visits: bool = True) -> dict[str, Any]:
     """Import synthetic polygons and sites, then submit their visits; returns counts."""
-    from app.blobs import FilesystemBlobStore
-    from app.identity import Actor
-    from app.models import User
-    from geodata import importers, service, synthetic
-
     blobs = FilesystemBlobStore(settings.media_path)
     data = synthetic.generate(seed, n_sites=n_sites, visits_per_site=visits_per_site if with_visits else (0, 0))
     frame = pd.concat([data.legal, data.sites], ignore_index=True)
@@ -81,13 +85,6 @@ def load(session: Session, settings: Settings, *, seed: int = SEED, n_sites: int
     summary: dict[str, Any] = {"sites": len(data.sites), "legal_polygons": len(data.legal),
                                "created": report["created"], "visits": 0}
     if not with_visits:
-        return summary
-    try:
-        from forms.models import Form, FormVersion
-        from sync.media import IncomingFile
-        from sync.service import receive_submission
-        from sync.submission_xml import build_instance_xml
-    except ImportError:  # pragma: no cover - sync not installed
         return summary
     form = session.exec(select(Form).where(Form.xml_form_id == FORM_ID)).first()
     if form is None or form.published_version_id is None:
@@ -112,13 +109,13 @@ def load(session: Session, settings: Settings, *, seed: int = SEED, n_sites: int
                 path = Path(tmp) / f"{i}.jpg"
                 path.write_bytes(photo)
                 files.append(IncomingFile(name="documents.jpg", path=path, size=len(photo), media_type="image/jpeg"))
-            result = receive_submission(session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,
+            result = receive_submission(session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,
                                         client_device_id="demo:geodata", user_agent="asmfield-demo")
             created += result.status == "created"
     summary["visits"] = created
     return summary
 
 
-def seed(session: Session, settings: Settings) -> dict:
+def seed(session: Session, settings: Settings, hooks: Hooks) -> dict:
     """Load demo sites and visits; idempotent. Returns a short summary for the console."""
-    return load(session, settings)
+    return load(session, settings, hooks=hooks)

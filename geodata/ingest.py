@@ -1,4 +1,4 @@
-"""Map each stored submission onto a site (called by ``app.pipeline``), then restage the site.
+"""Map each stored submission onto a site (on ``SubmissionStored``), then restage the site.
 
 Never raises for bad field data: a missing or strange location is flagged on the submission
 (``site_flag``) and listed by ``GET /api/v1/sites/unmapped`` for review.
@@ -10,14 +10,24 @@ import logging
 
 from sqlmodel import Session, select
 
+from app.events import SubmissionStored
+from app.settings import Settings
+from forms.models import Form, FormVersion
+from geodata import service
+from sync.models import Submission
+
 log = logging.getLogger("asmfield.geodata")
 
 
-def on_submission(session: Session, *, submission, form, version, settings) -> None:  # noqa: ANN001
-    """Set ``submission.site_*`` from its location and recompute the affected sites' stages."""
-    from geodata import service
-    from sync.models import Submission
+def on_submission_stored(event: SubmissionStored) -> None:
+    """The ``SubmissionStored`` subscriber (registered by ``geodata.capability``)."""
+    on_submission(event.session, submission=event.submission, form=event.form, version=event.version,
+                  settings=event.settings)
 
+
+def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
+                  settings: Settings) -> None:
+    """Set ``submission.site_*`` from its location and recompute the affected sites' stages."""
     affected = service.map_submission(session, submission=submission, form=form, settings=settings)
     if submission.deprecated_id:
         # an edit: the replaced version's site loses this visit

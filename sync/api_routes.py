@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import ApiActor, api_actor
-from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
 from app.identity import Actor
@@ -67,7 +67,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 @router.post("/api/v1/sync/batches")
 async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
-                       settings: SettingsDep) -> dict:
+                       settings: SettingsDep, hooks: HooksDep) -> dict:
     """Sync up to MAX_BATCH_ITEMS submissions; one result per item (created|duplicate|edit|conflict|invalid)."""
     raw = await _read_limited(request, min(settings.max_submission_bytes, MAX_BATCH_BODY))
     try:
@@ -83,7 +83,7 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
                       code="batch.invalid",
                       details={"problems": [{"field": ".".join(str(p) for p in e.get("loc", ())),
                                              "message": e.get("msg")} for e in exc.errors()]}) from exc
-    results = await run_in_threadpool(batch.sync_batch, session, blobs=blobs, settings=settings, actor=actor,
+    results = await run_in_threadpool(batch.sync_batch, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor,
                                       items=body.items, device=body.device,
                                       user_agent=request.headers.get("user-agent"))
     return {"results": [r.to_json() for r in results]}
@@ -119,7 +119,7 @@ async def put_blob(sha256: str, request: Request, actor: SyncActor, session: Ses
 
 @router.get("/api/v1/forms/{xml_form_id}/submissions")
 def list_submissions(
-    xml_form_id: str, actor: ApiActor, session: SessionDep,
+    xml_form_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep,
     limit: Annotated[int, Query(description="Page size, 1..1000")] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     offset: Annotated[int | None, Query(description="Skip this many (when not using cursor)")] = None,
@@ -130,16 +130,16 @@ def list_submissions(
 ) -> dict:
     """Current submissions of a form, oldest first, paged (design.md §6 access rules). Case forms:
     403 ``submission.case_data`` for everyone (their records are read through ``/api/v1/cases``)."""
-    service.refuse_case_data(session, form=service.get_form(session, xml_form_id))
+    service.refuse_case_data(session, hooks=hooks, form=service.get_form(session, xml_form_id))
     page = batch.list_submissions(session, actor=actor, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
                                   offset=offset, since=since, until=until, device=device, site=site)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get("/api/v1/submissions/{instance_id}")
-def get_submission(instance_id: str, actor: ApiActor, session: SessionDep) -> dict:
+def get_submission(instance_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep) -> dict:
     """One submission with the edit history of its record (case-form ones: 403 ``submission.case_data``)."""
-    service.refuse_case_submission(session, instance_id=instance_id)
+    service.refuse_case_submission(session, hooks=hooks, instance_id=instance_id)
     return batch.get_submission(session, actor=actor, instance_id=instance_id)
 
 

@@ -49,6 +49,7 @@ from sqlmodel import Session, col, select
 from app import audit
 from app.blobs import FilesystemBlobStore
 from app.errors import DomainError, Forbidden, Invalid, NotFound, PayloadTooLarge
+from app.events import Hooks
 from app.identity import Role
 from app.models import Device, User
 from app.settings import Settings
@@ -189,7 +190,7 @@ class ItemResult:
         return out
 
 
-def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, actor: Actor,
+def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, hooks: Hooks, actor: Actor,
                items: list[Any], device: str | None = None, user_agent: str | None = None) -> list[ItemResult]:
     """Store a batch of submissions, one result per item, in order.
 
@@ -211,7 +212,7 @@ def sync_batch(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
     known = _known(session, [raw.get("instance_id") for raw in fit])
     return [ItemResult(instance_id=_reported_id(raw), status="invalid", code=bad[0], reason=bad[1])
             if bad is not None else
-            _sync_item(session, blobs=blobs, settings=settings, actor=actor, raw=raw, held=held,
+            _sync_item(session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, raw=raw, held=held,
                        device=client_device, user_agent=user_agent, versions=versions, known=known)
             for raw, bad in zip(items, problems, strict=True)]
 
@@ -257,7 +258,7 @@ def _begin_write(session: Session) -> None:
         session.execute(text("UPDATE submission SET id = id WHERE 0"))
 
 
-def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, actor: Actor, raw: Any,
+def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settings, hooks: Hooks, actor: Actor, raw: Any,
                held: set[str], device: str | None, user_agent: str | None,
                versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]],
                known: dict[str, _Known]) -> ItemResult:
@@ -278,7 +279,7 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
         with session.begin_nested():
             files = [media.IncomingFile(name=a.name, path=blobs.path(a.sha256), size=a.size, media_type=a.media_type)
                      for a in item.attachments if a.sha256 in held and blobs.exists(a.sha256)]
-            result = receive_submission(session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,
+            result = receive_submission(session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,
                                         client_device_id=device, user_agent=user_agent)
             submission = result.submission
             if submission.instance_id != item.instance_id or submission.form_id != form.id:

@@ -26,12 +26,14 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, Response
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from app.auth import OpenRosaActor
-from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia
+from app.events import Hooks
 from app.http_security import MULTIPART, takes
 from app.identity import Actor
 from app.settings import Settings
@@ -116,31 +118,27 @@ def form_xml(request: Request, xml_form_id: str, actor: OpenRosaActor, session: 
     return _xml(request, row.xform_xml.encode("utf-8"), extra={"ETag": f'"{row.md5}"'})
 
 
-def _media_files(session, actor: Actor, form: Form, version: FormVersion) -> dict[str, tuple]:  # noqa: ANN001
+def _media_files(session: Session, hooks: Hooks, actor: Actor, form: Form, version: FormVersion) -> dict[str, tuple]:
     """filename -> ("stored", FormMedia) | ("dynamic", (content, media type)) for this caller."""
-    from sqlmodel import select
-
-    from app.pipeline import dynamic_form_media
-
     files: dict[str, tuple] = {}
     for row in session.exec(select(FormMedia).where(FormMedia.form_version_id == version.id)
                             .order_by(FormMedia.filename)):
         files[row.filename] = ("stored", row)
-    for name, content in dynamic_form_media(session, actor=actor, form=form, version=version).items():
+    for name, content in hooks.per_caller_media(session, actor=actor, form=form, version=version).items():
         files[name] = ("dynamic", content)
     return files
 
 
 @router.get("/forms/{xml_form_id}/manifest")
 def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, session: SessionDep,
-                  settings: SettingsDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+                  settings: SettingsDep, hooks: HooksDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """The media files of the form version, with md5 hashes (files not held are omitted)."""
     form = _visible_form(session, actor, xml_form_id)
     row = service.get_version(session, form, version)
     url = f"{_base(request, settings)}/forms/{quote(form.xml_form_id, safe='')}/attachments/"
     suffix = f"?version={quote(row.version, safe='')}" if version is not None else ""
     files = []
-    for name, (kind, value) in _media_files(session, actor, form, row).items():
+    for name, (kind, value) in _media_files(session, hooks, actor, form, row).items():
         md5 = value.md5 if kind == "stored" else hashlib.md5(value[0]).hexdigest()  # noqa: S324
         files.append(openrosa.ManifestFile(filename=name, md5=md5, download_url=f"{url}{quote(name, safe='')}{suffix}"))
     return _xml(request, openrosa.manifest(files))
@@ -148,11 +146,11 @@ def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, sess
 
 @router.get("/forms/{xml_form_id}/attachments/{filename}")
 def form_attachment(request: Request, xml_form_id: str, filename: str, actor: OpenRosaActor, session: SessionDep,
-                    blobs: BlobsDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+                    blobs: BlobsDep, hooks: HooksDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """One media file of the form version (served like every media file: ``sync.media.served``)."""
     form = _visible_form(session, actor, xml_form_id)
     row = service.get_version(session, form, version)
-    found = _media_files(session, actor, form, row).get(filename)
+    found = _media_files(session, hooks, actor, form, row).get(filename)
     if found is None:
         raise NotFound(f"form {xml_form_id!r} has no media file {filename!r}", code="form.media_not_found")
     kind, value = found
@@ -180,14 +178,14 @@ def submission_preflight(request: Request, actor: OpenRosaActor) -> Response:
 
 @router.post("/submission", status_code=201, openapi_extra=takes(MULTIPART))
 async def submission(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep,
-                     blobs: BlobsDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
+                     blobs: BlobsDep, hooks: HooksDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
                      ) -> Response:
     """Receive one submission (instance XML + attachments); 201 also for an identical resend."""
     collector = _Collector(settings, blobs.tmp)
     try:
         xml, files = await _read_multipart(request, settings, collector)
         result = await run_in_threadpool(
-            service.receive_submission, session, blobs=blobs, settings=settings, actor=actor, xml=xml, files=files,
+            service.receive_submission, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,
             client_device_id=device_id, user_agent=request.headers.get("user-agent"))
     finally:
         collector.close()

@@ -22,8 +22,8 @@ edit of a record the actor may not change              403 ``submission.edit_for
 =====================================================  ==========================================
 
 Who may edit a record (issue 9, finding 1): the record's original submitter, admins and
-coordinators; for case forms the cases rule (``app.pipeline.may_edit_case_record``: the owning
-NGO's caseworkers). A device acts as its user. The check runs before anything is written, so a
+coordinators; for case forms the record policy that cases registers (``Hooks.may_edit_record``: the
+owning NGO's caseworkers). A device acts as its user. The check runs before anything is written, so a
 refused edit leaves no row, no file and no audit entry of a stored edit; a resend of an edit
 that was accepted is still a plain resend.
 
@@ -54,9 +54,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlmodel import Session, select
 
-from app import audit, pipeline
+from app import audit
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.events import Hooks, SubmissionStored
 from app.identity import Role
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -154,16 +155,18 @@ def visible_forms(session: Session, actor: Actor) -> list[Form]:
     return forms_service.forms_visible_to(session, actor)
 
 
-def may_edit(session: Session, actor: Actor | None, form: Form, old: Submission) -> bool:
+def may_edit(session: Session, actor: Actor | None, form: Form, old: Submission, *, hooks: Hooks) -> bool:
     """May ``actor`` replace the current version ``old`` of a record (``meta/deprecatedID``)?
 
-    Site-visit and general forms: the record's original submitter (whoever sent its first
-    version, possibly from a device), admins and coordinators. Case forms: the cases rule.
+    A record policy registered by a capability decides for its records (case forms: the cases
+    rule). Otherwise: the record's original submitter (whoever sent its first version, possibly
+    from a device), admins and coordinators.
     """
     if actor is None:
         return True
-    if form.kind in CASE_FORM_KINDS:
-        return pipeline.may_edit_case_record(session, actor=actor, submission=old)
+    verdict = hooks.may_edit_record(session, actor=actor, form=form, submission=old)
+    if verdict is not None:
+        return verdict
     return actor.role in (Role.admin, Role.coordinator) or original_submitter(session, old) == actor.user.id
 
 
@@ -175,25 +178,25 @@ def original_submitter(session: Session, submission: Submission) -> int | None:
                         .where(Submission.instance_id == submission.root_instance_id)).first()
 
 
-def refuse_case_data(session: Session, *, form: Form, submission: Submission | None = None) -> None:
+def refuse_case_data(session: Session, *, hooks: Hooks, form: Form, submission: Submission | None = None) -> None:
     """Case-form submissions are read only through ``/api/v1/cases`` (scoped, identity reads
     audited), never through the generic submission and media routes: 403 ``submission.case_data``.
 
     "Case data" is the form's kind (fixed once it has submissions) or, whatever the kind says now,
-    a submission that case management took in (its ``CaseSubmission`` link).
+    a submission that a restricted-data policy claims (cases: one that case management took in).
     """
-    if form.kind in CASE_FORM_KINDS or pipeline.holds_case_data(session, form=form, submission=submission):
+    if form.kind in CASE_FORM_KINDS or hooks.is_restricted_data(session, form=form, submission=submission):
         raise Forbidden(f"submissions of case form {form.xml_form_id!r} are read through /api/v1/cases "
                         "(case, identity and photo routes), not the generic submission API",
                         code="submission.case_data", details={"use": "/api/v1/cases"})
 
 
-def refuse_case_submission(session: Session, *, instance_id: str) -> None:
+def refuse_case_submission(session: Session, *, hooks: Hooks, instance_id: str) -> None:
     """``refuse_case_data`` for the submission with this instanceID (nothing when there is none)."""
     submission = session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
     form = session.get(Form, submission.form_id) if submission is not None else None
     if form is not None:
-        refuse_case_data(session, form=form, submission=submission)
+        refuse_case_data(session, hooks=hooks, form=form, submission=submission)
 
 
 def _by_instance_id(session: Session, instance_id: str) -> Submission | None:
@@ -214,6 +217,7 @@ def receive_submission(
     *,
     blobs: FilesystemBlobStore,
     settings: Settings,
+    hooks: Hooks,
     actor: Actor | None,
     xml: bytes,
     files: list[IncomingFile],
@@ -224,6 +228,8 @@ def receive_submission(
 
     :param xml: the ``xml_submission_file`` bytes.
     :param files: the other parts, already on disk; only names the XML references are kept.
+    :param hooks: the composition's record policies and reactions (``app.events``); a stored
+        submission is announced as ``SubmissionStored`` in this transaction.
     :param actor: who submits (a device acts as its user); None only for trusted internal callers.
     :raises DomainError: 4xx with a stable code naming what is wrong; nothing is stored then.
     """
@@ -243,7 +249,7 @@ def receive_submission(
                                 f"({form.kind})", code="submission.forbidden")
             version = get_version(session, form, instance.version)
             parsed = submission_xml.read_data(instance, version.fields or [])
-            existing, old = _known(session, instance, form, actor, has_files=bool(files))
+            existing, old = _known(session, instance, form, actor, has_files=bool(files), hooks=hooks)
             if existing is None:
                 prepared = _prepare(files, parsed.attachments, form=form, fields=version.fields or [], settings=settings,
                                     workdir=workdir)
@@ -268,7 +274,8 @@ def receive_submission(
         _geopoints(session, submission, parsed.geopoints)
         _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor, flush=False)
 
-    pipeline.after_submission_stored(session, submission=submission, form=form, version=version, actor=actor, settings=settings)
+    hooks.emit(SubmissionStored(session=session, submission=submission, form=form, version=version, actor=actor,
+                                settings=settings))
     session.add(submission)
     audit.record(session, "submission.edit" if old is not None else "submission.create", actor=actor,
                  object_type="submission", object_id=submission.instance_id, form=form.xml_form_id,
@@ -279,7 +286,7 @@ def receive_submission(
 
 
 def _known(session: Session, instance: submission_xml.Instance, form: Form, actor: Actor | None,
-           *, has_files: bool) -> tuple[Submission | None, Submission | None]:
+           *, has_files: bool, hooks: Hooks) -> tuple[Submission | None, Submission | None]:
     """(the existing submission with this instanceID when it is a resend, the version an edit replaces).
 
     The instanceID is looked up first only when that saves work (attachments to check) or decides
@@ -303,7 +310,7 @@ def _known(session: Session, instance: submission_xml.Instance, form: Form, acto
             return existing, None
         raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
                        f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
-    if not may_edit(session, actor, form, old):
+    if not may_edit(session, actor, form, old, hooks=hooks):
         raise Forbidden(f"{actor.user.username} ({actor.role}) may not edit submission {old.instance_id!r}: only its "
                         "original submitter or someone allowed to change that record may",
                         code="submission.edit_forbidden")

@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import select
 
 from app.blobs import FilesystemBlobStore
+from app.composition import build_hooks
 from app.db import session_scope
 from app.identity import Actor
 from app.settings import Settings
@@ -81,7 +82,7 @@ class CaseKit:
         instance_id = instance_id or f"uuid:{uuid.uuid4()}"
         xml = build_instance_xml(version, data, instance_id, deprecated_id=deprecated_id)
         with session_scope(self.engine) as s:
-            result = receive_submission(s, blobs=self.blobs, settings=self.settings, actor=Actor(user=person.user),
+            result = receive_submission(s, blobs=self.blobs, settings=self.settings, hooks=build_hooks(), actor=Actor(user=person.user),
                                         xml=xml, files=files or [])
             return result.submission
 

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from sqlmodel import select
 
+from app.composition import build_hooks
 from app.db import session_scope
 from cases import codes
 from cases.models import CaseEvent, CaseService, ChildCase
@@ -51,7 +52,7 @@ def test_a_resend_of_a_minimised_intake_is_still_a_duplicate(kit, world):
     paths = {f["name"]: f["path"] for f in version.fields if f.get("kind") == "field"}
     xml = build_instance_xml(version, {paths[k]: v for k, v in answers.items()}, "uuid:resent-1")
     with session_scope(kit.engine) as s:
-        result = receive_submission(s, blobs=kit.blobs, settings=kit.settings,
+        result = receive_submission(s, blobs=kit.blobs, settings=kit.settings, hooks=build_hooks(),
                                     actor=Actor(user=world.caseworker_a.user), xml=xml, files=[])
     assert result.status == "duplicate"
 

@@ -11,6 +11,7 @@ from pyproj import Geod
 from sqlmodel import select
 
 from app.blobs import FilesystemBlobStore
+from app.composition import build_hooks
 from app.db import session_scope
 from app.identity import Actor
 
@@ -37,7 +38,7 @@ def forms(engine, settings):
     from forms.demo import install_bundled
 
     with session_scope(engine) as s:
-        install_bundled(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings)
+        install_bundled(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings, hooks=build_hooks())
 
 
 def import_frame(engine, settings, frame: gpd.GeoDataFrame, **kwargs) -> dict:
@@ -75,7 +76,7 @@ def submit(engine, settings, username: str, answers: dict, *, lon=None, lat=None
         version = s.get(FormVersion, form.published_version_id)
         user = s.exec(select(User).where(User.username == username)).one()
         xml = build_instance_xml(version, answers_to_data(version, answers), instance_id, deprecated_id)
-        result = receive_submission(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings,
+        result = receive_submission(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings, hooks=build_hooks(),
                                     actor=Actor(user=user, via="test"), xml=xml, files=[])
         s.flush()
         s.expunge(result.submission)

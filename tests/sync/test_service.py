@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from sqlmodel import Session, func, select
 
+from app.composition import build_hooks
 from app.db import session_scope
 from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.models import AuditLog
@@ -61,7 +62,7 @@ def uploads(tmp_path):
 
 
 def receive(session, settings, who, xml, files=(), **kwargs):
-    return service.receive_submission(session, blobs=blobs_for(settings), settings=settings, actor=actor(who),
+    return service.receive_submission(session, blobs=blobs_for(settings), settings=settings, hooks=build_hooks(), actor=actor(who),
                                       xml=xml, files=list(files), **kwargs)
 
 

@@ -1,0 +1,65 @@
+"""The shape of a capability: what one package brings to the server, declared in one object.
+
+Each capability package (``forms``, ``sync``, ``geodata``, ``cases``, later ``reports``) exposes
+``capability = Capability(...)`` in its ``capability.py``. The composition root
+(``app.composition.CAPABILITIES``, one ordered list) is the only code that iterates them: it
+mounts their routes, adds their CLI groups, seeds their demo data and registers their reactions,
+record policies and generated form media in a ``Hooks`` object (``app.events``). No package
+imports the composition root, and a capability never names one that comes after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from app.events import EditPolicy, GeneratedMedia, Hooks, RestrictedDataPolicy
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import FastAPI
+    from sqlmodel import Session
+
+    from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What a package brings; every field but ``name`` is optional.
+
+    :param name: the package name; also its Alembic branch label (``<name>/migrations/versions``).
+    :param install: ``install(app)`` mounts the package's routers on the FastAPI app.
+    :param cli: its typer group, added as ``asmfield <cli_name> ...``.
+    :param seed_demo: ``seed_demo(session, settings, hooks) -> summary`` for ``init --demo`` (idempotent).
+    :param subscriptions: ``(event type, handler)`` pairs; handlers get the event (``app.events``).
+    :param edit_policies / restricted_data_policies: record policies the package answers.
+    :param form_media: form media files the package generates.
+    """
+
+    name: str
+    install: Callable[[FastAPI], None] | None = None
+    cli: typer.Typer | None = None
+    cli_name: str | None = None
+    seed_demo: Callable[[Session, Settings, Hooks], dict[str, Any]] | None = None
+    subscriptions: tuple[tuple[type, Callable[[Any], None]], ...] = ()
+    edit_policies: tuple[EditPolicy, ...] = ()
+    restricted_data_policies: tuple[RestrictedDataPolicy, ...] = ()
+    form_media: tuple[GeneratedMedia, ...] = ()
+
+    @property
+    def models_module(self) -> str:
+        return f"{self.name}.models"
+
+    @property
+    def migrations(self) -> str:
+        return f"{self.name}/migrations/versions"
+
+    def register(self, hooks: Hooks) -> None:
+        """Add this capability's subscriptions, policies and generated media to ``hooks``."""
+        for event_type, handler in self.subscriptions:
+            hooks.subscribe(event_type, handler)
+        hooks.edit_policies.extend(self.edit_policies)
+        hooks.restricted_data_policies.extend(self.restricted_data_policies)
+        for media in self.form_media:
+            hooks.add_media(media)

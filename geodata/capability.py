@@ -1,0 +1,22 @@
+"""What the geodata capability brings: site routes, ``asmfield sites``, demo sites and visits,
+mapping of every stored submission onto a site, and the generated ``sites.csv``/``sites.geojson``."""
+
+from __future__ import annotations
+
+from app.capability import Capability
+from app.events import GeneratedMedia, SubmissionStored
+from geodata import cli, demo, ingest, media, routes
+
+capability = Capability(
+    name="geodata",
+    install=routes.install,
+    cli=cli.cli,
+    cli_name="sites",
+    seed_demo=demo.seed,
+    subscriptions=((SubmissionStored, ingest.on_submission_stored),),
+    form_media=(
+        GeneratedMedia(media.GEOJSON_NAME, "application/geo+json",
+                       placeholder=b'{"type": "FeatureCollection", "features": []}\n'),
+        GeneratedMedia(media.CSV_NAME, "text/csv", placeholder=b"name,label\n"),
+    ),
+)
