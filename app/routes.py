@@ -220,6 +220,15 @@ def revoke_user_device(username: str, name: str, actor: AdminActor, session: Ses
 # -- devices -----------------------------------------------------------------------------
 
 
+def _require_sign_in(actor: Actor, what: str) -> None:
+    """A device needs the person's password or web session, never an API token: a stolen token must not
+    mint a device token, which would outlive the password reset that revokes the stolen one. (A token may
+    create tokens: a reset revokes them all.)"""
+    if actor.via == "token":
+        raise Forbidden(f"to {what}, sign in with your password (web session or Basic), not an API token",
+                        code="auth.password_required")
+
+
 def _device_public(device: Device) -> DevicePublic:
     return DevicePublic.model_validate(device, from_attributes=True)
 
@@ -244,6 +253,7 @@ def create_device(body: DeviceCreate, request: Request, actor: ApiActor, session
     403 ``device.owner_only``). The token is shown once."""
     if body.user not in (None, actor.user.username):  # refused before any lookup: no user enumeration
         raise Forbidden(accounts.DEVICE_OWNER_ONLY, code="device.owner_only")
+    _require_sign_in(actor, "register a device")
     device, token = accounts.create_device(session, name=body.name, user=actor.user.id, actor=actor)
     url = device_server_url(public_base_url(request, settings), token)
     return DeviceCreated(**_device_public(device).model_dump(), token=token, server_url=url,

@@ -26,7 +26,7 @@ def browser(app, world):
 
 
 def make_device(client, person, name: str = "tablet-m") -> str:
-    created = client.post("/api/v1/devices", json={"name": name}, headers=person.bearer)
+    created = client.post("/api/v1/devices", json={"name": name}, headers=person.basic)
     assert created.status_code == 201, created.text
     return created.json()["token"]
 
@@ -174,8 +174,8 @@ def test_an_admin_cannot_create_credentials_for_somebody_else(session, world):
 
 
 def test_devices_and_tokens_created_through_the_api_belong_to_the_caller(client, world):
-    created = client.post("/api/v1/devices", json={"name": "mine", "user": "admin"}, headers=world.admin.bearer)
+    created = client.post("/api/v1/devices", json={"name": "mine", "user": "admin"}, headers=world.admin.basic)
     assert created.status_code == 201
     assert created.json()["user_id"] == world.admin.user.id
-    refused = client.post("/api/v1/devices", json={"name": "theirs", "user": "cw_a"}, headers=world.admin.bearer)
+    refused = client.post("/api/v1/devices", json={"name": "theirs", "user": "cw_a"}, headers=world.admin.basic)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "device.owner_only"

@@ -89,16 +89,32 @@ def test_list_devices_shows_all_to_an_admin_and_own_to_others(client, callers, w
     assert client.get("/api/v1/devices", headers=callers["coordinator"]).json() == []
 
 
-def test_create_device_for_yourself(client, callers):
-    found = statuses(client, callers, "POST", "/api/v1/devices", lambda n: {"name": f"tablet-{n}"})
+@pytest.fixture
+def signed_in(callers, world) -> dict[str, dict[str, str]]:
+    """``callers`` with people signed in by password (Basic) instead of an API token."""
+    return callers | {role: world.person(role).basic for role in ("admin", "coordinator", "monitor", "caseworker")}
+
+
+def test_create_device_for_yourself(client, signed_in):
+    found = statuses(client, signed_in, "POST", "/api/v1/devices", lambda n: {"name": f"tablet-{n}"})
     assert found == expect(ALL_PEOPLE, ok=201)
 
 
-def test_nobody_registers_a_device_for_somebody_else(client, callers):
+def test_an_api_token_cannot_register_a_device(client, callers):
+    """Red-team replay of issue 9: a stolen API token minted a device token, which a password reset
+    (revoking the API token) left alive. A device needs the password or a web session."""
+    found = statuses(client, callers, "POST", "/api/v1/devices", lambda n: {"name": f"tablet-{n}"})
+    assert found == expect(set())
+    response = client.post("/api/v1/devices", json={"name": "t-stolen"}, headers=callers["monitor"])
+    assert response.status_code == 403 and response.json()["error"]["code"] == "auth.password_required"
+    assert "t-stolen" not in [d["name"] for d in client.get("/api/v1/devices", headers=callers["admin"]).json()]
+
+
+def test_nobody_registers_a_device_for_somebody_else(client, signed_in, callers):
     """Issue 9 finding 8: a device acts as its owner, so not even an admin may make one for another user."""
     body = lambda n: {"name": f"tablet-{n}", "user": "monitor2"}  # noqa: E731
-    assert statuses(client, callers, "POST", "/api/v1/devices", body) == expect(set())
-    response = client.post("/api/v1/devices", json={"name": "t-x", "user": "cw_a"}, headers=callers["admin"])
+    assert statuses(client, signed_in, "POST", "/api/v1/devices", body) == expect(set())
+    response = client.post("/api/v1/devices", json={"name": "t-x", "user": "cw_a"}, headers=signed_in["admin"])
     assert response.json()["error"]["code"] == "device.owner_only"
     assert client.get("/api/v1/users/cw_a/devices", headers=callers["admin"]).json() == []
 
@@ -213,7 +229,7 @@ def test_update_unknown_user_is_404(client, world):
 def test_device_creation_returns_the_collect_configuration(client, world):
     from app.collect import decode_settings
 
-    created = client.post("/api/v1/devices", json={"name": "tablet-kolwezi-01"}, headers=world.monitor.bearer)
+    created = client.post("/api/v1/devices", json={"name": "tablet-kolwezi-01"}, headers=world.monitor.basic)
     body = created.json()
     assert body["server_url"] == f"http://testserver/key/{body['token']}"
     assert decode_settings(body["collect_settings"])["general"]["server_url"] == body["server_url"]
@@ -228,8 +244,8 @@ def test_device_creation_returns_the_collect_configuration(client, world):
         ({"name": "t-9", "user": "ghost"}, 403, "device.owner_only"),  # refused before any lookup
     ],
 )
-def test_device_refusals(client, callers, body, status, code):
-    response = client.post("/api/v1/devices", json=body, headers=callers["admin"])
+def test_device_refusals(client, signed_in, body, status, code):
+    response = client.post("/api/v1/devices", json=body, headers=signed_in["admin"])
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
 
@@ -263,7 +279,7 @@ def test_odd_strings_never_500(client, world, value):
         client.post("/api/v1/organisations", json={"name": value, "kind": "ngo"}, headers=world.admin.bearer),
         client.post("/api/v1/users", json={"username": "okname", "password": "Kolwezi-field-77", "role": "monitor",
                                            "organisation": value}, headers=world.admin.bearer),
-        client.post("/api/v1/devices", json={"name": value}, headers=world.admin.bearer),
+        client.post("/api/v1/devices", json={"name": value}, headers=world.admin.basic),
     ):
         assert 400 <= response.status_code < 500, response.text
     audit = client.get("/api/v1/audit", params={"action": value[:80]}, headers=world.admin.bearer)
@@ -288,7 +304,7 @@ def test_user_device_and_token_changes_are_audited_with_their_actor(client, worl
     client.post("/api/v1/users", json={"username": "newbie", "password": "Kolwezi-field-77", "role": "monitor",
                                        "organisation": "Coordination"}, headers=world.admin.bearer)
     client.patch("/api/v1/users/newbie", json={"password": "Likasi-field-88", "active": False}, headers=world.admin.bearer)
-    client.post("/api/v1/devices", json={"name": "tablet-a"}, headers=world.monitor.bearer)
+    client.post("/api/v1/devices", json={"name": "tablet-a"}, headers=world.monitor.basic)
     client.delete("/api/v1/devices/tablet-a", headers=world.admin.bearer)
     token = client.post("/api/v1/tokens", json={"name": "t"}, headers=world.coordinator.bearer).json()
     client.delete(f"/api/v1/tokens/{token['id']}", headers=world.coordinator.bearer)
