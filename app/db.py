@@ -20,7 +20,8 @@ from sqlmodel import Session
 
 from app.settings import Settings
 
-#: Capability packages in dependency order; each may have models.py and migrations/.
+#: The kernel and the capability packages (``app.composition.CAPABILITIES``; a test keeps the two
+#: equal), each with models.py and migrations/. Names, not imports: the kernel imports no capability.
 PACKAGES = ("app", "forms", "geodata", "sync", "cases")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,11 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def import_all_models() -> None:
     """Import every ``<package>/models.py`` so SQLModel.metadata knows all tables."""
     for package in PACKAGES:
-        try:
-            importlib.import_module(f"{package}.models")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{package}.models":
-                raise
+        importlib.import_module(f"{package}.models")
 
 
 def table_packages() -> dict[str, str]:

@@ -19,11 +19,13 @@ from app.blobs import FilesystemBlobStore
 from app.errors import Conflict, DomainError
 from app.events import SubmissionStored
 from app.identity import Actor
+from app.models import Organisation
 from app.settings import Settings
 from app.timeutil import utcnow
 from cases import codes, dedup, lifecycle, queries, service
 from cases.models import CaseSubmission, ChildCase
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormVersion
+from geodata.models import Site
 from sync.models import Submission
 from sync.submission_xml import by_name
 
@@ -119,8 +121,6 @@ PENDING_EDIT = "intake_edit"
 
 def _case_facts(session: Session, submission: Submission, a: dict[str, Any]) -> tuple[dict[str, Any], str | None, int | None]:
     """(case fields from the intake's answers, the problem that keeps it from opening a case, birth year)."""
-    from geodata.models import Site
-
     received = submission.received_at.date() if submission.received_at else date.today()
     intake_date = _date(a.get("intake_date")) or received
     age, birth_year = age_of(a, intake_date)
@@ -179,8 +179,6 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
     proposed = _proposed(session, a)
     own_ngo = False
     if actor is not None and actor.role == "caseworker":
-        from app.models import Organisation
-
         org = session.get(Organisation, actor.organisation_id)
         own_ngo = org is not None and org.kind == "ngo"
     case = service.new_case(

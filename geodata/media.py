@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import shapely
 from sqlmodel import Session, select
 
+from forms.service import set_generated_media
 from geodata import queries
 from geodata.models import Site
 
@@ -65,8 +66,6 @@ def sites_geojson(session: Session) -> bytes:
 
 def publish(session: Session, *, blobs: FilesystemBlobStore) -> int:
     """Regenerate both files on every form version that references them; returns versions changed."""
-    from forms.service import set_generated_media
-
     changed = set_generated_media(session, blobs=blobs, filename=CSV_NAME, content=sites_csv(session),
                                   media_type="text/csv", generated_from=GENERATED_FROM)
     changed += set_generated_media(session, blobs=blobs, filename=GEOJSON_NAME, content=sites_geojson(session),

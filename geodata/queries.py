@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import Text, cast, func, or_
 from sqlmodel import Session, select
 
+from forms.models import Form, FormKind
 from geodata.models import GeodataCounter, Site, SiteStage
+from sync.models import Submission
 
 SITES_VERSION = "sites_version"
 #: Kinds a visit can be mapped onto; ZEA/PE/PR are reference layers for the legal checks.
@@ -89,8 +91,6 @@ def stage_fingerprint(session: Session) -> tuple:
 
 def sites_needing_stage_work(session: Session) -> list[int]:
     """Mappable sites with visits, stage history, or a state other than the default."""
-    from sync.models import Submission
-
     ids = set(session.exec(select(Submission.site_id).where(Submission.site_id.is_not(None)).distinct()))  # type: ignore[union-attr]
     ids |= set(session.exec(select(SiteStage.site_id).distinct()))
     ids |= set(session.exec(select(Site.id).where(or_(Site.stage != 0, Site.stage_status != "unassessed",
@@ -130,15 +130,11 @@ def filter_sites(session: Session, *, province: str | None = None, kind: str | N
 
 
 def site_visit_form_ids(session: Session) -> list[int]:
-    from forms.models import Form, FormKind
-
     return list(session.exec(select(Form.id).where(Form.kind == FormKind.site_visit)))
 
 
 def visits_of(session: Session, site_ids: list[int], *, user_id: int | None = None) -> list[Any]:
     """Current, unrestricted site-visit submissions of these sites (rows with id, site_id, data, ...)."""
-    from sync.models import Submission
-
     form_ids = site_visit_form_ids(session)
     if not form_ids or not site_ids:
         return []

@@ -23,9 +23,13 @@ from sqlmodel import Session, select
 
 from app import audit
 from app.errors import Invalid, NotFound
-from app.timeutil import utcnow
-from geodata import importers, ladder, queries, spatial
+from app.timeutil import isoformat, utcnow
+from forms.models import CASE_FORM_KINDS, Form
+from forms.service import effective_settings
+from geodata import importers, ladder, media, queries, spatial
 from geodata.models import Site, SiteStage
+from sync.models import Submission, SubmissionAttachment
+from sync.submission_xml import by_name
 
 if TYPE_CHECKING:
     from app.blobs import FilesystemBlobStore
@@ -171,14 +175,7 @@ def place(idx: Indexes, *, lons: np.ndarray, lats: np.ndarray, named: list[str |
 
 def _form_mapping(session: Session, form: Any) -> tuple[bool, str | None]:
     """(mapping on?, site field path) for a form, with the contract's defaults."""
-    from forms.models import CASE_FORM_KINDS
-
-    try:
-        from forms.service import effective_settings
-
-        settings = effective_settings(session, form)
-    except ImportError:  # pragma: no cover - forms not installed
-        settings = dict(form.settings or {})
+    settings = effective_settings(session, form)
     enabled = bool(settings.get("site_mapping", form.kind not in CASE_FORM_KINDS))
     return enabled, settings.get("site_field")
 
@@ -295,8 +292,6 @@ def after_sites_changed(session: Session, *, settings: Settings, blobs: Filesyst
     staged = recompute_stages(session)
     published = 0
     if blobs is not None:
-        from geodata import media
-
         published = media.publish(session, blobs=blobs)
     return {"remapped": remapped, "staged": staged, "media_versions": published}
 
@@ -334,9 +329,6 @@ def derive_legal_codes(session: Session) -> None:
 
 def remap_all(session: Session, *, settings: Settings) -> int:
     """Re-map every current submission onto the sites, vectorised; returns how many changed."""
-    from forms.models import Form
-    from sync.models import Submission
-
     forms = {f.id: f for f in session.exec(select(Form))}
     form_map = {fid: _form_mapping(session, f) for fid, f in forms.items()}
     rows = session.exec(select(Submission.id, Submission.form_id, Submission.lon, Submission.lat, Submission.data,
@@ -382,8 +374,6 @@ def _visit_date(data: dict[str, Any], received_at: datetime | None) -> date:
 
 def to_visit(row: Any) -> ladder.Visit:
     """A submission row as ladder evidence: answers by name, repeats by name (list of instances)."""
-    from sync.submission_xml import by_name
-
     data = row.data or {}
     answers = by_name(data)
     for path, value in data.items():
@@ -631,8 +621,6 @@ def site_detail(session: Session, *, actor: Actor, code: str) -> dict[str, Any]:
     """One site with its stage history, visits and photos (visits: own only for monitors)."""
     import json
 
-    from sync.models import SubmissionAttachment
-
     site = require_site(session, code)
     with_visits = actor.role in VISIT_ROLES
     out: dict[str, Any] = {"type": "Feature", "id": site.code, "geometry": json.loads(site.geometry),
@@ -678,13 +666,9 @@ def unmapped(session: Session, *, actor: Actor, limit: int = 500, offset: int = 
     """Current submissions that need a look: not mapped to any site, or flagged."""
     from sqlalchemy import or_
 
-    from sync.models import Submission
-
     stmt = (select(Submission).where(Submission.current == True, Submission.restricted == False,  # noqa: E712
                                      or_(Submission.site_match == "unmapped", Submission.site_flag.is_not(None)))
             .order_by(Submission.received_at.desc(), Submission.id.desc()))  # type: ignore[union-attr]
-    from forms.models import CASE_FORM_KINDS, Form
-
     case_forms = list(session.exec(select(Form.id).where(Form.kind.in_(CASE_FORM_KINDS))))  # type: ignore[union-attr]
     if case_forms:  # a child's home is never listed with site data
         stmt = stmt.where(Submission.form_id.not_in(case_forms))  # type: ignore[union-attr]
@@ -696,8 +680,6 @@ def unmapped(session: Session, *, actor: Actor, limit: int = 500, offset: int = 
     for chunk in queries.chunks(ids):
         for sid, code in session.exec(select(Site.id, Site.code).where(Site.id.in_(chunk))):  # type: ignore[union-attr]
             site_codes[sid] = code
-    from app.timeutil import isoformat
-
     return {"items": [{"instance_id": r.instance_id, "form_id": r.form_id, "received_at": isoformat(r.received_at),
                        "lon": r.lon, "lat": r.lat, "site_match": r.site_match, "site_flag": r.site_flag,
                        "site_code": site_codes.get(r.site_id), "site_distance_m": r.site_distance_m,

@@ -55,8 +55,11 @@ from app.models import Device, User
 from app.settings import Settings
 from app.timeutil import as_utc, isoformat, utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormVersion
+from forms.service import may_submit
 from sync import media
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
+from sync.service import get_form, get_version, receive_submission
+from sync.submission_xml import build_instance_xml
 
 if TYPE_CHECKING:
     from app.identity import Actor
@@ -242,8 +245,6 @@ def _already_complete(known: _Known | None, *, form: Form, xml: bytes, item: Bat
         return False
     if item.deprecated_id and item.deprecated_id != known.deprecated_id:
         return False
-    from forms.service import may_submit
-
     return known.xml_sha256 == hashlib.sha256(xml).hexdigest() and may_submit(actor, form)
 
 
@@ -262,8 +263,6 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
                held: set[str], device: str | None, user_agent: str | None,
                versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]],
                known: dict[str, _Known]) -> ItemResult:
-    from sync.service import receive_submission
-
     raw_id = raw.get("instance_id") if isinstance(raw, dict) else None
     try:
         item = BatchItem.model_validate(raw)
@@ -315,9 +314,6 @@ def _sync_item(session: Session, *, blobs: FilesystemBlobStore, settings: Settin
 def _item_xml(session: Session, item: BatchItem,
               versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]]) -> tuple[Form, bytes]:
     """The item's instance XML: as sent, or built from its data on the named (default: published) version."""
-    from sync.service import get_form, get_version
-    from sync.submission_xml import build_instance_xml
-
     key = (item.form_id, item.version if item.data is not None else None)
     if key not in versions:  # one lookup per form and version per batch
         form = get_form(session, item.form_id)
@@ -542,8 +538,6 @@ CASE_READERS = (Role.caseworker, Role.coordinator)
 
 
 def _readable_form(session: Session, actor: Actor, xml_form_id: str) -> Form:
-    from sync.service import get_form
-
     form = get_form(session, xml_form_id)
     if form.kind in CASE_FORM_KINDS:
         if actor.role not in CASE_READERS:

@@ -39,6 +39,7 @@ from app.identity import Actor
 from app.settings import Settings
 from forms.models import Form, FormMedia, FormState, FormVersion
 from sync import media, openrosa, service
+from sync.api_routes import router as api_router
 from sync.media import IncomingFile
 
 XML_PART = "xml_submission_file"
@@ -358,8 +359,6 @@ async def _read_multipart(request: Request, settings: Settings,
 
 
 def install(app: FastAPI) -> None:
-    from sync.api_routes import router as api_router
-
     app.state.openrosa_headers = _headers
     app.include_router(router)
     app.include_router(router, prefix="/key/{device_token}")

@@ -61,6 +61,7 @@ from app.events import Hooks, SubmissionStored
 from app.identity import Role
 from app.settings import Settings
 from app.timeutil import utcnow
+from forms import service as forms_service
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
 from sync import media, submission_xml
 from sync.media import IncomingFile, PreparedFile
@@ -143,15 +144,11 @@ def _remember(cache: dict, key: Any, value: int) -> None:
 
 def may_submit(actor: Actor, form: Form) -> bool:
     """Whether ``actor`` may submit to ``form`` by role and kind (``forms.service`` owns the rule)."""
-    from forms import service as forms_service
-
     return forms_service.may_submit(actor, form)
 
 
 def visible_forms(session: Session, actor: Actor) -> list[Form]:
     """Forms ``actor`` may list and download (``forms.service`` owns the rule)."""
-    from forms import service as forms_service
-
     return forms_service.forms_visible_to(session, actor)
 
 

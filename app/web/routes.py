@@ -17,6 +17,7 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import DomainError
 from app.http_security import FORM_URLENCODED, MULTIPART, takes
 from app.models import Organisation
+from app.routes import end_web_session, start_web_session
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -31,8 +32,6 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
                  username: str = Form(""), password: str = Form("")) -> Response:
-    from app.routes import start_web_session
-
     check_csrf(request, strict=False)
     try:
         check_lockout(session, request, username)
@@ -50,8 +49,6 @@ def login_submit(request: Request, session: SessionDep, settings: SettingsDep,
 
 @router.post("/logout", openapi_extra=takes(FORM_URLENCODED, MULTIPART, required=False))
 def logout_submit(request: Request, session: SessionDep) -> Response:
-    from app.routes import end_web_session
-
     check_csrf(request, strict=False)
     response = RedirectResponse("/login", status_code=303)
     end_web_session(session, request, response)
