@@ -23,14 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
 from app.identity import Actor
-
-if TYPE_CHECKING:
-    from app.settings import Settings
+from app.settings import Settings
 
 
 @dataclass(frozen=True)

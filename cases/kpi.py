@@ -21,20 +21,18 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session, select
 
 from app import audit
 from app.errors import Forbidden, Invalid
+from app.identity import Actor
 from app.models import Organisation
 from cases import lifecycle
 from cases.models import CaseEvent, CaseService, ChildCase
 from cases.service import REMEDIATION_TYPES
-
-if TYPE_CHECKING:
-    from app.identity import Actor
 
 SMALL_CELL = 5
 WFCL = ("wfcl_hazardous", "wfcl_unconditional")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from app import audit
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.identity import Actor
 from app.models import Organisation, User
 from app.timeutil import as_utc, isoformat, utcnow
 from cases import codes, dedup, lifecycle, queries
@@ -40,9 +41,6 @@ from cases.models import (
 from forms.models import CASE_FORM_KINDS, Form, FormMedia, FormVersion
 from sync.models import Blob, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml, by_name
-
-if TYPE_CHECKING:
-    from app.identity import Actor
 
 log = logging.getLogger("asmfield.cases")
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -26,16 +26,13 @@ from sqlmodel import Session
 from app import audit
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
-from app.identity import Role
+from app.identity import Actor, Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms import queries
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormMedia, FormState, FormVersion
 from forms.xform import XFormError, geopoint_paths, parse_xform, set_version
 from forms.xlsform import XLSFormError, convert, file_type
-
-if TYPE_CHECKING:
-    from app.identity import Actor
 
 FORM_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
 VERSION = re.compile(r"^[^\s/\\?#%<>\"']{1,100}$")

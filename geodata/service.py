@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import shapely
@@ -22,7 +22,10 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
 from app import audit
+from app.blobs import FilesystemBlobStore
 from app.errors import Invalid, NotFound
+from app.identity import Actor
+from app.settings import Settings
 from app.timeutil import isoformat, utcnow
 from forms.models import CASE_FORM_KINDS, Form
 from forms.service import effective_settings
@@ -30,11 +33,6 @@ from geodata import importers, ladder, media, queries, spatial
 from geodata.models import Site, SiteStage
 from sync.models import Submission, SubmissionAttachment
 from sync.submission_xml import by_name
-
-if TYPE_CHECKING:
-    from app.blobs import FilesystemBlobStore
-    from app.identity import Actor
-    from app.settings import Settings
 
 ASSURANCE_TYPES = tuple(ladder.load_rules()["stage6"]["assurance_types"])
 

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import false, text
@@ -50,7 +50,7 @@ from app import audit
 from app.blobs import FilesystemBlobStore
 from app.errors import DomainError, Forbidden, Invalid, NotFound, PayloadTooLarge
 from app.events import Hooks
-from app.identity import Role
+from app.identity import Actor, Role
 from app.models import Device, User
 from app.settings import Settings
 from app.timeutil import as_utc, isoformat, utcnow
@@ -60,9 +60,6 @@ from sync import media
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 from sync.service import get_form, get_version, receive_submission
 from sync.submission_xml import build_instance_xml
-
-if TYPE_CHECKING:
-    from app.identity import Actor
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 STAFF = (Role.admin, Role.coordinator)

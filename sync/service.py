@@ -47,7 +47,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,7 +58,7 @@ from app import audit
 from app.blobs import FilesystemBlobStore, StoredBlob
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.events import Hooks, SubmissionStored
-from app.identity import Role
+from app.identity import Actor, Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms import service as forms_service
@@ -66,9 +66,6 @@ from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
 from sync import media, submission_xml
 from sync.media import IncomingFile, PreparedFile
 from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
-
-if TYPE_CHECKING:
-    from app.identity import Actor
 
 __all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "get_form", "get_version", "may_edit", "may_submit",
            "receive_submission", "refuse_case_data", "refuse_case_submission", "visible_forms"]
