@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.events import EditPolicy, GeneratedMedia, Hooks, RestrictedDataPolicy
+from app.events import (
+    EditPolicy,
+    GeneratedMedia,
+    Hooks,
+    RestrictedDataPolicy,
+    SubmissionFields,
+    SubmissionFilter,
+)
 
 if TYPE_CHECKING:
     import typer
@@ -35,6 +42,8 @@ class Capability:
     :param subscriptions: ``(event type, handler)`` pairs; handlers get the event (``app.events``).
     :param edit_policies / restricted_data_policies: record policies the package answers.
     :param form_media: form media files the package generates.
+    :param submission_filters: ``(name, condition)`` list filters of the submission read API it answers.
+    :param submission_fields: what it adds to each submission the read API describes.
     """
 
     name: str
@@ -46,6 +55,8 @@ class Capability:
     edit_policies: tuple[EditPolicy, ...] = ()
     restricted_data_policies: tuple[RestrictedDataPolicy, ...] = ()
     form_media: tuple[GeneratedMedia, ...] = ()
+    submission_filters: tuple[tuple[str, SubmissionFilter], ...] = ()
+    submission_fields: tuple[SubmissionFields, ...] = ()
 
     @property
     def models_module(self) -> str:
@@ -63,3 +74,6 @@ class Capability:
         hooks.restricted_data_policies.extend(self.restricted_data_policies)
         for media in self.form_media:
             hooks.add_media(media)
+        for name, condition in self.submission_filters:
+            hooks.add_submission_filter(name, condition)
+        hooks.submission_fields.extend(self.submission_fields)

@@ -13,7 +13,9 @@ one per CLI run, one per test app), and:
   e.g. children's case data? any policy saying yes decides);
 * **lists generated form media**: files a capability produces for the forms that reference them
   (``GeneratedMedia``: ``sites.csv`` regenerated when sites change, ``cases.csv`` built for each
-  caller), so forms refuses their upload and sync adds per-caller ones to the manifest.
+  caller), so forms refuses their upload and sync adds per-caller ones to the manifest;
+* **asks for submission filters and fields** in its read API: a list filter a capability answers
+  (geodata: ``site=CODE``) and fields it adds to each submission described (geodata: the site's code).
 
 Payload types from capability packages (Submission, Form, ...) are ``Any`` here: the kernel
 imports no capability.
@@ -51,6 +53,12 @@ EditPolicy = Callable[[Session, Actor, Any, Any], "bool | None"]
 RestrictedDataPolicy = Callable[[Session, Any, Any], bool]
 #: ``provider(session, actor, form, version) -> (content, media type) | None`` (None: not for this caller).
 PerCallerMedia = Callable[[Session, Actor, Any, Any], "tuple[bytes, str] | None"]
+#: ``condition(session, value)``: a SQL condition on ``sync.models.Submission`` keeping the
+#: submissions that match ``value`` of a list filter the capability answers (e.g. ``site``).
+SubmissionFilter = Callable[[Session, str], Any]
+#: ``fields(session, submissions) -> {submission id: {field: value}}``: what a capability adds to
+#: the read API's description of each submission.
+SubmissionFields = Callable[[Session, list[Any]], "dict[int, dict[str, Any]]"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class Hooks:
     edit_policies: list[EditPolicy] = field(default_factory=list)
     restricted_data_policies: list[RestrictedDataPolicy] = field(default_factory=list)
     generated_media: dict[str, GeneratedMedia] = field(default_factory=dict)
+    submission_filters: dict[str, SubmissionFilter] = field(default_factory=dict)
+    submission_fields: list[SubmissionFields] = field(default_factory=list)
 
     def subscribe(self, event_type: type, handler: Callable[[Any], None]) -> None:
         self.subscribers.setdefault(event_type, []).append(handler)
@@ -89,6 +99,24 @@ class Hooks:
         if media.filename in self.generated_media:
             raise ValueError(f"two capabilities generate the form media file {media.filename!r}")
         self.generated_media[media.filename] = media
+
+    def add_submission_filter(self, name: str, condition: SubmissionFilter) -> None:
+        if name in self.submission_filters:
+            raise ValueError(f"two capabilities answer the submission filter {name!r}")
+        self.submission_filters[name] = condition
+
+    def submission_filter(self, session: Session, name: str, value: str) -> Any | None:
+        """The SQL condition of filter ``name`` for ``value``; None when no capability answers ``name``."""
+        condition = self.submission_filters.get(name)
+        return condition(session, value) if condition is not None else None
+
+    def submission_extras(self, session: Session, submissions: list[Any]) -> dict[int, dict[str, Any]]:
+        """The fields capabilities add to each submission described, by submission id."""
+        extras: dict[int, dict[str, Any]] = {}
+        for fields in self.submission_fields:
+            for submission_id, values in fields(session, submissions).items():
+                extras.setdefault(submission_id, {}).update(values)
+        return extras
 
     def may_edit_record(self, session: Session, *, actor: Actor, form: Any, submission: Any) -> bool | None:
         """The first policy with an opinion decides; None when no policy covers this record."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.capability import Capability
 from app.events import GeneratedMedia, SubmissionStored
-from geodata import cli, demo, ingest, media, routes
+from geodata import cli, demo, ingest, media, routes, submission_fields
 
 capability = Capability(
     name="geodata",
@@ -14,6 +14,8 @@ capability = Capability(
     cli_name="sites",
     seed_demo=demo.seed,
     subscriptions=((SubmissionStored, ingest.on_submission_stored),),
+    submission_filters=(("site", submission_fields.site_condition),),
+    submission_fields=(submission_fields.site_fields,),
     form_media=(
         GeneratedMedia(media.GEOJSON_NAME, "application/geo+json",
                        placeholder=b'{"type": "FeatureCollection", "features": []}\n'),

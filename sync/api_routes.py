@@ -1,4 +1,5 @@
-"""JSON sync and read API: batch sync, blobs, submissions and media (thin routers over ``sync.batch``)."""
+"""JSON sync and read API: batch sync, blobs, submissions and media (thin routers over ``sync.batch``,
+``sync.blob_uploads`` and ``sync.reading``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +16,7 @@ from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
 from app.identity import Actor
-from sync import batch, media, service
+from sync import batch, blob_uploads, media, reading, service
 
 router = APIRouter(tags=["sync"])
 
@@ -93,7 +94,7 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
 def head_blob(sha256: str, actor: SyncActor, session: SessionDep) -> Response:
     """200 when you sent these bytes before and nothing of yours waits for them (no upload needed),
     else 404 (PUT them): a file that is absent and one that is not yours answer alike."""
-    present = batch.blob_present(session, actor=actor, sha256=sha256)
+    present = blob_uploads.blob_present(session, actor=actor, sha256=sha256)
     return Response(status_code=200 if present else 404)
 
 
@@ -101,14 +102,14 @@ def head_blob(sha256: str, actor: SyncActor, session: SessionDep) -> Response:
 async def put_blob(sha256: str, request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
                    settings: SettingsDep) -> JSONResponse:
     """Upload a file announced in a batch; verified by its sha256; fills your attachments waiting for it."""
-    await run_in_threadpool(batch.authorise_blob, session, actor=actor, sha256=sha256)
+    await run_in_threadpool(blob_uploads.authorise_blob, session, actor=actor, sha256=sha256)
     declared = _declared_length(request)
     if declared is not None and declared > settings.max_attachment_bytes:
         raise PayloadTooLarge(f"the file is {declared} bytes; the limit is {settings.max_attachment_bytes}",
                               code="blob.too_large", details={"limit": settings.max_attachment_bytes})
-    upload = await batch.spool(request.stream(), directory=blobs.tmp, max_bytes=settings.max_attachment_bytes)
+    upload = await blob_uploads.spool(request.stream(), directory=blobs.tmp, max_bytes=settings.max_attachment_bytes)
     try:
-        receipt = await run_in_threadpool(batch.receive_blob, session, blobs=blobs, settings=settings, actor=actor,
+        receipt = await run_in_threadpool(blob_uploads.receive_blob, session, blobs=blobs, settings=settings, actor=actor,
                                           sha256=sha256, upload=upload,
                                           media_type=request.headers.get("content-type"))
     finally:
@@ -131,7 +132,7 @@ def list_submissions(
     """Current submissions of a form, oldest first, paged (design.md §6 access rules). Case forms:
     403 ``submission.case_data`` for everyone (their records are read through ``/api/v1/cases``)."""
     service.refuse_case_data(session, hooks=hooks, form=service.get_form(session, xml_form_id))
-    page = batch.list_submissions(session, actor=actor, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
+    page = reading.list_submissions(session, actor=actor, hooks=hooks, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
                                   offset=offset, since=since, until=until, device=device, site=site)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -140,7 +141,7 @@ def list_submissions(
 def get_submission(instance_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep) -> dict:
     """One submission with the edit history of its record (case-form ones: 403 ``submission.case_data``)."""
     service.refuse_case_submission(session, hooks=hooks, instance_id=instance_id)
-    return batch.get_submission(session, actor=actor, instance_id=instance_id)
+    return reading.get_submission(session, actor=actor, hooks=hooks, instance_id=instance_id)
 
 
 @router.get("/api/v1/media/{sha256}")
@@ -150,10 +151,10 @@ def get_media(sha256: str, request: Request, actor: ApiActor, session: SessionDe
 
     Only JPEG/PNG/WebP/GIF images that Pillow reads are sent inline; everything else is an
     attachment; always with ``nosniff`` and a sandboxing CSP (``sync.media.served``)."""
-    found = batch.media_file(session, blobs=blobs, actor=actor, sha256=sha256, size=size)
-    media_type, safety = media.served(found.path, filename=f"{sha256}-{size}.jpg" if size else sha256,
-                                      stored_type=found.media_type)
+    found = reading.media_file(session, blobs=blobs, actor=actor, sha256=sha256, size=size)
+    media_type, safety = media.served(blobs.local_path(sha256, variant=found.variant),
+                                      filename=f"{sha256}-{size}.jpg" if size else sha256, stored_type=found.media_type)
     headers = {"ETag": found.etag, "Cache-Control": "private, max-age=31536000, immutable", **safety}
     if found.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return FileResponse(found.path, media_type=media_type, headers=headers)
+    return blobs.response(sha256, variant=found.variant, media_type=media_type, headers=headers)

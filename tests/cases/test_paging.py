@@ -7,9 +7,10 @@ caller may not read — no empty page with a cursor, no total counting other org
 
 import pytest
 
+from app.composition import build_hooks
 from app.db import session_scope
 from app.identity import Actor
-from sync import batch
+from sync import reading
 
 
 def _walk_submissions(client, person, form_id):
@@ -63,7 +64,8 @@ def test_the_submission_service_scopes_case_rows_before_paging(engine, world, in
     """Below the route: the paging function itself returns no page and no cursor for case rows."""
     for person in (world.caseworker_a, world.coordinator):
         with session_scope(engine) as s:
-            page = batch.list_submissions(s, actor=Actor(user=person.user), xml_form_id="child_case_intake", limit=1)
+            page = reading.list_submissions(s, actor=Actor(user=person.user), hooks=build_hooks(),
+                                            xml_form_id="child_case_intake", limit=1)
         assert (page.items, page.next_cursor) == ([], None)
 
 

@@ -1,0 +1,244 @@
+"""The sync read API: submission lists and detail, and the media of submissions.
+
+Read access (design.md §6): admins and coordinators read all site-visit and general
+submissions, monitors only their own (made by them or their devices), caseworkers none.
+Case-form submissions and their files are never served here, to anyone: they are read through
+``/api/v1/cases`` (scoped by organisation, identity reads audited; issue 9).
+
+Sync does not know sites: the ``site=CODE`` filter and each submission's site code come from the
+capability that maps submissions onto sites (geodata), through ``Hooks.submission_filter`` and
+``Hooks.submission_extras``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import false
+from sqlmodel import Session, col, select
+
+from app.blobs import BlobStore
+from app.errors import Forbidden, Invalid, NotFound
+from app.events import Hooks
+from app.identity import Actor, Role
+from app.models import Device, User
+from app.timeutil import as_utc, isoformat
+from forms.models import CASE_FORM_KINDS, Form, FormVersion
+from sync import queries
+from sync.blob_uploads import check_sha256, holds
+from sync.models import Blob, Submission
+from sync.service import get_form
+
+STAFF = (Role.admin, Role.coordinator)
+MAX_PAGE = 1000
+MEDIA_SIZES = ("thumb", "web")
+#: Who may list a case form's submissions at all; each row is then checked by the cases rule.
+CASE_READERS = (Role.caseworker, Role.coordinator)
+
+
+def _readable_form(session: Session, actor: Actor, xml_form_id: str) -> Form:
+    form = get_form(session, xml_form_id)
+    if form.kind in CASE_FORM_KINDS:
+        if actor.role not in CASE_READERS:
+            raise Forbidden(f"submissions of case form {xml_form_id!r} are readable only by the owning "
+                            "organisation's caseworkers", code="submission.case_data")
+    elif actor.role == Role.caseworker:
+        raise Forbidden("caseworkers do not read site-visit data", code="submission.forbidden")
+    return form
+
+
+def _may_read(session: Session, actor: Actor, submission: Submission, form_kind: str) -> bool:
+    """design.md §6. Case-form submissions never: they are read through /api/v1/cases (issue 9)."""
+    if form_kind in CASE_FORM_KINDS:
+        return False
+    if actor.role == Role.caseworker:
+        return False
+    return actor.role in STAFF or submission.submitted_by_user_id == actor.user.id
+
+
+def parse_when(value: str | None, *, name: str, end: bool = False) -> datetime | None:
+    """An ISO date or datetime (naive = UTC); a bare date covers the whole day."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            return as_utc(datetime.combine(date.fromisoformat(value), time.max if end else time.min))
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise Invalid(f"{name}={value[:40]!r} is not an ISO date (2026-03-01) or datetime", code="request.bad_date",
+                      details={"field": name}) from exc
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"s{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("s"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise Invalid("cursor is not one this server gave out; start again without it", code="request.bad_cursor",
+                      details={"field": "cursor"}) from exc
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def list_submissions(session: Session, *, actor: Actor, hooks: Hooks, xml_form_id: str, limit: int = 100,
+                     cursor: str | None = None, offset: int | None = None, since: str | None = None,
+                     until: str | None = None, device: str | None = None, site: str | None = None) -> Page:
+    """Current submissions of a form in the order received, filtered and paged.
+
+    :param since: / :param until: ISO date or datetime on ``received_at`` (when the server got it).
+    :param device: a device name (token devices) or the client's deviceID (``collect:...``).
+    :param site: a site code; only submissions mapped to that site (the ``site`` filter a capability
+        answers through ``hooks``: geodata).
+    :param cursor: the ``next_cursor`` of the previous page (keyset paging, stable under inserts);
+        ``offset`` is accepted for simple clients.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be between 1 and {MAX_PAGE}", code="request.bad_limit", details={"field": "limit"})
+    if offset is not None and offset < 0:
+        raise Invalid("offset must be 0 or more", code="request.bad_offset", details={"field": "offset"})
+    form = _readable_form(session, actor, xml_form_id)
+    case_form = form.kind in CASE_FORM_KINDS
+    query = select(Submission).where(Submission.form_id == form.id, Submission.current.is_(True))
+    if case_form:  # read through /api/v1/cases only: no row here, so no page or cursor counts them (issue 9, 11)
+        query = query.where(false())
+    elif actor.role not in STAFF:
+        query = query.where(Submission.submitted_by_user_id == actor.user.id)
+    start, end = parse_when(since, name="since"), parse_when(until, name="until", end=True)
+    if start is not None:
+        query = query.where(Submission.received_at >= start)
+    if end is not None:
+        query = query.where(Submission.received_at <= end)
+    if device:
+        device_row = session.exec(select(Device).where(Device.name == device)).first()
+        query = query.where((Submission.client_device_id == device)
+                            | (Submission.device_id == (device_row.id if device_row else -1)))
+    if site:
+        condition = hooks.submission_filter(session, "site", site)
+        query = query.where(condition if condition is not None else false())
+    if cursor:
+        query = query.where(Submission.id > decode_cursor(cursor))
+    query = query.order_by(col(Submission.id)).limit(limit + 1)
+    if offset and not cursor:
+        query = query.offset(offset)
+    rows = list(session.exec(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor_row = rows[-1] if more and rows else None
+    return Page(items=describe(session, hooks, rows, {form.id: form}),
+                next_cursor=encode_cursor(cursor_row.id) if cursor_row is not None else None)
+
+
+def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str) -> dict[str, Any]:
+    """One submission (any version) with its record's edit history, oldest first."""
+    submission = queries.submission_by_instance_id(session, instance_id)
+    form = session.get(Form, submission.form_id) if submission is not None else None
+    if submission is None or form is None or not _may_read(session, actor, submission, form.kind):
+        raise NotFound(f"no submission {instance_id!r} that you may read", code="submission.not_found")
+    history = queries.record_history(session, submission.root_instance_id)
+    history = [h for h in history if h.id == submission.id or _may_read(session, actor, h, form.kind)]
+    described = describe(session, hooks, history, {form.id: form})
+    by_id = {d["instance_id"]: d for d in described}
+    out = dict(by_id[submission.instance_id])
+    out["history"] = [{k: d[k] for k in ("instance_id", "deprecated_id", "current", "superseded_by", "received_at",
+                                         "submitter", "device", "version")} for d in described]
+    out["versions"] = described
+    return out
+
+
+def describe(session: Session, hooks: Hooks, rows: list[Submission], forms: dict[int, Form]) -> list[dict[str, Any]]:
+    """Submissions as JSON, with submitter, device, attachment URLs and what capabilities add
+    (``hooks.submission_extras``: geodata's site code), in a few queries per page."""
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    attachments = queries.attachments_by_submission(session, ids)
+    users = queries.names_by_id(session, User, User.username, {r.submitted_by_user_id for r in rows})
+    devices = queries.names_by_id(session, Device, Device.name, {r.device_id for r in rows})
+    versions = queries.names_by_id(session, FormVersion, FormVersion.version, {r.form_version_id for r in rows})
+    extras = hooks.submission_extras(session, rows)
+    out = []
+    for r in rows:
+        form = forms.get(r.form_id) or session.get(Form, r.form_id)
+        out.append({
+            "instance_id": r.instance_id,
+            "root_instance_id": r.root_instance_id,
+            "deprecated_id": r.deprecated_id,
+            "current": r.current,
+            "superseded_by": r.superseded_by,
+            "form_id": form.xml_form_id if form else None,
+            "version": versions.get(r.form_version_id),
+            "submitter": users.get(r.submitted_by_user_id),
+            "device": devices.get(r.device_id),
+            "client_device_id": r.client_device_id,
+            "received_at": isoformat(r.received_at),
+            "data": r.data,
+            "lon": r.lon, "lat": r.lat, "altitude": r.altitude, "accuracy": r.accuracy,
+            "site": None, "site_distance_m": r.site_distance_m, "site_match": r.site_match,
+            "site_flag": r.site_flag,
+            "review_state": r.review_state,
+            "complete": r.complete,
+            "attachments_expected": r.attachments_expected,
+            "attachments_present": r.attachments_present,
+            "attachments": [{"name": a.name, "field": a.field_path, "received": a.received,
+                             "sha256": a.sha256 if a.received else None, "size": a.size, "media_type": a.media_type,
+                             "url": f"/api/v1/media/{a.sha256}" if a.received and a.sha256 else None}
+                            for a in attachments.get(r.id, [])],
+            **extras.get(r.id, {}),
+        })
+    return out
+
+
+@dataclass
+class MediaFile:
+    sha256: str
+    variant: str | None  # None: the stored file; else a derived size (``thumb``/``web``)
+    media_type: str
+    etag: str
+    size: int
+
+
+def media_file(session: Session, *, blobs: BlobStore, actor: Actor, sha256: str,
+               size: str | None = None) -> MediaFile:
+    """A stored file the caller may read, or its derived ``thumb``/``web`` JPEG (issue 9, finding 5).
+
+    Readable: bytes the caller sent themselves (``BlobHolder``), or an attachment of a submission
+    they may read. Never a file of a case-form submission: those go out only through the case
+    photo route, scoped and audited. Not readable and not stored look the same: 404.
+    """
+    check_sha256(sha256)
+    if size is not None and size not in MEDIA_SIZES:
+        raise Invalid(f"size must be one of {', '.join(MEDIA_SIZES)}", code="media.bad_size", details={"field": "size"})
+    not_found = NotFound(f"no media {sha256} that you may read", code="media.not_found")
+    query = queries.readers_of_attachment(sha256)
+    if session.exec(query.where(col(Form.kind).in_(CASE_FORM_KINDS)).limit(1)).first() is not None:
+        raise not_found
+    if actor.role == Role.monitor:
+        query = query.where(Submission.submitted_by_user_id == actor.user.id)
+    readable = any(_may_read(session, actor, sub, form.kind) for sub, form in session.exec(query.limit(50)))
+    if not readable and not holds(session, actor, sha256):
+        raise not_found
+    blob = session.get(Blob, sha256)
+    if blob is None or not blobs.exists(sha256):
+        raise not_found
+    if size is None:
+        media_type, etag = blob.media_type, f'"{sha256}"'
+    else:
+        media_type, etag = "image/jpeg", f'"{sha256}-{size}"'
+        if not blobs.derived_exists(sha256, size):
+            raise NotFound(f"media {sha256} has no {size} size (only images have one)", code="media.no_variant")
+    return MediaFile(sha256=sha256, variant=size, media_type=media_type, etag=etag,
+                     size=blobs.size(sha256, variant=size))
