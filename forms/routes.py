@@ -2,6 +2,10 @@
 
 The OpenRosa side (formList, form download, manifest, attachments) lives in ``sync.routes``
 and reads through ``forms.queries``; these are the JSON API routes for people.
+
+Routes that read a multipart or JSON body are ``async``; everything blocking they then do (pyxform
+conversion, hashing and fsync in the blob store, database work) runs in the thread pool, so a slow
+conversion never stalls the other requests of the worker.
 """
 
 from __future__ import annotations
@@ -10,15 +14,20 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.auth import ApiActor, StaffActor
+from app.blobs import BlobStore
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
 from app.http_security import MULTIPART, takes
+from app.identity import Actor
+from app.settings import Settings
 from app.timeutil import isoformat
 from forms import service
-from forms.models import Form, FormState
+from forms.models import Form, FormState, FormVersion
 
 router = APIRouter(prefix="/api/v1/forms", tags=["forms"])
 #: Most media files in one upload request.
@@ -100,9 +109,10 @@ async def upload_form(request: Request, actor: StaffActor, session: SessionDep, 
     kind = data.get("kind")
     content = await _read(upload, settings.max_form_bytes)
     media = await _media_parts(data.getlist("media"), settings.max_form_bytes)
-    result = service.add_form(session, blobs=blobs, settings=settings, actor=actor, content=content,
-                              filename=upload.filename, kind=kind if isinstance(kind, str) and kind else None,
-                              media=media, generated=hooks.per_caller_names())
+    result = await run_in_threadpool(service.add_form, session, blobs=blobs, settings=settings, actor=actor,
+                                     content=content, filename=upload.filename,
+                                     kind=kind if isinstance(kind, str) and kind else None,
+                                     media=media, generated=hooks.per_caller_names())
     return JSONResponse(_upload_answer(result), status_code=201 if result.created else 200)
 
 
@@ -135,6 +145,10 @@ async def update_form(xml_form_id: str, request: Request, actor: StaffActor, ses
         raise BadRequest("the body must be a JSON object", code="form.bad_setting") from exc
     if not isinstance(changes, dict):
         raise BadRequest("the body must be a JSON object", code="form.bad_setting")
+    return await run_in_threadpool(_update, session, xml_form_id=xml_form_id, actor=actor, changes=changes)
+
+
+def _update(session: Session, *, xml_form_id: str, actor: Actor, changes: dict[str, Any]) -> dict[str, Any]:
     form = service.update_form(session, form=service.require_form(session, xml_form_id), actor=actor, changes=changes)
     return _jsonable(service.form_detail(session, form))
 
@@ -157,16 +171,23 @@ def open_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[
 async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep,
                        settings: SettingsDep, blobs: BlobsDep, hooks: HooksDep) -> dict[str, Any]:
     """Attach media files (any file parts) to the published version, or to ``version`` if given."""
-    form = service.require_form(session, xml_form_id)
+    form = await run_in_threadpool(service.require_form, session, xml_form_id)
     data = await _form_data(request, settings)
     version_name = data.get("version")
-    version = service.require_version(session, form, version_name if isinstance(version_name, str) else None)
+    version = await run_in_threadpool(service.require_version, session, form,
+                                      version_name if isinstance(version_name, str) else None)
     parts = [v for _, v in data.multi_items() if isinstance(v, UploadFile)]
     if not parts:
         raise Invalid("no file parts in the upload", code="form.file_missing")
+    media = await _media_parts(parts, settings.max_form_bytes)
+    return await run_in_threadpool(_add_media, session, blobs=blobs, settings=settings, actor=actor, form=form,
+                                   version=version, media=media, generated=hooks.per_caller_names())
+
+
+def _add_media(session: Session, *, blobs: BlobStore, settings: Settings, actor: Actor, form: Form,
+               version: FormVersion, media: list[service.IncomingMedia], generated: frozenset[str]) -> dict[str, Any]:
     rows = [service.add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version,
-                              upload=m, generated=hooks.per_caller_names())
-            for m in await _media_parts(parts, settings.max_form_bytes)]
+                              upload=m, generated=generated) for m in media]
     return _jsonable({"xml_form_id": form.xml_form_id, "version": version.version,
                       "media": [service.media_public(r) for r in rows]})
 
