@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.blobs import BlobStore
 from app.events import (
     EditPolicy,
     GeneratedMedia,
@@ -38,7 +39,7 @@ class Capability:
     :param name: the package name; also its Alembic branch label (``<name>/migrations/versions``).
     :param install: ``install(app)`` mounts the package's routers on the FastAPI app.
     :param cli: its typer group, added as ``asmfield <cli_name> ...``.
-    :param seed_demo: ``seed_demo(session, settings, hooks) -> summary`` for ``init --demo`` (idempotent).
+    :param seed_demo: ``seed_demo(session, settings, hooks, blobs) -> summary`` for ``init --demo`` (idempotent).
     :param subscriptions: ``(event type, handler)`` pairs; handlers get the event (``app.events``).
     :param edit_policies / restricted_data_policies: record policies the package answers.
     :param form_media: form media files the package generates.
@@ -50,7 +51,7 @@ class Capability:
     install: Callable[[FastAPI], None] | None = None
     cli: typer.Typer | None = None
     cli_name: str | None = None
-    seed_demo: Callable[[Session, Settings, Hooks], dict[str, Any]] | None = None
+    seed_demo: Callable[[Session, Settings, Hooks, BlobStore], dict[str, Any]] | None = None
     subscriptions: tuple[tuple[type, Callable[[Any], None]], ...] = ()
     edit_policies: tuple[EditPolicy, ...] = ()
     restricted_data_policies: tuple[RestrictedDataPolicy, ...] = ()

@@ -16,7 +16,9 @@ from sqlmodel import select
 
 from app import accounts
 from app.cliutil import (
+    CliRoot,
     JsonOpt,
+    current_blobs,
     current_hooks,
     database_problem,
     emit,
@@ -26,14 +28,14 @@ from app.cliutil import (
     service_session,
 )
 from app.collect import collect_settings, device_server_url, encode_settings, write_qr_png
-from app.composition import CAPABILITIES, build_hooks
+from app.composition import CAPABILITIES, build_hooks, make_blob_store
 from app.db import make_engine, migrate
 from app.demo import describe_demo, seed_demo
 from app.models import Device, User
 
 cli = typer.Typer(help="asmfield: offline-first field data for artisanal mining sites.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False,
-                  context_settings={"obj": build_hooks()})
+                  context_settings={"obj": CliRoot(hooks=build_hooks(), make_blobs=make_blob_store)})
 users_cli = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 orgs_cli = typer.Typer(help="Manage organisations (coordinator organisation, partner NGOs).", no_args_is_help=True)
 devices_cli = typer.Typer(help="Manage tablets (device tokens and ODK Collect QR codes).", no_args_is_help=True)
@@ -65,7 +67,7 @@ def init(
     result: dict[str, Any] = {"data_dir": str(settings.data_dir), "database": settings.db_url.split("@")[-1]}
     if demo:
         with service_session(settings) as (_, session):
-            result["demo"] = seed_demo(session, settings, current_hooks(ctx))
+            result["demo"] = seed_demo(session, settings, current_hooks(ctx), current_blobs(ctx, settings))
     if as_json:
         typer.echo(json.dumps(result, default=str))
         return

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session
 
+from app.blobs import BlobStore
 from app.db import make_engine, session_scope
 from app.errors import DomainError
 from app.events import Hooks
@@ -40,14 +42,37 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+@dataclass
+class CliRoot:
+    """What the entry point (``app.cli``) puts on the root context object: the composition's hooks
+    and how to build the blob store (once, from the settings the command runs with)."""
+
+    hooks: Hooks
+    make_blobs: Callable[[Settings], BlobStore]
+    blobs: BlobStore | None = None
+
+
+def _root(ctx: typer.Context) -> CliRoot:
+    root = ctx.find_root().obj
+    if not isinstance(root, CliRoot):  # pragma: no cover -- a sub-app invoked without the entry point
+        raise RuntimeError("this command runs under the asmfield entry point (app.cli), which provides the hooks")
+    return root
+
+
 def current_hooks(ctx: typer.Context) -> Hooks:
     """The composition's hooks (``app.events``) for this command (declare a ``ctx: typer.Context``
     parameter): the entry point puts them on the root context object (``app.cli``), so a command
     never imports the composition."""
-    hooks = ctx.find_root().obj
-    if not isinstance(hooks, Hooks):  # pragma: no cover -- a sub-app invoked without the entry point
-        raise RuntimeError("this command runs under the asmfield entry point (app.cli), which provides the hooks")
-    return hooks
+    return _root(ctx).hooks
+
+
+def current_blobs(ctx: typer.Context, settings: Settings | None = None) -> BlobStore:
+    """The blob store for this command, built by the entry point's factory on first use (from
+    ``settings``, default: the environment's)."""
+    root = _root(ctx)
+    if root.blobs is None:
+        root.blobs = root.make_blobs(settings or load_settings())
+    return root.blobs
 
 
 @contextmanager

@@ -9,8 +9,10 @@ plus one line here.
 
 from __future__ import annotations
 
+from app.blobs import BlobStore, FilesystemBlobStore
 from app.capability import Capability
 from app.events import Hooks
+from app.settings import Settings
 from cases.capability import capability as cases
 from forms.capability import capability as forms
 from geodata.capability import capability as geodata
@@ -25,3 +27,8 @@ def build_hooks(capabilities: tuple[Capability, ...] = CAPABILITIES) -> Hooks:
     for capability in capabilities:
         capability.register(hooks)
     return hooks
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    """The one place that builds the blob store (``create_app`` and the CLI entry point call it)."""
+    return FilesystemBlobStore(settings.media_path)

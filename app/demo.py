@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app import accounts
+from app.blobs import BlobStore
 from app.composition import CAPABILITIES
 from app.events import Hooks
 from app.models import Organisation, User
@@ -42,13 +43,13 @@ def seed_accounts(session: Session) -> dict[str, Any]:
     return {"users": credentials}
 
 
-def seed_demo(session: Session, settings: Settings, hooks: Hooks) -> dict[str, Any]:
+def seed_demo(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> dict[str, Any]:
     """Load every capability's demo data (summary keyed by its CLI group name); idempotent."""
     summary = seed_accounts(session)
     for capability in CAPABILITIES:
         if capability.seed_demo is not None:
             session.flush()
-            summary[capability.cli_name or capability.name] = capability.seed_demo(session, settings, hooks)
+            summary[capability.cli_name or capability.name] = capability.seed_demo(session, settings, hooks, blobs)
     return summary
 
 

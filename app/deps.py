@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from app.blobs import FilesystemBlobStore
+from app.blobs import BlobStore
 from app.db import session_scope
 from app.events import Hooks
 from app.settings import Settings
@@ -29,7 +29,8 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_blobs(request: Request) -> FilesystemBlobStore:
+def get_blobs(request: Request) -> BlobStore:
+    """The blob store the composition root built (``create_app``)."""
     return request.app.state.blobs
 
 
@@ -44,5 +45,5 @@ def client_addr(request: Request) -> str | None:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-BlobsDep = Annotated[FilesystemBlobStore, Depends(get_blobs)]
+BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 HooksDep = Annotated[Hooks, Depends(get_hooks)]

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.blobs import BlobStore
 from app.identity import Actor
 from app.settings import Settings
 
@@ -43,6 +44,7 @@ class SubmissionStored:
     version: Any  # forms.models.FormVersion
     actor: Actor | None
     settings: Settings
+    blobs: BlobStore
 
 
 #: ``policy(session, actor, form, submission) -> bool | None``: may ``actor`` replace the current

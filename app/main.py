@@ -17,8 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import routes as app_routes
-from app.blobs import FilesystemBlobStore
-from app.composition import CAPABILITIES, build_hooks
+from app.composition import CAPABILITIES, build_hooks, make_blob_store
 from app.db import make_engine
 from app.errors import DomainError
 from app.http_security import SecurityHeaders, add_security_headers, require_declared_body_type
@@ -144,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
-    app.state.blobs = FilesystemBlobStore(settings.media_path)
+    app.state.blobs = make_blob_store(settings)  # the one blob store (app.blobs), BlobsDep hands it out
     app.state.hooks = build_hooks()  # events, record policies, generated form media (app.events)
     install_error_handlers(app)
     app.add_middleware(HeaderLimits)

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.blobs import FilesystemBlobStore
-from app.cliutil import service_session
+from app.cliutil import current_blobs, service_session
 from app.timeutil import utcnow
 from cases.kpi import child_labour_kpi, month_window
 from cases.service import purge_identities
@@ -20,6 +19,7 @@ cli = typer.Typer(help="Child-labour cases: purge, review, KPI.", no_args_is_hel
 
 @cli.command()
 def purge(
+    ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the cases that would be erased.")] = False,
     photos_only: Annotated[bool, typer.Option("--photos-only", help="Erase only the photos (fields and files).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -29,7 +29,7 @@ def purge(
     Files are deleted only once the database changes are committed; running it again is harmless.
     """
     with service_session() as (settings, session):
-        summary = purge_identities(session, settings=settings, blobs=FilesystemBlobStore(settings.media_path),
+        summary = purge_identities(session, settings=settings, blobs=current_blobs(ctx, settings),
                                    dry_run=dry_run, photos_only=photos_only)
     if as_json:
         typer.echo(json.dumps(summary))

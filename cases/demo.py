@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from app.blobs import FilesystemBlobStore
+from app.blobs import BlobStore
 from app.events import Hooks
 from app.identity import Actor
 from app.models import Organisation, User
@@ -46,9 +46,8 @@ def _iid(label: str) -> str:
 
 
 class _Demo:
-    def __init__(self, session: Session, settings: Settings, hooks: Hooks) -> None:
-        self.session, self.settings, self.hooks = session, settings, hooks
-        self.blobs = FilesystemBlobStore(settings.media_path)
+    def __init__(self, session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> None:
+        self.session, self.settings, self.hooks, self.blobs = session, settings, hooks, blobs
         self.versions = {}
         for form_id in ("child_case_intake", "child_case_followup"):
             form = session.exec(select(Form).where(Form.xml_form_id == form_id)).first()
@@ -92,9 +91,9 @@ class _Demo:
         return self.submit(cw, "child_case_followup", {"case_id": code, **answers}, f"followup-{n}-{k}")
 
 
-def seed(session: Session, settings: Settings, hooks: Hooks) -> dict:
+def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> dict:
     """Load demo cases; idempotent. Returns a short summary for the console."""
-    demo = _Demo(session, settings, hooks)
+    demo = _Demo(session, settings, hooks, blobs)
     needed = {"coord", "cw_bonpasteur", "cw_pact"}
     if not needed <= set(demo.users) or None in demo.versions.values():
         return {"skipped": "demo users or case forms missing"}

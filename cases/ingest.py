@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from app.blobs import FilesystemBlobStore
+from app.blobs import BlobStore
 from app.errors import Conflict, DomainError
 from app.events import SubmissionStored
 from app.identity import Actor
@@ -38,14 +38,14 @@ CONSENT_GIVERS = ("child", "caregiver", "other_adult")
 def on_submission_stored(event: SubmissionStored) -> None:
     """The ``SubmissionStored`` subscriber (registered by ``cases.capability``)."""
     on_submission(event.session, submission=event.submission, form=event.form, version=event.version,
-                  actor=event.actor, settings=event.settings)
+                  actor=event.actor, settings=event.settings, blobs=event.blobs)
 
 
 def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
-                  actor: Actor | None, settings: Settings) -> None:
+                  actor: Actor | None, settings: Settings, blobs: BlobStore) -> None:
     """Open a case from an intake, advance one from a follow-up; flag what cannot be applied."""
     if form.kind == FormKind.case_intake:
-        _intake(session, submission=submission, actor=actor, settings=settings)
+        _intake(session, submission=submission, actor=actor, settings=settings, blobs=blobs)
     elif form.kind == FormKind.case_followup:
         _followup(session, submission=submission, actor=actor)
 
@@ -55,14 +55,14 @@ def _answers(submission: Submission) -> dict[str, Any]:
 
 
 def flag(session: Session, submission: Submission, reason: str, *, restricted: bool = True, kind: str,
-         minimise: Settings | None = None) -> None:
+         minimise: BlobStore | None = None) -> None:
     """Keep the submission, hide it (restricted) and queue it for a coordinator's review.
 
-    :param minimise: settings, to also erase the identifying answers and photos (an intake that
+    :param minimise: the blob store, to also erase the identifying answers and photos (an intake that
         opens no case: no consent, or not a child, gives no basis to keep a name).
     """
     if minimise is not None:
-        service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(minimise.media_path))
+        service.erase_submission_identity(session, submission, blobs=minimise)
     submission.restricted = submission.restricted or restricted
     submission.review_state = "needs_review"
     submission.review_reason = reason[:500]
@@ -165,15 +165,16 @@ def _proposed(session: Session, a: dict[str, Any]) -> Any:
     return proposed if proposed is not None and proposed.kind == "ngo" else None
 
 
-def _intake(session: Session, *, submission: Submission, actor: Actor | None, settings: Settings) -> None:
+def _intake(session: Session, *, submission: Submission, actor: Actor | None, settings: Settings,
+            blobs: BlobStore) -> None:
     a = _answers(submission)
     existing = queries.case_by_intake(session, submission.root_instance_id)
     if existing is not None:
-        _intake_edit(session, submission=submission, case=existing, answers=a, settings=settings)
+        _intake_edit(session, submission=submission, case=existing, answers=a, settings=settings, blobs=blobs)
         return
     fields, problem, birth_year = _case_facts(session, submission, a)
     if problem is not None:
-        flag(session, submission, problem, kind="intake", minimise=settings)
+        flag(session, submission, problem, kind="intake", minimise=blobs)
         return
 
     proposed = _proposed(session, a)
@@ -192,7 +193,7 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
     session.add(lifecycle_event(case, submission, actor))
     _store_keys(session, case=case, answers=a, birth_year=birth_year, settings=settings)
     service.link_submission(session, submission=submission, case=case, kind="intake")
-    _photo_consent(session, submission, case=case, answers=a, settings=settings)
+    _photo_consent(session, submission, case=case, answers=a, blobs=blobs)
 
 
 def _store_keys(session: Session, *, case: Any, answers: dict[str, Any], birth_year: int | None,
@@ -204,12 +205,11 @@ def _store_keys(session: Session, *, case: Any, answers: dict[str, Any], birth_y
 
 
 def _photo_consent(session: Session, submission: Submission, *, case: Any, answers: dict[str, Any],
-                   settings: Settings, consent: bool | None = None) -> None:
+                   blobs: BlobStore, consent: bool | None = None) -> None:
     """No consent to photos: the photo is not kept; the rest of the intake is."""
     if not answers.get("child_photo") or (case.consent_photo if consent is None else consent):
         return
-    service.erase_submission_identity(session, submission, blobs=FilesystemBlobStore(settings.media_path),
-                                      photos_only=True)
+    service.erase_submission_identity(session, submission, blobs=blobs, photos_only=True)
     if submission.review_state != "needs_review":
         submission.review_state = "needs_review"
         submission.review_reason = f"photo of the child without consent to photos was not kept (case {case.code})"
@@ -228,7 +228,7 @@ def _decided_changes(session: Session, case: Any, fields: dict[str, Any],
 
 
 def _intake_edit(session: Session, *, submission: Submission, case: Any, answers: dict[str, Any],
-                 settings: Settings) -> None:
+                 settings: Settings, blobs: BlobStore) -> None:
     """An edit of the intake of ``case``: applied at once unless it changes what a person must decide
     (consent, age band, proposed organisation, site) or cannot open a case; then the case keeps its
     state and values and the edit waits in the review queue (``decide_intake_edit``)."""
@@ -242,7 +242,7 @@ def _intake_edit(session: Session, *, submission: Submission, case: Any, answers
         session.add(case)
         _store_keys(session, case=case, answers=answers, birth_year=birth_year, settings=settings)
         service.link_submission(session, submission=submission, case=case, kind="intake")
-        _photo_consent(session, submission, case=case, answers=answers, settings=settings)
+        _photo_consent(session, submission, case=case, answers=answers, blobs=blobs)
         return
     reasons = [f"changes {', '.join(sorted(changes))}"] if changes else []
     if problem is not None:
@@ -253,12 +253,12 @@ def _intake_edit(session: Session, *, submission: Submission, case: Any, answers
     session.add(submission)
     service.link_submission(session, submission=submission, case=case, kind=PENDING_EDIT)
     # The latest answer about photos holds at once; the case's own consent decides what is served.
-    _photo_consent(session, submission, case=case, answers=answers, settings=settings,
+    _photo_consent(session, submission, case=case, answers=answers, blobs=blobs,
                    consent=fields["consent_photo"])
 
 
 def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission, decision: str,
-                       note: str | None, settings: Settings) -> dict[str, Any] | None:
+                       note: str | None, settings: Settings, blobs: BlobStore) -> dict[str, Any] | None:
     """A coordinator's decision on an intake edit waiting for review: ``approved`` applies it to the
     case (consent through consent events, the other facts at once, an ``intake_edit`` event naming
     the coordinator); ``rejected`` leaves the case as it was. None when ``submission`` is not such an edit.
@@ -271,7 +271,7 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
     case = session.get(ChildCase, link.case_id)
     answers = _answers(submission)
     if decision != "approved":
-        _photo_consent(session, submission, case=case, answers=answers, settings=settings)
+        _photo_consent(session, submission, case=case, answers=answers, blobs=blobs)
         link.kind = "intake"
         session.add(link)
         return {"case": case.code, "applied": False}
@@ -280,7 +280,6 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
                        "decide the newest version", code="case.edit_superseded")
     fields, _, birth_year = _case_facts(session, submission, answers)
     changes = _decided_changes(session, case, fields, answers)
-    blobs = FilesystemBlobStore(settings.media_path)
     for purpose in service.CONSENT_PURPOSES:
         given = fields[f"consent_{purpose}"]
         if given != getattr(case, f"consent_{purpose}"):
@@ -303,7 +302,7 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
                                                        for k, pair in changes.items()}}))
     link.kind = "intake"
     session.add(link)
-    _photo_consent(session, submission, case=case, answers=answers, settings=settings)
+    _photo_consent(session, submission, case=case, answers=answers, blobs=blobs)
     return {"case": case.code, "applied": True, "changed": sorted(changes)}
 
 

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app.auth import ApiActor
@@ -75,10 +75,10 @@ def review_queue(actor: ApiActor, session: SessionDep) -> dict:
 
 @router.post("/cases/review/{instance_id}")
 def resolve_review(instance_id: str, body: ReviewIn, actor: ApiActor, session: SessionDep,
-                   settings: SettingsDep) -> dict:
+                   settings: SettingsDep, blobs: BlobsDep) -> dict:
     """Close a review of a flagged case-form submission (coordinators); approving an intake edit applies it."""
     return service.resolve_review(session, actor=actor, instance_id=instance_id, decision=body.decision,
-                                  note=body.note, settings=settings)
+                                  note=body.note, settings=settings, blobs=blobs)
 
 
 @router.get("/cases/{code}")
@@ -98,15 +98,14 @@ def get_identity(code: str, actor: ApiActor, session: SessionDep) -> dict:
 
 
 @router.get("/cases/{code}/photos/{name}")
-def get_photo(code: str, name: str, actor: ApiActor, session: SessionDep, blobs: BlobsDep) -> FileResponse:
+def get_photo(code: str, name: str, actor: ApiActor, session: SessionDep, blobs: BlobsDep) -> Response:
     """A photo of the case's intake (owning NGO; audited); inline only when it is a checked raster
     image, always with ``nosniff`` and a sandboxing CSP (``sync.media.served``)."""
     service.require_case_role(actor)
     case = service.visible_case(session, actor=actor, code=code)
     sha256, stored_type = service.case_photo(session, actor=actor, case=case, name=name)
-    path = blobs.path(sha256)
-    media_type, safety = media.served(path, filename=name, stored_type=stored_type)
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store", **safety})
+    media_type, safety = media.served(blobs.local_path(sha256), filename=name, stored_type=stored_type)
+    return blobs.response(sha256, media_type=media_type, headers={"Cache-Control": "private, no-store", **safety})
 
 
 @router.post("/cases/{code}/transitions")

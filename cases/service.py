@@ -17,12 +17,12 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy import union_all
 from sqlmodel import Session, select
 
 from app import audit
+from app.blobs import delete_after_commit
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.identity import Actor
 from app.models import Organisation, User
@@ -39,6 +39,7 @@ from cases.models import (
     ChildPerson,
 )
 from forms.models import CASE_FORM_KINDS, Form, FormMedia, FormVersion
+from sync.media import DERIVED_SIZES
 from sync.models import Blob, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml, by_name
 
@@ -662,7 +663,7 @@ def review_queue(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
 
 
 def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision: str,
-                   note: str | None = None, settings: Any = None) -> dict[str, Any]:
+                   note: str | None = None, settings: Any = None, blobs: Any = None) -> dict[str, Any]:
     """Close a review: ``rejected`` (kept restricted, nothing opened) or ``approved`` (acknowledged).
     For an intake edit held for review, ``approved`` applies it to its case and ``rejected`` leaves
     the case as it was (``cases.ingest.decide_intake_edit``)."""
@@ -676,7 +677,7 @@ def resolve_review(session: Session, *, actor: Actor, instance_id: str, decision
     if sub is None or sub.review_state != "needs_review":
         raise NotFound(f"no submission {instance_id!r} awaiting review", code="case.review_not_found")
     edit = ingest.decide_intake_edit(session, actor=actor, submission=sub, decision=decision, note=note,
-                                     settings=settings)
+                                     settings=settings, blobs=blobs)
     sub.review_state = decision
     session.add(sub)
     _audit(session, "case.review", actor=actor, object_type="submission", object_id=instance_id,
@@ -725,7 +726,7 @@ def purge_identities(session: Session, *, settings: Any, blobs: Any, actor: Acto
     in the case-form submissions (data, XML, attachment links and unreferenced photo files) and
     the dedup keys. Case rows, events, services and follow-ups stay, so every count survives.
 
-    Files are removed only after the caller's transaction commits (``_delete_after_commit``): a
+    Files are removed only after the caller's transaction commits (``app.blobs.delete_after_commit``): a
     purge that fails leaves every row and every file as it was, and running it again redoes it.
 
     :param photos_only: erase only the photos (fields and files); names and the rest stay, and
@@ -826,9 +827,8 @@ def erase_submission_identity(session: Session, sub: Any, *, blobs: Any, photos_
         still_used = session.exec(select(SubmissionAttachment).where(SubmissionAttachment.sha256 == sha)).first()
         if still_used is not None or _form_media_uses(session, sha):
             continue
-        paths = [blobs.path(sha), *blobs.root.glob(f"derived/*/{sha[:2]}/{sha}.*")]
-        files += sum(1 for path in paths if path.exists())
-        _delete_after_commit(session, sha, paths)
+        files += blobs.exists(sha) + sum(blobs.derived_exists(sha, variant) for variant in DERIVED_SIZES)
+        delete_after_commit(session, blobs, [sha], still_used=_blob_in_use)
         blob = session.get(Blob, sha)
         if blob is not None:
             session.delete(blob)
@@ -837,48 +837,12 @@ def erase_submission_identity(session: Session, sub: Any, *, blobs: Any, photos_
 
 # -- files after commit ----------------------------------------------------------------------
 
-_PENDING_FILES = "cases.files_after_commit"
 
-
-def _delete_after_commit(session: Session, sha: str, paths: list[Any]) -> None:
-    """Remove a blob's files once the transaction that dropped its rows has committed.
-
-    Before the commit the rows may still come back (a failed purge, a rolled-back request), and
-    rows pointing at missing files are worse than a file kept a little longer.
-    """
-    pending = session.info.get(_PENDING_FILES)
-    if pending is None:
-        pending = session.info[_PENDING_FILES] = {}
-        sa_event.listen(session, "after_commit", _remove_pending_files)
-        sa_event.listen(session, "after_rollback", _forget_pending_files)
-    pending.setdefault(sha, []).extend(paths)
-
-
-def _forget_pending_files(session: Session) -> None:
-    session.info.pop(_PENDING_FILES, None)
-
-
-def _remove_pending_files(session: Session) -> None:
-    """After commit: unlink each scheduled file whose blob no committed row uses any more (a
-    savepoint rolled back, or another submission stored the same bytes meanwhile). Missing files
-    are fine: running a purge again is harmless."""
-    pending = session.info.pop(_PENDING_FILES, None)
-    if not pending:
-        return
-    try:
-        _unlink_unused(session.get_bind(), pending)
-    except Exception:  # the transaction is committed: a leftover file must not turn it into an error
-        log.exception("could not remove the files of erased case photos: %s", ", ".join(sorted(pending)))
-
-
-def _unlink_unused(bind: Any, pending: dict[str, list[Any]]) -> None:
+def _blob_in_use(conn: Any, sha: str) -> bool:
+    """Asked after the purge committed (``app.blobs.delete_after_commit``): does a committed row
+    still use the blob (a savepoint rolled back, or another submission stored the same bytes
+    meanwhile)? Then its files stay. Missing files are fine: running a purge again is harmless."""
     attachments, media, blobs = SubmissionAttachment.__table__, FormMedia.__table__, Blob.__table__
-    with bind.connect() as conn:
-        for sha, paths in pending.items():
-            used = conn.execute(union_all(sa_select(blobs.c.sha256).where(blobs.c.sha256 == sha),
-                                          sa_select(attachments.c.sha256).where(attachments.c.sha256 == sha),
-                                          sa_select(media.c.sha256).where(media.c.sha256 == sha))).first()
-            if used is not None:
-                continue
-            for path in paths:
-                path.unlink(missing_ok=True)
+    return conn.execute(union_all(sa_select(blobs.c.sha256).where(blobs.c.sha256 == sha),
+                                  sa_select(attachments.c.sha256).where(attachments.c.sha256 == sha),
+                                  sa_select(media.c.sha256).where(media.c.sha256 == sha))).first() is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.blobs import FilesystemBlobStore
+from app.blobs import BlobStore
 from app.events import Hooks
 from app.settings import Settings
 from forms import service
@@ -36,7 +36,7 @@ def bundled_config() -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: Settings,
+def install_bundled(session: Session, *, blobs: BlobStore, settings: Settings,
                     hooks: Hooks) -> list[dict[str, Any]]:
     """Install (or confirm) every bundled form; returns one line of facts per form."""
     config = bundled_config()
@@ -53,7 +53,6 @@ def install_bundled(session: Session, *, blobs: FilesystemBlobStore, settings: S
     return installed
 
 
-def seed(session: Session, settings: Settings, hooks: Hooks) -> dict:
+def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> dict:
     """Load demo data; idempotent. Returns a short summary for the console."""
-    blobs = FilesystemBlobStore(settings.media_path)
     return {"installed": install_bundled(session, blobs=blobs, settings=settings, hooks=hooks)}

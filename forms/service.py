@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app import audit
-from app.blobs import FilesystemBlobStore, StoredBlob
+from app.blobs import BlobStore, StoredBlob
 from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.identity import Actor, Role
 from app.settings import Settings
@@ -179,7 +179,7 @@ def _timestamp_version(session: Session, form: Form | None) -> str:
 def add_form(
     session: Session,
     *,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     settings: Settings,
     actor: Actor | None,
     content: bytes,
@@ -451,7 +451,7 @@ def guess_media_type(filename: str) -> str:
 def add_media(
     session: Session,
     *,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     settings: Settings,
     actor: Actor | None,
     form: Form,
@@ -478,7 +478,7 @@ def add_media(
     return row
 
 
-def _store(blobs: FilesystemBlobStore, settings: Settings, upload: IncomingMedia) -> StoredBlob:
+def _store(blobs: BlobStore, settings: Settings, upload: IncomingMedia) -> StoredBlob:
     limit = settings.max_form_bytes
     if upload.path is not None:
         return blobs.put_file(upload.path, max_bytes=limit)
@@ -505,7 +505,7 @@ def _put_media(session: Session, version: FormVersion, filename: str, blob: Stor
 def set_generated_media(
     session: Session,
     *,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     filename: str,
     content: bytes,
     media_type: str,
@@ -535,7 +535,7 @@ def set_generated_media(
 def ensure_media(
     session: Session,
     *,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     version: FormVersion,
     filename: str,
     content: bytes,
@@ -546,3 +546,37 @@ def ensure_media(
     if filename not in version.media_names or queries.get_media(session, version, filename) is not None:
         return None
     return _put_media(session, version, filename, blobs.put_bytes(content), media_type, generated_from=generated_from)
+
+
+# -- read models -------------------------------------------------------------------------
+
+
+def form_summary(session: Session, form: Form) -> dict[str, Any]:
+    """What ``GET /api/v1/forms`` and ``asmfield forms list`` show for one form."""
+    version = queries.published_version(session, form)
+    return {
+        "xml_form_id": form.xml_form_id, "title": form.title, "kind": form.kind, "state": form.state,
+        "version": version.version if version else None, "md5": version.md5 if version else None,
+        "published_at": version.published_at if version else None,
+    }
+
+
+def form_detail(session: Session, form: Form) -> dict[str, Any]:
+    """Versions, state, kind, settings, and the published version's fields and media."""
+    version = queries.published_version(session, form)
+    media = queries.media_for_version(session, version) if version else []
+    return {
+        **form_summary(session, form),
+        "settings": effective_settings(session, form),
+        "versions": [{"version": v.version, "md5": v.md5, "published_at": v.published_at,
+                      "published": v.id == form.published_version_id, "warnings": v.warnings}
+                     for v in queries.versions_of(session, form)],
+        "fields": version.fields if version else [],
+        "media_names": version.media_names if version else [],
+        "media": [media_public(m) for m in media],
+    }
+
+
+def media_public(row: FormMedia) -> dict[str, Any]:
+    return {"filename": row.filename, "md5": row.md5, "sha256": row.sha256, "size": row.size,
+            "media_type": row.media_type, "generated_from": row.generated_from, "updated_at": row.updated_at}

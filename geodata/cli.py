@@ -9,19 +9,15 @@ from typing import Annotated
 
 import typer
 
-from app.blobs import FilesystemBlobStore
-from app.cliutil import fail, service_session
+from app.cliutil import current_blobs, fail, service_session
 from geodata import importers, service, synthetic
 
 cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_is_help=True)
 
 
-def _blobs(settings):  # noqa: ANN001, ANN202
-    return FilesystemBlobStore(settings.media_path)
-
-
 @cli.command("import")
 def import_cmd(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV (WKT or lon/lat).")],
     mapping: Annotated[str | None, typer.Option(help="Preset (ipis, cami) or attribute=column pairs, e.g. code=pcode,name=nom.")] = None,
     kind: Annotated[str | None, typer.Option(help="Force a kind for every row: asm_site, zea, pe, pr, other.")] = None,
@@ -41,7 +37,7 @@ def import_cmd(
         show = total >= 2000 and not as_json
         with Progress(disable=not show, transient=True) as progress:
             task = progress.add_task(f"Importing {path.name}", total=total)
-            report = service.upsert_sites(session, read=read, settings=settings, blobs=_blobs(settings),
+            report = service.upsert_sites(session, read=read, settings=settings, blobs=current_blobs(ctx, settings),
                                           source=path.name, progress=lambda n: progress.update(task, completed=n),
                                           dry_run=dry_run)
         if as_json:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import Session, select
 
-from app.blobs import FilesystemBlobStore
+from app.blobs import BlobStore
 from app.events import Hooks
 from app.identity import Actor
 from app.models import User
@@ -74,10 +74,9 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
-def load(session: Session, settings: Settings, *, hooks: Hooks, seed: int = SEED, n_sites: int = 150, visits_per_site=(3, 5),  # noqa: ANN001
+def load(session: Session, settings: Settings, *, hooks: Hooks, blobs: BlobStore, seed: int = SEED, n_sites: int = 150, visits_per_site=(3, 5),  # noqa: ANN001
          username: str | None = None, with_visits: bool = True) -> dict[str, Any]:
     """Import synthetic polygons and sites, then submit their visits; returns counts."""
-    blobs = FilesystemBlobStore(settings.media_path)
     data = synthetic.generate(seed, n_sites=n_sites, visits_per_site=visits_per_site if with_visits else (0, 0))
     frame = pd.concat([data.legal, data.sites], ignore_index=True)
     read = importers.ReadResult(frame=frame, format="synthetic", rows_read=len(frame))
@@ -116,6 +115,6 @@ def load(session: Session, settings: Settings, *, hooks: Hooks, seed: int = SEED
     return summary
 
 
-def seed(session: Session, settings: Settings, hooks: Hooks) -> dict:
+def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> dict:
     """Load demo sites and visits; idempotent. Returns a short summary for the console."""
-    return load(session, settings, hooks=hooks)
+    return load(session, settings, hooks=hooks, blobs=blobs)

@@ -22,7 +22,7 @@ from geodata import queries
 from geodata.models import Site
 
 if TYPE_CHECKING:
-    from app.blobs import FilesystemBlobStore
+    from app.blobs import BlobStore
 
 CSV_NAME = "sites.csv"
 GEOJSON_NAME = "sites.geojson"
@@ -64,7 +64,7 @@ def sites_geojson(session: Session) -> bytes:
                       separators=(",", ":")).encode("utf-8")
 
 
-def publish(session: Session, *, blobs: FilesystemBlobStore) -> int:
+def publish(session: Session, *, blobs: BlobStore) -> int:
     """Regenerate both files on every form version that references them; returns versions changed."""
     changed = set_generated_media(session, blobs=blobs, filename=CSV_NAME, content=sites_csv(session),
                                   media_type="text/csv", generated_from=GENERATED_FROM)

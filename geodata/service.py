@@ -22,7 +22,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
 from app import audit
-from app.blobs import FilesystemBlobStore
+from app.blobs import BlobStore
 from app.errors import Invalid, NotFound
 from app.identity import Actor
 from app.settings import Settings
@@ -202,7 +202,7 @@ def _comparable(stored: tuple) -> tuple:
 
 
 def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Settings,
-                 blobs: FilesystemBlobStore | None = None, source: str | None = None, actor: Actor | None = None,
+                 blobs: BlobStore | None = None, source: str | None = None, actor: Actor | None = None,
                  progress: Callable[[int], None] | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Insert or update sites by code from a cleaned file; then re-map, restage and republish.
 
@@ -272,7 +272,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
 
 def import_file(session: Session, *, path: Path, settings: Settings, filename: str | None = None,
                 mapping: str | dict[str, str] | None = None, kind: str | None = None, crs: str | None = None,
-                default_radius_m: float | None = 50.0, blobs: FilesystemBlobStore | None = None,
+                default_radius_m: float | None = 50.0, blobs: BlobStore | None = None,
                 actor: Actor | None = None, progress: Callable[[int], None] | None = None,
                 dry_run: bool = False) -> dict[str, Any]:
     """Read a site file (any supported format) and upsert its sites. See ``importers.read_sites``."""
@@ -282,7 +282,7 @@ def import_file(session: Session, *, path: Path, settings: Settings, filename: s
                         actor=actor, progress=progress, dry_run=dry_run)
 
 
-def after_sites_changed(session: Session, *, settings: Settings, blobs: FilesystemBlobStore | None) -> dict[str, int]:
+def after_sites_changed(session: Session, *, settings: Settings, blobs: BlobStore | None) -> dict[str, int]:
     """Bump the version, derive legal overlaps, re-map every submission, restage, republish media."""
     sites_changed(session)
     derive_legal_codes(session)

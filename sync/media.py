@@ -38,7 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError, features
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from app.blobs import FilesystemBlobStore, StoredBlob
+from app.blobs import BlobStore, StoredBlob
 from app.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -320,22 +320,17 @@ def _derived(image: Image.Image) -> dict[str, Image.Image]:
     return out
 
 
-def write(blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings) -> StoredBlob:
+def write(blobs: BlobStore, prepared: PreparedFile, *, settings: Settings) -> StoredBlob:
     """Put a prepared file into the store (durable when this returns) and write its derived sizes.
 
     Needs no database, so callers can do it before their transaction takes any write lock.
     """
     stored = blobs.put_file(prepared.path, max_bytes=settings.max_attachment_bytes)
     for variant, image in prepared.derived.items():
-        target = blobs.derived_path(stored.sha256, variant)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if not blobs.derived_exists(stored.sha256, variant):
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=82)
-            fd, tmp = tempfile.mkstemp(dir=blobs.tmp)
-            with os.fdopen(fd, "wb") as out:
-                out.write(buffer.getvalue())
-            os.replace(tmp, target)
+            blobs.put_derived(stored.sha256, variant, buffer.getvalue())
     return stored
 
 
@@ -349,7 +344,7 @@ def record(session: Session, prepared: PreparedFile, stored: StoredBlob, *, hold
                        width=prepared.width, height=prepared.height)
 
 
-def store(session: Session, blobs: FilesystemBlobStore, prepared: PreparedFile, *, settings: Settings,
+def store(session: Session, blobs: BlobStore, prepared: PreparedFile, *, settings: Settings,
           holder: int | None = None) -> Blob:
     """Put a prepared file into the store, write its derived sizes, upsert its ``Blob`` row."""
     return record(session, prepared, write(blobs, prepared, settings=settings), holder=holder)

@@ -23,7 +23,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlmodel import Session, select
@@ -163,9 +163,9 @@ def form_attachment(request: Request, xml_form_id: str, filename: str, actor: Op
                                  "ETag": f'"{hashlib.md5(content).hexdigest()}"'})  # noqa: S324
     if not blobs.exists(value.sha256):
         raise NotFound(f"the file {filename!r} is missing from the media store", code="form.media_missing")
-    path = blobs.path(value.sha256)
-    media_type, safety = media.served(path, filename=filename, stored_type=value.media_type)
-    return FileResponse(path, media_type=media_type, headers={**_headers(request), **safety, "ETag": f'"{value.md5}"'})
+    media_type, safety = media.served(blobs.local_path(value.sha256), filename=filename, stored_type=value.media_type)
+    return blobs.response(value.sha256, media_type=media_type,
+                          headers={**_headers(request), **safety, "ETag": f'"{value.md5}"'})
 
 
 # -- submissions ---------------------------------------------------------------------------
@@ -341,9 +341,9 @@ async def _read_multipart(request: Request, settings: Settings,
             if total > settings.max_submission_bytes:
                 raise PayloadTooLarge(f"the submission is larger than {settings.max_submission_bytes} bytes",
                                       code="submission.too_large")
-            if chunk:  # parsing writes file parts to disk: in the thread pool, off the event loop
-                await run_in_threadpool(parser.write, chunk)
-        await run_in_threadpool(parser.finalize)
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
     except MultipartParseError as exc:
         raise BadRequest(f"the multipart body is malformed: {exc}", code="submission.multipart_malformed") from exc
     except DomainError:

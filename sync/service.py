@@ -55,7 +55,7 @@ from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlmodel import Session, select
 
 from app import audit
-from app.blobs import FilesystemBlobStore, StoredBlob
+from app.blobs import BlobStore, StoredBlob
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.events import Hooks, SubmissionStored
 from app.identity import Actor, Role
@@ -209,7 +209,7 @@ def attachments_of(session: Session, submission: Submission) -> list[SubmissionA
 def receive_submission(
     session: Session,
     *,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     settings: Settings,
     hooks: Hooks,
     actor: Actor | None,
@@ -269,7 +269,7 @@ def receive_submission(
         _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor, flush=False)
 
     hooks.emit(SubmissionStored(session=session, submission=submission, form=form, version=version, actor=actor,
-                                settings=settings))
+                                settings=settings, blobs=blobs))
     session.add(submission)
     audit.record(session, "submission.edit" if old is not None else "submission.create", actor=actor,
                  object_type="submission", object_id=submission.instance_id, form=form.xml_form_id,
@@ -315,7 +315,7 @@ class _workdir:
     """A scratch directory in the blob store's temp area (same filesystem), made only when a
     file needs one (most submissions have none) and removed after."""
 
-    def __init__(self, blobs: FilesystemBlobStore) -> None:
+    def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
         self._path: Path | None = None
 
@@ -472,7 +472,7 @@ def _geopoints(session: Session, submission: Submission, points: list[submission
 
 
 def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachment],
-          prepared: dict[str, PreparedFile], written: dict[str, StoredBlob], *, blobs: FilesystemBlobStore,
+          prepared: dict[str, PreparedFile], written: dict[str, StoredBlob], *, blobs: BlobStore,
           settings: Settings, actor: Actor | None, flush: bool = True) -> list[str]:
     """Fill rows still waiting with the received parts (written to the store if not yet); returns the names added.
 
@@ -505,7 +505,7 @@ def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachm
 
 
 def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str, files: list[IncomingFile],
-            blobs: FilesystemBlobStore, settings: Settings, actor: Actor | None, workdir: _workdir,
+            blobs: BlobStore, settings: Settings, actor: Actor | None, workdir: _workdir,
             prepared: dict[str, PreparedFile] | None = None,
             written: dict[str, StoredBlob] | None = None) -> ReceiveResult:
     """Same instanceID again: identical XML fills missing attachments; different XML is a conflict."""

@@ -16,7 +16,7 @@ def test_subscribers_run_in_registration_order_for_their_event_type_only() -> No
     hooks.subscribe(SubmissionStored, lambda event: seen.append(("first", event.actor)))
     hooks.subscribe(SubmissionStored, lambda event: seen.append(("second", event.actor)))
     hooks.subscribe(int, lambda event: seen.append(("int", event)))
-    hooks.emit(SubmissionStored(session=None, submission=None, form=None, version=None, actor=None, settings=None))
+    hooks.emit(SubmissionStored(session=None, submission=None, form=None, version=None, actor=None, settings=None, blobs=None))
     assert seen == [("first", None), ("second", None)]
 
 

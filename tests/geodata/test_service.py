@@ -2,6 +2,7 @@
 
 from sqlmodel import Session, select
 
+from app.blobs import FilesystemBlobStore
 from app.composition import build_hooks
 from app.db import session_scope
 from forms.models import FormMedia
@@ -105,9 +106,9 @@ def test_demo_data_is_deterministic_and_idempotent(engine, settings, world, form
     from geodata import demo
 
     with session_scope(engine) as s:
-        first = demo.load(s, settings, hooks=build_hooks(), n_sites=12, visits_per_site=(1, 2), username="monitor")
+        first = demo.load(s, settings, hooks=build_hooks(), blobs=FilesystemBlobStore(settings.media_path), n_sites=12, visits_per_site=(1, 2), username="monitor")
     with session_scope(engine) as s:
-        second = demo.load(s, settings, hooks=build_hooks(), n_sites=12, visits_per_site=(1, 2), username="monitor")
+        second = demo.load(s, settings, hooks=build_hooks(), blobs=FilesystemBlobStore(settings.media_path), n_sites=12, visits_per_site=(1, 2), username="monitor")
     assert first["visits"] > 0 and first["created"] == first["sites"] + first["legal_polygons"]
     assert (second["created"], second["visits"]) == (0, 0)
     with Session(engine) as s:
