@@ -10,6 +10,7 @@ import typer
 
 from app.cliutil import JsonOpt, current_blobs, current_hooks, emit, fail, service_session
 from forms import queries, service
+from forms.schemas import FormAdded, FormPublic, FormStateChanged
 from forms.xlsform import XLSFormError, markdown_to_xlsx
 
 cli = typer.Typer(help="Forms: upload XLSForms/XForms, versions, media.", no_args_is_help=True)
@@ -33,9 +34,6 @@ def add(
             media=[service.IncomingMedia(filename=m.name, path=m) for m in media or []],
             generated=current_hooks(ctx).per_caller_names(),
         )
-        data = {"xml_form_id": result.form.xml_form_id, "version": result.version.version, "kind": result.form.kind,
-                "created": result.created, "md5": result.version.md5, "warnings": result.warnings,
-                "media": [m.filename for m in result.media]}
         verb = "published" if result.created else "already published (unchanged)"
         lines = [f"Form {result.form.xml_form_id!r} version {result.version.version!r} {verb} ({result.form.kind})"]
         lines += [f"Warning: {w}" for w in result.warnings]
@@ -43,26 +41,29 @@ def add(
             session, result.version)})
         if missing:
             lines.append(f"Media still missing: {', '.join(missing)}")
-        data["missing_media"] = missing
-        emit(as_json, data, "\n".join(lines))
+        added = FormAdded(xml_form_id=result.form.xml_form_id, version=result.version.version, kind=result.form.kind,
+                          created=result.created, md5=result.version.md5, warnings=result.warnings,
+                          media=[m.filename for m in result.media], missing_media=missing)
+        emit(as_json, added.model_dump(mode="json"), "\n".join(lines))
 
 
 @cli.command("list")
 def list_forms(as_json: JsonOpt = False) -> None:
     """List forms with their state, kind and published version."""
     with service_session() as (_, session):
-        rows = [service.form_summary(session, f) for f in queries.list_forms(session)]
+        rows = [FormPublic.from_form(f, queries.published_version(session, f)) for f in queries.list_forms(session)]
         if as_json:
-            typer.echo(json.dumps(rows, default=str))
+            typer.echo(json.dumps([r.model_dump(mode="json") for r in rows]))
             return
         for r in rows:
-            typer.echo(f"{r['xml_form_id']}\t{r['version']}\t{r['state']}\t{r['kind']}\t{r['title']}")
+            typer.echo(f"{r.xml_form_id}\t{r.version}\t{r.state}\t{r.kind}\t{r.title}")
 
 
 def _set_state(xml_form_id: str, state: str, as_json: bool) -> None:
     with service_session() as (_, session):
         form = service.set_state(session, form=service.require_form(session, xml_form_id), state=state, actor=None)
-        emit(as_json, {"xml_form_id": form.xml_form_id, "state": form.state}, f"Form {form.xml_form_id!r} is {form.state}")
+        changed = FormStateChanged(xml_form_id=form.xml_form_id, state=form.state)
+        emit(as_json, changed.model_dump(mode="json"), f"Form {form.xml_form_id!r} is {form.state}")
 
 
 @cli.command("close")

@@ -2,6 +2,10 @@
 
 The OpenRosa side (formList, form download, manifest, attachments) lives in ``sync.routes``
 and reads through ``forms.queries``; these are the JSON API routes for people.
+
+Routes that read a multipart or JSON body are ``async``; everything blocking they then do (pyxform
+conversion, hashing and fsync in the blob store, database work) runs in the thread pool, so a slow
+conversion never stalls the other requests of the worker.
 """
 
 from __future__ import annotations
@@ -10,15 +14,20 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.auth import ApiActor, StaffActor
+from app.blobs import BlobStore
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
 from app.http_security import MULTIPART, takes
-from app.timeutil import isoformat
-from forms import service
-from forms.models import Form, FormState
+from app.identity import Actor
+from app.settings import Settings
+from forms import queries, service
+from forms.models import Form, FormState, FormVersion
+from forms.schemas import FormDetail, FormList, FormMediaPublic, FormMediaUploaded, FormPublic, FormUploaded
 
 router = APIRouter(prefix="/api/v1/forms", tags=["forms"])
 #: Most media files in one upload request.
@@ -26,16 +35,6 @@ MAX_PARTS = 100
 #: A whole upload request may carry at most this many times ``max_form_bytes`` (form + media).
 MAX_REQUEST_FACTOR = 10
 CHUNK = 1 << 20
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return isoformat(value)
-    return value
 
 
 async def _read(upload: UploadFile, limit: int) -> bytes:
@@ -79,17 +78,27 @@ def _visible(session, actor, xml_form_id: str) -> Form:  # noqa: ANN001
     return form
 
 
-def _upload_answer(result: service.AddFormResult) -> dict[str, Any]:
-    return _jsonable({
-        "xml_form_id": result.form.xml_form_id, "title": result.form.title, "kind": result.form.kind,
-        "state": result.form.state, "version": result.version.version, "md5": result.version.md5,
-        "created": result.created, "warnings": result.warnings,
-        "media_names": result.version.media_names,
-        "media": [service.media_public(m) for m in result.media],
-    })
+def _detail(session: Session, form: Form) -> FormDetail:
+    published = queries.published_version(session, form)
+    return FormDetail.from_rows(form, published, settings=service.effective_settings(session, form),
+                                versions=queries.versions_of(session, form),
+                                media=queries.media_for_version(session, published) if published else [])
 
 
-@router.post("", status_code=201, openapi_extra=takes(MULTIPART))
+def _summary(session: Session, form: Form) -> FormPublic:
+    return FormPublic.from_form(form, queries.published_version(session, form))
+
+
+def _uploaded(result: service.AddFormResult) -> FormUploaded:
+    return FormUploaded(
+        xml_form_id=result.form.xml_form_id, title=result.form.title, kind=result.form.kind,
+        state=result.form.state, version=result.version.version, md5=result.version.md5,
+        created=result.created, warnings=result.warnings, media_names=result.version.media_names,
+        media=[FormMediaPublic.from_row(m) for m in result.media])
+
+
+@router.post("", status_code=201, openapi_extra=takes(MULTIPART), response_model=FormUploaded,
+             responses={200: {"model": FormUploaded, "description": "This version was already published"}})
 async def upload_form(request: Request, actor: StaffActor, session: SessionDep, settings: SettingsDep,
                       blobs: BlobsDep, hooks: HooksDep) -> JSONResponse:
     """Upload an XLSForm (.xlsx) or XForm (.xml), with optional media files."""
@@ -100,25 +109,27 @@ async def upload_form(request: Request, actor: StaffActor, session: SessionDep, 
     kind = data.get("kind")
     content = await _read(upload, settings.max_form_bytes)
     media = await _media_parts(data.getlist("media"), settings.max_form_bytes)
-    result = service.add_form(session, blobs=blobs, settings=settings, actor=actor, content=content,
-                              filename=upload.filename, kind=kind if isinstance(kind, str) and kind else None,
-                              media=media, generated=hooks.per_caller_names())
-    return JSONResponse(_upload_answer(result), status_code=201 if result.created else 200)
+    result = await run_in_threadpool(service.add_form, session, blobs=blobs, settings=settings, actor=actor,
+                                     content=content, filename=upload.filename,
+                                     kind=kind if isinstance(kind, str) and kind else None,
+                                     media=media, generated=hooks.per_caller_names())
+    return JSONResponse(_uploaded(result).model_dump(mode="json"), status_code=201 if result.created else 200)
 
 
 @router.get("")
-def list_forms(actor: ApiActor, session: SessionDep) -> dict[str, Any]:
+def list_forms(actor: ApiActor, session: SessionDep) -> FormList:
     """List the forms the caller may see."""
-    return {"forms": _jsonable([service.form_summary(session, f) for f in service.forms_visible_to(session, actor)])}
+    return FormList(forms=[_summary(session, f) for f in service.forms_visible_to(session, actor)])
 
 
 @router.get("/{xml_form_id}")
-def get_form(xml_form_id: str, actor: ApiActor, session: SessionDep) -> dict[str, Any]:
+def get_form(xml_form_id: str, actor: ApiActor, session: SessionDep) -> FormDetail:
     """One form: state, kind, settings, versions, and the published version's fields and media."""
-    return _jsonable(service.form_detail(session, _visible(session, actor, xml_form_id)))
+    return _detail(session, _visible(session, actor, xml_form_id))
 
 
-@router.get("/{xml_form_id}/versions/{version}.xml")
+@router.get("/{xml_form_id}/versions/{version}.xml", response_class=Response,
+            responses={200: {"content": {"text/xml": {}}, "description": "The XForm"}})
 def get_version_xml(xml_form_id: str, version: str, actor: ApiActor, session: SessionDep) -> Response:
     """The XForm of one version."""
     form = _visible(session, actor, xml_form_id)
@@ -127,7 +138,7 @@ def get_version_xml(xml_form_id: str, version: str, actor: ApiActor, session: Se
 
 
 @router.patch("/{xml_form_id}")
-async def update_form(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep) -> dict[str, Any]:
+async def update_form(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep) -> FormDetail:
     """Change settings (location_field, site_mapping, site_field), kind or state."""
     try:
         changes = await request.json()
@@ -135,40 +146,51 @@ async def update_form(xml_form_id: str, request: Request, actor: StaffActor, ses
         raise BadRequest("the body must be a JSON object", code="form.bad_setting") from exc
     if not isinstance(changes, dict):
         raise BadRequest("the body must be a JSON object", code="form.bad_setting")
+    return await run_in_threadpool(_update, session, xml_form_id=xml_form_id, actor=actor, changes=changes)
+
+
+def _update(session: Session, *, xml_form_id: str, actor: Actor, changes: dict[str, Any]) -> FormDetail:
     form = service.update_form(session, form=service.require_form(session, xml_form_id), actor=actor, changes=changes)
-    return _jsonable(service.form_detail(session, form))
+    return _detail(session, form)
 
 
 @router.post("/{xml_form_id}/close")
-def close_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[str, Any]:
+def close_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> FormPublic:
     """Close a form: tablets no longer get it and submissions are refused."""
     form = service.set_state(session, form=service.require_form(session, xml_form_id), state=FormState.closed, actor=actor)
-    return _jsonable(service.form_summary(session, form))
+    return _summary(session, form)
 
 
 @router.post("/{xml_form_id}/open")
-def open_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> dict[str, Any]:
+def open_form(xml_form_id: str, actor: StaffActor, session: SessionDep) -> FormPublic:
     """Reopen a closed form."""
     form = service.set_state(session, form=service.require_form(session, xml_form_id), state=FormState.open, actor=actor)
-    return _jsonable(service.form_summary(session, form))
+    return _summary(session, form)
 
 
 @router.post("/{xml_form_id}/media", status_code=201, openapi_extra=takes(MULTIPART))
 async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, session: SessionDep,
-                       settings: SettingsDep, blobs: BlobsDep, hooks: HooksDep) -> dict[str, Any]:
+                       settings: SettingsDep, blobs: BlobsDep, hooks: HooksDep) -> FormMediaUploaded:
     """Attach media files (any file parts) to the published version, or to ``version`` if given."""
-    form = service.require_form(session, xml_form_id)
+    form = await run_in_threadpool(service.require_form, session, xml_form_id)
     data = await _form_data(request, settings)
     version_name = data.get("version")
-    version = service.require_version(session, form, version_name if isinstance(version_name, str) else None)
+    version = await run_in_threadpool(service.require_version, session, form,
+                                      version_name if isinstance(version_name, str) else None)
     parts = [v for _, v in data.multi_items() if isinstance(v, UploadFile)]
     if not parts:
         raise Invalid("no file parts in the upload", code="form.file_missing")
+    media = await _media_parts(parts, settings.max_form_bytes)
+    return await run_in_threadpool(_add_media, session, blobs=blobs, settings=settings, actor=actor, form=form,
+                                   version=version, media=media, generated=hooks.per_caller_names())
+
+
+def _add_media(session: Session, *, blobs: BlobStore, settings: Settings, actor: Actor, form: Form,
+               version: FormVersion, media: list[service.IncomingMedia], generated: frozenset[str]) -> FormMediaUploaded:
     rows = [service.add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version,
-                              upload=m, generated=hooks.per_caller_names())
-            for m in await _media_parts(parts, settings.max_form_bytes)]
-    return _jsonable({"xml_form_id": form.xml_form_id, "version": version.version,
-                      "media": [service.media_public(r) for r in rows]})
+                              upload=m, generated=generated) for m in media]
+    return FormMediaUploaded(xml_form_id=form.xml_form_id, version=version.version,
+                             media=[FormMediaPublic.from_row(r) for r in rows])
 
 
 def install(app: FastAPI) -> None:

@@ -546,37 +546,3 @@ def ensure_media(
     if filename not in version.media_names or queries.get_media(session, version, filename) is not None:
         return None
     return _put_media(session, version, filename, blobs.put_bytes(content), media_type, generated_from=generated_from)
-
-
-# -- read models -------------------------------------------------------------------------
-
-
-def form_summary(session: Session, form: Form) -> dict[str, Any]:
-    """What ``GET /api/v1/forms`` and ``asmfield forms list`` show for one form."""
-    version = queries.published_version(session, form)
-    return {
-        "xml_form_id": form.xml_form_id, "title": form.title, "kind": form.kind, "state": form.state,
-        "version": version.version if version else None, "md5": version.md5 if version else None,
-        "published_at": version.published_at if version else None,
-    }
-
-
-def form_detail(session: Session, form: Form) -> dict[str, Any]:
-    """Versions, state, kind, settings, and the published version's fields and media."""
-    version = queries.published_version(session, form)
-    media = queries.media_for_version(session, version) if version else []
-    return {
-        **form_summary(session, form),
-        "settings": effective_settings(session, form),
-        "versions": [{"version": v.version, "md5": v.md5, "published_at": v.published_at,
-                      "published": v.id == form.published_version_id, "warnings": v.warnings}
-                     for v in queries.versions_of(session, form)],
-        "fields": version.fields if version else [],
-        "media_names": version.media_names if version else [],
-        "media": [media_public(m) for m in media],
-    }
-
-
-def media_public(row: FormMedia) -> dict[str, Any]:
-    return {"filename": row.filename, "md5": row.md5, "sha256": row.sha256, "size": row.size,
-            "media_type": row.media_type, "generated_from": row.generated_from, "updated_at": row.updated_at}

@@ -71,8 +71,8 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
                        settings: SettingsDep, hooks: HooksDep) -> dict:
     """Sync up to MAX_BATCH_ITEMS submissions; one result per item (created|duplicate|edit|conflict|invalid)."""
     raw = await _read_limited(request, min(settings.max_submission_bytes, MAX_BATCH_BODY))
-    try:
-        body = BatchBody.model_validate(batch.loads(raw))
+    try:  # a body of up to 32 MB: parsed in the thread pool, off the event loop
+        body = await run_in_threadpool(lambda: BatchBody.model_validate(batch.loads(raw)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not JSON: {exc}", code="batch.not_json") from exc
     except RecursionError as exc:

@@ -17,8 +17,10 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app import audit
 from app.blobs import BlobStore
@@ -60,9 +62,10 @@ class Spooled:
 
 
 async def spool(chunks: AsyncIterator[bytes], *, directory: Path, max_bytes: int) -> Spooled:
-    """Write a body to a temp file in ``directory`` while hashing it; 413 past ``max_bytes``."""
+    """Write a body to a temp file in ``directory`` while hashing it (in the thread pool, off the
+    event loop); 413 past ``max_bytes``."""
     sha, size = hashlib.sha256(), 0
-    fd, name = tempfile.mkstemp(dir=directory, prefix="put-")
+    fd, name = await run_in_threadpool(tempfile.mkstemp, dir=directory, prefix="put-")
     try:
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
@@ -70,12 +73,16 @@ async def spool(chunks: AsyncIterator[bytes], *, directory: Path, max_bytes: int
                 if size > max_bytes:
                     raise PayloadTooLarge(f"the file is larger than the limit of {max_bytes} bytes",
                                           code="blob.too_large", details={"limit": max_bytes})
-                sha.update(chunk)
-                out.write(chunk)
+                await run_in_threadpool(_hash_and_write, sha, out, chunk)
     except BaseException:
         os.unlink(name)
         raise
     return Spooled(path=Path(name), sha256=sha.hexdigest(), size=size)
+
+
+def _hash_and_write(sha: Any, out: BinaryIO, chunk: bytes) -> None:
+    sha.update(chunk)
+    out.write(chunk)
 
 
 def authorise_blob(session: Session, *, actor: Actor, sha256: str) -> None:

@@ -341,9 +341,9 @@ async def _read_multipart(request: Request, settings: Settings,
             if total > settings.max_submission_bytes:
                 raise PayloadTooLarge(f"the submission is larger than {settings.max_submission_bytes} bytes",
                                       code="submission.too_large")
-            if chunk:
-                parser.write(chunk)
-        parser.finalize()
+            if chunk:  # parsing writes file parts to disk: in the thread pool, off the event loop
+                await run_in_threadpool(parser.write, chunk)
+        await run_in_threadpool(parser.finalize)
     except MultipartParseError as exc:
         raise BadRequest(f"the multipart body is malformed: {exc}", code="submission.multipart_malformed") from exc
     except DomainError:
