@@ -26,7 +26,7 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
     from app.main import create_app
     from app.settings import Settings
     from bench.harness import _pg
-    from geodata import service
+    from geodata import upsert
 
     n = 1_000 if quick else 10_000
     tmp = Path(tempfile.mkdtemp(prefix="asmfield-geobench-"))
@@ -53,11 +53,11 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
         blobs = FilesystemBlobStore(settings.media_path)
         t = time.perf_counter()
         with session_scope(engine) as s:
-            report = service.import_file(s, path=path, settings=settings, blobs=blobs)
+            report = upsert.import_file(s, path=path, settings=settings, blobs=blobs)
         first = time.perf_counter() - t
         t = time.perf_counter()
         with session_scope(engine) as s:
-            again = service.import_file(s, path=path, settings=settings, blobs=blobs)
+            again = upsert.import_file(s, path=path, settings=settings, blobs=blobs)
         update = time.perf_counter() - t
         assert report["created"] == n and again["unchanged"] == n
         app = create_app(settings)
@@ -72,7 +72,7 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
                 cold = time.perf_counter() - t
                 uncached, cached = [], []
                 for _ in range(3 if quick else 7):
-                    service._list_cache.clear()  # rebuild the body (as after any change of sites or stages)
+                    app.state.site_index.forget_site_lists()  # rebuild the body (as after any change of sites or stages)
                     t = time.perf_counter()
                     r = client.get(url, headers=headers)
                     uncached.append(time.perf_counter() - t)

@@ -1,4 +1,8 @@
-"""`asmfield sites` commands: import, export, recompute, attestation (thin over geodata.service)."""
+"""`asmfield sites` commands: import, export, recompute, attestation (thin over the geodata services).
+
+Each run has its own site index cache (``geodata.index``), attached to the run's engine; ``--json``
+prints the models of ``geodata.schemas``, as the API answers them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from typing import Annotated
 import typer
 
 from app.cliutil import current_blobs, fail, service_session
-from geodata import importers, service, synthetic
+from geodata import export, importers, index, stages, synthetic, upsert
+from geodata.schemas import AssurancePublic, ImportReport, RecomputeResult, dump
 
 cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_is_help=True)
 
@@ -37,11 +42,11 @@ def import_cmd(
         show = total >= 2000 and not as_json
         with Progress(disable=not show, transient=True) as progress:
             task = progress.add_task(f"Importing {path.name}", total=total)
-            report = service.upsert_sites(session, read=read, settings=settings, blobs=current_blobs(ctx, settings),
-                                          source=path.name, progress=lambda n: progress.update(task, completed=n),
-                                          dry_run=dry_run)
+            report = upsert.upsert_sites(session, read=read, settings=settings, blobs=current_blobs(ctx, settings),
+                                         source=path.name, progress=lambda n: progress.update(task, completed=n),
+                                         dry_run=dry_run, cache=index.attach(session.get_bind()))
         if as_json:
-            typer.echo(json.dumps(report, default=str))
+            typer.echo(json.dumps(dump(ImportReport.model_validate(report)), default=str))
             return
         verb = "Would import" if dry_run else "Imported"
         typer.echo(f"{verb} {path.name} ({report['format']}): {report['rows']} rows, {report['created']} created, "
@@ -63,7 +68,7 @@ def export_cmd(
     if fmt is None:
         fail("the output file must end in .geojson or .gpkg")
     with service_session() as (_, session):
-        service.export(session, fmt=fmt, path=path)
+        export.export(session, fmt=fmt, path=path)
         typer.echo(f"Sites written to {path}")
 
 
@@ -74,9 +79,10 @@ def recompute_cmd(
 ) -> None:
     """Re-map every submission onto the sites and recompute every site's stage and history."""
     with service_session() as (settings, session):
-        result = service.recompute_all(session, settings=settings, remap=not no_remap)
-        typer.echo(json.dumps(result) if as_json else
-                   f"{result['remapped']} submissions re-mapped, {result['stage_changes']} sites changed stage")
+        result = RecomputeResult.model_validate(stages.recompute_all(session, settings=settings, remap=not no_remap,
+                                                                     cache=index.attach(session.get_bind())))
+        typer.echo(json.dumps(dump(result)) if as_json else
+                   f"{result.remapped} submissions re-mapped, {result.stage_changes} sites changed stage")
 
 
 @cli.command("assurance")
@@ -84,6 +90,7 @@ def assurance_cmd(
     code: Annotated[str, typer.Argument(help="Site code.")],
     assurance_type: Annotated[str | None, typer.Option("--type", help="egc_kumi, craft_verification, copper_mark_jdds, other_approved; omit to clear.")] = None,
     valid_until: Annotated[str | None, typer.Option(help="Expiry date, YYYY-MM-DD.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Record (or clear) a site's third-party attestation, needed for stage 6."""
     until = None
@@ -93,8 +100,9 @@ def assurance_cmd(
         except ValueError:
             fail(f"valid-until {valid_until!r} is not a date (YYYY-MM-DD)")
     with service_session() as (_, session):
-        site = service.set_assurance(session, code=code, assurance_type=assurance_type, valid_until=until)
-        typer.echo(f"Site {site.code}: attestation {site.assurance_type or 'cleared'}, stage {site.stage}")
+        site = stages.set_assurance(session, code=code, assurance_type=assurance_type, valid_until=until)
+        typer.echo(json.dumps(dump(AssurancePublic.from_site(site))) if as_json else
+                   f"Site {site.code}: attestation {site.assurance_type or 'cleared'}, stage {site.stage}")
 
 
 @cli.command("generate")

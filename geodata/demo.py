@@ -24,7 +24,7 @@ from app.identity import Actor
 from app.models import User
 from app.settings import Settings
 from forms.models import Form, FormVersion
-from geodata import importers, service, synthetic
+from geodata import importers, synthetic, upsert
 from sync.media import IncomingFile
 from sync.service import receive_submission
 from sync.submission_xml import build_instance_xml
@@ -80,7 +80,7 @@ def load(session: Session, settings: Settings, *, hooks: Hooks, blobs: BlobStore
     data = synthetic.generate(seed, n_sites=n_sites, visits_per_site=visits_per_site if with_visits else (0, 0))
     frame = pd.concat([data.legal, data.sites], ignore_index=True)
     read = importers.ReadResult(frame=frame, format="synthetic", rows_read=len(frame))
-    report = service.upsert_sites(session, read=read, settings=settings, blobs=blobs, source=DEMO_SOURCE)
+    report = upsert.upsert_sites(session, read=read, settings=settings, blobs=blobs, source=DEMO_SOURCE)
     summary: dict[str, Any] = {"sites": len(data.sites), "legal_polygons": len(data.legal),
                                "created": report["created"], "visits": 0}
     if not with_visits:

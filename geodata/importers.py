@@ -1,8 +1,8 @@
 """Pure site-file reading: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV (WKT or lon/lat).
 
 ``read_sites(path)`` returns a clean GeoDataFrame (EPSG:4326, valid polygons, one row per code)
-plus per-row problems and warnings; a file that cannot be read at all raises ``Invalid`` with a
-message naming what is wrong, so nothing is half-imported. No FastAPI, no database.
+plus per-row problems and warnings; a file that cannot be read at all raises an ``Invalid``
+(``geodata.errors``) with a message naming what is wrong, so nothing is half-imported. No FastAPI, no database.
 """
 
 from __future__ import annotations
@@ -20,8 +20,24 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from app.errors import Invalid
 from geodata import spatial
+from geodata.errors import (
+    BadCrs,
+    BadCsv,
+    BadKind,
+    BadMapping,
+    BadZip,
+    CsvWithoutGeometry,
+    EmptySiteFile,
+    IncompleteShapefile,
+    MissingCrs,
+    NoCodeColumn,
+    NoGeometry,
+    NotGeodata,
+    SeveralLayers,
+    UnreadableFile,
+    ZipWithoutShp,
+)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PROVINCES_FILE = DATA_DIR / "cod_adm1_provinces_geoboundaries.geojson"
@@ -72,8 +88,8 @@ def parse_mapping(value: str | dict[str, str] | None) -> dict[str, str]:
         if not part.strip():
             continue
         if "=" not in part:
-            raise Invalid(f"bad mapping {part!r}: use attribute=column, e.g. code=pcode,name=name, or a preset "
-                          f"({', '.join(PRESETS)})", code="sites.bad_mapping")
+            raise BadMapping(f"bad mapping {part!r}: use attribute=column, e.g. code=pcode,name=name, or a preset "
+                          f"({', '.join(PRESETS)})")
         key, col = (s.strip() for s in part.split("=", 1))
         mapping[key] = col
     return mapping
@@ -120,9 +136,8 @@ def detect_format(path: Path, filename: str | None = None) -> str:
         return "geojson"
     if stripped.startswith(b"<?xml") or stripped.startswith(b"<kml"):
         return "kml"
-    raise Invalid(f"{filename or path.name} is not a geodata file this server reads "
-                  f"(GeoJSON, GeoPackage, zipped Shapefile, KML, or CSV with WKT or lon/lat columns)",
-                  code="sites.not_geodata")
+    raise NotGeodata(f"{filename or path.name} is not a geodata file this server reads "
+                  f"(GeoJSON, GeoPackage, zipped Shapefile, KML, or CSV with WKT or lon/lat columns)")
 
 
 def _read_zip(path: Path, crs: str | None) -> gpd.GeoDataFrame:
@@ -130,27 +145,25 @@ def _read_zip(path: Path, crs: str | None) -> gpd.GeoDataFrame:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if not n.startswith("__MACOSX/")]
     except zipfile.BadZipFile as exc:
-        raise Invalid("the zip file is damaged or not a zip", code="sites.bad_zip") from exc
+        raise BadZip("the zip file is damaged or not a zip") from exc
     shps = [n for n in names if n.lower().endswith(".shp")]
     if not shps:
         kmls = [n for n in names if n.lower().endswith(".kml")]
         if kmls:
             return _read_ogr(f"/vsizip/{path}/{kmls[0]}")
-        raise Invalid("the zip file holds no .shp file (a zipped Shapefile needs .shp, .shx, .dbf and .prj)",
-                      code="sites.zip_without_shp")
+        raise ZipWithoutShp("the zip file holds no .shp file (a zipped Shapefile needs .shp, .shx, .dbf and .prj)")
     if len(shps) > 1:
-        raise Invalid(f"the zip file holds {len(shps)} .shp files ({', '.join(shps[:5])}); upload one layer per zip",
-                      code="sites.several_layers")
+        raise SeveralLayers(f"the zip file holds {len(shps)} .shp files ({', '.join(shps[:5])}); upload one layer per zip")
     base = shps[0][:-4]
     lower = {n.lower() for n in names}
     for ext in (".shx", ".dbf"):
         if (base + ext).lower() not in lower:
-            raise Invalid(f"the Shapefile {shps[0]} is missing its {ext} file", code="sites.incomplete_shapefile")
+            raise IncompleteShapefile(f"the Shapefile {shps[0]} is missing its {ext} file")
     frame = _read_ogr(f"/vsizip/{path}/{shps[0]}")
     if frame.crs is None:
         if not crs:
-            raise Invalid(f"the Shapefile {shps[0]} has no .prj (coordinate reference system); add the .prj "
-                          "to the zip or give the CRS explicitly (e.g. --crs EPSG:32735)", code="sites.missing_crs")
+            raise MissingCrs(f"the Shapefile {shps[0]} has no .prj (coordinate reference system); add the .prj "
+                          "to the zip or give the CRS explicitly (e.g. --crs EPSG:32735)")
         frame = _with_crs(frame, crs)
     return frame
 
@@ -162,14 +175,14 @@ def _read_ogr(source: str) -> gpd.GeoDataFrame:
         return pyogrio.read_dataframe(source)
     except Exception as exc:  # pyogrio raises several error types for unreadable data
         message = str(exc).split("\n")[0][:200]
-        raise Invalid(f"cannot read the file as geodata: {message}", code="sites.unreadable") from exc
+        raise UnreadableFile(f"cannot read the file as geodata: {message}") from exc
 
 
 def _read_csv(path: Path) -> gpd.GeoDataFrame:
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="strict")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise Invalid(f"cannot read the CSV: {str(exc).splitlines()[0][:200]}", code="sites.bad_csv") from exc
+        raise BadCsv(f"cannot read the CSV: {str(exc).splitlines()[0][:200]}") from exc
     cols = {c.lower().strip(): c for c in df.columns}
     wkt_col = next((cols[c] for c in ("wkt", "geometry", "geom", "the_geom") if c in cols), None)
     lon_col = next((cols[c] for c in ("lon", "longitude", "lng", "x") if c in cols), None)
@@ -188,8 +201,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         geoms = [shapely.Point(x, y) if np.isfinite(x) and np.isfinite(y) else None for x, y in zip(lon, lat, strict=True)]
         df = df.drop(columns=[lon_col, lat_col])
     else:
-        raise Invalid("the CSV needs a WKT column (wkt/geometry) or lon/lat columns (lon,lat or longitude,latitude)",
-                      code="sites.csv_without_geometry")
+        raise CsvWithoutGeometry("the CSV needs a WKT column (wkt/geometry) or lon/lat columns (lon,lat or longitude,latitude)")
     frame = gpd.GeoDataFrame(df, geometry=[None if g == "bad" else g for g in geoms], crs=4326)
     frame["_bad_wkt"] = [g == "bad" for g in geoms]
     return frame
@@ -199,8 +211,7 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str | int, *, override: bool = False
     try:
         return frame.set_crs(crs, allow_override=override)
     except Exception as exc:  # pyproj.CRSError and friends
-        raise Invalid(f"unknown coordinate reference system {crs!r}; use e.g. EPSG:4326 or EPSG:32735",
-                      code="sites.bad_crs") from exc
+        raise BadCrs(f"unknown coordinate reference system {crs!r}; use e.g. EPSG:4326 or EPSG:32735") from exc
 
 
 def read_frame(path: Path, *, filename: str | None = None, crs: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
@@ -214,18 +225,17 @@ def read_frame(path: Path, *, filename: str | None = None, crs: str | None = Non
         frame = _read_ogr(str(path))
         if frame.crs is None:
             if fmt == "shapefile" and not crs:
-                raise Invalid("the Shapefile has no .prj (coordinate reference system); give the CRS explicitly",
-                              code="sites.missing_crs")
+                raise MissingCrs("the Shapefile has no .prj (coordinate reference system); give the CRS explicitly")
             frame = _with_crs(frame, crs or 4326)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
-        raise Invalid("the file has no geometry column", code="sites.no_geometry")
+        raise NoGeometry("the file has no geometry column")
     if crs and fmt in ("csv",):
         frame = _with_crs(frame, crs, override=True)
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         try:
             frame = frame.to_crs(4326)
         except Exception as exc:
-            raise Invalid(f"cannot reproject from {frame.crs} to EPSG:4326: {exc}", code="sites.bad_crs") from exc
+            raise BadCrs(f"cannot reproject from {frame.crs} to EPSG:4326: {exc}") from exc
     return frame, fmt
 
 
@@ -278,20 +288,19 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     """
     mapping = mapping or {}
     if kind is not None and kind not in KINDS:
-        raise Invalid(f"unknown site kind {kind!r}; use one of {', '.join(KINDS)}", code="sites.bad_kind")
+        raise BadKind(f"unknown site kind {kind!r}; use one of {', '.join(KINDS)}")
     cols: dict[str, str | None] = {}
     for attr, candidates in DEFAULT_MAPPING.items():
         if attr in mapping:
             col = _column(frame, [mapping[attr]])
             if col is None and (strict or attr == "code"):
-                raise Invalid(f"the mapping names column {mapping[attr]!r} for {attr}, but the file has no such column "
-                              f"(columns: {', '.join(map(str, frame.columns[:30]))})", code="sites.bad_mapping")
+                raise BadMapping(f"the mapping names column {mapping[attr]!r} for {attr}, but the file has no such column "
+                              f"(columns: {', '.join(map(str, frame.columns[:30]))})")
             cols[attr] = col
         else:
             cols[attr] = _column(frame, candidates)
     if cols["code"] is None:
-        raise Invalid("no site code column: name it code (or pcode/site_id), or pass a mapping such as code=MYCOLUMN",
-                      code="sites.no_code_column")
+        raise NoCodeColumn("no site code column: name it code (or pcode/site_id), or pass a mapping such as code=MYCOLUMN")
     extra = {k: _column(frame, [v]) for k, v in mapping.items() if k not in DEFAULT_MAPPING}
     used = {c for c in (*cols.values(), *extra.values()) if c is not None}
 
@@ -411,7 +420,7 @@ def read_sites(path: Path, *, filename: str | None = None, mapping: str | dict[s
     """Read and clean a site file. Raises ``Invalid`` when the file as a whole is unusable."""
     frame, fmt = read_frame(Path(path), filename=filename, crs=crs)
     if len(frame) == 0:
-        raise Invalid("the file holds no features", code="sites.empty_file")
+        raise EmptySiteFile("the file holds no features")
     preset = isinstance(mapping, str) and mapping.strip().lower() in PRESETS
     result = clean(frame, mapping=parse_mapping(mapping), kind=kind, default_radius_m=default_radius_m, fmt=fmt,
                    strict=not preset)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.events import SubmissionStored
 from app.settings import Settings
 from forms.models import Form, FormVersion
-from geodata import service
+from geodata import placement, queries, stages
 from sync.models import Submission
 
 log = logging.getLogger("asmfield.geodata")
@@ -28,13 +28,13 @@ def on_submission_stored(event: SubmissionStored) -> None:
 def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
                   settings: Settings) -> None:
     """Set ``submission.site_*`` from its location and recompute the affected sites' stages."""
-    affected = service.map_submission(session, submission=submission, form=form, settings=settings)
+    affected = placement.map_submission(session, submission=submission, form=form, settings=settings)
     if submission.deprecated_id:
         # an edit: the replaced version's site loses this visit
-        previous = session.exec(select(Submission.site_id).where(Submission.instance_id == submission.deprecated_id)).first()
+        previous = queries.site_id_of_instance(session, submission.deprecated_id)
         if previous:
             affected.add(previous)
     session.add(submission)
     if affected:  # restaging reads the submissions: they must be flushed first
         session.flush()
-        service.recompute_stages(session, sorted(affected))
+        stages.recompute_stages(session, sorted(affected))

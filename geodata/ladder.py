@@ -89,6 +89,14 @@ def normalise_ref(value: str | None) -> str:
     return text.lstrip("0") or text
 
 
+def is_stale(last_on_site: date, as_of: date, rules: dict[str, Any] | None = None) -> bool:
+    """The staleness rule, the only place it is written: an on-site visit counts for
+    ``valid_visit_days`` days; after that the site's stage is 0 ("unassessed") until the next one
+    (its last known stage is kept). Used by ``evaluate`` and by every reader of stored stages."""
+    days = (rules or load_rules())["valid_visit_days"]
+    return (as_of - last_on_site).days > days
+
+
 def is_on_site(visit: Visit, rules: dict[str, Any]) -> bool:
     spec = rules["on_site"]
     value = visit.answers.get(spec["field"])
@@ -149,7 +157,7 @@ def evaluate(visits: list[Visit], context: SiteContext, as_of: date, version: st
                            version)
     latest = on_site[-1]
     window_start = as_of - timedelta(days=rules["valid_visit_days"])
-    if latest.on < window_start:
+    if is_stale(latest.on, as_of, rules):
         # stale: 0 for KPIs; the last known stage is what the site had on its last visit
         known = evaluate(visits, context, latest.on, version)
         reason = f"no on-site visit since {latest.on.isoformat()} (over {rules['valid_visit_days']} days)"

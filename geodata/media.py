@@ -15,11 +15,10 @@ import json
 from typing import TYPE_CHECKING
 
 import shapely
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from forms.service import set_generated_media
 from geodata import queries
-from geodata.models import Site
 
 if TYPE_CHECKING:
     from app.blobs import BlobStore
@@ -30,8 +29,6 @@ CSV_COLUMNS = ["name", "label", "province", "province_iso", "territory", "kind",
 GENERATED_FROM = "sites"
 
 
-def _sites(session: Session) -> list[Site]:
-    return list(session.exec(select(Site).where(Site.kind.in_(queries.MAPPABLE_KINDS)).order_by(Site.code)))  # type: ignore[union-attr]
 
 
 def sites_csv(session: Session) -> bytes:
@@ -39,7 +36,7 @@ def sites_csv(session: Session) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for s in _sites(session):
+    for s in queries.mappable_sites(session):
         writer.writerow([s.code, s.name, s.province or "", s.province_iso or "", s.territory or "", s.kind,
                          "" if s.lon is None else f"{s.lon:.6f}", "" if s.lat is None else f"{s.lat:.6f}"])
     return buf.getvalue().encode("utf-8")
@@ -58,7 +55,7 @@ def sites_geojson(session: Session) -> bytes:
     features = [
         {"type": "Feature", "id": s.code, "geometry": _collect_geometry(s.geometry),
          "properties": {"id": s.code, "title": s.name, "province": s.province or "", "kind": s.kind}}
-        for s in _sites(session)
+        for s in queries.mappable_sites(session)
     ]
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Text, cast, func, or_
+from sqlalchemy import Text, cast, delete, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from forms.models import Form, FormKind
+from forms.models import CASE_FORM_KINDS, Form, FormKind
 from geodata.models import GeodataCounter, Site, SiteStage
-from sync.models import Submission
+from sync.models import Submission, SubmissionAttachment
 
 SITES_VERSION = "sites_version"
 #: Kinds a visit can be mapped onto; ZEA/PE/PR are reference layers for the legal checks.
@@ -25,22 +26,32 @@ def chunks(values: list, size: int = 900) -> Iterable[list]:
 
 
 def counter(session: Session, name: str) -> int:
-    row = session.get(GeodataCounter, name)
-    return row.value if row else 0
+    """The counter's value as stored now (a column read, not the identity map: a bump is Core SQL)."""
+    value = session.execute(select(GeodataCounter.value).where(GeodataCounter.name == name)).scalar()
+    return value or 0
 
 
 def bump_counter(session: Session, name: str) -> int:
-    row = session.get(GeodataCounter, name)
-    if row is None:
-        row = GeodataCounter(name=name, value=0)
-    row.value += 1
-    session.add(row)
-    session.flush()
-    return row.value
+    """Add one to a counter in one statement (insert at 1 when missing); returns the new value.
+
+    ``INSERT ... ON CONFLICT DO UPDATE SET value = value + 1``: the database increments the row
+    it holds, so two transactions bumping at once both count (a read-modify-write in Python lost
+    one update). Same statement on SQLite and PostgreSQL.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = GeodataCounter.__table__  # type: ignore[attr-defined]
+    stmt = (dialect.insert(table).values(name=name, value=1)
+            .on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + 1})
+            .returning(table.c.value))
+    return int(session.execute(stmt).scalar_one())
 
 
 def site_by_code(session: Session, code: str) -> Site | None:
     return session.exec(select(Site).where(Site.code == code)).first()
+
+
+def site_id_by_code(session: Session, code: str) -> int | None:
+    return session.exec(select(Site.id).where(Site.code == code)).first()
 
 
 def sites_by_codes(session: Session, codes: list[str]) -> dict[str, Site]:
@@ -98,10 +109,113 @@ def sites_needing_stage_work(session: Session) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def index_rows(session: Session, kinds: tuple[str, ...]) -> list[tuple[int, str, str]]:
-    """(id, code, geometry) of every site of ``kinds``, ordered by id (for the spatial index)."""
-    stmt = select(Site.id, Site.code, Site.geometry).where(Site.kind.in_(kinds)).order_by(Site.id)  # type: ignore[union-attr]
+def index_rows(session: Session, kinds: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
+    """(id, code, geometry, kind) of every site of ``kinds``, ordered by id (for the spatial index)."""
+    stmt = (select(Site.id, Site.code, Site.geometry, Site.kind)
+            .where(Site.kind.in_(kinds)).order_by(Site.id))  # type: ignore[union-attr]
     return [tuple(r) for r in session.exec(stmt)]
+
+
+def mappable_points(session: Session) -> list[tuple[int, float | None, float | None, list[str], list[str]]]:
+    """(id, lon, lat, zea_codes, permit_codes) of every mappable site (for the legal overlaps)."""
+    return [tuple(r) for r in session.exec(select(Site.id, Site.lon, Site.lat, Site.zea_codes, Site.permit_codes)
+                                            .where(Site.kind.in_(MAPPABLE_KINDS)))]  # type: ignore[union-attr]
+
+
+def mappable_stage_rows(session: Session) -> list[tuple]:
+    """(id, province, stage, stage_status, last_visit_on) of every mappable site (for the statistics)."""
+    return [tuple(r) for r in session.exec(select(Site.id, Site.province, Site.stage, Site.stage_status,
+                                                  Site.last_visit_on)
+                                           .where(Site.kind.in_(MAPPABLE_KINDS)))]  # type: ignore[union-attr]
+
+
+def sites_for_restage(session: Session, ids: list[int]) -> list[Site]:
+    """The mappable sites among ``ids``, locked for update in id order (fresh from the database).
+
+    Row locks (PostgreSQL; in id order) serialise concurrent restaging of the same site, so two
+    visits arriving together cannot interleave their history rewrites. SQLite serialises writers.
+    """
+    stmt = (select(Site).where(Site.kind.in_(MAPPABLE_KINDS))  # type: ignore[union-attr]
+            .order_by(Site.id).with_for_update().execution_options(populate_existing=True))
+    if len(ids) > 1000:  # many sites: one scan, filtered here
+        wanted = set(ids)
+        return [s for s in session.exec(stmt) if s.id in wanted]
+    sites: list[Site] = []
+    for chunk in chunks(ids):
+        sites.extend(session.exec(stmt.where(Site.id.in_(chunk))))  # type: ignore[union-attr]
+    return sites
+
+
+def replace_stage_history(session: Session, site_id: int, rows: list[SiteStage]) -> None:
+    session.execute(delete(SiteStage).where(SiteStage.site_id == site_id))
+    session.add_all(rows)
+
+
+def mappable_sites(session: Session) -> list[Site]:
+    """The sites a visit can name (the published site list), by code."""
+    return list(session.exec(select(Site).where(Site.kind.in_(MAPPABLE_KINDS)).order_by(Site.code)))  # type: ignore[union-attr]
+
+
+def all_sites(session: Session) -> list[Site]:
+    return list(session.exec(select(Site).order_by(Site.code)))
+
+
+def all_forms(session: Session) -> list[Form]:
+    return list(session.exec(select(Form)))
+
+
+def current_locations(session: Session) -> list[Any]:
+    """Every current submission's (id, form_id, lon, lat, data, site_id, site_distance_m, site_match, site_flag)."""
+    return list(session.exec(select(Submission.id, Submission.form_id, Submission.lon, Submission.lat,
+                                    Submission.data, Submission.site_id, Submission.site_distance_m,
+                                    Submission.site_match, Submission.site_flag)
+                             .where(Submission.current == True)).all())  # noqa: E712
+
+
+def update_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Bulk UPDATE by primary key (``rows`` carry ``id``), 1,000 at a time."""
+    for chunk in chunks(rows, 1000):
+        session.execute(update(model), chunk)
+
+
+def insert_sites(session: Session, rows: list[dict[str, Any]]) -> None:
+    for chunk in chunks(rows, 1000):
+        session.execute(Site.__table__.insert(), chunk)  # type: ignore[attr-defined]
+
+
+def site_id_of_instance(session: Session, instance_id: str) -> int | None:
+    """The site of the submission with this instance ID (the version an edit replaces)."""
+    return session.exec(select(Submission.site_id).where(Submission.instance_id == instance_id)).first()
+
+
+def unmapped_submissions(session: Session, *, user_id: int | None, limit: int, offset: int) -> list[Submission]:
+    """Current unrestricted submissions not mapped to a site or flagged, newest first; never case forms
+    (a child's home is never listed with site data); only ``user_id``'s when given."""
+    stmt = (select(Submission).where(Submission.current == True, Submission.restricted == False,  # noqa: E712
+                                     or_(Submission.site_match == "unmapped", Submission.site_flag.is_not(None)))
+            .order_by(Submission.received_at.desc(), Submission.id.desc()))  # type: ignore[union-attr]
+    case_forms = list(session.exec(select(Form.id).where(Form.kind.in_(CASE_FORM_KINDS))))  # type: ignore[union-attr]
+    if case_forms:
+        stmt = stmt.where(Submission.form_id.not_in(case_forms))  # type: ignore[union-attr]
+    if user_id is not None:
+        stmt = stmt.where(Submission.submitted_by_user_id == user_id)
+    return list(session.exec(stmt.offset(offset).limit(limit)).all())
+
+
+def codes_of(session: Session, site_ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in chunks(sorted(set(site_ids))):
+        for sid, code in session.exec(select(Site.id, Site.code).where(Site.id.in_(chunk))):  # type: ignore[union-attr]
+            out[sid] = code
+    return out
+
+
+def attachments_of(session: Session, submission_ids: list[int]) -> list[SubmissionAttachment]:
+    out: list[SubmissionAttachment] = []
+    for chunk in chunks(submission_ids):
+        out.extend(session.exec(select(SubmissionAttachment)
+                                .where(SubmissionAttachment.submission_id.in_(chunk))))  # type: ignore[union-attr]
+    return out
 
 
 def filter_sites(session: Session, *, province: str | None = None, kind: str | None = None, stage: int | None = None,

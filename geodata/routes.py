@@ -14,19 +14,36 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, UploadFile
-from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from app.auth import ApiActor, StaffActor, require_roles
 from app.deps import BlobsDep, SessionDep, SettingsDep
-from app.errors import Invalid, PayloadTooLarge
 from app.identity import Actor
-from geodata import service
+from geodata import export, index, read, stages, upsert
+from geodata.errors import BadBbox, EmptySiteFile, SiteFileTooLarge
+from geodata.schemas import (
+    AssurancePublic,
+    AssuranceUpdate,
+    ImportReport,
+    RecomputeResult,
+    SiteCollection,
+    SiteDetail,
+    SiteStats,
+    UnmappedList,
+)
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 ReaderActor = Annotated[Actor, Depends(require_roles("admin", "coordinator", "monitor"))]
+
+
+def get_site_index(request: Request) -> index.SiteIndexCache:
+    """The app's site index cache (``install`` puts it on ``app.state.site_index``)."""
+    return request.app.state.site_index
+
+
+SiteIndexDep = Annotated[index.SiteIndexCache, Depends(get_site_index)]
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -35,16 +52,23 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     try:
         parts = tuple(float(p) for p in value.split(","))
     except ValueError as exc:
-        raise Invalid("bbox must be min_lon,min_lat,max_lon,max_lat (numbers)", code="sites.bad_bbox") from exc
+        raise BadBbox("bbox must be min_lon,min_lat,max_lon,max_lat (numbers)") from exc
     if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-        raise Invalid("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max", code="sites.bad_bbox")
+        raise BadBbox("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
     return parts  # type: ignore[return-value]
 
 
-@router.get("")
+class GeoJSONResponse(JSONResponse):
+    """JSON served as ``application/geo+json`` (OpenAPI shows the response model under that type)."""
+
+    media_type = "application/geo+json"
+
+
+@router.get("", response_model=SiteCollection, response_class=GeoJSONResponse)
 def list_sites(
     session: SessionDep,
     actor: ApiActor,
+    cache: SiteIndexDep,
     province: str | None = None,
     kind: str | None = None,
     stage: Annotated[int | None, Query(ge=0, le=6)] = None,
@@ -52,49 +76,56 @@ def list_sites(
     visited_since: date | None = None,
     simplify: Annotated[float | None, Query(ge=0, le=10_000, description="Simplification tolerance in metres.")] = None,
 ) -> Response:
-    """Sites as a GeoJSON FeatureCollection."""
-    body = service.feature_collection(session, actor=actor, province=province, kind=kind, stage=stage,
-                                      bbox=_bbox(bbox), visited_since=visited_since, simplify_m=simplify)
-    return Response(body, media_type="application/geo+json")
+    """Sites as a GeoJSON FeatureCollection (stage fields only for admin, coordinator and monitor)."""
+    body = read.feature_collection(session, actor=actor, province=province, kind=kind, stage=stage,
+                                   bbox=_bbox(bbox), visited_since=visited_since, simplify_m=simplify, cache=cache)
+    return Response(body, media_type=GeoJSONResponse.media_type)  # built as text (read.feature_collection)
 
 
-@router.get("/unmapped")
+@router.get("/unmapped", response_model_exclude_unset=True)
 def list_unmapped(session: SessionDep, actor: ReaderActor, limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+                  offset: Annotated[int, Query(ge=0)] = 0) -> UnmappedList:
     """Submissions not mapped to a site, or flagged (e.g. GPS disagrees with the named site)."""
-    return service.unmapped(session, actor=actor, limit=limit, offset=offset)
+    return read.unmapped(session, actor=actor, limit=limit, offset=offset)
 
 
-@router.get("/stats")
-def site_stats(session: SessionDep, actor: ReaderActor, months: Annotated[int, Query(ge=1, le=240)] = 24) -> dict:
+@router.get("/stats", response_model_exclude_unset=True)
+def site_stats(session: SessionDep, actor: ReaderActor, months: Annotated[int, Query(ge=1, le=240)] = 24) -> SiteStats:
     """Sites per stage and province, and per stage by month."""
-    return service.stats(session, months=months)
+    return read.stats(session, months=months)
 
 
-def _export(session, fmt: str, suffix: str, media_type: str) -> FileResponse:  # noqa: ANN001
+def _export(session, fmt: str) -> FileResponse:  # noqa: ANN001
     tmp = Path(tempfile.mkdtemp(prefix="asmfield-export-"))
-    path = service.export(session, fmt=fmt, path=tmp / f"sites.{suffix}")
-    return FileResponse(path, media_type=media_type, filename=f"sites.{suffix}",
+    path = export.export(session, fmt=fmt, path=tmp / f"sites.{fmt}")
+    return FileResponse(path, media_type=export.MEDIA_TYPES[fmt], filename=f"sites.{fmt}",
                         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
 
 
-@router.get("/export.geojson")
+def _file(media_type: str, description: str) -> dict:
+    return {200: {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.get("/export.geojson", response_class=FileResponse,
+            responses=_file(export.MEDIA_TYPES["geojson"], "Every site with its stage columns (GeoJSON)."))
 def export_geojson(session: SessionDep, actor: ReaderActor) -> FileResponse:
     """All sites with their stages as a GeoJSON file."""
-    return _export(session, "geojson", "geojson", "application/geo+json")
+    return _export(session, "geojson")
 
 
-@router.get("/export.gpkg")
+@router.get("/export.gpkg", response_class=FileResponse,
+            responses=_file(export.MEDIA_TYPES["gpkg"], "Every site with its stage columns (GeoPackage, layer sites)."))
 def export_gpkg(session: SessionDep, actor: ReaderActor) -> FileResponse:
     """All sites with their stages as a GeoPackage."""
-    return _export(session, "gpkg", "gpkg", "application/geopackage+sqlite3")
+    return _export(session, "gpkg")
 
 
-@router.post("/import")
+@router.post("/import", response_model_exclude_unset=True)
 def import_sites(
     session: SessionDep,
     settings: SettingsDep,
     blobs: BlobsDep,
+    cache: SiteIndexDep,
     actor: StaffActor,
     file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV")],
     mapping: Annotated[str | None, Form(description="Preset (ipis, cami) or attribute=column pairs")] = None,
@@ -102,7 +133,7 @@ def import_sites(
     crs: Annotated[str | None, Form(description="CRS for files without one, e.g. EPSG:32735")] = None,
     default_radius_m: Annotated[float, Form(gt=0, le=50_000)] = 50.0,
     dry_run: Annotated[bool, Form()] = False,
-) -> dict:
+) -> ImportReport:
     """Import or update sites by code; re-maps submissions and republishes the site list."""
     limit = settings.max_attachment_bytes
     with tempfile.TemporaryDirectory(prefix="asmfield-sites-") as tmp:
@@ -113,41 +144,38 @@ def import_sites(
             while chunk := file.file.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"site file larger than {limit} bytes", code="sites.too_large")
+                    raise SiteFileTooLarge(f"site file larger than {limit} bytes")
                 out.write(chunk)
         if size == 0:
-            raise Invalid("the uploaded file is empty", code="sites.empty_file")
-        return service.import_file(session, path=path, filename=name, settings=settings, mapping=mapping, kind=kind,
-                                   crs=crs, default_radius_m=default_radius_m, blobs=blobs, actor=actor,
-                                   dry_run=dry_run)
+            raise EmptySiteFile("the uploaded file is empty")
+        report = upsert.import_file(session, path=path, filename=name, settings=settings, mapping=mapping, kind=kind,
+                                    crs=crs, default_radius_m=default_radius_m, blobs=blobs, actor=actor,
+                                    dry_run=dry_run, cache=cache)
+        return ImportReport.model_validate(report)
 
 
 @router.post("/recompute")
-def recompute(session: SessionDep, settings: SettingsDep, actor: StaffActor) -> dict:
+def recompute(session: SessionDep, settings: SettingsDep, cache: SiteIndexDep, actor: StaffActor) -> RecomputeResult:
     """Re-map every submission and recompute every site's stage."""
-    return service.recompute_all(session, settings=settings)
-
-
-class AssuranceIn(BaseModel):
-    assurance_type: str | None
-    valid_until: date | None = None
+    return RecomputeResult.model_validate(stages.recompute_all(session, settings=settings, cache=cache))
 
 
 @router.put("/{code}/assurance")
-def set_assurance(code: str, body: AssuranceIn, session: SessionDep, actor: StaffActor) -> dict:
+def set_assurance(code: str, body: AssuranceUpdate, session: SessionDep, actor: StaffActor) -> AssurancePublic:
     """Record a site's third-party attestation (needed for stage 6); null type clears it."""
-    site = service.set_assurance(session, code=code, assurance_type=body.assurance_type, valid_until=body.valid_until,
-                                 actor=actor)
-    return {"code": site.code, "assurance_type": site.assurance_type,
-            "assurance_valid_until": site.assurance_valid_until.isoformat() if site.assurance_valid_until else None,
-            "stage": site.stage, "stage_status": site.stage_status}
+    site = stages.set_assurance(session, code=code, assurance_type=body.assurance_type, valid_until=body.valid_until,
+                                actor=actor)
+    return AssurancePublic.from_site(site)
 
 
-@router.get("/{code}")
-def get_site(code: str, session: SessionDep, actor: ApiActor) -> dict:
+@router.get("/{code}", response_model_exclude_unset=True)
+def get_site(code: str, session: SessionDep, actor: ApiActor) -> SiteDetail:
     """One site with stage history, visits and photos (as far as the caller's role allows)."""
-    return service.site_detail(session, actor=actor, code=code)
+    return read.site_detail(session, actor=actor, code=code)
 
 
 def install(app: FastAPI) -> None:
+    """Mount the routes; give the app its own site index cache (on its engine, so the submission
+    subscriber of this app finds the same one)."""
+    app.state.site_index = index.attach(app.state.engine)
     app.include_router(router)

@@ -43,11 +43,11 @@ def forms(engine, settings):
 
 def import_frame(engine, settings, frame: gpd.GeoDataFrame, **kwargs) -> dict:
     """Upsert sites from a GeoDataFrame (code, name, geometry, optional kind) in one transaction."""
-    from geodata import importers, service
+    from geodata import importers, upsert
 
     read = importers.clean(frame, kind=kwargs.pop("kind", None))
     with session_scope(engine) as s:
-        return service.upsert_sites(s, read=read, settings=settings, blobs=FilesystemBlobStore(settings.media_path),
+        return upsert.upsert_sites(s, read=read, settings=settings, blobs=FilesystemBlobStore(settings.media_path),
                                     **kwargs)
 
 

@@ -55,14 +55,14 @@ def test_an_edit_moves_the_visit_and_restages_both_sites(engine, settings, world
 
 def test_forms_with_mapping_off_are_never_placed_on_sites(engine, settings, world, forms):
     from forms.models import Form
-    from geodata import service
+    from geodata import placement
     from sync.models import Submission
 
     import_frame(engine, settings, sites_frame([("A", SITE)]))
     with Session(engine) as s:
         followup = s.exec(select(Form).where(Form.xml_form_id == "child_case_followup")).one()
         sub = Submission(lon=KOLWEZI[0], lat=KOLWEZI[1], data={})
-        service.map_submission(s, submission=sub, form=followup, settings=settings)
+        placement.map_submission(s, submission=sub, form=followup, settings=settings)
     assert (sub.site_id, sub.site_match) == (None, "disabled")
 
 

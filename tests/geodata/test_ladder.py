@@ -6,6 +6,7 @@ import pytest
 
 from geodata import ladder
 from geodata.ladder import SiteContext, Visit
+from geodata.stages import effective_stage
 
 TODAY = date(2026, 6, 1)
 CONTEXT = SiteContext(legal_codes=["ZEA-360"])
@@ -158,3 +159,19 @@ def test_history_records_each_change_with_its_visit_and_the_lapse():
 def test_reference_numbers_are_normalised():
     assert ladder.normalise_ref("ZEA-360") == ladder.normalise_ref("zea 360") == "360"
     assert ladder.normalise_ref("PE 1234") == ladder.normalise_ref("1234") == "1234"
+
+
+def test_the_staleness_rule_a_stage_counts_for_valid_visit_days_after_the_last_on_site_visit():
+    """Written once (``ladder.is_stale``); the ladder, the site list, the detail, the statistics and
+    the export all read stored stages through it (``stages.effective_stage``)."""
+    days = ladder.load_rules()["valid_visit_days"]
+    last = TODAY - timedelta(days=days)
+    assert not ladder.is_stale(last, TODAY)
+    assert ladder.is_stale(last - timedelta(days=1), TODAY)
+    assert effective_stage(3, "assessed", last, TODAY) == (3, "assessed")
+    assert effective_stage(3, "assessed", last - timedelta(days=1), TODAY) == (0, "unassessed")
+    assert effective_stage(2, "inactive", last - timedelta(days=1), TODAY) == (0, "unassessed")
+    assert effective_stage(0, "unassessed", None, TODAY) == (0, "unassessed")
+    # the ladder itself: the same visit, a day apart
+    assert stage_of([visit(days, answers(3))]).stage == 3
+    assert stage_of([visit(days + 1, answers(3))]).stage == 0

@@ -183,3 +183,21 @@ def test_the_list_reflects_new_visits_and_site_edits_at_once(client, engine, set
     renamed["name"] = ["Kanina"]
     import_frame(engine, settings, renamed)
     assert props("B")["name"] == "Kanina"
+
+
+def test_every_sites_route_declares_its_response(app):
+    """Issue 10: OpenAPI describes every answer of the sites API (GeoJSON models, binary exports)."""
+    paths = {p: ops for p, ops in app.openapi()["paths"].items() if p.startswith("/api/v1/sites")}
+    assert len(paths) == 9
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            content = op["responses"]["200"]["content"]
+            if path.startswith("/api/v1/sites/export."):
+                (media_type,) = content
+                assert media_type in ("application/geo+json", "application/geopackage+sqlite3")
+                assert content[media_type]["schema"] == {"type": "string", "format": "binary"}
+                continue
+            schemas = [c.get("schema", {}) for c in content.values()]
+            assert any("$ref" in s for s in schemas), (method, path, content)
+    listed = paths["/api/v1/sites"]["get"]["responses"]["200"]["content"]
+    assert listed["application/geo+json"]["schema"]["$ref"].endswith("/SiteCollection")

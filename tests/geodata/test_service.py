@@ -6,7 +6,7 @@ from app.blobs import FilesystemBlobStore
 from app.composition import build_hooks
 from app.db import session_scope
 from forms.models import FormMedia
-from geodata import service
+from geodata import read, stages
 from geodata.models import Site
 from sync.models import Submission
 from tests.geodata.conftest import KOLWEZI, import_frame, offset, sites_frame, square, submit, visit_answers
@@ -83,18 +83,18 @@ def test_attestation_lifts_a_stage_5_site_to_6_and_can_be_cleared(engine, settin
     submit(engine, settings, "monitor", {**full, "visit_date": "2026-07-01"}, lon=KOLWEZI[0], lat=KOLWEZI[1])
     submit(engine, settings, "monitor", {**full, "visit_date": "2026-10-01"}, lon=KOLWEZI[0], lat=KOLWEZI[1])
     with session_scope(engine) as s:
-        assert service.require_site(s, "A").stage == 5
-        site = service.set_assurance(s, code="A", assurance_type="craft_verification", valid_until=date(2027, 12, 31))
+        assert stages.require_site(s, "A").stage == 5
+        site = stages.set_assurance(s, code="A", assurance_type="craft_verification", valid_until=date(2027, 12, 31))
         assert site.stage == 6
-        assert service.set_assurance(s, code="A", assurance_type=None, valid_until=None).stage == 5
+        assert stages.set_assurance(s, code="A", assurance_type=None, valid_until=None).stage == 5
 
 
 def test_recompute_all_and_stats(engine, settings, world, forms):
     import_frame(engine, settings, sites_frame([("A", SITE), ("B", square(*offset(*KOLWEZI, 5000), 100))]))
     submit(engine, settings, "monitor", visit_answers(2, visit_date="2026-09-15"), lon=KOLWEZI[0], lat=KOLWEZI[1])
     with session_scope(engine) as s:
-        result = service.recompute_all(s, settings=settings)
-        stats = service.stats(s, months=3)
+        result = stages.recompute_all(s, settings=settings)
+        stats = read.stats(s, months=3).model_dump()
     assert result == {"remapped": 0, "stage_changes": 0}
     assert stats["by_stage"]["2"] == 1 and stats["by_stage"]["0"] == 1
     assert stats["by_province"]["Lualaba"]["2"] == 1
@@ -129,5 +129,5 @@ def test_large_imports_and_restaging_take_the_many_sites_path(engine, settings, 
         ids = list(s.exec(select(Site.id)))
         s.exec(select(Site).where(Site.code == "S0000")).one().stage = 0  # forget the stage
         s.flush()
-        assert service.recompute_stages(s, ids) == 1
-        assert service.require_site(s, "S0000").stage == 2
+        assert stages.recompute_stages(s, ids) == 1
+        assert stages.require_site(s, "S0000").stage == 2

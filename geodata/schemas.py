@@ -1,0 +1,198 @@
+"""JSON shapes of the sites API (and of ``asmfield sites ... --json``).
+
+Sites are GeoJSON Features. What a role sees differs (design.md §6): caseworkers get the site
+fields only; the visit fields (stage, visits, history...) are *absent*, not null, for them. So the
+routes serialise with ``response_model_exclude_unset=True`` and the constructors here set only
+what the caller may see; ``dump`` does the same for the CLI.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON object the API answers for ``model`` (fields never set are left out)."""
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+# -- the site list and one site ----------------------------------------------------------------
+
+
+class SiteProperties(BaseModel):
+    """A site's fields in the list; the stage fields only for admin, coordinator and monitor."""
+
+    code: str
+    name: str
+    kind: str = Field(description="asm_site, other, or a legal layer: zea, pe, pr")
+    province: str | None
+    province_iso: str | None
+    minerals: list[str]
+    stage: int | None = Field(None, description="Formalisation stage 0-6 today (0 once the last on-site visit is stale).")
+    last_known_stage: int | None = None
+    stage_status: str | None = Field(None, description="assessed, unassessed or inactive")
+    red_flag: bool | None = None
+    last_visit: date | None = None
+    visit_count: int | None = None
+    zea_codes: list[str] | None = None
+    permit_codes: list[str] | None = None
+
+
+class SiteFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str = Field(description="The site code.")
+    geometry: dict[str, Any] = Field(description="GeoJSON geometry (EPSG:4326).")
+    properties: SiteProperties
+
+
+class SiteCollection(BaseModel):
+    """``GET /api/v1/sites``: a GeoJSON FeatureCollection (served as ``application/geo+json``)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[SiteFeature]
+
+
+class SiteDetailProperties(SiteProperties):
+    territory: str | None
+    area_m2: float | None
+    source: str | None
+    lon: float | None
+    lat: float | None
+    assurance_type: str | None = None
+    assurance_valid_until: date | None = None
+    stage_reasons: list[str] | None = None
+    ladder_version: str | None = None
+    attributes: dict[str, Any] | None = Field(None, description="The site file's other attributes.")
+
+
+class StageChange(BaseModel):
+    effective_on: date
+    stage: int
+    last_known_stage: int
+    status: str
+    red_flag: bool
+    submission_id: int | None
+    ladder_version: str
+    reasons: list[str]
+
+    @classmethod
+    def from_row(cls, row: Any) -> StageChange:
+        return cls(effective_on=row.effective_on, stage=row.stage, last_known_stage=row.last_known_stage,
+                   status=row.status, red_flag=row.red_flag, submission_id=row.submission_id,
+                   ladder_version=row.ladder_version, reasons=row.reasons)
+
+
+class VisitPhoto(BaseModel):
+    name: str
+    media_type: str | None
+    received: bool
+    url: str | None
+
+    @classmethod
+    def from_row(cls, att: Any) -> VisitPhoto:
+        return cls(name=att.name, media_type=att.media_type, received=att.received,
+                   url=f"/api/v1/media/{att.sha256}" if att.received and att.sha256 else None)
+
+
+class SiteVisit(BaseModel):
+    instance_id: str
+    submission_id: int
+    visit_date: date
+    lon: float | None
+    lat: float | None
+    site_match: str | None
+    site_distance_m: float | None
+    site_flag: str | None
+    on_site: bool
+    red_flags: list[str]
+    photos: list[VisitPhoto]
+
+
+class SiteDetail(BaseModel):
+    """``GET /api/v1/sites/{code}``; ``stage_history`` and ``visits`` only for roles that see visits
+    (a monitor's visits are their own only)."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any]
+    properties: SiteDetailProperties
+    stage_history: list[StageChange] | None = None
+    visits: list[SiteVisit] | None = None
+
+
+# -- review, statistics ------------------------------------------------------------------------
+
+
+class UnmappedItem(BaseModel):
+    instance_id: str
+    form_id: int
+    received_at: str | None = Field(description="ISO 8601, UTC (Z).")
+    lon: float | None
+    lat: float | None
+    site_match: str | None
+    site_flag: str | None
+    site_code: str | None
+    site_distance_m: float | None
+    submitted_by_user_id: int | None
+
+
+class UnmappedList(BaseModel):
+    items: list[UnmappedItem]
+    limit: int
+    offset: int
+
+
+class MonthStages(BaseModel):
+    month: str = Field(description="YYYY-MM")
+    stages: dict[str, int] = Field(description="Sites per stage ('0'-'6') at the end of the month.")
+
+
+class SiteStats(BaseModel):
+    sites: int
+    by_stage: dict[str, int]
+    by_province: dict[str, dict[str, int]]
+    monthly: list[MonthStages]
+    ladder_version: str
+
+
+# -- changes -----------------------------------------------------------------------------------
+
+
+class ImportReport(BaseModel):
+    """What an import did (or, with ``dry_run``, would do: ``would_import``)."""
+
+    format: str
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    skipped: int
+    problems: list[dict[str, Any]] = Field(description="Rows skipped: row, code, problem.")
+    warnings: list[dict[str, Any]] = Field(description="Rows imported with a remark: row, code, warning.")
+    would_import: int | None = None
+
+
+class RecomputeResult(BaseModel):
+    remapped: int
+    stage_changes: int
+
+
+class AssuranceUpdate(BaseModel):
+    assurance_type: str | None
+    valid_until: date | None = None
+
+
+class AssurancePublic(BaseModel):
+    code: str
+    assurance_type: str | None
+    assurance_valid_until: date | None
+    stage: int
+    stage_status: str
+
+    @classmethod
+    def from_site(cls, site: Any) -> AssurancePublic:
+        return cls(code=site.code, assurance_type=site.assurance_type,
+                   assurance_valid_until=site.assurance_valid_until, stage=site.stage, stage_status=site.stage_status)
