@@ -29,8 +29,9 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
     from app.db import make_engine, migrate, session_scope
     from app.identity import Actor
     from app.settings import Settings
+    from app.timeutil import utcnow
     from bench.harness import _pg, load_average
-    from cases import codes, kpi, service
+    from cases import codes, duplicates, kpi, reading
     from cases.models import CaseDedupKey, CaseEvent, CaseFollowup, CaseService, ChildCase, ChildPerson
     from forms.service import add_form
     from sync.service import receive_submission
@@ -95,9 +96,9 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
                     province=("Lualaba", "Haut-Katanga")[i % 2], classification="wfcl_hazardous",
                     classifier_version="2026.1", sex="female", age_at_identification=12, age_band="12-14",
                     date_identified=today - timedelta(days=400), consent_services=True, consent_share_partner=True,
-                    consent_reporting=True, verified_at=service.utcnow() - timedelta(days=390),
+                    consent_reporting=True, verified_at=utcnow() - timedelta(days=390),
                     first_withdrawn_on=(today - timedelta(days=i % 300)) if withdrawn else None,
-                    closed_at=service.utcnow() if withdrawn else None,
+                    closed_at=utcnow() if withdrawn else None,
                     closure_reason="withdrawn_and_supported" if withdrawn else None)
                 s.add(case)
                 s.flush()
@@ -115,8 +116,8 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
             ("KPI over all cases, one year", lambda s: kpi.child_labour_kpi(
                 s, actor=actor, date_from=date(today.year - 1, today.month, 1),
                 date_to=kpi.month_window(None, today.strftime("%Y-%m"), today=today)[1])),
-            ("duplicate candidates (coordinator)", lambda s: service.duplicate_candidates(s, actor=actor)),
-            ("case list, first 100 (coordinator)", lambda s: service.list_cases(s, actor=actor, limit=100)),
+            ("duplicate candidates (coordinator)", lambda s: duplicates.duplicate_candidates(s, actor=actor)),
+            ("case list, first 100 (coordinator)", lambda s: reading.list_cases(s, actor=actor, limit=100)),
         ):
             runs = []
             for _ in range(3):

@@ -2,7 +2,7 @@
 year (± 1), the caregiver's phone, names + site. Only HMAC values under the server secret are
 stored (``app.security.keyed_hash``), so the dedup index reveals nothing if exfiltrated.
 
-The key functions are pure; ``store_keys`` writes the index; ``cases.service.duplicate_candidates``
+The key functions are pure; ``store_keys`` writes the index; ``cases.duplicates.duplicate_candidates``
 reads it (cases of different persons sharing a hash).
 
 Only cases opened by a partner NGO's caseworker are indexed (issue 9, finding 10): an intake

@@ -4,7 +4,7 @@ every lifecycle state for the two demo NGOs, so the KPI and the pages have somet
 Intakes, services and follow-up visits are real submissions of the bundled case forms (built with
 ``sync.submission_xml.build_instance_xml``, stored by ``sync.service.receive_submission``), so the
 cases open and advance exactly as from a tablet; decisions (verify, refer, accept, approve) go
-through ``cases.service.transition`` as the demo coordinator and caseworkers. Names are invented.
+through ``cases.transitions.transition`` as the demo coordinator and caseworkers. Names are invented.
 Idempotent: instance IDs are fixed, and a second run finds the cases there and changes nothing.
 """
 
@@ -22,7 +22,7 @@ from app.events import Hooks
 from app.identity import Actor
 from app.models import Organisation, User
 from app.settings import Settings
-from cases import service
+from cases import duplicates, queries, transitions
 from cases.models import ChildCase
 from forms.models import Form, FormVersion
 from geodata.models import Site
@@ -110,7 +110,7 @@ def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -
     cases: list[Any] = []
 
     def step(case: Any, who: Actor, action: str, **kw: Any) -> None:
-        service.transition(session, actor=who, case=case, action=action, **kw)
+        transitions.transition(session, actor=who, case=case, action=action, **kw)
 
     for n, target in enumerate(PLAN):
         username, org = workers[n % 2]
@@ -120,12 +120,12 @@ def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -
             original = cases[0]
             intake_sub = demo.intake(n, username, site, child_given_name=GIVEN[0], child_family_name=FAMILY[0],
                                      caregiver_phone="+243970000000")
-            case = service.queries.case_by_intake(session, intake_sub.root_instance_id)
-            service.merge(session, actor=co, case=case, into=original.code)
+            case = queries.case_by_intake(session, intake_sub.root_instance_id)
+            duplicates.merge(session, actor=co, case=case, into=original.code)
             created[target] = created.get(target, 0) + 1
             continue
         sub = demo.intake(n, username, site)
-        case = service.queries.case_by_intake(session, sub.root_instance_id)
+        case = queries.case_by_intake(session, sub.root_instance_id)
         if case is None:
             continue
         cases.append(case)

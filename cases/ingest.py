@@ -16,13 +16,26 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app.blobs import BlobStore
-from app.errors import Conflict, DomainError
+from app.errors import DomainError
 from app.events import SubmissionStored
 from app.identity import Actor
 from app.models import Organisation
 from app.settings import Settings
 from app.timeutil import utcnow
-from cases import codes, dedup, lifecycle, queries, service
+from cases import (
+    access,
+    codes,
+    consent,
+    dedup,
+    journal,
+    lifecycle,
+    opening,
+    queries,
+    remediation,
+    retention,
+    transitions,
+)
+from cases.errors import EditSuperseded
 from cases.models import CaseSubmission, ChildCase
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormVersion
 from geodata.models import Site
@@ -62,12 +75,12 @@ def flag(session: Session, submission: Submission, reason: str, *, restricted: b
         opens no case: no consent, or not a child, gives no basis to keep a name).
     """
     if minimise is not None:
-        service.erase_submission_identity(session, submission, blobs=minimise)
+        retention.erase_submission_identity(session, submission, blobs=minimise)
     submission.restricted = submission.restricted or restricted
     submission.review_state = "needs_review"
     submission.review_reason = reason[:500]
     session.add(submission)
-    service.link_submission(session, submission=submission, case=None, kind=kind)
+    opening.link_submission(session, submission=submission, case=None, kind=kind)
 
 
 # -- intake ----------------------------------------------------------------------------------
@@ -182,7 +195,7 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
     if actor is not None and actor.role == "caseworker":
         org = session.get(Organisation, actor.organisation_id)
         own_ngo = org is not None and org.kind == "ngo"
-    case = service.new_case(
+    case = opening.new_case(
         session, root_instance_id=submission.root_instance_id,
         created_by_user_id=actor.user.id if actor else submission.submitted_by_user_id,
         created_by_org_id=actor.organisation_id if actor else None,
@@ -192,7 +205,7 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
         **fields)
     session.add(lifecycle_event(case, submission, actor))
     _store_keys(session, case=case, answers=a, birth_year=birth_year, settings=settings)
-    service.link_submission(session, submission=submission, case=case, kind="intake")
+    opening.link_submission(session, submission=submission, case=case, kind="intake")
     _photo_consent(session, submission, case=case, answers=a, blobs=blobs)
 
 
@@ -209,7 +222,7 @@ def _photo_consent(session: Session, submission: Submission, *, case: Any, answe
     """No consent to photos: the photo is not kept; the rest of the intake is."""
     if not answers.get("child_photo") or (case.consent_photo if consent is None else consent):
         return
-    service.erase_submission_identity(session, submission, blobs=blobs, photos_only=True)
+    retention.erase_submission_identity(session, submission, blobs=blobs, photos_only=True)
     if submission.review_state != "needs_review":
         submission.review_state = "needs_review"
         submission.review_reason = f"photo of the child without consent to photos was not kept (case {case.code})"
@@ -241,7 +254,7 @@ def _intake_edit(session: Session, *, submission: Submission, case: Any, answers
         case.updated_at = utcnow()
         session.add(case)
         _store_keys(session, case=case, answers=answers, birth_year=birth_year, settings=settings)
-        service.link_submission(session, submission=submission, case=case, kind="intake")
+        opening.link_submission(session, submission=submission, case=case, kind="intake")
         _photo_consent(session, submission, case=case, answers=answers, blobs=blobs)
         return
     reasons = [f"changes {', '.join(sorted(changes))}"] if changes else []
@@ -251,7 +264,7 @@ def _intake_edit(session: Session, *, submission: Submission, case: Any, answers
     submission.review_reason = (f"edit of the intake of case {case.code} not applied until a coordinator decides: "
                                 f"{'; '.join(reasons)}")[:500]
     session.add(submission)
-    service.link_submission(session, submission=submission, case=case, kind=PENDING_EDIT)
+    opening.link_submission(session, submission=submission, case=case, kind=PENDING_EDIT)
     # The latest answer about photos holds at once; the case's own consent decides what is served.
     _photo_consent(session, submission, case=case, answers=answers, blobs=blobs,
                    consent=fields["consent_photo"])
@@ -263,7 +276,7 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
     case (consent through consent events, the other facts at once, an ``intake_edit`` event naming
     the coordinator); ``rejected`` leaves the case as it was. None when ``submission`` is not such an edit.
 
-    :raises Conflict: approving an edit that a newer edit replaced since (decide the newest).
+    :raises EditSuperseded: approving an edit that a newer edit replaced since (decide the newest).
     """
     link = queries.link_for_submission(session, submission.id)
     if link is None or link.kind != PENDING_EDIT or link.case_id is None:
@@ -276,14 +289,14 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
         session.add(link)
         return {"case": case.code, "applied": False}
     if not submission.current:
-        raise Conflict(f"this edit of the intake of case {case.code} was replaced by {submission.superseded_by!r}; "
-                       "decide the newest version", code="case.edit_superseded")
+        raise EditSuperseded(f"this edit of the intake of case {case.code} was replaced by "
+                             f"{submission.superseded_by!r}; decide the newest version")
     fields, _, birth_year = _case_facts(session, submission, answers)
     changes = _decided_changes(session, case, fields, answers)
-    for purpose in service.CONSENT_PURPOSES:
+    for purpose in consent.CONSENT_PURPOSES:
         given = fields[f"consent_{purpose}"]
         if given != getattr(case, f"consent_{purpose}"):
-            service.record_consent(session, actor=actor, case=case, purpose=purpose, given=given,
+            consent.record_consent(session, actor=actor, case=case, purpose=purpose, given=given,
                                    given_by=fields["consent_giver"], reason=f"intake edit {submission.instance_id}",
                                    blobs=blobs)
     if "proposed_organisation" in changes:
@@ -295,7 +308,7 @@ def decide_intake_edit(session: Session, *, actor: Actor, submission: Submission
     case.updated_at = utcnow()
     session.add(case)
     _store_keys(session, case=case, answers=answers, birth_year=birth_year, settings=settings)
-    session.add(service.new_event(case, actor=actor, action="intake_edit", from_status=case.status,
+    session.add(journal.new_event(case, actor=actor, action="intake_edit", from_status=case.status,
                                   to_status=case.status, reason=note, submission_id=submission.id,
                                   details={"instance_id": submission.instance_id,
                                            "changed": {k: [str(v) if v is not None else None for v in pair]
@@ -340,14 +353,14 @@ def may_edit(session: Session, *, actor: Actor, submission: Submission) -> bool:
         if case.identity_erased_at is not None:
             return False
         if case.organisation_id is not None:
-            return service.access_level(actor, case) == "full"
+            return access.access_level(actor, case) == "full"
     root = submission if submission.instance_id == submission.root_instance_id else session.exec(
         select(Submission).where(Submission.instance_id == submission.root_instance_id)).first()
     return root is not None and root.submitted_by_user_id == actor.user.id
 
 
 def lifecycle_event(case: Any, submission: Submission, actor: Actor | None) -> Any:
-    return service.new_event(case, actor=actor, action="submit", from_status=None, to_status=lifecycle.SUBMITTED,
+    return journal.new_event(case, actor=actor, action="submit", from_status=None, to_status=lifecycle.SUBMITTED,
                              submitter_id=submission.submitted_by_user_id, submission_id=submission.id,
                              details={"instance_id": submission.instance_id})
 
@@ -362,28 +375,28 @@ def _followup(session: Session, *, submission: Submission, actor: Actor | None) 
     if case is None:
         flag(session, submission, f"follow-up names an unknown case {raw_code or '(none)'}", kind="followup")
         return
-    if actor is None or service.access_level(actor, case) != "full":
+    if actor is None or access.access_level(actor, case) != "full":
         flag(session, submission, f"follow-up names case {case.code}, which is not a case of the submitter's "
                                   "organisation", kind="followup")
         return
-    service.link_submission(session, submission=submission, case=case, kind="followup")
+    opening.link_submission(session, submission=submission, case=case, kind="followup")
     kind = a.get("followup_type")
     on = _date(a.get("followup_date")) or (submission.received_at.date() if submission.received_at else date.today())
     # Each service function validates before it writes: a refusal leaves nothing half-done.
     try:
         if kind == "service":
-            service.record_service(session, actor=actor, case=case, service_type=str(a.get("service_type") or ""),
+            remediation.record_service(session, actor=actor, case=case, service_type=str(a.get("service_type") or ""),
                                    implemented=_yes(a.get("service_implemented")), implemented_on=on,
                                    submission_root=submission.root_instance_id)
         elif kind == "observation":
-            service.record_followup(session, actor=actor, case=case, observed_on=on,
+            remediation.record_followup(session, actor=actor, case=case, observed_on=on,
                                     child_found=_yes(a.get("child_found")),
                                     in_hazardous_work=_yes(a.get("in_hazardous_work")) if a.get("in_hazardous_work") else None,
                                     in_school_or_training=(_yes(a.get("in_school_or_training"))
                                                            if a.get("in_school_or_training") else None),
                                     submission_root=submission.root_instance_id, submission_id=submission.id)
         elif kind == "closure_request":
-            service.transition(session, actor=actor, case=case, action="request_closure",
+            transitions.transition(session, actor=actor, case=case, action="request_closure",
                                reason=a.get("closure_reason"), submission_id=submission.id)
         else:
             raise DomainError(f"unknown follow-up type {kind!r}")

@@ -27,12 +27,12 @@ import numpy as np
 from sqlmodel import Session, select
 
 from app import audit
-from app.errors import Forbidden, Invalid
 from app.identity import Actor
 from app.models import Organisation
 from cases import lifecycle
+from cases.errors import BadPeriod, CaseForbidden
 from cases.models import CaseEvent, CaseService, ChildCase
-from cases.service import REMEDIATION_TYPES
+from cases.remediation import REMEDIATION_TYPES
 
 SMALL_CELL = 5
 WFCL = ("wfcl_hazardous", "wfcl_unconditional")
@@ -65,7 +65,7 @@ def month_window(date_from: str | None, date_to: str | None, *, today: date) -> 
     start = _month_edge(date_from, first=True, name="from") if date_from else date(today.year, 1, 1)
     end = _month_edge(date_to, first=False, name="to") if date_to else _last_day(today.year, today.month)
     if start > end:
-        raise Invalid(f"from ({start}) is after to ({end})", code="kpi.bad_period")
+        raise BadPeriod(f"from ({start}) is after to ({end})")
     return start, end
 
 
@@ -86,17 +86,17 @@ def _month_edge(value: str, *, first: bool, name: str) -> date:
             wanted = date(int(day[1]), int(day[2]), int(day[3]))
             if wanted == (date(wanted.year, wanted.month, 1) if first else _last_day(wanted.year, wanted.month)):
                 return wanted
-            raise Invalid(f"{name}={value[:20]!r} is not the {edge} day of its month; {hint}", code="kpi.bad_period",
-                          details={"field": name})
+            raise BadPeriod(f"{name}={value[:20]!r} is not the {edge} day of its month; {hint}",
+                            details={"field": name})
     except ValueError:
         pass
-    raise Invalid(f"{name}={value[:20]!r}: {hint}", code="kpi.bad_period", details={"field": name})
+    raise BadPeriod(f"{name}={value[:20]!r}: {hint}", details={"field": name})
 
 
 def require_whole_months(date_from: date, date_to: date) -> None:
     if date_from.day != 1 or date_to != _last_day(date_to.year, date_to.month):
-        raise Invalid(f"the KPI is published for whole calendar months only: {date_from} to {date_to} is not "
-                      "(from the first day of a month to the last day of a month)", code="kpi.bad_period")
+        raise BadPeriod(f"the KPI is published for whole calendar months only: {date_from} to {date_to} is not "
+                        "(from the first day of a month to the last day of a month)")
 
 
 # -- complementary suppression ---------------------------------------------------------------
@@ -279,10 +279,9 @@ def child_labour_kpi(session: Session, *, actor: Actor | None, date_from: date, 
         (``protect``). Off only for in-process checks of the exact counts.
     """
     if actor is not None and actor.role not in ("admin", "coordinator", "caseworker"):
-        raise Forbidden("case aggregates are for coordinators, administrators and partner NGOs",
-                        code="case.forbidden")
+        raise CaseForbidden("case aggregates are for coordinators, administrators and partner NGOs")
     if date_from > date_to:
-        raise Invalid(f"from ({date_from}) is after to ({date_to})", code="kpi.bad_period")
+        raise BadPeriod(f"from ({date_from}) is after to ({date_to})")
     if small_cells:
         require_whole_months(date_from, date_to)
     scope_org = actor.organisation_id if actor is not None and actor.role == "caseworker" else None

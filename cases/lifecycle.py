@@ -1,5 +1,5 @@
 """The case lifecycle of domain.md §3.5 as data: states, transitions, who may take each, and the
-four-eyes rule. Pure: no database, no HTTP. ``cases.service`` applies it.
+four-eyes rule. Pure: no database, no HTTP. ``cases.transitions`` applies it.
 
 Roles map onto ours: FM = monitor, CW = caseworker of the owning NGO, CO = coordinator. The NGO
 supervisor who may approve case plans is another caseworker of the owning NGO (four-eyes: never

@@ -2,7 +2,7 @@
 follow-up observations, keyed dedup hashes and the link from case-form submissions to cases.
 
 No row here holds a child's name, phone, notes or photo: identifying fields live only in the
-case-form submissions (sync owns them) and are read through ``cases.service`` (scoped, audited).
+case-form submissions (sync owns them) and are read through ``cases.reading`` (scoped by ``cases.access``, audited).
 """
 
 from __future__ import annotations

@@ -1,13 +1,28 @@
-"""The SQL of the cases capability: scoped case lists, events, services, follow-ups, links."""
+"""The SQL of the cases capability: scoped case lists, events, services, follow-ups, links, the
+intake behind a case, the review queue, duplicate key pairs and what retention erases."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+from collections.abc import Iterable
+
+from sqlalchemy import or_, union_all
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from app.models import Organisation
-from cases.lifecycle import PRE_ACCEPTANCE_STATES
-from cases.models import CaseEvent, CaseFollowup, CaseService, CaseSubmission, ChildCase, ChildPerson
+from app.models import Organisation, User
+from cases.lifecycle import CLOSED, PRE_ACCEPTANCE_STATES
+from cases.models import (
+    CaseDedupKey,
+    CaseEvent,
+    CaseFollowup,
+    CaseService,
+    CaseSubmission,
+    ChildCase,
+    ChildPerson,
+)
+from forms.models import CASE_FORM_KINDS, Form, FormMedia
+from sync.models import Blob, Submission, SubmissionAttachment
 
 
 def case_by_code(session: Session, code: str) -> ChildCase | None:
@@ -58,6 +73,21 @@ def person(session: Session, person_id: int) -> ChildPerson | None:
     return session.get(ChildPerson, person_id)
 
 
+def organisation_name(session: Session, org_id: int | None) -> str | None:
+    org = session.get(Organisation, org_id) if org_id else None
+    return org.name if org else None
+
+
+def username(session: Session, user_id: int | None) -> str | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user else None
+
+
+def case_code(session: Session, case_id: int | None) -> str | None:
+    other = session.get(ChildCase, case_id) if case_id else None
+    return other.code if other else None
+
+
 def organisation_by_ref(session: Session, ref: str | int | None) -> Organisation | None:
     """An organisation by id, exact name, or name slug (``pact_rdc`` for "PACT RDC")."""
     if ref is None or ref == "":
@@ -79,3 +109,108 @@ def open_cases_of(session: Session, organisation_id: int, states: tuple[str, ...
 
 def pre_acceptance_filter():  # noqa: ANN201
     return or_(*(ChildCase.status == s for s in PRE_ACCEPTANCE_STATES))
+
+
+def code_taken(session: Session, model: type, code: str) -> bool:
+    """Is the pseudonymous ``code`` already used by a ``model`` row (a case or a person)?"""
+    return session.exec(select(model).where(model.code == code)).first() is not None
+
+
+def cases_by_ids(session: Session, ids: Iterable[int]) -> dict[int, ChildCase]:
+    ids = set(ids)
+    return {c.id: c for c in session.exec(select(ChildCase).where(ChildCase.id.in_(ids))).all()} if ids else {}
+
+
+def persons_by_ids(session: Session, ids: Iterable[int]) -> list[ChildPerson]:
+    return list(session.exec(select(ChildPerson).where(ChildPerson.id.in_(set(ids)))).all())
+
+
+def organisations(session: Session) -> list[Organisation]:
+    return list(session.exec(select(Organisation)).all())
+
+
+def service_of_submission(session: Session, submission_root: str) -> CaseService | None:
+    return session.exec(select(CaseService).where(CaseService.submission_root == submission_root)).first()
+
+
+def followup_of_submission(session: Session, submission_root: str) -> CaseFollowup | None:
+    return session.exec(select(CaseFollowup).where(CaseFollowup.submission_root == submission_root)).first()
+
+
+# -- the submissions behind a case -----------------------------------------------------------
+
+
+def current_intake(session: Session, case: ChildCase) -> Submission | None:
+    """The current version of the case's intake submission."""
+    return session.exec(select(Submission).where(Submission.root_instance_id == case.intake_root_instance_id,
+                                                 Submission.current == True)).first()  # noqa: E712
+
+
+def intake_versions(session: Session, case: ChildCase) -> list[Submission]:
+    """Every stored version of the case's intake."""
+    return list(session.exec(select(Submission).where(
+        Submission.root_instance_id == case.intake_root_instance_id)).all())
+
+
+def submissions_of_roots(session: Session, roots: Iterable[str]) -> list[Submission]:
+    return list(session.exec(select(Submission).where(Submission.root_instance_id.in_(sorted(roots)))).all())
+
+
+def submission_by_instance(session: Session, instance_id: str) -> Submission | None:
+    return session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
+
+
+def attachments(session: Session, submission_id: int) -> list[SubmissionAttachment]:
+    return list(session.exec(select(SubmissionAttachment).where(
+        SubmissionAttachment.submission_id == submission_id)).all())
+
+
+def attachment(session: Session, submission_id: int, name: str) -> SubmissionAttachment | None:
+    return session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == submission_id,
+                                                           SubmissionAttachment.name == name)).first()
+
+
+def blob_still_used(session: Session, sha256: str) -> bool:
+    """Does an attachment or a form media file still use these bytes?"""
+    return (session.exec(select(SubmissionAttachment).where(SubmissionAttachment.sha256 == sha256)).first()
+            is not None
+            or session.exec(select(FormMedia).where(FormMedia.sha256 == sha256)).first() is not None)
+
+
+def blob_in_use(conn: Connection, sha256: str) -> bool:
+    """Asked after a purge committed (``app.blobs.delete_after_commit``), on a fresh connection: does
+    a committed row still use the blob (a savepoint rolled back, or another submission stored the
+    same bytes meanwhile)? Then its files stay. Missing files are fine: a purge again is harmless."""
+    attachments, media, blobs = SubmissionAttachment.__table__, FormMedia.__table__, Blob.__table__
+    return conn.execute(union_all(sa_select(blobs.c.sha256).where(blobs.c.sha256 == sha256),
+                                  sa_select(attachments.c.sha256).where(attachments.c.sha256 == sha256),
+                                  sa_select(media.c.sha256).where(media.c.sha256 == sha256))).first() is not None
+
+
+def review_queue(session: Session) -> list[tuple[Submission, Form]]:
+    """Current case-form submissions flagged ``needs_review``, oldest first."""
+    return list(session.exec(select(Submission, Form).join(Form, Form.id == Submission.form_id)
+                             .where(Submission.review_state == "needs_review",
+                                    Submission.current == True,  # noqa: E712
+                                    Form.kind.in_(CASE_FORM_KINDS)).order_by(Submission.received_at)).all())
+
+
+# -- duplicates and retention ----------------------------------------------------------------
+
+
+def dedup_key_pairs(session: Session, limit: int) -> list[tuple[int, int, str]]:
+    """(lower case id, higher case id, kind) of every two cases sharing a keyed hash, at most ``limit``."""
+    a, b = CaseDedupKey.__table__.alias("a"), CaseDedupKey.__table__.alias("b")
+    return list(session.exec(select(a.c.case_id, b.c.case_id, a.c.kind)
+                             .join(b, (a.c.value == b.c.value) & (a.c.kind == b.c.kind) & (a.c.case_id < b.c.case_id))
+                             .limit(limit)).all())
+
+
+def dedup_keys(session: Session, case_id: int) -> list[CaseDedupKey]:
+    return list(session.exec(select(CaseDedupKey).where(CaseDedupKey.case_id == case_id)).all())
+
+
+def closed_not_erased(session: Session) -> list[ChildCase]:
+    """Closed cases whose identifying fields are still kept (retention decides by ``closed_at``)."""
+    return list(session.exec(select(ChildCase).where(ChildCase.status == CLOSED,
+                                                     ChildCase.identity_erased_at == None)).all())  # noqa: E711

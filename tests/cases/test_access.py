@@ -4,10 +4,13 @@ another organisation's case data; identities go only where domain.md §3.5 allow
 from datetime import date
 
 import pytest
+from sqlmodel import select
 
 from app.db import session_scope
 from app.identity import Actor
-from cases import service
+from cases import access
+from cases.models import ChildCase
+from sync.models import Submission
 from tests.cases.test_routes import go
 
 ROLES = ("admin", "monitor", "cw_other", "coordinator", "cw_own")  # the allowed ones last: some routes write
@@ -122,7 +125,7 @@ def test_a_monitor_who_created_a_case_sees_a_status_summary_after_acceptance(cli
     cw, co, monitor = world.caseworker_a, world.coordinator, world.monitor
     code = kit.intake(co).code
     with session_scope(engine) as s:  # e.g. an intake a monitor made under an earlier form policy
-        case = s.exec(service.select(service.ChildCase).where(service.ChildCase.code == code)).one()
+        case = s.exec(select(ChildCase).where(ChildCase.code == code)).one()
         case.created_by_user_id = monitor.user.id
         s.add(case)
     before = client.get(f"/api/v1/cases/{code}", headers=monitor.bearer).json()
@@ -136,20 +139,19 @@ def test_a_monitor_who_created_a_case_sees_a_status_summary_after_acceptance(cli
 
 
 def test_case_submissions_are_readable_only_as_the_case_is(kit, world, engine):
-    from sync.models import Submission
 
     case = kit.intake(world.caseworker_a)
     flagged = kit.submit(world.caseworker_a, "child_case_intake", _adult())
     with session_scope(engine) as s:
-        intake = s.exec(service.select(Submission).where(
+        intake = s.exec(select(Submission).where(
             Submission.root_instance_id == case.intake_root_instance_id)).one()
         restricted = s.get(Submission, flagged.id)
-        may = {name: service.may_read_case_submission(s, Actor(user=getattr(world, name).user), intake)
+        may = {name: access.may_read_case_submission(s, Actor(user=getattr(world, name).user), intake)
                for name in ("admin", "coordinator", "monitor", "caseworker_a", "caseworker_b")}
         assert may == {"admin": False, "coordinator": True, "monitor": False, "caseworker_a": True,
                        "caseworker_b": False}
-        assert service.may_read_case_submission(s, Actor(user=world.coordinator.user), restricted)
-        assert not service.may_read_case_submission(s, Actor(user=world.caseworker_a.user), restricted)
+        assert access.may_read_case_submission(s, Actor(user=world.coordinator.user), restricted)
+        assert not access.may_read_case_submission(s, Actor(user=world.caseworker_a.user), restricted)
         not_a_case_form = Submission(instance_id="uuid:x", root_instance_id="uuid:x", form_id=-1,
                                      form_version_id=1, xml_sha256="", xml="")
-        assert service.may_read_case_submission(s, Actor(user=world.monitor.user), not_a_case_form)
+        assert access.may_read_case_submission(s, Actor(user=world.monitor.user), not_a_case_form)

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from app.composition import build_hooks
 from app.db import session_scope
-from cases import codes
+from cases import codes, transitions
 from cases.models import CaseEvent, CaseService, ChildCase
 
 
@@ -143,7 +143,6 @@ def _answers(**overrides):
 def _walk_to_services(kit, world, code):
     """submitted → verified → referred → accepted → plan → in_services through the API's service."""
     from app.identity import Actor
-    from cases import service
 
     steps = [(world.coordinator, "verify", {}), (world.coordinator, "refer", {"organisation": "NGO A"}),
              (world.caseworker_a, "accept", {}), (world.caseworker_a, "submit_plan", {}),
@@ -151,7 +150,7 @@ def _walk_to_services(kit, world, code):
     for person, action, kwargs in steps:
         with session_scope(kit.engine) as s:
             case = s.exec(select(ChildCase).where(ChildCase.code == code)).one()
-            service.transition(s, actor=Actor(user=person.user), case=case, action=action, **kwargs)
+            transitions.transition(s, actor=Actor(user=person.user), case=case, action=action, **kwargs)
 
 
 def test_a_closure_request_from_the_field_waits_for_a_coordinator(client, kit, world):

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 from app.db import session_scope
 from app.identity import Actor
+from cases.duplicates import duplicate_candidates
 from cases.kpi import child_labour_kpi, suppress
 from tests.cases.test_routes import go
 
@@ -69,11 +70,9 @@ def test_the_kpi_counts_a_child_once_across_two_cases_relapse_and_merge(client, 
     withdraw(client, world, second, cw_b, "NGO B")
     assert kpi(engine, co)["value"] == 2
     with session_scope(engine) as s:
-        from cases.service import duplicate_candidates
-
         pairs = duplicate_candidates(s, actor=Actor(user=co.user))
-    assert [(p["case"], p["candidate"]) for p in pairs] == [(second, first)]
-    assert "phone" in pairs[0]["matched_on"] and "name_year" in pairs[0]["matched_on"]
+    assert [(p.case, p.candidate) for p in pairs] == [(second, first)]
+    assert "phone" in pairs[0].matched_on and "name_year" in pairs[0].matched_on
 
     # ...until the coordinator merges it: the child is counted once, for the NGO that got there first.
     r = client.post(f"/api/v1/cases/{second}/merge", json={"into": first}, headers=co.bearer)

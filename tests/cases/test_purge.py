@@ -16,8 +16,9 @@ from sqlmodel import Session, select
 
 from app.blobs import FilesystemBlobStore
 from app.db import session_scope
-from cases import service
+from app.timeutil import utcnow
 from cases.models import CaseDedupKey, CaseEvent, ChildCase
+from cases.retention import purge_identities
 from sync.media import IncomingFile
 from sync.models import Blob, Submission, SubmissionAttachment
 from tests.cases.conftest import eligible_answers
@@ -64,7 +65,7 @@ def _state(engine, code, sub):
 def test_a_purge_whose_commit_fails_leaves_every_row_and_file_in_place(engine, settings, closed_case):
     code, sub, sha = closed_case
     blobs = FilesystemBlobStore(settings.media_path)
-    later = service.utcnow() + timedelta(days=settings.case_retention_days + 1)
+    later = utcnow() + timedelta(days=settings.case_retention_days + 1)
     before = _state(engine, code, sub)
     assert before == {"erased": False, "name": True, "photo_field": True, "attachments": 1, "keys": 3, "events": []}
 
@@ -76,8 +77,8 @@ def test_a_purge_whose_commit_fails_leaves_every_row_and_file_in_place(engine, s
 
     with pytest.raises(RuntimeError, match="disk full"):
         try:
-            summary = service.purge_identities(session, settings=settings, blobs=blobs, now=later)
-            assert summary["cases"] == 1 and summary["files"] >= 1
+            summary = purge_identities(session, settings=settings, blobs=blobs, now=later)
+            assert summary.cases == 1 and summary.files >= 1
             session.commit()
         except BaseException:
             session.rollback()
@@ -89,7 +90,7 @@ def test_a_purge_whose_commit_fails_leaves_every_row_and_file_in_place(engine, s
 
     # Run again: it all goes, the files only once the rows are gone for good.
     with session_scope(engine) as s:
-        assert service.purge_identities(s, settings=settings, blobs=blobs, now=later)["cases"] == 1
+        assert purge_identities(s, settings=settings, blobs=blobs, now=later).cases == 1
         assert blobs.exists(sha)  # not before the commit
     assert not blobs.exists(sha)
     with session_scope(engine) as s:
@@ -98,7 +99,7 @@ def test_a_purge_whose_commit_fails_leaves_every_row_and_file_in_place(engine, s
                                          "keys": 0, "events": ["erase_identity"]}
     # And again: nothing left to do, no error.
     with session_scope(engine) as s:
-        assert service.purge_identities(s, settings=settings, blobs=blobs, now=later)["cases"] == 0
+        assert purge_identities(s, settings=settings, blobs=blobs, now=later).cases == 0
 
 
 def test_purge_photos_only_erases_the_photos_and_nothing_else(engine, settings, closed_case):

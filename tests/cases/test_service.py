@@ -12,9 +12,10 @@ from app.blobs import FilesystemBlobStore
 from app.db import session_scope
 from app.identity import Actor
 from app.models import AuditLog
-from cases import service
+from app.timeutil import utcnow
 from cases.kpi import child_labour_kpi
 from cases.models import CaseDedupKey, ChildCase
+from cases.retention import purge_identities
 from geodata.models import Site
 from sync.media import IncomingFile
 from sync.models import Submission, SubmissionAttachment
@@ -112,14 +113,14 @@ def test_purge_erases_identities_of_old_closed_cases_and_keeps_the_counts(client
     assert sha and blobs.exists(sha)
 
     with session_scope(engine) as s:  # not yet due
-        assert service.purge_identities(s, settings=settings, blobs=blobs)["cases"] == 0
-    later = service.utcnow() + timedelta(days=settings.case_retention_days + 1)
+        assert purge_identities(s, settings=settings, blobs=blobs).cases == 0
+    later = utcnow() + timedelta(days=settings.case_retention_days + 1)
     with session_scope(engine) as s:
-        dry = service.purge_identities(s, settings=settings, blobs=blobs, now=later, dry_run=True)
-        assert dry["codes"] == [code] and blobs.exists(sha)
+        dry = purge_identities(s, settings=settings, blobs=blobs, now=later, dry_run=True)
+        assert dry.codes == [code] and blobs.exists(sha)
     with session_scope(engine) as s:
-        done = service.purge_identities(s, settings=settings, blobs=blobs, now=later)
-    assert (done["cases"], done["submissions"], done["attachments"], done["files"] >= 1) == (1, 2, 1, True)
+        done = purge_identities(s, settings=settings, blobs=blobs, now=later)
+    assert (done.cases, done.submissions, done.attachments, done.files >= 1) == (1, 2, 1, True)
 
     with session_scope(engine) as s:
         case = s.exec(select(ChildCase).where(ChildCase.code == code)).one()

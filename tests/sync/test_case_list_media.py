@@ -9,7 +9,7 @@ from datetime import date
 
 from app import accounts
 from app.db import session_scope
-from cases import service as cases_service
+from cases import opening as cases_opening
 from tests.sync.sync_core_helpers import make_form
 
 FOLLOWUP_MD = """
@@ -28,7 +28,7 @@ MANIFEST = "/forms/followup/manifest"
 def test_only_the_owning_ngo_gets_its_case_list(client, engine, settings, world):
     with session_scope(engine) as s:
         make_form(s, settings, md=FOLLOWUP_MD, form_id="followup", kind="case_followup")
-        case = cases_service.new_case(s, root_instance_id="uuid:intake-a", organisation_id=world.ngo_a.id,
+        case = cases_opening.new_case(s, root_instance_id="uuid:intake-a", organisation_id=world.ngo_a.id,
                                       classification="wfcl_hazardous", classifier_version="2026.1",
                                       date_identified=date(2026, 1, 5), age_band="12-14", site_code="KOL-001")
         case.status = "accepted"
