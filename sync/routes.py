@@ -171,7 +171,8 @@ def form_attachment(request: Request, xml_form_id: str, filename: str, actor: Op
 # -- submissions ---------------------------------------------------------------------------
 
 
-@router.api_route("/submission", methods=["HEAD", "GET"], status_code=204)
+@router.head("/submission", status_code=204)  # one route per method: each gets its own OpenAPI operation id
+@router.get("/submission", status_code=204)
 def submission_preflight(request: Request, actor: OpenRosaActor) -> Response:
     """Preflight: 204 with the size limit (authenticates, so Collect asks for credentials early)."""
     return Response(status_code=204, headers=_headers(request))
