@@ -68,11 +68,16 @@ def current_hooks(ctx: typer.Context) -> Hooks:
 
 def current_blobs(ctx: typer.Context, settings: Settings | None = None) -> BlobStore:
     """The blob store for this command, built by the entry point's factory on first use (from
-    ``settings``, default: the environment's)."""
-    root = _root(ctx)
-    if root.blobs is None:
-        root.blobs = root.make_blobs(settings or load_settings())
-    return root.blobs
+    ``settings``, default: the environment's). Kept in the root context's ``meta``, which is new
+    for every invocation: the ``CliRoot`` object itself is shared by every run of the CLI in one
+    process (tests run many, each with its own data directory)."""
+    meta = ctx.find_root().meta
+    if _BLOBS not in meta:
+        meta[_BLOBS] = _root(ctx).make_blobs(settings or load_settings())
+    return meta[_BLOBS]
+
+
+_BLOBS = "asmfield.blobs"
 
 
 @contextmanager
