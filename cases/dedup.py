@@ -17,14 +17,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import audit
 from app.models import Organisation, User
 from app.security import keyed_hash
-from cases import lifecycle
+from cases import lifecycle, queries
 from cases.models import CaseDedupKey, ChildCase
-from sync.models import Submission
 
 PURPOSE = "case-dedup"
 
@@ -102,7 +101,7 @@ def store_keys(session: Session, *, secret: str, case: ChildCase, keys: list[tup
     A case not opened by a partner NGO's caseworker keeps no keys and is not looked up; the first
     version of its intake goes to the review queue instead.
     """
-    for old in session.exec(select(CaseDedupKey).where(CaseDedupKey.case_id == case.id)).all():
+    for old in queries.dedup_keys(session, case.id):
         session.delete(old)
     if not opened_by_partner(session, case):
         _queue_unchecked(session, case)
@@ -118,12 +117,8 @@ def store_keys(session: Session, *, secret: str, case: ChildCase, keys: list[tup
 
 def candidates_of(session: Session, case: ChildCase) -> dict[int, set[str]]:
     """Indexed open cases of other persons sharing a key with ``case``: {case id: kinds matched}."""
-    mine = CaseDedupKey.__table__.alias("mine")
-    rows = session.exec(select(CaseDedupKey.case_id, CaseDedupKey.kind)
-                        .join(mine, (mine.c.value == CaseDedupKey.value) & (mine.c.kind == CaseDedupKey.kind))
-                        .where(mine.c.case_id == case.id, CaseDedupKey.case_id != case.id)).all()
     found: dict[int, set[str]] = {}
-    for other_id, kind in rows:
+    for other_id, kind in queries.key_matches(session, case.id):
         found.setdefault(other_id, set()).add(kind)
     out = {}
     for other_id, kinds in found.items():
@@ -135,8 +130,7 @@ def candidates_of(session: Session, case: ChildCase) -> dict[int, set[str]]:
 
 
 def _queue_unchecked(session: Session, case: ChildCase) -> None:
-    intake = session.exec(select(Submission).where(Submission.root_instance_id == case.intake_root_instance_id,
-                                                   Submission.current == True)).first()  # noqa: E712
+    intake = queries.current_intake(session, case)
     if intake is None or intake.instance_id != intake.root_instance_id or intake.review_state == "needs_review":
         return  # an edit, or already waiting for a coordinator
     intake.review_state = "needs_review"

@@ -13,7 +13,7 @@ import logging
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.blobs import BlobStore
 from app.errors import DomainError
@@ -36,7 +36,7 @@ from cases import (
     transitions,
 )
 from cases.errors import EditSuperseded
-from cases.models import CaseSubmission, ChildCase
+from cases.models import ChildCase
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormVersion
 from geodata.models import Site
 from sync.models import Submission
@@ -149,7 +149,7 @@ def _case_facts(session: Session, submission: Submission, a: dict[str, Any]) -> 
 
     site = None
     if a.get("site_id"):
-        site = session.exec(select(Site).where(Site.code == str(a["site_id"]))).first()
+        site = queries.site_by_code(session, str(a["site_id"]))
     if site is None and submission.site_id:
         site = session.get(Site, submission.site_id)
     activities = _list(a.get("activities"))
@@ -329,13 +329,8 @@ def edit_policy(session: Session, actor: Actor, form: Form, submission: Submissi
 def holds_case_data(session: Session, form: Form, submission: Submission | None = None) -> bool:
     """Did case management take in ``submission`` (or, without one, any submission of ``form``)?
     A sticky fact of the data itself, whatever the form's kind says now (``Hooks.is_restricted_data``)."""
-    query = select(CaseSubmission.id)
-    if submission is not None:
-        query = query.where(CaseSubmission.submission_id == submission.id)
-    else:
-        query = query.join(Submission, Submission.id == CaseSubmission.submission_id).where(
-            Submission.form_id == form.id)
-    return session.exec(query.limit(1)).first() is not None
+    return queries.took_in_case_data(session, form_id=form.id,
+                                     submission_id=submission.id if submission is not None else None)
 
 
 def may_edit(session: Session, *, actor: Actor, submission: Submission) -> bool:
@@ -354,8 +349,8 @@ def may_edit(session: Session, *, actor: Actor, submission: Submission) -> bool:
             return False
         if case.organisation_id is not None:
             return access.access_level(actor, case) == "full"
-    root = submission if submission.instance_id == submission.root_instance_id else session.exec(
-        select(Submission).where(Submission.instance_id == submission.root_instance_id)).first()
+    root = submission if submission.instance_id == submission.root_instance_id else queries.submission_by_instance(
+        session, submission.root_instance_id)
     return root is not None and root.submitted_by_user_id == actor.user.id
 
 
