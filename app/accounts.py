@@ -6,7 +6,6 @@ Plain functions over a session; callable from routes, the CLI and tests. They ne
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -235,15 +234,6 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 # -- devices -----------------------------------------------------------------------------
 
 
-@dataclass
-class NewSecret:
-    """A freshly made credential; the clear token is only ever available here."""
-
-    id: int
-    name: str
-    token: str
-
-
 def create_device(session: Session, *, name: str, user: str | int, actor: Actor | None = None,
                   operator: str | None = None) -> tuple[Device, str]:
     """Register a tablet for ``user``; returns the device and its clear token (shown once).
@@ -337,8 +327,3 @@ def api_token_for(session: Session, token: str) -> ApiToken | None:
         return None
     user = session.get(User, row.user_id)
     return row if user is not None and user.active else None
-
-
-def user_for_api_token(session: Session, token: str) -> User | None:
-    row = api_token_for(session, token)
-    return None if row is None else session.get(User, row.user_id)

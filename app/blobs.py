@@ -16,8 +16,8 @@ import hashlib
 import logging
 import os
 import tempfile
-from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -207,10 +207,6 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
-
-def file_hashes(data: bytes) -> tuple[str, str]:
-    """(sha256, md5) of some bytes."""
-    return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()  # noqa: S324
 
 
 # -- deleting files once the transaction that dropped their rows committed ------------------------

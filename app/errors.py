@@ -37,9 +37,6 @@ class DomainError(Exception):
         #: Extra response headers as (name, value) pairs; a name may repeat (two WWW-Authenticate).
         self.headers = headers or []
 
-    def to_json(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
-
 
 class BadRequest(DomainError):
     status_code, code = 400, "bad_request"
