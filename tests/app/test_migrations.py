@@ -27,8 +27,8 @@ def test_migrate_twice_keeps_data(engine, world):
 
 
 def test_models_and_migrations_agree(engine):
-    """A model change without its migration fails here (run scripts/new_migration.py)."""
+    """A model change without its migration fails here, a changed column type too (run scripts/new_migration.py)."""
     import_all_models()
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
     assert diff == []
