@@ -12,16 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import TYPE_CHECKING
 
 import shapely
 from sqlmodel import Session
 
+from app.blobs import BlobStore
 from forms.service import set_generated_media
 from geodata import queries
-
-if TYPE_CHECKING:
-    from app.blobs import BlobStore
 
 CSV_NAME = "sites.csv"
 GEOJSON_NAME = "sites.geojson"

@@ -161,6 +161,18 @@ class SiteStats(BaseModel):
 # -- changes -----------------------------------------------------------------------------------
 
 
+class ImportProblem(BaseModel):
+    row: int = Field(description="Row (feature) number in the file, from 1.")
+    code: str | None
+    problem: str
+
+
+class ImportWarning(BaseModel):
+    row: int
+    code: str | None
+    warning: str
+
+
 class ImportReport(BaseModel):
     """What an import did (or, with ``dry_run``, would do: ``would_import``)."""
 
@@ -170,8 +182,8 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     skipped: int
-    problems: list[dict[str, Any]] = Field(description="Rows skipped: row, code, problem.")
-    warnings: list[dict[str, Any]] = Field(description="Rows imported with a remark: row, code, warning.")
+    problems: list[ImportProblem] = Field(description="Rows skipped, with why.")
+    warnings: list[ImportWarning] = Field(description="Rows imported with a remark.")
     would_import: int | None = None
 
 
