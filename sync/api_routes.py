@@ -17,6 +17,7 @@ from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
 from app.identity import Actor
 from sync import batch, blob_uploads, media, reading, service
+from sync.schemas import BatchItemResult, BatchResults, BlobReceiptPublic, SubmissionDetail, SubmissionList
 
 router = APIRouter(tags=["sync"])
 
@@ -66,9 +67,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@router.post("/api/v1/sync/batches")
+@router.post("/api/v1/sync/batches", response_model=BatchResults, response_model_exclude_unset=True)
 async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
-                       settings: SettingsDep, hooks: HooksDep) -> dict:
+                       settings: SettingsDep, hooks: HooksDep) -> BatchResults:
     """Sync up to MAX_BATCH_ITEMS submissions; one result per item (created|duplicate|edit|conflict|invalid)."""
     raw = await _read_limited(request, min(settings.max_submission_bytes, MAX_BATCH_BODY))
     try:  # a body of up to 32 MB: parsed in the thread pool, off the event loop
@@ -87,10 +88,11 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
     results = await run_in_threadpool(batch.sync_batch, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor,
                                       items=body.items, device=body.device,
                                       user_agent=request.headers.get("user-agent"))
-    return {"results": [r.to_json() for r in results]}
+    return BatchResults(results=[BatchItemResult.from_result(r) for r in results])
 
 
-@router.head("/api/v1/blobs/{sha256}")
+@router.head("/api/v1/blobs/{sha256}", response_class=Response,
+             responses={200: {"description": "No upload needed"}, 404: {"description": "Upload the bytes (PUT)"}})
 def head_blob(sha256: str, actor: SyncActor, session: SessionDep) -> Response:
     """200 when you sent these bytes before and nothing of yours waits for them (no upload needed),
     else 404 (PUT them): a file that is absent and one that is not yours answer alike."""
@@ -98,7 +100,8 @@ def head_blob(sha256: str, actor: SyncActor, session: SessionDep) -> Response:
     return Response(status_code=200 if present else 404)
 
 
-@router.put("/api/v1/blobs/{sha256}", openapi_extra=takes(ANY))
+@router.put("/api/v1/blobs/{sha256}", openapi_extra=takes(ANY), response_model=BlobReceiptPublic, status_code=201,
+            responses={200: {"model": BlobReceiptPublic, "description": "These bytes were already stored"}})
 async def put_blob(sha256: str, request: Request, actor: SyncActor, session: SessionDep, blobs: BlobsDep,
                    settings: SettingsDep) -> JSONResponse:
     """Upload a file announced in a batch; verified by its sha256; fills your attachments waiting for it."""
@@ -114,7 +117,7 @@ async def put_blob(sha256: str, request: Request, actor: SyncActor, session: Ses
                                           media_type=request.headers.get("content-type"))
     finally:
         upload.path.unlink(missing_ok=True)
-    return JSONResponse({"sha256": receipt.sha256, "created": receipt.created, "attached": receipt.attached},
+    return JSONResponse(BlobReceiptPublic.from_receipt(receipt).model_dump(mode="json"),
                         status_code=201 if receipt.created else 200)
 
 
@@ -128,23 +131,25 @@ def list_submissions(
     until: Annotated[str | None, Query(description="Received at or before (a bare date includes that day)")] = None,
     device: Annotated[str | None, Query(description="Device name or client deviceID")] = None,
     site: Annotated[str | None, Query(description="Site code")] = None,
-) -> dict:
+) -> SubmissionList:
     """Current submissions of a form, oldest first, paged (design.md §6 access rules). Case forms:
     403 ``submission.case_data`` for everyone (their records are read through ``/api/v1/cases``)."""
     service.refuse_case_data(session, hooks=hooks, form=service.get_form(session, xml_form_id))
     page = reading.list_submissions(session, actor=actor, hooks=hooks, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
                                   offset=offset, since=since, until=until, device=device, site=site)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return SubmissionList(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get("/api/v1/submissions/{instance_id}")
-def get_submission(instance_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep) -> dict:
+def get_submission(instance_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep) -> SubmissionDetail:
     """One submission with the edit history of its record (case-form ones: 403 ``submission.case_data``)."""
     service.refuse_case_submission(session, hooks=hooks, instance_id=instance_id)
     return reading.get_submission(session, actor=actor, hooks=hooks, instance_id=instance_id)
 
 
-@router.get("/api/v1/media/{sha256}")
+@router.get("/api/v1/media/{sha256}", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}, "image/jpeg": {}},
+                             "description": "The file, or its thumb/web JPEG"}, 304: {"description": "Not modified"}})
 def get_media(sha256: str, request: Request, actor: ApiActor, session: SessionDep, blobs: BlobsDep,
               size: Annotated[str | None, Query(description="thumb (240 px) or web (1280 px)")] = None) -> Response:
     """An attachment (or its thumbnail / web size) of a submission you may read, or a file you sent.

@@ -152,17 +152,6 @@ class ItemResult:
     missing_names: list[str] = field(default_factory=list)
     complete: bool | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"instance_id": self.instance_id, "status": self.status, "missing": self.missing}
-        if self.reason is not None:
-            out["reason"] = self.reason
-            out["code"] = self.code
-        if self.missing_names:
-            out["missing_names"] = self.missing_names
-        if self.complete is not None:
-            out["complete"] = self.complete
-        return out
-
 
 def sync_batch(session: Session, *, blobs: BlobStore, settings: Settings, hooks: Hooks, actor: Actor,
                items: list[Any], device: str | None = None, user_agent: str | None = None) -> list[ItemResult]:

@@ -16,7 +16,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
 
 from sqlalchemy import false
 from sqlmodel import Session, col, select
@@ -31,6 +30,7 @@ from forms.models import CASE_FORM_KINDS, Form, FormVersion
 from sync import queries
 from sync.blob_uploads import check_sha256, holds
 from sync.models import Blob, Submission
+from sync.schemas import SubmissionDetail, SubmissionHistoryEntry, SubmissionPublic
 from sync.service import get_form
 
 STAFF = (Role.admin, Role.coordinator)
@@ -90,7 +90,7 @@ def decode_cursor(cursor: str) -> int:
 
 @dataclass
 class Page:
-    items: list[dict[str, Any]]
+    items: list[SubmissionPublic]
     next_cursor: str | None
 
 
@@ -142,7 +142,7 @@ def list_submissions(session: Session, *, actor: Actor, hooks: Hooks, xml_form_i
                 next_cursor=encode_cursor(cursor_row.id) if cursor_row is not None else None)
 
 
-def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str) -> dict[str, Any]:
+def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str) -> SubmissionDetail:
     """One submission (any version) with its record's edit history, oldest first."""
     submission = queries.submission_by_instance_id(session, instance_id)
     form = session.get(Form, submission.form_id) if submission is not None else None
@@ -151,15 +151,13 @@ def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id:
     history = queries.record_history(session, submission.root_instance_id)
     history = [h for h in history if h.id == submission.id or _may_read(session, actor, h, form.kind)]
     described = describe(session, hooks, history, {form.id: form})
-    by_id = {d["instance_id"]: d for d in described}
-    out = dict(by_id[submission.instance_id])
-    out["history"] = [{k: d[k] for k in ("instance_id", "deprecated_id", "current", "superseded_by", "received_at",
-                                         "submitter", "device", "version")} for d in described]
-    out["versions"] = described
-    return out
+    by_id = {d.instance_id: d for d in described}
+    return SubmissionDetail(**dict(by_id[submission.instance_id]),
+                            history=[SubmissionHistoryEntry.model_validate(d, from_attributes=True) for d in described],
+                            versions=described)
 
 
-def describe(session: Session, hooks: Hooks, rows: list[Submission], forms: dict[int, Form]) -> list[dict[str, Any]]:
+def describe(session: Session, hooks: Hooks, rows: list[Submission], forms: dict[int, Form]) -> list[SubmissionPublic]:
     """Submissions as JSON, with submitter, device, attachment URLs and what capabilities add
     (``hooks.submission_extras``: geodata's site code), in a few queries per page."""
     if not rows:
@@ -173,7 +171,7 @@ def describe(session: Session, hooks: Hooks, rows: list[Submission], forms: dict
     out = []
     for r in rows:
         form = forms.get(r.form_id) or session.get(Form, r.form_id)
-        out.append({
+        out.append(SubmissionPublic.model_validate({
             "instance_id": r.instance_id,
             "root_instance_id": r.root_instance_id,
             "deprecated_id": r.deprecated_id,
@@ -198,7 +196,7 @@ def describe(session: Session, hooks: Hooks, rows: list[Submission], forms: dict
                              "url": f"/api/v1/media/{a.sha256}" if a.received and a.sha256 else None}
                             for a in attachments.get(r.id, [])],
             **extras.get(r.id, {}),
-        })
+        }))
     return out
 
 
