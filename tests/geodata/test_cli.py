@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from geodata.schemas import AssurancePublic, ImportReport
 from tests.geodata.conftest import KOLWEZI, offset, sites_frame, square
 
 runner = CliRunner()
@@ -56,3 +57,18 @@ def test_generate_writes_a_synthetic_site_file(tmp_path):
     assert r.exit_code == 0
     frame = gpd.read_file(path)
     assert (frame["kind"] == "asm_site").sum() == 20 and {"zea", "pe"} <= set(frame["kind"])
+
+
+def test_json_output_is_the_api_model(env, tmp_path):
+    """``--json`` prints the models the API answers (geodata.schemas; issue 10)."""
+    path = tmp_path / "sites.geojson"
+    sites_frame([("A", square(*KOLWEZI, 100)), ("A", square(*offset(*KOLWEZI, 900), 100))]).to_file(path)
+    r = runner.invoke(cli, ["sites", "import", str(path), "--json"])
+    report = json.loads(r.output)
+    assert ImportReport.model_validate(report).model_dump(mode="json", exclude_unset=True) == report
+    assert report["problems"] == [{"row": 2, "code": "A", "problem": "duplicate code (first on row 1)"}]
+    r = runner.invoke(cli, ["sites", "assurance", "A", "--type", "egc_kumi", "--valid-until", "2027-01-31", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == AssurancePublic(code="A", assurance_type="egc_kumi",
+                                                   assurance_valid_until="2027-01-31", stage=0,
+                                                   stage_status="unassessed").model_dump(mode="json")
