@@ -4,6 +4,8 @@ follow-ups submitted through the real ingest (``sync.service.receive_submission`
 from __future__ import annotations
 
 import functools
+import io
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
+from shapely.geometry import Polygon, mapping
 from sqlmodel import select
 
 from app.blobs import FilesystemBlobStore
@@ -19,6 +23,8 @@ from app.db import session_scope
 from app.identity import Actor
 from app.settings import Settings
 from cases.models import CaseSubmission, ChildCase
+from geodata.models import Site
+from sync.media import IncomingFile
 from sync.models import Submission
 
 BUNDLED = Path(__file__).resolve().parents[2] / "forms" / "bundled"
@@ -113,3 +119,20 @@ def kit(engine, settings, world) -> CaseKit:
     k = CaseKit(engine=engine, settings=settings, world=world)
     k.install_forms()
     return k
+
+
+def add_site(engine, code="KZ-0042", province="Lualaba"):
+    """A mining site (a small square near Kolwezi) for intakes that name it."""
+    poly = Polygon([(25.4, -10.7), (25.41, -10.7), (25.41, -10.71), (25.4, -10.71)])
+    with session_scope(engine) as s:
+        s.add(Site(code=code, name="Kasulo pit 42", province=province, geometry=json.dumps(mapping(poly)),
+                   min_lon=25.4, min_lat=-10.71, max_lon=25.41, max_lat=-10.7))
+
+
+def photo_file(tmp_path, colour=(120, 80, 40)):
+    """A small JPEG as an uploaded ``child.jpg``."""
+    path = tmp_path / "child.jpg"
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue())
+    return IncomingFile(name="child.jpg", path=path, size=path.stat().st_size, media_type="image/jpeg")

@@ -5,10 +5,15 @@ from datetime import date, timedelta
 
 from sqlmodel import select
 
+from app.blobs import FilesystemBlobStore
 from app.composition import build_hooks
 from app.db import session_scope
+from app.identity import Actor
 from cases import codes, transitions
 from cases.models import CaseEvent, CaseService, ChildCase
+from sync.models import SubmissionAttachment
+from tests.cases.conftest import add_site, eligible_answers, photo_file
+from tests.cases.test_routes import go
 
 
 def test_an_eligible_intake_opens_a_submitted_case(kit, world):
@@ -42,7 +47,6 @@ def test_an_intake_aged_18_or_over_is_kept_restricted_minimal_and_opens_nothing(
 
 
 def test_a_resend_of_a_minimised_intake_is_still_a_duplicate(kit, world):
-    from app.identity import Actor
     from sync.service import receive_submission
     from sync.submission_xml import build_instance_xml
 
@@ -135,14 +139,11 @@ def test_a_followup_that_cannot_apply_is_linked_but_flagged(kit, world):
 
 
 def _answers(**overrides):
-    from tests.cases.conftest import eligible_answers
-
     return eligible_answers(**overrides)
 
 
 def _walk_to_services(kit, world, code):
     """submitted → verified → referred → accepted → plan → in_services through the API's service."""
-    from app.identity import Actor
 
     steps = [(world.coordinator, "verify", {}), (world.coordinator, "refer", {"organisation": "NGO A"}),
              (world.caseworker_a, "accept", {}), (world.caseworker_a, "submit_plan", {}),
@@ -154,7 +155,6 @@ def _walk_to_services(kit, world, code):
 
 
 def test_a_closure_request_from_the_field_waits_for_a_coordinator(client, kit, world):
-    from tests.cases.test_routes import go
 
     case = kit.intake(world.caseworker_a)
     _walk_to_services(kit, world, case.code)
@@ -178,3 +178,20 @@ def test_a_site_code_from_a_file_choice_is_not_trusted_for_length(kit, world):
     # Static choices are checked by sync; a select_one_from_file value is not.
     case = kit.intake(world.caseworker_a, site_id="S" * 300)
     assert case.site_code == "S" * 100 and case.site_id is None
+
+
+def test_an_intake_links_its_case_to_the_named_site_and_province(kit, world, engine):
+    add_site(engine)
+    case = kit.intake(world.caseworker_a, site_id="KZ-0042")
+    assert (case.site_code, case.province) == ("KZ-0042", "Lualaba") and case.site_id is not None
+
+
+def test_a_photo_of_an_intake_that_opens_no_case_is_not_kept(kit, world, settings, tmp_path):
+    sub = kit.submit(world.caseworker_a, "child_case_intake",
+                     eligible_answers(age_estimated_years=21, consent_photo="yes", child_photo="child.jpg"),
+                     files=[photo_file(tmp_path)])
+    stored = kit.submission(sub)
+    assert stored.restricted and "child.jpg" not in stored.xml
+    with session_scope(kit.engine) as s:
+        assert s.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == sub.id)).all() == []
+    assert not any(p.is_file() for p in FilesystemBlobStore(settings.media_path).root.rglob("*"))

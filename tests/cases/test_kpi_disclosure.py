@@ -17,8 +17,8 @@ import pytest
 from app.db import session_scope
 from app.identity import Actor
 from cases.kpi import LEVELS, SMALL_CELL, TOTAL, child_labour_kpi, protect
+from tests.cases.conftest import add_site
 from tests.cases.test_kpi import withdraw
-from tests.cases.test_service import add_site
 
 HIDDEN = ("<5", "suppressed")
 

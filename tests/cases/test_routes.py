@@ -223,3 +223,18 @@ def test_identity_reads_are_audited_and_the_list_has_no_names(client, kit, world
 def test_bad_list_parameters_are_422(client, world, query):
     r = client.get(f"/api/v1/cases?{query}", headers=world.coordinator.bearer)
     assert r.status_code == 422 and r.json()["error"]["message"]
+
+
+def test_every_case_route_declares_its_response(app):
+    """Issue 10: OpenAPI describes every answer of the cases API (``cases.schemas``; a photo is its bytes)."""
+    paths = {p: ops for p, ops in app.openapi()["paths"].items() if p.startswith(("/api/v1/cases", "/api/v1/kpis"))}
+    assert len(paths) == 13
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            ok = op["responses"].get("200") or op["responses"]["201"]
+            if path.endswith("/photos/{name}"):
+                assert "image/jpeg" in ok["content"]
+                continue
+            assert ok["content"]["application/json"]["schema"]["$ref"], (method, path)
+    case = paths["/api/v1/cases/{code}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert case["$ref"].endswith("/CasePublic")
