@@ -9,7 +9,7 @@ cross-site without asking, with cached Basic credentials. So an unsafe request w
 415 unless its Content-Type is one the route declares; a route that declares nothing takes JSON only. Routes
 that take another body say so with ``openapi_extra=takes(...)`` (which also documents it in OpenAPI), or by
 having ``Form``/``File`` parameters. A body of a type another site's page can send without asking (forms,
-text/plain) must moreover not come from another site's page (``app.auth.check_csrf``), whatever the
+text/plain) must moreover not come from another site's page (``app.csrf.check_csrf``), whatever the
 credentials: tablets and scripts send no Origin. The check is an app-wide dependency, so a new route cannot
 forget it.
 """
@@ -23,7 +23,7 @@ from fastapi import params as fastapi_params
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import check_csrf
+from app.csrf import check_csrf
 from app.errors import UnsupportedMedia
 
 #: Scripts, styles, fonts and fetches from our own origin only; no plugins, no <base>, no framing, forms post

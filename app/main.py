@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import routes as app_routes
+from app.basic import BasicCache
 from app.composition import CAPABILITIES, build_hooks, make_blob_store
 from app.db import make_engine
 from app.errors import DomainError
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.blobs = make_blob_store(settings)  # the one blob store (app.blobs), BlobsDep hands it out
+    app.state.basic_cache = BasicCache()  # verified Basic credentials, per app (app.basic)
     app.state.hooks = build_hooks()  # events, record policies, generated form media (app.events)
     install_error_handlers(app)
     app.add_middleware(HeaderLimits)

@@ -10,19 +10,13 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from app import accounts, audit
-from app.auth import (
-    SESSION_COOKIE,
-    AdminActor,
-    ApiActor,
-    StaffActor,
-    check_csrf,
-    check_lockout,
-    record_failed_login,
-)
+from app.auth import SESSION_COOKIE, AdminActor, ApiActor, StaffActor
 from app.collect import collect_settings, device_server_url, encode_settings
+from app.csrf import check_csrf
 from app.deps import SessionDep, SettingsDep, client_addr
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.identity import Actor, Role
+from app.lockout import check_lockout, record_failed_login
 from app.models import ApiToken, AuditLog, Device, User, WebSession
 from app.schemas import (
     DeviceCreate,

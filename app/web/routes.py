@@ -12,10 +12,12 @@ from fastapi.templating import Jinja2Templates
 
 from app import accounts
 from app.assets import vendor_url
-from app.auth import check_csrf, check_lockout, record_failed_login, session_user
+from app.auth import session_user
+from app.csrf import check_csrf
 from app.deps import SessionDep, SettingsDep
 from app.errors import DomainError
 from app.http_security import FORM_URLENCODED, MULTIPART, takes
+from app.lockout import check_lockout, record_failed_login
 from app.models import Organisation
 from app.routes import end_web_session, start_web_session
 

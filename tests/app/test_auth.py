@@ -20,8 +20,11 @@ from sqlmodel import select
 
 from app import accounts
 from app.accounts import REALM
-from app.auth import FAILURE_WINDOW_SECONDS, NONCE_TTL_SECONDS, OpenRosaActor, parse_digest
+from app.auth import OpenRosaActor
 from app.db import session_scope
+from app.digest import NONCE_TTL_SECONDS, parse_digest
+from app.lockout import FAILURE_WINDOW_SECONDS
+from app.main import create_app
 from app.models import AuditLog, DigestNonce
 from tests.conftest import PASSWORD, SECRET
 
@@ -577,7 +580,7 @@ def test_concurrent_failures_share_one_row_and_lose_no_count(app, world, engine)
 
     from starlette.requests import Request
 
-    from app.auth import record_failed_login
+    from app.lockout import record_failed_login
 
     barrier = Barrier(6)
 
@@ -592,3 +595,11 @@ def test_concurrent_failures_share_one_row_and_lose_no_count(app, world, engine)
     rows = failed_logins(engine)
     assert sum(r.count for r in rows) == 30
     assert len(rows) == 1 or len({r.at.timestamp() // FAILURE_WINDOW_SECONDS for r in rows}) == len(rows)
+
+
+def test_the_basic_cache_belongs_to_its_app(app, settings, orclient, world):
+    """Verified Basic credentials are cached per app (``app.state.basic_cache``), not per process:
+    another app (another test) starts with an empty cache (issue 10: module-global caches)."""
+    assert orclient.get("/test-openrosa", headers=world.monitor.basic).status_code == 200
+    assert app.state.basic_cache._entries
+    assert create_app(settings).state.basic_cache._entries == {}
