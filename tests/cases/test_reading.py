@@ -33,3 +33,24 @@ def test_case_photos_are_served_only_to_the_owning_ngo_without_metadata(client, 
         go(client, world.coordinator, code, action, **({"organisation": "NGO A"} if action == "refer" else {}))
     go(client, world.caseworker_a, code, "accept")
     assert client.get(url, headers=world.coordinator.bearer).status_code == 403
+
+
+FACTS = {"code", "status", "updated_at", "person", "organisation", "proposed_organisation", "site", "province",
+         "risk_level", "urgent", "classification", "sex", "age_band", "date_identified", "consent", "pending_request",
+         "closure_reason", "opened_at", "closed_at", "duplicate_of", "identity_erased", "identity_readable",
+         "allowed_actions"}
+
+
+def test_a_case_keeps_its_json_shape_in_the_list_and_the_detail(client, kit, world):
+    """Issue 10: ``CasePublic`` answers what the dicts answered: the list without events, services
+    and follow-ups, the detail with them, an event's ``from``; unset fields absent, set ones even when null."""
+    code = kit.intake(world.caseworker_a).code
+    co = world.coordinator.bearer
+    [listed] = client.get("/api/v1/cases", headers=co).json()["cases"]
+    assert set(listed) == FACTS and listed["code"] == code and listed["closed_at"] is None
+    detail = client.get(f"/api/v1/cases/{code}", headers=co).json()
+    assert set(detail) == FACTS | {"events", "services", "followups"}
+    assert set(detail["consent"]) == {"given_by", "services", "share_partner", "reporting", "photo"}
+    [event] = detail["events"]
+    assert event["from"] is None and event["to"] == "submitted"
+    assert set(event) == {"action", "from", "to", "role", "actor", "organisation", "device", "auth", "at", "reason"}
