@@ -21,11 +21,18 @@ from starlette.datastructures import UploadFile
 from app.auth import ApiActor, StaffActor
 from app.blobs import BlobStore
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
-from app.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
 from app.http_security import MULTIPART, takes
 from app.identity import Actor
 from app.settings import Settings
 from forms import queries, service
+from forms.errors import (
+    FormBadMediaName,
+    FormFileMissing,
+    FormForbidden,
+    FormNotMultipart,
+    FormSettingsNotObject,
+    FormTooLarge,
+)
 from forms.models import Form, FormState, FormVersion
 from forms.schemas import FormDetail, FormList, FormMediaPublic, FormMediaUploaded, FormPublic, FormUploaded
 
@@ -43,8 +50,7 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
     while chunk := await upload.read(CHUNK):
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"{upload.filename or 'the file'} is larger than the limit of {limit} bytes",
-                                  code="form.too_large")
+            raise FormTooLarge(f"{upload.filename or 'the file'} is larger than the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -53,10 +59,10 @@ async def _form_data(request: Request, settings: SettingsDep):  # noqa: ANN202
     length = request.headers.get("content-length")
     limit = settings.max_form_bytes * MAX_REQUEST_FACTOR
     if length and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"the request is larger than the limit of {limit} bytes; upload media files "
-                              "separately (POST /api/v1/forms/{id}/media)", code="form.too_large")
+        raise FormTooLarge(f"the request is larger than the limit of {limit} bytes; upload media files "
+                           "separately (POST /api/v1/forms/{id}/media)")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequest("send the files as multipart/form-data", code="form.not_multipart")
+        raise FormNotMultipart("send the files as multipart/form-data")
     return await request.form(max_files=MAX_PARTS + 1, max_fields=20)
 
 
@@ -64,7 +70,7 @@ async def _media_parts(parts: list[Any], limit: int) -> list[service.IncomingMed
     media = []
     for part in parts:
         if not isinstance(part, UploadFile) or not part.filename:
-            raise Invalid("each media part must be a file with a file name", code="form.bad_media_name")
+            raise FormBadMediaName("each media part must be a file with a file name")
         media.append(service.IncomingMedia(filename=part.filename, content=await _read(part, limit),
                                            media_type=part.content_type if part.content_type not in
                                            (None, "", "application/octet-stream") else None))
@@ -74,7 +80,7 @@ async def _media_parts(parts: list[Any], limit: int) -> list[service.IncomingMed
 def _visible(session, actor, xml_form_id: str) -> Form:  # noqa: ANN001
     form = service.require_form(session, xml_form_id)
     if not service.may_see(actor, form):
-        raise Forbidden(f"your role may not see form {xml_form_id!r}", code="form.forbidden")
+        raise FormForbidden(f"your role may not see form {xml_form_id!r}")
     return form
 
 
@@ -105,7 +111,7 @@ async def upload_form(request: Request, actor: StaffActor, session: SessionDep, 
     data = await _form_data(request, settings)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        raise Invalid("the multipart part 'file' (the .xlsx or .xml form) is missing", code="form.file_missing")
+        raise FormFileMissing("the multipart part 'file' (the .xlsx or .xml form) is missing")
     kind = data.get("kind")
     content = await _read(upload, settings.max_form_bytes)
     media = await _media_parts(data.getlist("media"), settings.max_form_bytes)
@@ -143,9 +149,9 @@ async def update_form(xml_form_id: str, request: Request, actor: StaffActor, ses
     try:
         changes = await request.json()
     except ValueError as exc:
-        raise BadRequest("the body must be a JSON object", code="form.bad_setting") from exc
+        raise FormSettingsNotObject("the body must be a JSON object") from exc
     if not isinstance(changes, dict):
-        raise BadRequest("the body must be a JSON object", code="form.bad_setting")
+        raise FormSettingsNotObject("the body must be a JSON object")
     return await run_in_threadpool(_update, session, xml_form_id=xml_form_id, actor=actor, changes=changes)
 
 
@@ -179,7 +185,7 @@ async def upload_media(xml_form_id: str, request: Request, actor: StaffActor, se
                                       version_name if isinstance(version_name, str) else None)
     parts = [v for _, v in data.multi_items() if isinstance(v, UploadFile)]
     if not parts:
-        raise Invalid("no file parts in the upload", code="form.file_missing")
+        raise FormFileMissing("no file parts in the upload")
     media = await _media_parts(parts, settings.max_form_bytes)
     return await run_in_threadpool(_add_media, session, blobs=blobs, settings=settings, actor=actor, form=form,
                                    version=version, media=media, generated=hooks.per_caller_names())

@@ -25,11 +25,29 @@ from sqlmodel import Session
 
 from app import audit
 from app.blobs import BlobStore, StoredBlob
-from app.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.identity import Actor, Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms import queries
+from forms.errors import (
+    FormBadId,
+    FormBadKind,
+    FormBadMediaName,
+    FormBadSetting,
+    FormBadState,
+    FormBadVersion,
+    FormKindFixed,
+    FormMediaGenerated,
+    FormMediaNotReferenced,
+    FormNotFound,
+    FormTooLarge,
+    FormUnsupportedFile,
+    FormUploadRace,
+    FormVersionConflict,
+    FormVersionNotFound,
+    FormXformInvalid,
+    FormXlsformInvalid,
+)
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormMedia, FormState, FormVersion
 from forms.xform import XFormError, geopoint_paths, parse_xform, set_version
 from forms.xlsform import XLSFormError, convert, file_type
@@ -85,7 +103,7 @@ def require_form(session: Session, xml_form_id: str) -> Form:
     """The form, or a 404 ``form.not_found``."""
     form = queries.get_form(session, xml_form_id)
     if form is None:
-        raise NotFound(f"no form with id {xml_form_id!r}", code="form.not_found")
+        raise FormNotFound(f"no form with id {xml_form_id!r}")
     return form
 
 
@@ -93,7 +111,7 @@ def require_version(session: Session, form: Form, version: str | None) -> FormVe
     """A version of ``form`` (the published one when ``version`` is empty), or 404 ``form.version_not_found``."""
     found = queries.get_version(session, form, version)
     if found is None:
-        raise NotFound(f"form {form.xml_form_id!r} has no version {version!r}", code="form.version_not_found")
+        raise FormVersionNotFound(f"form {form.xml_form_id!r} has no version {version!r}")
     return found
 
 
@@ -128,19 +146,18 @@ def to_xform(content: bytes, filename: str | None) -> tuple[str, list[str]]:
     """
     kind = file_type(filename, content)
     if kind == "unknown":
-        raise UnsupportedMedia(f"{filename or 'the upload'} is neither an XLSForm (.xlsx, .md) nor an XForm (.xml)",
-                               code="form.unsupported_file")
+        raise FormUnsupportedFile(f"{filename or 'the upload'} is neither an XLSForm (.xlsx, .md) nor an XForm (.xml)")
     if kind == "xml":
         try:
             return content.decode("utf-8"), []
         except UnicodeDecodeError as exc:
-            raise Invalid("the XForm must be UTF-8 encoded", code="form.xform_invalid") from exc
+            raise FormXformInvalid("the XForm must be UTF-8 encoded") from exc
     try:
         result = convert(content, kind=kind)
     except XLSFormError as exc:
         where = f" (row {exc.row})" if exc.row and f"row : {exc.row}" not in exc.message else ""
-        raise Invalid(f"XLSForm error{where}: {exc.message}", code="form.xlsform_invalid",
-                      details={"row": exc.row, "sheet": exc.sheet, "pyxform_message": exc.message}) from exc
+        raise FormXlsformInvalid(f"XLSForm error{where}: {exc.message}",
+                                 details={"row": exc.row, "sheet": exc.sheet, "pyxform_message": exc.message}) from exc
     return result.xform, result.warnings
 
 
@@ -148,19 +165,18 @@ def _parse(xform: str):  # noqa: ANN202
     try:
         info = parse_xform(xform.encode("utf-8"))
     except XFormError as exc:
-        raise Invalid(f"invalid XForm: {exc}", code="form.xform_invalid") from exc
+        raise FormXformInvalid(f"invalid XForm: {exc}") from exc
     if not FORM_ID.match(info.xml_form_id):
-        raise Invalid(f"form id {info.xml_form_id!r} must start with a letter or '_' and contain only letters, digits, "
-                      "'_', '-' or '.' (at most 200)", code="form.bad_id")
+        raise FormBadId(f"form id {info.xml_form_id!r} must start with a letter or '_' and contain only letters, digits, "
+                        "'_', '-' or '.' (at most 200)")
     if info.version is not None and not VERSION.match(info.version):
-        raise Invalid(f"form version {info.version!r} must be 1-100 characters without spaces, slashes, quotes or ?#%<>",
-                      code="form.bad_version")
+        raise FormBadVersion(f"form version {info.version!r} must be 1-100 characters without spaces, slashes, quotes or ?#%<>")
     return info
 
 
 def _check_kind(kind: str | None) -> None:
     if kind is not None and kind not in tuple(FormKind):
-        raise Invalid(f"unknown form kind {kind!r}; use one of {', '.join(FormKind)}", code="form.bad_kind")
+        raise FormBadKind(f"unknown form kind {kind!r}; use one of {', '.join(FormKind)}")
 
 
 def _sha256(data: bytes) -> str:
@@ -201,8 +217,7 @@ def add_form(
         409 ``form.version_conflict`` when the version exists with a different XForm.
     """
     if len(content) > settings.max_form_bytes:
-        raise PayloadTooLarge(f"the form file is larger than the limit of {settings.max_form_bytes} bytes",
-                              code="form.too_large")
+        raise FormTooLarge(f"the form file is larger than the limit of {settings.max_form_bytes} bytes")
     _check_kind(kind)
     xform, warnings = to_xform(content, filename)
     info = _parse(xform)
@@ -219,9 +234,8 @@ def add_form(
     elif form is not None:
         existing = queries.get_version(session, form, info.version)
         if existing is not None and existing.xform_sha256 != _sha256(xform.encode("utf-8")):
-            raise Conflict(f"form {info.xml_form_id!r} already has a version {info.version!r} with different content; "
-                           "change the version (settings sheet) to publish a new one",
-                           code="form.version_conflict", details={"version": info.version})
+            raise FormVersionConflict(f"form {info.xml_form_id!r} already has a version {info.version!r} with different content; "
+                                      "change the version (settings sheet) to publish a new one", details={"version": info.version})
 
     if existing is not None:
         if kind is not None and form.kind != kind:
@@ -269,8 +283,7 @@ def _flush_upload(session: Session, xml_form_id: str) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"another upload of form {xml_form_id!r} was saved at the same time; send it again",
-                       code="form.upload_race") from exc
+        raise FormUploadRace(f"another upload of form {xml_form_id!r} was saved at the same time; send it again") from exc
 
 
 def _carry_media(session: Session, previous: FormVersion | None, version: FormVersion) -> None:
@@ -346,8 +359,7 @@ def update_form(
     """
     unknown = sorted(set(changes) - {*SETTING_KEYS, "kind", "state"})
     if unknown:
-        raise Invalid(f"unknown form setting(s): {', '.join(unknown)}; use {', '.join((*SETTING_KEYS, 'kind', 'state'))}",
-                      code="form.bad_setting")
+        raise FormBadSetting(f"unknown form setting(s): {', '.join(unknown)}; use {', '.join((*SETTING_KEYS, 'kind', 'state'))}")
     version = require_version(session, form, None)
     new = dict(form.settings or {})
     if "location_field" in changes:
@@ -357,11 +369,9 @@ def update_form(
         else:
             found = _field(version, path) if isinstance(path, str) else None
             if found is None or found["kind"] != "field":
-                raise Invalid(f"location_field {path!r} is not a field of version {version.version}",
-                              code="form.bad_setting", details={"setting": "location_field"})
+                raise FormBadSetting(f"location_field {path!r} is not a field of version {version.version}", details={"setting": "location_field"})
             if found["type"] != "geopoint":
-                raise Invalid(f"location_field {path!r} is a {found['type']}, not a geopoint",
-                              code="form.bad_setting", details={"setting": "location_field"})
+                raise FormBadSetting(f"location_field {path!r} is a {found['type']}, not a geopoint", details={"setting": "location_field"})
             new["location_field"] = path
     if "site_field" in changes:
         path = changes["site_field"]
@@ -370,17 +380,16 @@ def update_form(
         else:
             found = _field(version, path) if isinstance(path, str) else None
             if found is None or found["kind"] != "field" or found["repeat"] is not None:
-                raise Invalid(f"site_field {path!r} is not a field outside repeats of version {version.version}",
-                              code="form.bad_setting", details={"setting": "site_field"})
+                raise FormBadSetting(f"site_field {path!r} is not a field outside repeats of version {version.version}", details={"setting": "site_field"})
             new["site_field"] = path
     if "site_mapping" in changes:
         if not isinstance(changes["site_mapping"], bool):
-            raise Invalid("site_mapping must be true or false", code="form.bad_setting", details={"setting": "site_mapping"})
+            raise FormBadSetting("site_mapping must be true or false", details={"setting": "site_mapping"})
         new["site_mapping"] = changes["site_mapping"]
     if "sensitive_media" in changes:
         if not isinstance(changes["sensitive_media"], bool):
-            raise Invalid("sensitive_media must be true or false", code="form.bad_setting",
-                          details={"setting": "sensitive_media"})
+            raise FormBadSetting("sensitive_media must be true or false",
+                                        details={"setting": "sensitive_media"})
         new["sensitive_media"] = changes["sensitive_media"]
     if changes.get("kind") is not None:
         _check_kind(changes["kind"])
@@ -407,9 +416,8 @@ def change_kind(session: Session, *, form: Form, kind: str, actor: Actor | None)
     _check_kind(kind)
     queries.lock_form(session, form)
     if queries.has_submissions(session, form):
-        raise Conflict(f"form {form.xml_form_id!r} already has submissions: its kind ({form.kind}) is fixed; "
-                       "publish the questions as a new form (another form id) instead",
-                       code="form.kind_fixed", details={"kind": form.kind})
+        raise FormKindFixed(f"form {form.xml_form_id!r} already has submissions: its kind ({form.kind}) is fixed; "
+                            "publish the questions as a new form (another form id) instead", details={"kind": form.kind})
     audit.record(session, "form.kind", actor=actor, object_type="form", object_id=form.xml_form_id,
                  before=form.kind, after=kind)
     form.kind = kind
@@ -420,7 +428,7 @@ def change_kind(session: Session, *, form: Form, kind: str, actor: Actor | None)
 def set_state(session: Session, *, form: Form, state: str, actor: Actor | None) -> Form:
     """Open or close a form. Closed forms are not offered to tablets and refuse submissions."""
     if state not in tuple(FormState):
-        raise Invalid(f"unknown form state {state!r}; use open or closed", code="form.bad_state")
+        raise FormBadState(f"unknown form state {state!r}; use open or closed")
     if form.state != state:
         form.state = state
         session.add(form)
@@ -437,10 +445,10 @@ def check_media_name(name: str, referenced: Iterable[str]) -> None:
     parts = name.split("/")
     if (not name or name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts)
             or any(ord(c) < 32 for c in name) or len(name) > 300):
-        raise Invalid(f"media file name {name!r} is not a plain relative file name", code="form.bad_media_name")
+        raise FormBadMediaName(f"media file name {name!r} is not a plain relative file name")
     if name not in referenced:
-        raise Invalid(f"the form does not reference a media file named {name!r}", code="form.media_not_referenced",
-                      details={"referenced": list(referenced)})
+        raise FormMediaNotReferenced(f"the form does not reference a media file named {name!r}",
+                                     details={"referenced": list(referenced)})
 
 
 def guess_media_type(filename: str) -> str:
@@ -468,8 +476,7 @@ def add_media(
     version = version or require_version(session, form, None)
     check_media_name(upload.filename, version.media_names)
     if upload.filename in generated:
-        raise Invalid(f"{upload.filename!r} is generated for each tablet by the server; it cannot be uploaded",
-                      code="form.media_generated")
+        raise FormMediaGenerated(f"{upload.filename!r} is generated for each tablet by the server; it cannot be uploaded")
     blob = _store(blobs, settings, upload)
     row = _put_media(session, version, upload.filename, blob, upload.media_type or guess_media_type(upload.filename),
                      generated_from=None)
@@ -484,8 +491,7 @@ def _store(blobs: BlobStore, settings: Settings, upload: IncomingMedia) -> Store
         return blobs.put_file(upload.path, max_bytes=limit)
     content = upload.content or b""
     if len(content) > limit:
-        raise PayloadTooLarge(f"media file {upload.filename!r} is larger than the limit of {limit} bytes",
-                              code="form.too_large")
+        raise FormTooLarge(f"media file {upload.filename!r} is larger than the limit of {limit} bytes")
     return blobs.put_bytes(content)
 
 

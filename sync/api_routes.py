@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth import ApiActor, api_actor
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
-from app.errors import BadRequest, Invalid, PayloadTooLarge
 from app.http_security import ANY, takes
 from app.identity import Actor
 from sync import batch, blob_uploads, media, reading, service
+from sync.errors import BatchInvalid, BatchNotJson, BatchTooLarge, BlobTooLarge, RequestBadLength
 from sync.schemas import BatchItemResult, BatchResults, BlobReceiptPublic, SubmissionDetail, SubmissionList
 
 router = APIRouter(tags=["sync"])
@@ -50,20 +50,18 @@ def _declared_length(request: Request) -> int | None:
     try:
         return int(value)
     except ValueError as exc:
-        raise BadRequest("Content-Length is not a number", code="request.bad_length") from exc
+        raise RequestBadLength("Content-Length is not a number") from exc
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = _declared_length(request)
     if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"the request body is {declared} bytes; the limit is {limit}",
-                              code="batch.too_large", details={"limit": limit})
+        raise BatchTooLarge(f"the request body is {declared} bytes; the limit is {limit}", details={"limit": limit})
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes",
-                                  code="batch.too_large", details={"limit": limit})
+            raise BatchTooLarge(f"the request body is larger than the limit of {limit} bytes", details={"limit": limit})
     return bytes(body)
 
 
@@ -75,15 +73,14 @@ async def sync_batches(request: Request, actor: SyncActor, session: SessionDep, 
     try:  # a body of up to 32 MB: parsed in the thread pool, off the event loop
         body = await run_in_threadpool(lambda: BatchBody.model_validate(batch.loads(raw)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not JSON: {exc}", code="batch.not_json") from exc
+        raise BatchNotJson(f"the body is not JSON: {exc}") from exc
     except RecursionError as exc:
-        raise BadRequest("the body is JSON nested too deeply", code="batch.not_json") from exc
+        raise BatchNotJson("the body is JSON nested too deeply") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise Invalid(f"{where}: {first.get('msg')}" if where else f"the body must be an object: {first.get('msg')}",
-                      code="batch.invalid",
-                      details={"problems": [{"field": ".".join(str(p) for p in e.get("loc", ())),
+        raise BatchInvalid(f"{where}: {first.get('msg')}" if where else f"the body must be an object: {first.get('msg')}",
+                           details={"problems": [{"field": ".".join(str(p) for p in e.get("loc", ())),
                                              "message": e.get("msg")} for e in exc.errors()]}) from exc
     results = await run_in_threadpool(batch.sync_batch, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor,
                                       items=body.items, device=body.device,
@@ -108,8 +105,7 @@ async def put_blob(sha256: str, request: Request, actor: SyncActor, session: Ses
     await run_in_threadpool(blob_uploads.authorise_blob, session, actor=actor, sha256=sha256)
     declared = _declared_length(request)
     if declared is not None and declared > settings.max_attachment_bytes:
-        raise PayloadTooLarge(f"the file is {declared} bytes; the limit is {settings.max_attachment_bytes}",
-                              code="blob.too_large", details={"limit": settings.max_attachment_bytes})
+        raise BlobTooLarge(f"the file is {declared} bytes; the limit is {settings.max_attachment_bytes}", details={"limit": settings.max_attachment_bytes})
     upload = await blob_uploads.spool(request.stream(), directory=blobs.tmp, max_bytes=settings.max_attachment_bytes)
     try:
         receipt = await run_in_threadpool(blob_uploads.receive_blob, session, blobs=blobs, settings=settings, actor=actor,

@@ -37,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app.blobs import BlobStore
-from app.errors import DomainError, Invalid, PayloadTooLarge
+from app.errors import DomainError
 from app.events import Hooks
 from app.identity import Actor
 from app.settings import Settings
@@ -45,6 +45,7 @@ from forms.models import Form, FormVersion
 from forms.service import may_submit
 from sync import media, queries
 from sync.blob_uploads import SHA256_RE, hashes_held
+from sync.errors import BatchBadData, BatchItemMismatch, BatchTooManyItems, SubmissionInvalidValue
 from sync.models import Submission
 from sync.service import get_form, get_version, receive_submission
 from sync.submission_xml import build_instance_xml
@@ -162,8 +163,7 @@ def sync_batch(session: Session, *, blobs: BlobStore, settings: Settings, hooks:
     :raises PayloadTooLarge: more than ``settings.max_batch_items`` items.
     """
     if len(items) > settings.max_batch_items:
-        raise PayloadTooLarge(f"a batch may hold at most {settings.max_batch_items} items; this one has {len(items)}",
-                              code="batch.too_many_items", details={"limit": settings.max_batch_items})
+        raise BatchTooManyItems(f"a batch may hold at most {settings.max_batch_items} items; this one has {len(items)}", details={"limit": settings.max_batch_items})
     problems = [unfit(raw) for raw in items]
     fit = [raw for raw, bad in zip(items, problems, strict=True) if bad is None and isinstance(raw, dict)]
     announced = {a.get("sha256") for item in fit for a in _listed(item.get("attachments"))
@@ -241,16 +241,16 @@ def _sync_item(session: Session, *, blobs: BlobStore, settings: Settings, hooks:
                                         client_device_id=device, user_agent=user_agent)
             submission = result.submission
             if submission.instance_id != item.instance_id or submission.form_id != form.id:
-                raise Invalid(f"the XML is instance {submission.instance_id!r} of another form or id than the item "
-                              f"says ({item.form_id!r}, {item.instance_id!r})", code="batch.item_mismatch")
+                raise BatchItemMismatch(f"the XML is instance {submission.instance_id!r} of another form or id than the item "
+                                        f"says ({item.form_id!r}, {item.instance_id!r})")
             if item.xml is not None and item.version is not None and result.status != "duplicate":
                 stored_version = session.get(FormVersion, submission.form_version_id)
                 if stored_version is not None and stored_version.version != item.version:
-                    raise Invalid(f"the XML is on version {stored_version.version!r} of {item.form_id!r}, not "
-                                  f"{item.version!r} as the item says", code="batch.item_mismatch")
+                    raise BatchItemMismatch(f"the XML is on version {stored_version.version!r} of {item.form_id!r}, not "
+                                            f"{item.version!r} as the item says")
             if item.deprecated_id and submission.deprecated_id != item.deprecated_id:
-                raise Invalid(f"the XML's meta/deprecatedID is {submission.deprecated_id!r}, not "
-                              f"{item.deprecated_id!r}", code="batch.item_mismatch")
+                raise BatchItemMismatch(f"the XML's meta/deprecatedID is {submission.deprecated_id!r}, not "
+                                        f"{item.deprecated_id!r}")
             if item.attachments:
                 missing, missing_names = _expect(session, submission, item.attachments)
             else:
@@ -284,7 +284,7 @@ def _item_xml(session: Session, item: BatchItem,
     try:
         return form, build_instance_xml(version, item.data or {}, item.instance_id, item.deprecated_id)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise Invalid(f"data cannot be turned into instance XML: {exc}", code="batch.bad_data") from exc
+        raise BatchBadData(f"data cannot be turned into instance XML: {exc}") from exc
 
 
 SCALARS = (str, int, float, bool)
@@ -301,9 +301,8 @@ def _check_values(data: dict[str, Any], repeats: set[str]) -> None:
                 isinstance(value, list) and all(isinstance(v, SCALARS) for v in value) and path not in repeats):
             continue
         else:
-            raise Invalid(f"{path}: a {type(value).__name__} cannot be a field's value here (use a string, number, "
-                          "boolean, a list of choices, or a list of objects for a repeat)",
-                          code="submission.invalid_value", details={"field": path})
+            raise SubmissionInvalidValue(f"{path}: a {type(value).__name__} cannot be a field's value here (use a string, number, "
+                                         "boolean, a list of choices, or a list of objects for a repeat)", details={"field": path})
 
 
 def _expect(session: Session, submission: Submission,

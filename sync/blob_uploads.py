@@ -24,12 +24,12 @@ from starlette.concurrency import run_in_threadpool
 
 from app import audit
 from app.blobs import BlobStore
-from app.errors import Forbidden, Invalid, PayloadTooLarge
 from app.identity import Actor, Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.models import FormVersion
 from sync import media, queries
+from sync.errors import BlobBadHash, BlobHashMismatch, BlobNotExpected, BlobTooLarge
 from sync.models import Blob, Submission, SubmissionAttachment
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -38,7 +38,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 def check_sha256(value: str) -> str:
     """A lower-case hex sha256, else 422 naming the value."""
     if not SHA256_RE.match(value or ""):
-        raise Invalid(f"{value[:80]!r} is not a sha256 (64 lower-case hex digits)", code="blob.bad_hash")
+        raise BlobBadHash(f"{value[:80]!r} is not a sha256 (64 lower-case hex digits)")
     return value
 
 
@@ -71,8 +71,7 @@ async def spool(chunks: AsyncIterator[bytes], *, directory: Path, max_bytes: int
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PayloadTooLarge(f"the file is larger than the limit of {max_bytes} bytes",
-                                          code="blob.too_large", details={"limit": max_bytes})
+                    raise BlobTooLarge(f"the file is larger than the limit of {max_bytes} bytes", details={"limit": max_bytes})
                 await run_in_threadpool(_hash_and_write, sha, out, chunk)
     except BaseException:
         os.unlink(name)
@@ -93,8 +92,7 @@ def authorise_blob(session: Session, *, actor: Actor, sha256: str) -> None:
         return
     mine = session.exec(queries.waiting_for(sha256).where(Submission.submitted_by_user_id == actor.user.id).limit(1)).first()
     if mine is None:
-        raise Forbidden("none of your submissions expects a file with this sha256; announce it in a batch first",
-                        code="blob.not_expected")
+        raise BlobNotExpected("none of your submissions expects a file with this sha256; announce it in a batch first")
 
 
 def blob_present(session: Session, *, actor: Actor, sha256: str) -> bool:
@@ -129,8 +127,7 @@ def receive_blob(session: Session, *, blobs: BlobStore, settings: Settings, acto
     """
     authorise_blob(session, actor=actor, sha256=sha256)
     if upload.sha256 != sha256:
-        raise Invalid(f"the body's sha256 is {upload.sha256}, not {sha256}; nothing was stored",
-                      code="blob.hash_mismatch", details={"expected": sha256, "received": upload.sha256})
+        raise BlobHashMismatch(f"the body's sha256 is {upload.sha256}, not {sha256}; nothing was stored", details={"expected": sha256, "received": upload.sha256})
     existed = blobs.exists(sha256)
     rows = [(att, sub) for att, sub in session.exec(
         queries.waiting_for(sha256).where(Submission.submitted_by_user_id == actor.user.id)).all() if not att.received]

@@ -39,10 +39,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.blobs import BlobStore, StoredBlob
-from app.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.models import CASE_FORM_KINDS, Form
+from sync.errors import (
+    MediaBadName,
+    MediaCorruptImage,
+    MediaEmpty,
+    MediaImageTooLarge,
+    MediaNotAnImage,
+    MediaTooLarge,
+    MediaUnsupportedImage,
+)
 from sync.models import Blob, BlobHolder
 from sync.submission_xml import is_plain_file_name
 
@@ -198,29 +206,26 @@ def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, exp
         claims to be (or must be) an image and is not one.
     """
     if not is_plain_file_name(file.name):
-        raise Invalid(f"attachment name {file.name[:100]!r} must be a plain file name (no directories)",
-                      code="media.bad_name", details={"name": file.name[:100]})
+        raise MediaBadName(f"attachment name {file.name[:100]!r} must be a plain file name (no directories)", details={"name": file.name[:100]})
     if file.path is None:
-        raise Invalid(f"attachment {file.name!r} has no content", code="media.empty")
+        raise MediaEmpty(f"attachment {file.name!r} has no content")
     if file.size > settings.max_attachment_bytes:
-        raise PayloadTooLarge(f"attachment {file.name!r} is {file.size} bytes; the limit is "
-                              f"{settings.max_attachment_bytes}", code="media.too_large", details={"name": file.name})
+        raise MediaTooLarge(f"attachment {file.name!r} is {file.size} bytes; the limit is "
+                            f"{settings.max_attachment_bytes}", details={"name": file.name})
     family = sniff(_head(file.path))
     prepared = PreparedFile(name=file.name, path=file.path, size=file.size, media_type="application/octet-stream")
     if family in DECODABLE:
         _prepare_image(prepared, family, settings=settings, strip_metadata=strip_metadata, workdir=workdir)
     elif family is not None:
         if strip_metadata:
-            raise UnsupportedMedia(f"attachment {file.name!r} is a {family} image, which this server cannot clean "
-                                   "of its metadata; send JPEG or PNG (set the camera to 'most compatible')",
-                                   code="media.unsupported_image", details={"name": file.name, "format": family})
+            raise MediaUnsupportedImage(f"attachment {file.name!r} is a {family} image, which this server cannot clean "
+                                        "of its metadata; send JPEG or PNG (set the camera to 'most compatible')", details={"name": file.name, "format": family})
         prepared.media_type = UNDECODED_TYPES[family]
     elif strip_metadata and expects_image:
-        raise UnsupportedMedia(f"attachment {file.name!r} answers a photo question but is not a JPEG, PNG, WebP, "
-                               "GIF, BMP or TIFF image", code="media.not_an_image", details={"name": file.name})
+        raise MediaNotAnImage(f"attachment {file.name!r} answers a photo question but is not a JPEG, PNG, WebP, "
+                              "GIF, BMP or TIFF image", details={"name": file.name})
     elif looks_like_image(file.name, file.media_type):
-        raise UnsupportedMedia(f"attachment {file.name!r} claims to be an image but is not a readable image",
-                               code="media.not_an_image", details={"name": file.name})
+        raise MediaNotAnImage(f"attachment {file.name!r} claims to be an image but is not a readable image", details={"name": file.name})
     else:
         prepared.media_type = guess_media_type(file.name, file.media_type)
     return prepared
@@ -232,16 +237,13 @@ def _open_checked(path: Path, name: str, family: str, max_pixels: int) -> Image.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path, formats=DECODABLE[family])
     except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"image {name!r} has too many pixels (limit {max_pixels})",
-                              code="media.image_too_large", details={"name": name}) from exc
+        raise MediaImageTooLarge(f"image {name!r} has too many pixels (limit {max_pixels})", details={"name": name}) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnsupportedMedia(f"attachment {name!r} looks like a {family} image but is not a readable one",
-                               code="media.not_an_image", details={"name": name}) from exc
+        raise MediaNotAnImage(f"attachment {name!r} looks like a {family} image but is not a readable one", details={"name": name}) from exc
     width, height = image.size
     if width * height > max_pixels or width <= 0 or height <= 0:
         image.close()
-        raise PayloadTooLarge(f"image {name!r} is {width}x{height} pixels; the limit is {max_pixels} pixels",
-                              code="media.image_too_large", details={"name": name, "width": width, "height": height})
+        raise MediaImageTooLarge(f"image {name!r} is {width}x{height} pixels; the limit is {max_pixels} pixels", details={"name": name, "width": width, "height": height})
     return image
 
 
@@ -284,8 +286,8 @@ def _prepare_image(prepared: PreparedFile, family: str, *, settings: Settings, s
             source = ImageOps.exif_transpose(image)
         prepared.derived = _derived(source)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UnsupportedMedia(f"image {name!r} is truncated or corrupt: {exc}", code="media.corrupt_image",
-                               details={"name": name}) from exc
+        raise MediaCorruptImage(f"image {name!r} is truncated or corrupt: {exc}",
+                                details={"name": name}) from exc
     finally:
         image.close()
 

@@ -21,7 +21,6 @@ from sqlalchemy import false
 from sqlmodel import Session, col, select
 
 from app.blobs import BlobStore
-from app.errors import Forbidden, Invalid, NotFound
 from app.events import Hooks
 from app.identity import Actor, Role
 from app.models import Device, User
@@ -29,6 +28,18 @@ from app.timeutil import as_utc, isoformat
 from forms.models import CASE_FORM_KINDS, Form, FormVersion
 from sync import queries
 from sync.blob_uploads import check_sha256, holds
+from sync.errors import (
+    MediaBadSize,
+    MediaNotFound,
+    MediaNoVariant,
+    RequestBadCursor,
+    RequestBadDate,
+    RequestBadLimit,
+    RequestBadOffset,
+    SubmissionCaseData,
+    SubmissionForbidden,
+    SubmissionNotFound,
+)
 from sync.models import Blob, Submission
 from sync.schemas import SubmissionDetail, SubmissionHistoryEntry, SubmissionPublic
 from sync.service import get_form
@@ -44,10 +55,10 @@ def _readable_form(session: Session, actor: Actor, xml_form_id: str) -> Form:
     form = get_form(session, xml_form_id)
     if form.kind in CASE_FORM_KINDS:
         if actor.role not in CASE_READERS:
-            raise Forbidden(f"submissions of case form {xml_form_id!r} are readable only by the owning "
-                            "organisation's caseworkers", code="submission.case_data")
+            raise SubmissionCaseData(f"submissions of case form {xml_form_id!r} are readable only by the owning "
+                                     "organisation's caseworkers")
     elif actor.role == Role.caseworker:
-        raise Forbidden("caseworkers do not read site-visit data", code="submission.forbidden")
+        raise SubmissionForbidden("caseworkers do not read site-visit data")
     return form
 
 
@@ -69,8 +80,8 @@ def parse_when(value: str | None, *, name: str, end: bool = False) -> datetime |
             return as_utc(datetime.combine(date.fromisoformat(value), time.max if end else time.min))
         return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError as exc:
-        raise Invalid(f"{name}={value[:40]!r} is not an ISO date (2026-03-01) or datetime", code="request.bad_date",
-                      details={"field": name}) from exc
+        raise RequestBadDate(f"{name}={value[:40]!r} is not an ISO date (2026-03-01) or datetime",
+                             details={"field": name}) from exc
 
 
 def encode_cursor(last_id: int) -> str:
@@ -84,8 +95,8 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
         return int(raw[1:])
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise Invalid("cursor is not one this server gave out; start again without it", code="request.bad_cursor",
-                      details={"field": "cursor"}) from exc
+        raise RequestBadCursor("cursor is not one this server gave out; start again without it",
+                               details={"field": "cursor"}) from exc
 
 
 @dataclass
@@ -107,9 +118,9 @@ def list_submissions(session: Session, *, actor: Actor, hooks: Hooks, xml_form_i
         ``offset`` is accepted for simple clients.
     """
     if not 1 <= limit <= MAX_PAGE:
-        raise Invalid(f"limit must be between 1 and {MAX_PAGE}", code="request.bad_limit", details={"field": "limit"})
+        raise RequestBadLimit(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
     if offset is not None and offset < 0:
-        raise Invalid("offset must be 0 or more", code="request.bad_offset", details={"field": "offset"})
+        raise RequestBadOffset("offset must be 0 or more", details={"field": "offset"})
     form = _readable_form(session, actor, xml_form_id)
     case_form = form.kind in CASE_FORM_KINDS
     query = select(Submission).where(Submission.form_id == form.id, Submission.current.is_(True))
@@ -147,7 +158,7 @@ def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id:
     submission = queries.submission_by_instance_id(session, instance_id)
     form = session.get(Form, submission.form_id) if submission is not None else None
     if submission is None or form is None or not _may_read(session, actor, submission, form.kind):
-        raise NotFound(f"no submission {instance_id!r} that you may read", code="submission.not_found")
+        raise SubmissionNotFound(f"no submission {instance_id!r} that you may read")
     history = queries.record_history(session, submission.root_instance_id)
     history = [h for h in history if h.id == submission.id or _may_read(session, actor, h, form.kind)]
     described = describe(session, hooks, history, {form.id: form})
@@ -219,8 +230,8 @@ def media_file(session: Session, *, blobs: BlobStore, actor: Actor, sha256: str,
     """
     check_sha256(sha256)
     if size is not None and size not in MEDIA_SIZES:
-        raise Invalid(f"size must be one of {', '.join(MEDIA_SIZES)}", code="media.bad_size", details={"field": "size"})
-    not_found = NotFound(f"no media {sha256} that you may read", code="media.not_found")
+        raise MediaBadSize(f"size must be one of {', '.join(MEDIA_SIZES)}", details={"field": "size"})
+    not_found = MediaNotFound(f"no media {sha256} that you may read")
     query = queries.readers_of_attachment(sha256)
     if session.exec(query.where(col(Form.kind).in_(CASE_FORM_KINDS)).limit(1)).first() is not None:
         raise not_found
@@ -237,6 +248,6 @@ def media_file(session: Session, *, blobs: BlobStore, actor: Actor, sha256: str,
     else:
         media_type, etag = "image/jpeg", f'"{sha256}-{size}"'
         if not blobs.derived_exists(sha256, size):
-            raise NotFound(f"media {sha256} has no {size} size (only images have one)", code="media.no_variant")
+            raise MediaNoVariant(f"media {sha256} has no {size} size (only images have one)")
     return MediaFile(sha256=sha256, variant=size, media_type=media_type, etag=etag,
                      size=blobs.size(sha256, variant=size))

@@ -32,14 +32,29 @@ from starlette.requests import ClientDisconnect
 
 from app.auth import OpenRosaActor
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
-from app.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia
+from app.errors import DomainError
 from app.events import Hooks
 from app.http_security import MULTIPART, takes
 from app.identity import Actor
 from app.settings import Settings
+from forms.errors import FormForbidden, FormMediaMissing, FormMediaNotFound
 from forms.models import Form, FormMedia, FormState, FormVersion
 from sync import media, openrosa, service
 from sync.api_routes import router as api_router
+from sync.errors import (
+    MediaTooLarge,
+    OpenrosaBadVersion,
+    SubmissionBadLength,
+    SubmissionFieldTooLong,
+    SubmissionMissingXml,
+    SubmissionMultipartMalformed,
+    SubmissionMultipleXml,
+    SubmissionNotMultipart,
+    SubmissionTooLarge,
+    SubmissionTooManyParts,
+    SubmissionTruncated,
+    SubmissionXmlTooLarge,
+)
 from sync.media import IncomingFile
 
 XML_PART = "xml_submission_file"
@@ -54,8 +69,7 @@ def _openrosa_request(request: Request) -> None:
     request.state.openrosa = True
     version = request.headers.get("x-openrosa-version")
     if version is not None and version.strip() != openrosa.OPENROSA_VERSION:
-        raise BadRequest(f"X-OpenRosa-Version must be {openrosa.OPENROSA_VERSION}, got {version[:20]!r}",
-                         code="openrosa.bad_version")
+        raise OpenrosaBadVersion(f"X-OpenRosa-Version must be {openrosa.OPENROSA_VERSION}, got {version[:20]!r}")
 
 
 router = APIRouter(dependencies=[Depends(_openrosa_request)], tags=["openrosa"])
@@ -84,8 +98,7 @@ def _base(request: Request, settings: Settings) -> str:
 def _visible_form(session, actor: Actor, xml_form_id: str) -> Form:  # noqa: ANN001
     form = service.get_form(session, xml_form_id)
     if form.id not in {f.id for f in service.visible_forms(session, actor)}:
-        raise Forbidden(f"{actor.user.username} ({actor.role}) may not download form {xml_form_id!r}",
-                        code="form.forbidden")
+        raise FormForbidden(f"{actor.user.username} ({actor.role}) may not download form {xml_form_id!r}")
     return form
 
 
@@ -153,7 +166,7 @@ def form_attachment(request: Request, xml_form_id: str, filename: str, actor: Op
     row = service.get_version(session, form, version)
     found = _media_files(session, hooks, actor, form, row).get(filename)
     if found is None:
-        raise NotFound(f"form {xml_form_id!r} has no media file {filename!r}", code="form.media_not_found")
+        raise FormMediaNotFound(f"form {xml_form_id!r} has no media file {filename!r}")
     kind, value = found
     if kind == "dynamic":
         content, stored_type = value
@@ -162,7 +175,7 @@ def form_attachment(request: Request, xml_form_id: str, filename: str, actor: Op
                         headers={**_headers(request), **safety,
                                  "ETag": f'"{hashlib.md5(content).hexdigest()}"'})  # noqa: S324
     if not blobs.exists(value.sha256):
-        raise NotFound(f"the file {filename!r} is missing from the media store", code="form.media_missing")
+        raise FormMediaMissing(f"the file {filename!r} is missing from the media store")
     media_type, safety = media.served(blobs.local_path(value.sha256), filename=filename, stored_type=value.media_type)
     return blobs.response(value.sha256, media_type=media_type,
                           headers={**_headers(request), **safety, "ETag": f'"{value.md5}"'})
@@ -245,7 +258,7 @@ class _Collector:
     def on_part_begin(self) -> None:
         self.parts += 1
         if self.parts > MAX_PARTS:
-            raise BadRequest(f"too many parts in one submission (limit {MAX_PARTS})", code="submission.too_many_parts")
+            raise SubmissionTooManyParts(f"too many parts in one submission (limit {MAX_PARTS})")
         self._reset()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -265,7 +278,7 @@ class _Collector:
         self.media_type = self.headers.get("content-type", b"").decode("latin-1")[:100] or None
         if self.name == XML_PART:
             if self.xml is not None:
-                raise BadRequest(f"more than one {XML_PART} part", code="submission.multiple_xml")
+                raise SubmissionMultipleXml(f"more than one {XML_PART} part")
             self.kind, self.xml = "xml", bytearray()
         elif b"filename" in params:
             self.kind = "file"
@@ -280,16 +293,16 @@ class _Collector:
         self.size += end - start
         if self.kind == "xml":
             if self.size > MAX_XML_BYTES:
-                raise PayloadTooLarge(f"{XML_PART} is larger than {MAX_XML_BYTES} bytes", code="submission.xml_too_large")
+                raise SubmissionXmlTooLarge(f"{XML_PART} is larger than {MAX_XML_BYTES} bytes")
             self.xml += data[start:end]
         elif self.kind == "file":
             if self.size > self.settings.max_attachment_bytes:
-                raise PayloadTooLarge(f"attachment {self.name!r} is larger than the limit of "
-                                      f"{self.settings.max_attachment_bytes} bytes", code="media.too_large",
-                                      details={"name": self.name})
+                raise MediaTooLarge(f"attachment {self.name!r} is larger than the limit of "
+                                    f"{self.settings.max_attachment_bytes} bytes",
+                                    details={"name": self.name})
             self.handle.write(data[start:end])
         elif self.size > MAX_FIELD_BYTES:
-            raise BadRequest(f"form field {self.name!r} is too long", code="submission.field_too_long")
+            raise SubmissionFieldTooLong(f"form field {self.name!r} is too long")
 
     def on_part_end(self) -> None:
         if self.kind == "file":
@@ -322,40 +335,36 @@ async def _read_multipart(request: Request, settings: Settings,
     content_type = request.headers.get("content-type", "")
     ctype, params = parse_options_header(content_type)
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
-        raise UnsupportedMedia("a submission is a multipart/form-data POST with an xml_submission_file part",
-                               code="submission.not_multipart")
+        raise SubmissionNotMultipart("a submission is a multipart/form-data POST with an xml_submission_file part")
     length = request.headers.get("content-length")
     if length is not None:
         try:
             declared = int(length)
         except ValueError as exc:
-            raise BadRequest("Content-Length is not a number", code="submission.bad_length") from exc
+            raise SubmissionBadLength("Content-Length is not a number") from exc
         if declared > settings.max_submission_bytes:
-            raise PayloadTooLarge(f"the submission is {declared} bytes; this server accepts at most "
-                                  f"{settings.max_submission_bytes} per POST (split the upload)",
-                                  code="submission.too_large")
+            raise SubmissionTooLarge(f"the submission is {declared} bytes; this server accepts at most "
+                                     f"{settings.max_submission_bytes} per POST (split the upload)")
     parser = MultipartParser(params[b"boundary"], collector.callbacks())
     total = 0
     try:
         async for chunk in request.stream():
             total += len(chunk)
             if total > settings.max_submission_bytes:
-                raise PayloadTooLarge(f"the submission is larger than {settings.max_submission_bytes} bytes",
-                                      code="submission.too_large")
+                raise SubmissionTooLarge(f"the submission is larger than {settings.max_submission_bytes} bytes")
             if chunk:  # parsing writes file parts to disk: in the thread pool, off the event loop
                 await run_in_threadpool(parser.write, chunk)
         await run_in_threadpool(parser.finalize)
     except MultipartParseError as exc:
-        raise BadRequest(f"the multipart body is malformed: {exc}", code="submission.multipart_malformed") from exc
+        raise SubmissionMultipartMalformed(f"the multipart body is malformed: {exc}") from exc
     except DomainError:
         raise
     except ClientDisconnect as exc:
-        raise BadRequest(f"the upload was interrupted: {exc}", code="submission.truncated") from exc
+        raise SubmissionTruncated(f"the upload was interrupted: {exc}") from exc
     if not collector.ended:
-        raise BadRequest("the multipart body is truncated (no closing boundary); resend the submission",
-                         code="submission.truncated")
+        raise SubmissionTruncated("the multipart body is truncated (no closing boundary); resend the submission")
     if collector.xml is None:
-        raise BadRequest(f"the POST has no {XML_PART} part", code="submission.missing_xml")
+        raise SubmissionMissingXml(f"the POST has no {XML_PART} part")
     return bytes(collector.xml), collector.files
 
 

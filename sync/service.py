@@ -56,14 +56,25 @@ from sqlmodel import Session, select
 
 from app import audit
 from app.blobs import BlobStore, StoredBlob
-from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.events import Hooks, SubmissionStored
 from app.identity import Actor, Role
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms import service as forms_service
+from forms.errors import FormClosed, FormNotFound, FormVersionNotFound
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
 from sync import media, submission_xml
+from sync.errors import (
+    SubmissionAlreadySuperseded,
+    SubmissionCaseData,
+    SubmissionDeprecatedNotFound,
+    SubmissionEditForbidden,
+    SubmissionForbidden,
+    SubmissionFormKindChanged,
+    SubmissionRetry,
+    SubmissionXmlConflict,
+    SubmissionXmlEncoding,
+)
 from sync.media import IncomingFile, PreparedFile
 from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
 
@@ -105,8 +116,8 @@ def get_form(session: Session, xml_form_id: str) -> Form:
     if form is None or form.xml_form_id != xml_form_id:
         form = session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
         if form is None:
-            raise NotFound(f"form {xml_form_id!r} not found on this server", code="form.not_found",
-                           details={"form": xml_form_id})
+            raise FormNotFound(f"form {xml_form_id!r} not found on this server",
+                               details={"form": xml_form_id})
         _remember(_form_ids, (db, xml_form_id), form.id)
     return form
 
@@ -127,9 +138,8 @@ def get_version(session: Session, form: Form, version: str | None) -> FormVersio
             if row is not None:
                 _remember(_version_ids, key, row.id)
     if row is None:
-        raise NotFound(f"form {form.xml_form_id!r} has no version {version!r} on this server"
-                       if version is not None else f"form {form.xml_form_id!r} has no published version",
-                       code="form.version_not_found", details={"form": form.xml_form_id, "version": version})
+        raise FormVersionNotFound(f"form {form.xml_form_id!r} has no version {version!r} on this server"
+                                  if version is not None else f"form {form.xml_form_id!r} has no published version", details={"form": form.xml_form_id, "version": version})
     return row
 
 
@@ -180,9 +190,8 @@ def refuse_case_data(session: Session, *, hooks: Hooks, form: Form, submission: 
     a submission that a restricted-data policy claims (cases: one that case management took in).
     """
     if form.kind in CASE_FORM_KINDS or hooks.is_restricted_data(session, form=form, submission=submission):
-        raise Forbidden(f"submissions of case form {form.xml_form_id!r} are read through /api/v1/cases "
-                        "(case, identity and photo routes), not the generic submission API",
-                        code="submission.case_data", details={"use": "/api/v1/cases"})
+        raise SubmissionCaseData(f"submissions of case form {form.xml_form_id!r} are read through /api/v1/cases "
+                                 "(case, identity and photo routes), not the generic submission API", details={"use": "/api/v1/cases"})
 
 
 def refuse_case_submission(session: Session, *, hooks: Hooks, instance_id: str) -> None:
@@ -231,7 +240,7 @@ def receive_submission(
     try:
         xml_text = xml.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest("the submission XML must be UTF-8 encoded", code="submission.xml_encoding") from exc
+        raise SubmissionXmlEncoding("the submission XML must be UTF-8 encoded") from exc
     xml_sha = hashlib.sha256(xml).hexdigest()
     with _workdir(blobs) as workdir:
         # Everything up to the first write runs without autoflush: pending changes (a device's
@@ -239,8 +248,8 @@ def receive_submission(
         with session.no_autoflush:
             form = get_form(session, instance.form_id)
             if actor is not None and not may_submit(actor, form):
-                raise Forbidden(f"{actor.user.username} ({actor.role}) may not submit to form {form.xml_form_id!r} "
-                                f"({form.kind})", code="submission.forbidden")
+                raise SubmissionForbidden(f"{actor.user.username} ({actor.role}) may not submit to form {form.xml_form_id!r} "
+                                          f"({form.kind})")
             version = get_version(session, form, instance.version)
             parsed = submission_xml.read_data(instance, version.fields or [])
             existing, old = _known(session, instance, form, actor, has_files=bool(files), hooks=hooks)
@@ -257,7 +266,7 @@ def receive_submission(
         if submission is None:  # the instanceID is known (a resend, or a concurrent twin won the race)
             existing = _by_instance_id(session, instance.instance_id)
             if existing is None:  # pragma: no cover -- the winner rolled back after we looked
-                raise Conflict("a concurrent upload of this submission failed; retry", code="submission.retry")
+                raise SubmissionRetry("a concurrent upload of this submission failed; retry")
             return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
                            settings=settings, actor=actor, workdir=workdir, prepared=prepared, written=written)
         if form.kind in CASE_FORM_KINDS:
@@ -290,24 +299,22 @@ def _known(session: Session, instance: submission_xml.Instance, form: Form, acto
     if existing is not None:
         return existing, None
     if form.state == FormState.closed:
-        raise Forbidden(f"form {form.xml_form_id!r} is closed and does not accept new submissions",
-                        code="form.closed")
+        raise FormClosed(f"form {form.xml_form_id!r} is closed and does not accept new submissions")
     if not instance.deprecated_id:
         return None, None
     old = _by_instance_id(session, instance.deprecated_id)
     if old is None or old.form_id != form.id:
-        raise NotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
-                       f"is not on this server", code="submission.deprecated_not_found")
+        raise SubmissionDeprecatedNotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
+                                           f"is not on this server")
     if not old.current:
         existing = _by_instance_id(session, instance.instance_id) if old.superseded_by == instance.instance_id else None
         if existing is not None:  # this very edit, sent again
             return existing, None
-        raise Conflict(f"the submission {instance.deprecated_id!r} was already replaced by "
-                       f"{old.superseded_by!r}; edit the newest version", code="submission.already_superseded")
+        raise SubmissionAlreadySuperseded(f"the submission {instance.deprecated_id!r} was already replaced by "
+                                          f"{old.superseded_by!r}; edit the newest version")
     if not may_edit(session, actor, form, old, hooks=hooks):
-        raise Forbidden(f"{actor.user.username} ({actor.role}) may not edit submission {old.instance_id!r}: only its "
-                        "original submitter or someone allowed to change that record may",
-                        code="submission.edit_forbidden")
+        raise SubmissionEditForbidden(f"{actor.user.username} ({actor.role}) may not edit submission {old.instance_id!r}: only its "
+                                      "original submitter or someone allowed to change that record may")
     return None, old
 
 
@@ -432,8 +439,8 @@ def _kind_unchanged(session: Session, form: Form) -> None:
     sees this submission (409 ``form.kind_fixed``), or committed first and is seen here."""
     kind = session.execute(select(Form.kind).where(Form.id == form.id)).scalar_one()
     if kind != form.kind:
-        raise Conflict(f"form {form.xml_form_id!r} changed kind from {form.kind} to {kind} during this upload; "
-                       "send it again", code="submission.form_kind_changed")
+        raise SubmissionFormKindChanged(f"form {form.xml_form_id!r} changed kind from {form.kind} to {kind} during this upload; "
+                                        "send it again")
 
 
 def _supersede(session: Session, old: Submission, new: Submission) -> None:
@@ -442,8 +449,8 @@ def _supersede(session: Session, old: Submission, new: Submission) -> None:
         .values(current=False, superseded_by=new.instance_id, updated_at=utcnow())
     )
     if result.rowcount != 1:
-        raise Conflict(f"the submission {old.instance_id!r} was already replaced by another edit; "
-                       f"edit the newest version", code="submission.already_superseded")
+        raise SubmissionAlreadySuperseded(f"the submission {old.instance_id!r} was already replaced by another edit; "
+                                          f"edit the newest version")
     session.refresh(old)
 
 
@@ -510,9 +517,8 @@ def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str,
             written: dict[str, StoredBlob] | None = None) -> ReceiveResult:
     """Same instanceID again: identical XML fills missing attachments; different XML is a conflict."""
     if existing.form_id != form.id or existing.xml_sha256 != xml_sha:
-        raise Conflict("a submission already exists with this instanceID but different XML; a resend to add "
-                       "attachments must repeat the identical xml_submission_file",
-                       code="submission.xml_conflict", details={"instance_id": existing.instance_id})
+        raise SubmissionXmlConflict("a submission already exists with this instanceID but different XML; a resend to add "
+                                    "attachments must repeat the identical xml_submission_file", details={"instance_id": existing.instance_id})
     rows = attachments_of(session, existing)
     waiting = {r.name: r.field_path or "" for r in rows if not r.received}
     added: list[str] = []

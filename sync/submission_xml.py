@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from app.errors import BadRequest, Invalid
+from app.errors import Invalid
+from sync.errors import (
+    SubmissionBadInstanceId,
+    SubmissionInvalidValue,
+    SubmissionNoFormId,
+    SubmissionUnknownField,
+    SubmissionWrongRoot,
+    SubmissionXmlDtd,
+    SubmissionXmlMalformed,
+)
 
 if TYPE_CHECKING:
     from forms.models import FormVersion
@@ -107,25 +116,22 @@ def parse_instance(xml: bytes) -> Instance:
     :raises BadRequest: malformed XML, a DTD, no ``id`` on the root element, a bad instanceID.
     """
     if not xml or not xml.strip():
-        raise BadRequest("the submission XML is empty", code="submission.xml_malformed")
+        raise SubmissionXmlMalformed("the submission XML is empty")
     if _DOCTYPE_RE.search(xml[:4096]):
-        raise BadRequest("submission XML must not contain a DTD (<!DOCTYPE>/<!ENTITY> declarations are refused)",
-                         code="submission.xml_dtd")
+        raise SubmissionXmlDtd("submission XML must not contain a DTD (<!DOCTYPE>/<!ENTITY> declarations are refused)")
     try:
         tree = etree.fromstring(xml, _parser()).getroottree()
     except etree.XMLSyntaxError as exc:
-        raise BadRequest(f"the submission XML is not well-formed: {exc.msg}", code="submission.xml_malformed") from exc
+        raise SubmissionXmlMalformed(f"the submission XML is not well-formed: {exc.msg}") from exc
     except ValueError as exc:  # e.g. unsupported encodings
-        raise BadRequest(f"the submission XML cannot be read: {exc}", code="submission.xml_malformed") from exc
+        raise SubmissionXmlMalformed(f"the submission XML cannot be read: {exc}") from exc
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise BadRequest("submission XML must not contain a DTD (<!DOCTYPE>/<!ENTITY> declarations are refused)",
-                         code="submission.xml_dtd")
+        raise SubmissionXmlDtd("submission XML must not contain a DTD (<!DOCTYPE>/<!ENTITY> declarations are refused)")
     root = tree.getroot()
     root_tag = _local(root.tag) or ""
     form_id = (root.get("id") or "").strip()
     if not form_id:
-        raise BadRequest(f"the root element <{root_tag}> has no id attribute naming the form",
-                         code="submission.no_form_id")
+        raise SubmissionNoFormId(f"the root element <{root_tag}> has no id attribute naming the form")
     version = (root.get("version") or "").strip()
 
     meta = _child(root, "meta")
@@ -138,11 +144,9 @@ def parse_instance(xml: bytes) -> Instance:
         generated = True
     for label, value in (("instanceID", instance_id), ("deprecatedID", deprecated_id)):
         if value is not None and (len(value) > MAX_ID_LENGTH or any(ord(c) < 32 for c in value)):
-            raise BadRequest(f"meta/{label} is longer than {MAX_ID_LENGTH} characters or has control characters",
-                             code="submission.bad_instance_id")
+            raise SubmissionBadInstanceId(f"meta/{label} is longer than {MAX_ID_LENGTH} characters or has control characters")
     if deprecated_id == instance_id:
-        raise BadRequest("meta/deprecatedID equals meta/instanceID; an edit needs a new instanceID",
-                         code="submission.bad_instance_id")
+        raise SubmissionBadInstanceId("meta/deprecatedID equals meta/instanceID; an edit needs a new instanceID")
     return Instance(root=root, root_tag=root_tag, form_id=form_id, version=version, instance_id=instance_id,
                     deprecated_id=deprecated_id, instance_id_generated=generated)
 
@@ -224,8 +228,8 @@ def parse_geopoint(text: str) -> tuple[float, float, float | None, float | None]
 
 def _invalid(path: str, message: str, value: str) -> Invalid:
     shown = value if len(value) <= 80 else value[:77] + "..."
-    return Invalid(f"{path}: {message} (got {shown!r})", code="submission.invalid_value",
-                   details={"field": path, "value": shown})
+    return SubmissionInvalidValue(f"{path}: {message} (got {shown!r})",
+                                  details={"field": path, "value": shown})
 
 
 def _typed(spec: dict[str, Any], path: str, raw: str) -> Any:
@@ -309,8 +313,8 @@ def read_data(instance: Instance, fields: list[dict[str, Any]]) -> SubmissionDat
     """
     schema = _schema(fields)
     if schema.root_tag and instance.root_tag != schema.root_tag:
-        raise Invalid(f"the root element is <{instance.root_tag}> but this form version's instance root is "
-                      f"<{schema.root_tag}>", code="submission.wrong_root")
+        raise SubmissionWrongRoot(f"the root element is <{instance.root_tag}> but this form version's instance root is "
+                                  f"<{schema.root_tag}>")
     result = SubmissionData(data={})
     ordinals: dict[str, int] = {}
     root_path = "/" + instance.root_tag
@@ -447,8 +451,8 @@ def _build(container: Any, container_path: str, repeat: str | None, values: dict
     known = {f["path"] for f in fields if f.get("kind") != "group" and enclosing_repeat(f["path"], schema.repeats) == repeat}
     unknown = [k for k in values if k not in known]
     if unknown:
-        raise Invalid(f"{unknown[0]}: not a field of this form version", code="submission.unknown_field",
-                      details={"field": unknown[0]})
+        raise SubmissionUnknownField(f"{unknown[0]}: not a field of this form version",
+                                     details={"field": unknown[0]})
     for spec in fields:
         path = spec["path"]
         if spec.get("kind") == "group" or path not in values:
@@ -460,8 +464,8 @@ def _build(container: Any, container_path: str, repeat: str | None, values: dict
         name = path.rsplit("/", 1)[1]
         if spec.get("kind") == "repeat":
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise Invalid(f"{path}: a repeat takes a list of objects", code="submission.invalid_value",
-                              details={"field": path})
+                raise SubmissionInvalidValue(f"{path}: a repeat takes a list of objects",
+                                             details={"field": path})
             for item in value:
                 _build(etree.SubElement(parent, name), path, path, item, fields, schema)
         elif value is not None and value != "" and value != []:
