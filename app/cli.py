@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
@@ -32,6 +33,7 @@ from app.composition import CAPABILITIES, build_hooks, make_blob_store
 from app.db import make_engine, migrate
 from app.demo import describe_demo, seed_demo
 from app.models import Device, User
+from app.schemas import DevicePublic, OrganisationPublic, UserPublic
 
 cli = typer.Typer(help="asmfield: offline-first field data for artisanal mining sites.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False,
@@ -97,6 +99,11 @@ def serve(
                 log_level=settings.log_level, proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")))
 
 
+def _public(model: type[BaseModel], row: Any) -> dict[str, Any]:
+    """A row as the API's read model prints it (``--json`` and the API answer alike)."""
+    return model.model_validate(row, from_attributes=True).model_dump(mode="json")
+
+
 # -- organisations -----------------------------------------------------------------------
 
 
@@ -109,7 +116,7 @@ def orgs_add(
     """Add an organisation."""
     with service_session() as (_, session):
         org = accounts.create_organisation(session, name=name, kind=kind, operator=operator_label())
-        emit(as_json, {"id": org.id, "name": org.name, "kind": org.kind}, f"Organisation {org.name!r} ({org.kind}) created, id {org.id}")
+        emit(as_json, _public(OrganisationPublic, org), f"Organisation {org.name!r} ({org.kind}) created, id {org.id}")
 
 
 @orgs_cli.command("list")
@@ -118,7 +125,7 @@ def orgs_list(as_json: JsonOpt = False) -> None:
     with service_session() as (_, session):
         orgs = accounts.list_organisations(session)
         if as_json:
-            typer.echo(json.dumps([{"id": o.id, "name": o.name, "kind": o.kind} for o in orgs]))
+            typer.echo(json.dumps([_public(OrganisationPublic, o) for o in orgs]))
         for o in [] if as_json else orgs:
             typer.echo(f"{o.id}\t{o.kind}\t{o.name}")
 
@@ -141,7 +148,7 @@ def users_add(
     with service_session() as (_, session):
         user = accounts.create_user(session, username=name, password=password, role=role, organisation=org,
                                     full_name=full_name, operator=operator_label())
-        emit(as_json, {"id": user.id, "username": user.username, "role": user.role, "organisation_id": user.organisation_id},
+        emit(as_json, _public(UserPublic, user),
              f"User {user.username!r} ({user.role}) created, id {user.id}")
 
 
@@ -151,8 +158,7 @@ def users_list(as_json: JsonOpt = False) -> None:
     with service_session() as (_, session):
         users = list(session.exec(select(User).order_by(User.username)))
         if as_json:
-            typer.echo(json.dumps([{"id": u.id, "username": u.username, "role": u.role, "organisation_id": u.organisation_id,
-                                    "active": u.active} for u in users]))
+            typer.echo(json.dumps([_public(UserPublic, u) for u in users]))
             return
         for u in users:
             typer.echo(f"{u.id}\t{u.role}\t{u.username}{'' if u.active else ' (inactive)'}")
@@ -215,7 +221,7 @@ def devices_revoke(name: Annotated[str, typer.Argument(help="Device name.")], as
     """Revoke a tablet's token (lost or stolen tablet); it stops working at once."""
     with service_session() as (_, session):
         device = accounts.revoke_device(session, accounts.get_device(session, name), operator=operator_label())
-        emit(as_json, {"id": device.id, "name": device.name, "revoked_at": device.revoked_at}, f"Device {device.name!r} revoked")
+        emit(as_json, _public(DevicePublic, device), f"Device {device.name!r} revoked")
 
 
 @devices_cli.command("list")
@@ -224,8 +230,7 @@ def devices_list(as_json: JsonOpt = False) -> None:
     with service_session() as (_, session):
         devices = list(session.exec(select(Device).order_by(Device.name)))
         if as_json:
-            typer.echo(json.dumps([{"id": d.id, "name": d.name, "user_id": d.user_id, "revoked_at": d.revoked_at,
-                                    "last_seen_at": d.last_seen_at} for d in devices], default=str))
+            typer.echo(json.dumps([_public(DevicePublic, d) for d in devices]))
             return
         for d in devices:
             typer.echo(f"{d.id}\t{d.name}\t{'revoked' if d.revoked_at else 'active'}")

@@ -19,21 +19,30 @@ from app.identity import Actor, Role
 from app.lockout import check_lockout, record_failed_login
 from app.models import ApiToken, AuditLog, Device, User, WebSession
 from app.schemas import (
+    AuditEntryPublic,
     DeviceCreate,
     DeviceCreated,
     DevicePublic,
+    HealthStatus,
     LoginBody,
+    LoginResult,
+    LogoutResult,
+    Me,
     OrganisationCreate,
     OrganisationPublic,
+    ReadyStatus,
+    SignedOutEverywhere,
     SignOutEverywhere,
     TokenCreate,
     TokenCreated,
+    TokenPublic,
+    TokenRevoked,
     UserCreate,
     UserPublic,
     UserUpdate,
 )
 from app.security import token_hash
-from app.timeutil import isoformat, utcnow
+from app.timeutil import utcnow
 
 router = APIRouter()
 
@@ -46,12 +55,13 @@ def public_base_url(request: Request, settings) -> str:  # noqa: ANN001
 
 
 @router.get("/healthz", tags=["health"])
-def healthz() -> dict:
+def healthz() -> HealthStatus:
     """The process is up."""
-    return {"status": "ok"}
+    return HealthStatus(status="ok")
 
 
-@router.get("/readyz", tags=["health"])
+@router.get("/readyz", tags=["health"], response_model=ReadyStatus,
+            responses={503: {"model": ReadyStatus, "description": "The database does not answer."}})
 def readyz(request: Request) -> Response:
     """The database answers."""
     try:
@@ -84,7 +94,8 @@ def end_web_session(session, request: Request, response: Response) -> None:  # n
 
 
 @router.post("/api/v1/login", tags=["accounts"])
-def login(body: LoginBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep) -> dict:
+def login(body: LoginBody, request: Request, response: Response, session: SessionDep,
+          settings: SettingsDep) -> LoginResult:
     """Log in with username and password; sets the session cookie."""
     check_csrf(request, strict=False)
     check_lockout(session, request, body.username)
@@ -93,33 +104,33 @@ def login(body: LoginBody, request: Request, response: Response, session: Sessio
         record_failed_login(request, body.username, "password")
         raise Unauthorized("wrong username or password", code="auth.login_failed")
     start_web_session(session, settings, request, response, user)
-    return {"username": user.username, "role": user.role}
+    return LoginResult(username=user.username, role=user.role)
 
 
 @router.post("/api/v1/logout", tags=["accounts"])
-def logout(request: Request, response: Response, session: SessionDep) -> dict:
+def logout(request: Request, response: Response, session: SessionDep) -> LogoutResult:
     """End the current web session."""
     check_csrf(request, strict=False)
     end_web_session(session, request, response)
-    return {"status": "logged out"}
+    return LogoutResult(status="logged out")
 
 
 @router.post("/api/v1/me/sign-out-everywhere", tags=["accounts"])
 def sign_out_everywhere(actor: ApiActor, response: Response, session: SessionDep,
-                        body: SignOutEverywhere | None = None) -> dict:
+                        body: SignOutEverywhere | None = None) -> SignedOutEverywhere:
     """End all your web sessions and revoke all your API tokens (a lost laptop, a leaked script).
     Your tablets keep syncing unless ``devices`` is true. Says what was revoked; audited."""
     result = accounts.sign_out_everywhere(session, actor, devices=bool(body and body.devices))
     response.delete_cookie(SESSION_COOKIE, path="/")
-    return result
+    return SignedOutEverywhere(**result)
 
 
 @router.get("/api/v1/me", tags=["accounts"])
-def me(actor: ApiActor, session: SessionDep) -> dict:
+def me(actor: ApiActor, session: SessionDep) -> Me:
     """Who am I, with my organisation."""
     org = session.get(accounts.Organisation, actor.organisation_id)
-    return {"id": actor.user.id, "username": actor.user.username, "role": actor.role,
-            "organisation": {"id": org.id, "name": org.name, "kind": org.kind}, "via": actor.via}
+    return Me(id=actor.user.id, username=actor.user.username, role=actor.role,
+              organisation=OrganisationPublic(id=org.id, name=org.name, kind=org.kind), via=actor.via)
 
 
 # -- organisations -----------------------------------------------------------------------
@@ -170,28 +181,23 @@ def update_user(username: str, body: UserUpdate, actor: AdminActor, session: Ses
     return _user_public(user)
 
 
-def _token_public(row: ApiToken) -> dict:
-    return {"id": row.id, "name": row.name, "user_id": row.user_id, "created_at": isoformat(row.created_at),
-            "revoked_at": isoformat(row.revoked_at), "last_used_at": isoformat(row.last_used_at)}
-
-
 @router.get("/api/v1/users/{username}/tokens", tags=["accounts"])
-def list_user_tokens(username: str, actor: AdminActor, session: SessionDep) -> list[dict]:
+def list_user_tokens(username: str, actor: AdminActor, session: SessionDep) -> list[TokenPublic]:
     """A user's API tokens, live and revoked, never their secret (admin)."""
     user = accounts.get_user(session, username)
-    return [_token_public(r) for r in session.exec(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))]
+    return [TokenPublic.from_row(r) for r in session.exec(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))]
 
 
 @router.delete("/api/v1/users/{username}/tokens/{token_id}", tags=["accounts"])
 def revoke_user_token(username: str, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: AdminActor,
-                      session: SessionDep) -> dict:
+                      session: SessionDep) -> TokenRevoked:
     """Revoke one of a user's API tokens (admin; audited)."""
     user = accounts.get_user(session, username)
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
         raise NotFound(f"token {token_id} of {user.username!r} not found", code="token.not_found")
     accounts.revoke_api_token(session, row, actor=actor)
-    return {"id": row.id, "revoked": True}
+    return TokenRevoked(id=row.id, revoked=True)
 
 
 @router.get("/api/v1/users/{username}/devices", tags=["devices"])
@@ -274,20 +280,21 @@ def create_token(body: TokenCreate, actor: ApiActor, session: SessionDep) -> Tok
 
 
 @router.get("/api/v1/tokens", tags=["accounts"])
-def list_tokens(actor: ApiActor, session: SessionDep) -> list[dict]:
+def list_tokens(actor: ApiActor, session: SessionDep) -> list[TokenPublic]:
     """Your API tokens (never their secret)."""
     rows = session.exec(select(ApiToken).where(ApiToken.user_id == actor.user.id).order_by(ApiToken.id))
-    return [_token_public(r) for r in rows]
+    return [TokenPublic.from_row(r) for r in rows]
 
 
 @router.delete("/api/v1/tokens/{token_id}", tags=["accounts"])
-def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: ApiActor, session: SessionDep) -> dict:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: ApiActor,
+                 session: SessionDep) -> TokenRevoked:
     """Revoke one of your API tokens."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != actor.user.id:
         raise NotFound(f"token {token_id} not found", code="token.not_found")
     accounts.revoke_api_token(session, row, actor=actor)
-    return {"id": row.id, "revoked": True}
+    return TokenRevoked(id=row.id, revoked=True)
 
 
 # -- audit -------------------------------------------------------------------------------
@@ -295,7 +302,7 @@ def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: ApiA
 
 @router.get("/api/v1/audit", tags=["audit"])
 def list_audit(actor: AdminActor, session: SessionDep, action: Annotated[str | None, Query(max_length=80)] = None,
-               limit: int = 100, before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[dict]:
+               limit: int = 100, before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[AuditEntryPublic]:
     """Audit log, newest first (admin). Filter by ``action``; page with ``before_id``. Failed
     authentications are aggregated: ``count`` failures between ``at`` and ``last_at``."""
     limit = max(1, min(limit, 1000))
@@ -304,10 +311,7 @@ def list_audit(actor: AdminActor, session: SessionDep, action: Annotated[str | N
         query = query.where(AuditLog.action == action)
     if before_id:
         query = query.where(AuditLog.id < before_id)
-    return [{"id": e.id, "at": isoformat(e.at), "actor_user_id": e.actor_user_id, "actor_device_id": e.actor_device_id,
-             "actor": e.actor_label, "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
-             "client_addr": e.client_addr, "details": e.details, "count": e.count, "last_at": isoformat(e.last_at)}
-            for e in session.exec(query)]
+    return [AuditEntryPublic.from_row(e) for e in session.exec(query)]
 
 
 def install(app: FastAPI) -> None:
