@@ -235,7 +235,8 @@ def add_form(
         existing = queries.get_version(session, form, info.version)
         if existing is not None and existing.xform_sha256 != _sha256(xform.encode("utf-8")):
             raise FormVersionConflict(f"form {info.xml_form_id!r} already has a version {info.version!r} with different content; "
-                                      "change the version (settings sheet) to publish a new one", details={"version": info.version})
+                                      "change the version (settings sheet) to publish a new one",
+                                      details={"version": info.version})
 
     if existing is not None:
         if kind is not None and form.kind != kind:
@@ -369,9 +370,11 @@ def update_form(
         else:
             found = _field(version, path) if isinstance(path, str) else None
             if found is None or found["kind"] != "field":
-                raise FormBadSetting(f"location_field {path!r} is not a field of version {version.version}", details={"setting": "location_field"})
+                raise FormBadSetting(f"location_field {path!r} is not a field of version {version.version}",
+                                     details={"setting": "location_field"})
             if found["type"] != "geopoint":
-                raise FormBadSetting(f"location_field {path!r} is a {found['type']}, not a geopoint", details={"setting": "location_field"})
+                raise FormBadSetting(f"location_field {path!r} is a {found['type']}, not a geopoint",
+                                     details={"setting": "location_field"})
             new["location_field"] = path
     if "site_field" in changes:
         path = changes["site_field"]
@@ -380,7 +383,8 @@ def update_form(
         else:
             found = _field(version, path) if isinstance(path, str) else None
             if found is None or found["kind"] != "field" or found["repeat"] is not None:
-                raise FormBadSetting(f"site_field {path!r} is not a field outside repeats of version {version.version}", details={"setting": "site_field"})
+                raise FormBadSetting(f"site_field {path!r} is not a field outside repeats of version {version.version}",
+                                     details={"setting": "site_field"})
             new["site_field"] = path
     if "site_mapping" in changes:
         if not isinstance(changes["site_mapping"], bool):
@@ -417,7 +421,8 @@ def change_kind(session: Session, *, form: Form, kind: str, actor: Actor | None)
     queries.lock_form(session, form)
     if queries.has_submissions(session, form):
         raise FormKindFixed(f"form {form.xml_form_id!r} already has submissions: its kind ({form.kind}) is fixed; "
-                            "publish the questions as a new form (another form id) instead", details={"kind": form.kind})
+                            "publish the questions as a new form (another form id) instead",
+                            details={"kind": form.kind})
     audit.record(session, "form.kind", actor=actor, object_type="form", object_id=form.xml_form_id,
                  before=form.kind, after=kind)
     form.kind = kind

@@ -56,12 +56,14 @@ def _declared_length(request: Request) -> int | None:
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = _declared_length(request)
     if declared is not None and declared > limit:
-        raise BatchTooLarge(f"the request body is {declared} bytes; the limit is {limit}", details={"limit": limit})
+        raise BatchTooLarge(f"the request body is {declared} bytes; the limit is {limit}",
+                            details={"limit": limit})
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise BatchTooLarge(f"the request body is larger than the limit of {limit} bytes", details={"limit": limit})
+            raise BatchTooLarge(f"the request body is larger than the limit of {limit} bytes",
+                                details={"limit": limit})
     return bytes(body)
 
 
@@ -105,7 +107,8 @@ async def put_blob(sha256: str, request: Request, actor: SyncActor, session: Ses
     await run_in_threadpool(blob_uploads.authorise_blob, session, actor=actor, sha256=sha256)
     declared = _declared_length(request)
     if declared is not None and declared > settings.max_attachment_bytes:
-        raise BlobTooLarge(f"the file is {declared} bytes; the limit is {settings.max_attachment_bytes}", details={"limit": settings.max_attachment_bytes})
+        raise BlobTooLarge(f"the file is {declared} bytes; the limit is {settings.max_attachment_bytes}",
+                           details={"limit": settings.max_attachment_bytes})
     upload = await blob_uploads.spool(request.stream(), directory=blobs.tmp, max_bytes=settings.max_attachment_bytes)
     try:
         receipt = await run_in_threadpool(blob_uploads.receive_blob, session, blobs=blobs, settings=settings, actor=actor,

@@ -163,7 +163,8 @@ def sync_batch(session: Session, *, blobs: BlobStore, settings: Settings, hooks:
     :raises PayloadTooLarge: more than ``settings.max_batch_items`` items.
     """
     if len(items) > settings.max_batch_items:
-        raise BatchTooManyItems(f"a batch may hold at most {settings.max_batch_items} items; this one has {len(items)}", details={"limit": settings.max_batch_items})
+        raise BatchTooManyItems(f"a batch may hold at most {settings.max_batch_items} items; this one has {len(items)}",
+                                details={"limit": settings.max_batch_items})
     problems = [unfit(raw) for raw in items]
     fit = [raw for raw, bad in zip(items, problems, strict=True) if bad is None and isinstance(raw, dict)]
     announced = {a.get("sha256") for item in fit for a in _listed(item.get("attachments"))
@@ -302,7 +303,8 @@ def _check_values(data: dict[str, Any], repeats: set[str]) -> None:
             continue
         else:
             raise SubmissionInvalidValue(f"{path}: a {type(value).__name__} cannot be a field's value here (use a string, number, "
-                                         "boolean, a list of choices, or a list of objects for a repeat)", details={"field": path})
+                                         "boolean, a list of choices, or a list of objects for a repeat)",
+                                         details={"field": path})
 
 
 def _expect(session: Session, submission: Submission,

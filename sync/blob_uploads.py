@@ -71,7 +71,8 @@ async def spool(chunks: AsyncIterator[bytes], *, directory: Path, max_bytes: int
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise BlobTooLarge(f"the file is larger than the limit of {max_bytes} bytes", details={"limit": max_bytes})
+                    raise BlobTooLarge(f"the file is larger than the limit of {max_bytes} bytes",
+                                       details={"limit": max_bytes})
                 await run_in_threadpool(_hash_and_write, sha, out, chunk)
     except BaseException:
         os.unlink(name)
@@ -127,7 +128,8 @@ def receive_blob(session: Session, *, blobs: BlobStore, settings: Settings, acto
     """
     authorise_blob(session, actor=actor, sha256=sha256)
     if upload.sha256 != sha256:
-        raise BlobHashMismatch(f"the body's sha256 is {upload.sha256}, not {sha256}; nothing was stored", details={"expected": sha256, "received": upload.sha256})
+        raise BlobHashMismatch(f"the body's sha256 is {upload.sha256}, not {sha256}; nothing was stored",
+                               details={"expected": sha256, "received": upload.sha256})
     existed = blobs.exists(sha256)
     rows = [(att, sub) for att, sub in session.exec(
         queries.waiting_for(sha256).where(Submission.submitted_by_user_id == actor.user.id)).all() if not att.received]

@@ -206,7 +206,8 @@ def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, exp
         claims to be (or must be) an image and is not one.
     """
     if not is_plain_file_name(file.name):
-        raise MediaBadName(f"attachment name {file.name[:100]!r} must be a plain file name (no directories)", details={"name": file.name[:100]})
+        raise MediaBadName(f"attachment name {file.name[:100]!r} must be a plain file name (no directories)",
+                           details={"name": file.name[:100]})
     if file.path is None:
         raise MediaEmpty(f"attachment {file.name!r} has no content")
     if file.size > settings.max_attachment_bytes:
@@ -219,13 +220,15 @@ def prepare(file: IncomingFile, *, settings: Settings, strip_metadata: bool, exp
     elif family is not None:
         if strip_metadata:
             raise MediaUnsupportedImage(f"attachment {file.name!r} is a {family} image, which this server cannot clean "
-                                        "of its metadata; send JPEG or PNG (set the camera to 'most compatible')", details={"name": file.name, "format": family})
+                                        "of its metadata; send JPEG or PNG (set the camera to 'most compatible')",
+                                        details={"name": file.name, "format": family})
         prepared.media_type = UNDECODED_TYPES[family]
     elif strip_metadata and expects_image:
         raise MediaNotAnImage(f"attachment {file.name!r} answers a photo question but is not a JPEG, PNG, WebP, "
                               "GIF, BMP or TIFF image", details={"name": file.name})
     elif looks_like_image(file.name, file.media_type):
-        raise MediaNotAnImage(f"attachment {file.name!r} claims to be an image but is not a readable image", details={"name": file.name})
+        raise MediaNotAnImage(f"attachment {file.name!r} claims to be an image but is not a readable image",
+                              details={"name": file.name})
     else:
         prepared.media_type = guess_media_type(file.name, file.media_type)
     return prepared
@@ -237,13 +240,16 @@ def _open_checked(path: Path, name: str, family: str, max_pixels: int) -> Image.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path, formats=DECODABLE[family])
     except Image.DecompressionBombError as exc:
-        raise MediaImageTooLarge(f"image {name!r} has too many pixels (limit {max_pixels})", details={"name": name}) from exc
+        raise MediaImageTooLarge(f"image {name!r} has too many pixels (limit {max_pixels})",
+                                 details={"name": name}) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise MediaNotAnImage(f"attachment {name!r} looks like a {family} image but is not a readable one", details={"name": name}) from exc
+        raise MediaNotAnImage(f"attachment {name!r} looks like a {family} image but is not a readable one",
+                              details={"name": name}) from exc
     width, height = image.size
     if width * height > max_pixels or width <= 0 or height <= 0:
         image.close()
-        raise MediaImageTooLarge(f"image {name!r} is {width}x{height} pixels; the limit is {max_pixels} pixels", details={"name": name, "width": width, "height": height})
+        raise MediaImageTooLarge(f"image {name!r} is {width}x{height} pixels; the limit is {max_pixels} pixels",
+                                 details={"name": name, "width": width, "height": height})
     return image
 
 

@@ -191,7 +191,8 @@ def refuse_case_data(session: Session, *, hooks: Hooks, form: Form, submission: 
     """
     if form.kind in CASE_FORM_KINDS or hooks.is_restricted_data(session, form=form, submission=submission):
         raise SubmissionCaseData(f"submissions of case form {form.xml_form_id!r} are read through /api/v1/cases "
-                                 "(case, identity and photo routes), not the generic submission API", details={"use": "/api/v1/cases"})
+                                 "(case, identity and photo routes), not the generic submission API",
+                                 details={"use": "/api/v1/cases"})
 
 
 def refuse_case_submission(session: Session, *, hooks: Hooks, instance_id: str) -> None:
@@ -518,7 +519,8 @@ def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str,
     """Same instanceID again: identical XML fills missing attachments; different XML is a conflict."""
     if existing.form_id != form.id or existing.xml_sha256 != xml_sha:
         raise SubmissionXmlConflict("a submission already exists with this instanceID but different XML; a resend to add "
-                                    "attachments must repeat the identical xml_submission_file", details={"instance_id": existing.instance_id})
+                                    "attachments must repeat the identical xml_submission_file",
+                                    details={"instance_id": existing.instance_id})
     rows = attachments_of(session, existing)
     waiting = {r.name: r.field_path or "" for r in rows if not r.received}
     added: list[str] = []
