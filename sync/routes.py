@@ -19,7 +19,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -75,6 +75,11 @@ def _openrosa_request(request: Request) -> None:
 router = APIRouter(dependencies=[Depends(_openrosa_request)], tags=["openrosa"])
 
 
+def _xml_answer(description: str, *, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a route answering OpenRosa XML (errors are OpenRosaResponses too)."""
+    return {status: {"content": {openrosa.XML_MEDIA_TYPE.split(";")[0]: {}}, "description": description}}
+
+
 def _headers(request: Request) -> dict[str, str]:
     """OpenRosa headers; ``Date`` is left to the server when it sends one itself (uvicorn)."""
     values = openrosa.headers(request.app.state.settings.max_submission_bytes)
@@ -105,7 +110,7 @@ def _visible_form(session, actor: Actor, xml_form_id: str) -> Form:  # noqa: ANN
 # -- form discovery and download -----------------------------------------------------------
 
 
-@router.get("/formList")
+@router.get("/formList", response_class=Response, responses=_xml_answer("The OpenRosa form list (xforms)"))
 def form_list(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep) -> Response:
     """OpenRosa form list: the published version of every open form the caller may use."""
     base = _base(request, settings)
@@ -123,7 +128,7 @@ def form_list(request: Request, actor: OpenRosaActor, session: SessionDep, setti
     return _xml(request, openrosa.form_list(entries))
 
 
-@router.get("/forms/{xml_form_id}.xml")
+@router.get("/forms/{xml_form_id}.xml", response_class=Response, responses=_xml_answer("The XForm"))
 def form_xml(request: Request, xml_form_id: str, actor: OpenRosaActor, session: SessionDep,
              version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """The XForm of the published version (``?version=`` for another one)."""
@@ -143,7 +148,8 @@ def _media_files(session: Session, hooks: Hooks, actor: Actor, form: Form, versi
     return files
 
 
-@router.get("/forms/{xml_form_id}/manifest")
+@router.get("/forms/{xml_form_id}/manifest", response_class=Response,
+            responses=_xml_answer("The OpenRosa manifest of the form's media files"))
 def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, session: SessionDep,
                   settings: SettingsDep, hooks: HooksDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """The media files of the form version, with md5 hashes (files not held are omitted)."""
@@ -158,7 +164,8 @@ def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, sess
     return _xml(request, openrosa.manifest(files))
 
 
-@router.get("/forms/{xml_form_id}/attachments/{filename}")
+@router.get("/forms/{xml_form_id}/attachments/{filename}", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The media file"}})
 def form_attachment(request: Request, xml_form_id: str, filename: str, actor: OpenRosaActor, session: SessionDep,
                     blobs: BlobsDep, hooks: HooksDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """One media file of the form version (served like every media file: ``sync.media.served``)."""
@@ -191,7 +198,8 @@ def submission_preflight(request: Request, actor: OpenRosaActor) -> Response:
     return Response(status_code=204, headers=_headers(request))
 
 
-@router.post("/submission", status_code=201, openapi_extra=takes(MULTIPART))
+@router.post("/submission", status_code=201, openapi_extra=takes(MULTIPART), response_class=Response,
+             responses=_xml_answer("An OpenRosaResponse", status=201))
 async def submission(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep,
                      blobs: BlobsDep, hooks: HooksDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
                      ) -> Response:
