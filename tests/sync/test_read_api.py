@@ -13,6 +13,7 @@ from app import accounts
 from app.db import session_scope
 from app.timeutil import utcnow
 from forms.models import Form
+from geodata.models import Site
 from sync.models import Submission
 from tests.e2e.samples import (
     CASE_MD,
@@ -95,6 +96,22 @@ def test_filters_by_received_date_device_and_site(client, world, visit_form, eng
     assert ids(device="tab-3") == [via_device]
     assert len(ids(device="collect:abc")) == 1
     assert ids(site="NO-SUCH-SITE") == []
+
+
+def test_the_site_filter_and_site_code_come_from_geodata_through_the_hooks(client, world, visit_form, engine):
+    """Sync knows no site table (issue 10): geodata answers ``site=CODE`` and adds each submission's site code."""
+    mapped, other = new_instance_id(), new_instance_id()
+    sync(client, world.monitor, batch_item(mapped), batch_item(other))
+    with session_scope(engine) as s:
+        site = Site(code="KIV-0001", name="Bisie", geometry="{}", min_lon=28.0, min_lat=-2.0, max_lon=28.1, max_lat=-1.9)
+        s.add(site)
+        s.flush()
+        s.execute(update(Submission).where(Submission.instance_id == mapped).values(site_id=site.id))
+
+    listed = client.get(LIST, params={"site": "KIV-0001"}, headers=world.coordinator.bearer).json()["items"]
+    assert [(i["instance_id"], i["site"]) for i in listed] == [(mapped, "KIV-0001")]
+    detail = client.get(f"/api/v1/submissions/{other}", headers=world.coordinator.bearer).json()
+    assert detail["site"] is None and detail["versions"][0]["site"] is None
 
 
 def test_who_reads_what(client, world, visit_form, engine):
