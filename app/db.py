@@ -20,10 +20,11 @@ from sqlmodel import Session
 
 from app.settings import Settings
 
-#: The kernel and the capability packages (``app.composition.CAPABILITIES``; a test keeps the two
-#: equal), each with models.py and migrations/. Names, not imports: the kernel imports no capability.
-PACKAGES = ("app", "forms", "geodata", "sync", "cases")
 ROOT = Path(__file__).resolve().parent.parent
+#: The kernel and the capability packages — every top-level package with a ``capability.py`` — each with
+#: models.py and migrations/. Found on disk, not imported: the kernel imports no capability, and a new
+#: capability needs no line here (a test keeps this equal to ``app.composition.CAPABILITIES``).
+PACKAGES = ("app", *sorted(p.name for p in ROOT.iterdir() if (p / "capability.py").is_file()))
 
 
 def import_all_models() -> None:
