@@ -3,7 +3,7 @@ case list over 10,000 cases (SQLite or PostgreSQL), in process.
 
     .venv/bin/python -m bench.cases_kpi [--pg URL] [--quick]
 
-Intakes go through ``sync.service.receive_submission`` (parse, store, case opening, dedup keys).
+Intakes go through ``sync.ingest.receive_submission`` (parse, store, case opening, dedup keys).
 The 10,000 cases of the KPI are then written directly (persons, cases, services, follow-ups,
 withdrawal events): the KPI reads exactly those rows.
 """
@@ -34,7 +34,7 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
     from cases import codes, duplicates, kpi, reading
     from cases.models import CaseDedupKey, CaseEvent, CaseFollowup, CaseService, ChildCase, ChildPerson
     from forms.service import add_form
-    from sync.service import receive_submission
+    from sync.ingest import receive_submission
     from sync.submission_xml import build_instance_xml
     from tests.cases.conftest import BUNDLED, eligible_answers
 

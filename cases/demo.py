@@ -2,7 +2,7 @@
 every lifecycle state for the two demo NGOs, so the KPI and the pages have something true to show.
 
 Intakes, services and follow-up visits are real submissions of the bundled case forms (built with
-``sync.submission_xml.build_instance_xml``, stored by ``sync.service.receive_submission``), so the
+``sync.submission_xml.build_instance_xml``, stored by ``sync.ingest.receive_submission``), so the
 cases open and advance exactly as from a tablet; decisions (verify, refer, accept, approve) go
 through ``cases.transitions.transition`` as the demo coordinator and caseworkers. Names are invented.
 Idempotent: instance IDs are fixed, and a second run finds the cases there and changes nothing.
@@ -26,7 +26,7 @@ from cases import duplicates, queries, transitions
 from cases.models import ChildCase
 from forms.models import Form, FormVersion
 from geodata.models import Site
-from sync.service import receive_submission
+from sync.ingest import receive_submission
 from sync.submission_xml import build_instance_xml
 
 NAMESPACE = uuid.UUID("2c6a1d4e-8b0f-4f7e-9d3c-5a1b7e2f9c40")

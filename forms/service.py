@@ -415,7 +415,7 @@ def change_kind(session: Session, *, form: Form, kind: str, actor: Actor | None)
     hand children's names to every reader of general data (issue 9, finding 3), and the other way
     round would hide data from those who collected it. The form row is locked first, so a
     submission being stored at the same moment either commits first (and is seen here) or sees
-    the new kind and is refused (``sync.service``).
+    the new kind and is refused (``sync.ingest``).
     """
     _check_kind(kind)
     queries.lock_form(session, form)

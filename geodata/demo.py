@@ -2,7 +2,7 @@
 ASM sites and site visits (domain.md §1.7), deterministic with a seed.
 
 Visits are real submissions of the bundled ``asm_site_visit`` form, built with
-``sync.submission_xml.build_instance_xml`` and stored through ``sync.service.receive_submission``
+``sync.submission_xml.build_instance_xml`` and stored through ``sync.ingest.receive_submission``
 (so mapping, stages and cases run exactly as for a tablet). Idempotent: sites are upserted by
 code and visits have fixed instance IDs, so a second run changes nothing.
 """
@@ -25,8 +25,8 @@ from app.models import User
 from app.settings import Settings
 from forms.models import Form, FormVersion
 from geodata import importers, synthetic, upsert
+from sync.ingest import receive_submission
 from sync.media import IncomingFile
-from sync.service import receive_submission
 from sync.submission_xml import build_instance_xml
 
 SEED = 2026

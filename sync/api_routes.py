@@ -15,7 +15,7 @@ from app.auth import ApiActor, api_actor
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.http_security import ANY, takes
 from app.identity import Actor
-from sync import batch, blob_uploads, media, reading, service
+from sync import batch, blob_uploads, form_lookup, media, reading, rights
 from sync.errors import BatchInvalid, BatchNotJson, BatchTooLarge, BlobTooLarge, RequestBadLength
 from sync.schemas import BatchItemResult, BatchResults, BlobReceiptPublic, SubmissionDetail, SubmissionList
 
@@ -133,7 +133,7 @@ def list_submissions(
 ) -> SubmissionList:
     """Current submissions of a form, oldest first, paged (design.md §6 access rules). Case forms:
     403 ``submission.case_data`` for everyone (their records are read through ``/api/v1/cases``)."""
-    service.refuse_case_data(session, hooks=hooks, form=service.get_form(session, xml_form_id))
+    rights.refuse_case_data(session, hooks=hooks, form=form_lookup.get_form(session, xml_form_id))
     page = reading.list_submissions(session, actor=actor, hooks=hooks, xml_form_id=xml_form_id, limit=limit, cursor=cursor,
                                   offset=offset, since=since, until=until, device=device, site=site)
     return SubmissionList(items=page.items, next_cursor=page.next_cursor)
@@ -142,7 +142,7 @@ def list_submissions(
 @router.get("/api/v1/submissions/{instance_id}")
 def get_submission(instance_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep) -> SubmissionDetail:
     """One submission with the edit history of its record (case-form ones: 403 ``submission.case_data``)."""
-    service.refuse_case_submission(session, hooks=hooks, instance_id=instance_id)
+    rights.refuse_case_submission(session, hooks=hooks, instance_id=instance_id)
     return reading.get_submission(session, actor=actor, hooks=hooks, instance_id=instance_id)
 
 

@@ -1,6 +1,6 @@
 """JSON batch sync for our own clients and integrations (``POST /api/v1/sync/batches``).
 
-A batch is a loop over ``sync.service.receive_submission`` (the OpenRosa ingest), so both paths
+A batch is a loop over ``sync.ingest.receive_submission`` (the OpenRosa ingest), so both paths
 share every rule: JSON ``data`` is turned into instance XML with ``build_instance_xml`` first.
 Each item runs in its own SAVEPOINT; a refused item is rolled back alone and reported as
 ``conflict`` (409 rules: same instanceID with different content, an edit of a replaced version)
@@ -46,8 +46,9 @@ from forms.service import may_submit
 from sync import media, queries
 from sync.blob_uploads import SHA256_RE, hashes_held
 from sync.errors import BatchBadData, BatchItemMismatch, BatchTooManyItems, SubmissionInvalidValue
+from sync.form_lookup import get_form, get_version
+from sync.ingest import receive_submission
 from sync.models import Submission
-from sync.service import get_form, get_version, receive_submission
 from sync.submission_xml import build_instance_xml
 
 #: Longer JSON integers are refused item by item (Python refuses to convert past 4300 digits).

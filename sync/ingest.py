@@ -1,4 +1,5 @@
-"""Submission ingest: every tablet sync lands exactly once, whatever the client retries.
+"""Submission ingest (receive, resend, insert, fill): every tablet sync lands exactly once, whatever
+the client retries.
 
 ``receive_submission`` implements the OpenRosa decision table (docs: openrosa.md §2.5/§2.7,
 following ODK Central):
@@ -20,6 +21,8 @@ closed form (new submissions and edits only)           403 ``form.closed``
 actor may not submit this form kind                    403 ``submission.forbidden``
 edit of a record the actor may not change              403 ``submission.edit_forbidden``
 =====================================================  ==========================================
+
+Forms and versions are found by ``sync.form_lookup``; who may submit and edit is ``sync.rights``.
 
 Who may edit a record (issue 9, finding 1): the record's original submitter, admins and
 coordinators; for case forms the record policy that cases registers (``Hooks.may_edit_record``: the
@@ -49,24 +52,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import defer, make_transient_to_detached
-from sqlmodel import Session, select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session
 
 from app import audit
 from app.blobs import BlobStore, StoredBlob
 from app.events import Hooks, SubmissionStored
-from app.identity import Actor, Role
+from app.identity import Actor
 from app.settings import Settings
 from app.timeutil import utcnow
-from forms import service as forms_service
-from forms.errors import FormClosed, FormNotFound, FormVersionNotFound
+from forms.errors import FormClosed
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
-from sync import media, submission_xml
+from sync import media, queries, submission_xml
 from sync.errors import (
     SubmissionAlreadySuperseded,
-    SubmissionCaseData,
     SubmissionDeprecatedNotFound,
     SubmissionEditForbidden,
     SubmissionForbidden,
@@ -75,11 +74,13 @@ from sync.errors import (
     SubmissionXmlConflict,
     SubmissionXmlEncoding,
 )
+from sync.form_lookup import get_form, get_version
 from sync.media import IncomingFile, PreparedFile
 from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
+from sync.queries import NO_XFORM
+from sync.rights import may_edit, may_submit
 
-__all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "get_form", "get_version", "may_edit", "may_submit",
-           "receive_submission", "refuse_case_data", "refuse_case_submission", "visible_forms"]
+__all__ = ["IncomingFile", "ReceiveResult", "attachments_of", "receive_submission"]
 
 
 @dataclass
@@ -92,125 +93,9 @@ class ReceiveResult:
     missing: list[str] = field(default_factory=list)
 
 
-# -- lookups -------------------------------------------------------------------------------
-
-
-#: xml_form_id -> Form.id and (form id, version) -> FormVersion.id, per process and database. Ids
-#: only steer the lookup: the rows themselves come from the session (its identity map within a
-#: transaction, else one primary-key read), so a form's state and settings are never stale; a
-#: stored version never changes, so finding it by id is as good as by (form, version).
-_form_ids: dict[tuple[str, str], int] = {}
-_version_ids: dict[tuple[str, int, str], int] = {}
-#: The XForm text is not needed to ingest; it stays unloaded (loaded on access if ever needed).
-_NO_XFORM = (defer(FormVersion.xform_xml),)  # type: ignore[arg-type]
-
-
-def _cache_key(session: Session) -> str:
-    return str(session.get_bind().url)
-
-
-def get_form(session: Session, xml_form_id: str) -> Form:
-    db = _cache_key(session)
-    form_id = _form_ids.get((db, xml_form_id))
-    form = session.get(Form, form_id) if form_id is not None else None
-    if form is None or form.xml_form_id != xml_form_id:
-        form = session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
-        if form is None:
-            raise FormNotFound(f"form {xml_form_id!r} not found on this server",
-                               details={"form": xml_form_id})
-        _remember(_form_ids, (db, xml_form_id), form.id)
-    return form
-
-
-def get_version(session: Session, form: Form, version: str | None) -> FormVersion:
-    """``version`` of ``form`` (None: the published version)."""
-    row = None
-    if version is None:
-        if form.published_version_id:
-            row = session.get(FormVersion, form.published_version_id, options=_NO_XFORM)
-    else:
-        key = (_cache_key(session), form.id, version)
-        version_id = _version_ids.get(key)
-        row = session.get(FormVersion, version_id, options=_NO_XFORM) if version_id is not None else None
-        if row is None or row.form_id != form.id or row.version != version:
-            row = session.exec(select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version == version)
-                               .options(*_NO_XFORM)).first()
-            if row is not None:
-                _remember(_version_ids, key, row.id)
-    if row is None:
-        raise FormVersionNotFound(f"form {form.xml_form_id!r} has no version {version!r} on this server"
-                                  if version is not None else f"form {form.xml_form_id!r} has no published version", details={"form": form.xml_form_id, "version": version})
-    return row
-
-
-def _remember(cache: dict, key: Any, value: int) -> None:
-    if len(cache) > 10_000:  # bounded; the real number of forms and versions is small
-        cache.clear()
-    cache[key] = value
-
-
-def may_submit(actor: Actor, form: Form) -> bool:
-    """Whether ``actor`` may submit to ``form`` by role and kind (``forms.service`` owns the rule)."""
-    return forms_service.may_submit(actor, form)
-
-
-def visible_forms(session: Session, actor: Actor) -> list[Form]:
-    """Forms ``actor`` may list and download (``forms.service`` owns the rule)."""
-    return forms_service.forms_visible_to(session, actor)
-
-
-def may_edit(session: Session, actor: Actor | None, form: Form, old: Submission, *, hooks: Hooks) -> bool:
-    """May ``actor`` replace the current version ``old`` of a record (``meta/deprecatedID``)?
-
-    A record policy registered by a capability decides for its records (case forms: the cases
-    rule). Otherwise: the record's original submitter (whoever sent its first version, possibly
-    from a device), admins and coordinators.
-    """
-    if actor is None:
-        return True
-    verdict = hooks.may_edit_record(session, actor=actor, form=form, submission=old)
-    if verdict is not None:
-        return verdict
-    return actor.role in (Role.admin, Role.coordinator) or original_submitter(session, old) == actor.user.id
-
-
-def original_submitter(session: Session, submission: Submission) -> int | None:
-    """The user who sent the first version of ``submission``'s record."""
-    if submission.instance_id == submission.root_instance_id:
-        return submission.submitted_by_user_id
-    return session.exec(select(Submission.submitted_by_user_id)
-                        .where(Submission.instance_id == submission.root_instance_id)).first()
-
-
-def refuse_case_data(session: Session, *, hooks: Hooks, form: Form, submission: Submission | None = None) -> None:
-    """Case-form submissions are read only through ``/api/v1/cases`` (scoped, identity reads
-    audited), never through the generic submission and media routes: 403 ``submission.case_data``.
-
-    "Case data" is the form's kind (fixed once it has submissions) or, whatever the kind says now,
-    a submission that a restricted-data policy claims (cases: one that case management took in).
-    """
-    if form.kind in CASE_FORM_KINDS or hooks.is_restricted_data(session, form=form, submission=submission):
-        raise SubmissionCaseData(f"submissions of case form {form.xml_form_id!r} are read through /api/v1/cases "
-                                 "(case, identity and photo routes), not the generic submission API",
-                                 details={"use": "/api/v1/cases"})
-
-
-def refuse_case_submission(session: Session, *, hooks: Hooks, instance_id: str) -> None:
-    """``refuse_case_data`` for the submission with this instanceID (nothing when there is none)."""
-    submission = session.exec(select(Submission).where(Submission.instance_id == instance_id)).first()
-    form = session.get(Form, submission.form_id) if submission is not None else None
-    if form is not None:
-        refuse_case_data(session, hooks=hooks, form=form, submission=submission)
-
-
-def _by_instance_id(session: Session, instance_id: str) -> Submission | None:
-    return session.exec(select(Submission).where(Submission.instance_id == instance_id)
-                        .execution_options(populate_existing=True)).first()
-
-
 def attachments_of(session: Session, submission: Submission) -> list[SubmissionAttachment]:
-    return list(session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == submission.id)
-                             .order_by(SubmissionAttachment.id)))
+    """The submission's attachment rows in the order they were recorded."""
+    return queries.attachments_in_order(session, submission.id)
 
 
 # -- ingest --------------------------------------------------------------------------------
@@ -265,7 +150,7 @@ def receive_submission(
                              xml_text=xml_text, xml_sha=xml_sha, root=old.root_instance_id if old else None,
                              client_device_id=client_device_id, user_agent=user_agent)
         if submission is None:  # the instanceID is known (a resend, or a concurrent twin won the race)
-            existing = _by_instance_id(session, instance.instance_id)
+            existing = queries.fresh_submission_by_instance_id(session, instance.instance_id)
             if existing is None:  # pragma: no cover -- the winner rolled back after we looked
                 raise SubmissionRetry("a concurrent upload of this submission failed; retry")
             return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
@@ -296,19 +181,21 @@ def _known(session: Session, instance: submission_xml.Instance, form: Form, acto
     The instanceID is looked up first only when that saves work (attachments to check) or decides
     the answer (closed form); otherwise the insert finds a known instanceID by its conflict.
     """
-    existing = _by_instance_id(session, instance.instance_id) if has_files or form.state == FormState.closed else None
+    looked_up = has_files or form.state == FormState.closed
+    existing = queries.fresh_submission_by_instance_id(session, instance.instance_id) if looked_up else None
     if existing is not None:
         return existing, None
     if form.state == FormState.closed:
         raise FormClosed(f"form {form.xml_form_id!r} is closed and does not accept new submissions")
     if not instance.deprecated_id:
         return None, None
-    old = _by_instance_id(session, instance.deprecated_id)
+    old = queries.fresh_submission_by_instance_id(session, instance.deprecated_id)
     if old is None or old.form_id != form.id:
         raise SubmissionDeprecatedNotFound(f"the submission {instance.deprecated_id!r} this edit replaces (meta/deprecatedID) "
                                            f"is not on this server")
     if not old.current:
-        existing = _by_instance_id(session, instance.instance_id) if old.superseded_by == instance.instance_id else None
+        existing = (queries.fresh_submission_by_instance_id(session, instance.instance_id)
+                    if old.superseded_by == instance.instance_id else None)
         if existing is not None:  # this very edit, sent again
             return existing, None
         raise SubmissionAlreadySuperseded(f"the submission {instance.deprecated_id!r} was already replaced by "
@@ -391,7 +278,7 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
     # Pending changes (a device's last_seen_at) go first, as an ORM insert's autoflush did: the
     # order in which rows get locked stays the same (a no-op when nothing is pending).
     session.flush()
-    new_id = session.execute(_insert_statement(session.get_bind().dialect.name), values).scalar()
+    new_id = queries.insert_submission(session, values)
     if new_id is None:
         return None
     # The row is exactly ``values``: attach it as loaded instead of reading it back.
@@ -399,21 +286,6 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
     make_transient_to_detached(submission)
     session.add(submission)
     return submission
-
-
-_INSERT_STATEMENTS: dict[str, Any] = {}
-
-
-def _insert_statement(dialect: str) -> Any:
-    """``INSERT .. ON CONFLICT (instance_id) DO NOTHING RETURNING id``, built once per dialect
-    (a Core statement with bound parameters: compiled once, not per submission)."""
-    stmt = _INSERT_STATEMENTS.get(dialect)
-    if stmt is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = Submission.__table__  # type: ignore[attr-defined]
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["instance_id"]).returning(table.c.id)
-        _INSERT_STATEMENTS[dialect] = stmt
-    return stmt
 
 
 def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
@@ -438,18 +310,14 @@ def _kind_unchanged(session: Session, form: Form) -> None:
     inserted holds a key-share lock on the form row (its foreign key), so a concurrent kind change
     (``forms.service``, which locks the form row first) either waits for this transaction and then
     sees this submission (409 ``form.kind_fixed``), or committed first and is seen here."""
-    kind = session.execute(select(Form.kind).where(Form.id == form.id)).scalar_one()
+    kind = queries.form_kind(session, form.id)
     if kind != form.kind:
         raise SubmissionFormKindChanged(f"form {form.xml_form_id!r} changed kind from {form.kind} to {kind} during this upload; "
                                         "send it again")
 
 
 def _supersede(session: Session, old: Submission, new: Submission) -> None:
-    result = session.execute(
-        update(Submission).where(Submission.id == old.id, Submission.current.is_(True))
-        .values(current=False, superseded_by=new.instance_id, updated_at=utcnow())
-    )
-    if result.rowcount != 1:
+    if queries.supersede(session, old.id, new.instance_id, utcnow()) != 1:
         raise SubmissionAlreadySuperseded(f"the submission {old.instance_id!r} was already replaced by another edit; "
                                           f"edit the newest version")
     session.refresh(old)
@@ -526,7 +394,7 @@ def _resend(session: Session, existing: Submission, *, form: Form, xml_sha: str,
     added: list[str] = []
     if waiting and files:
         if prepared is None:
-            version = session.get(FormVersion, existing.form_version_id, options=_NO_XFORM)
+            version = session.get(FormVersion, existing.form_version_id, options=NO_XFORM)
             prepared = _prepare(files, waiting, form=form, fields=version.fields if version else [],
                                 settings=settings, workdir=workdir)
         added = _fill(session, existing, rows, prepared, written or {}, blobs=blobs, settings=settings, actor=actor)

@@ -1,4 +1,4 @@
-"""The SQL of the sync capability's JSON API (batch, blob uploads, read API), in one place.
+"""The SQL of the sync capability (ingest, form lookup, rights, batch, blob uploads, read API), in one place.
 
 Functions take a session and plain values and return rows or plain collections; the rules that
 decide what a row means live in the modules that call them.
@@ -6,11 +6,15 @@ decide what a row means live in the modules that call them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from forms.models import Form
+from forms.models import Form, FormVersion
 from sync.models import BlobHolder, Submission, SubmissionAttachment
 
 
@@ -87,3 +91,66 @@ def readers_of_attachment(sha256: str):  # noqa: ANN201 (a select of (Submission
             .join(SubmissionAttachment, col(SubmissionAttachment.submission_id) == col(Submission.id))
             .join(Form, col(Form.id) == col(Submission.form_id))
             .where(SubmissionAttachment.sha256 == sha256, SubmissionAttachment.received.is_(True)))
+
+
+# -- ingest, form lookup, rights (sync.ingest, sync.form_lookup, sync.rights) ----------------
+
+
+#: The XForm text is not needed to ingest; it stays unloaded (loaded on access if ever needed).
+NO_XFORM = (defer(FormVersion.xform_xml),)  # type: ignore[arg-type]
+
+
+def form_by_xml_id(session: Session, xml_form_id: str) -> Form | None:
+    return session.exec(select(Form).where(Form.xml_form_id == xml_form_id)).first()
+
+
+def version_of(session: Session, form_id: int, version: str) -> FormVersion | None:
+    """The stored ``version`` of the form (XForm text deferred)."""
+    return session.exec(select(FormVersion).where(FormVersion.form_id == form_id, FormVersion.version == version)
+                        .options(*NO_XFORM)).first()
+
+
+def fresh_submission_by_instance_id(session: Session, instance_id: str) -> Submission | None:
+    """The submission with this instanceID as the database has it now (identity map refreshed)."""
+    return session.exec(select(Submission).where(Submission.instance_id == instance_id)
+                        .execution_options(populate_existing=True)).first()
+
+
+def attachments_in_order(session: Session, submission_id: int) -> list[SubmissionAttachment]:
+    """One submission's attachments in the order they were recorded."""
+    return list(session.exec(select(SubmissionAttachment).where(SubmissionAttachment.submission_id == submission_id)
+                             .order_by(col(SubmissionAttachment.id))))
+
+
+def submitter_of(session: Session, instance_id: str) -> int | None:
+    """The user who sent the submission with this instanceID."""
+    return session.exec(select(Submission.submitted_by_user_id).where(Submission.instance_id == instance_id)).first()
+
+
+def form_kind(session: Session, form_id: int) -> str:
+    """The form's kind as committed now (not the session's copy)."""
+    return session.execute(select(Form.kind).where(Form.id == form_id)).scalar_one()
+
+
+def supersede(session: Session, old_id: int, new_instance_id: str, now: datetime) -> int:
+    """Mark the submission ``old_id`` replaced by ``new_instance_id`` if it is still current; rows changed (0 or 1)."""
+    result = session.execute(update(Submission).where(col(Submission.id) == old_id, col(Submission.current).is_(True))
+                             .values(current=False, superseded_by=new_instance_id, updated_at=now))
+    return result.rowcount
+
+
+_INSERT_STATEMENTS: dict[str, Any] = {}
+
+
+def insert_submission(session: Session, values: dict[str, Any]) -> int | None:
+    """``INSERT .. ON CONFLICT (instance_id) DO NOTHING RETURNING id``: the new row's id, None when the
+    instanceID exists. The statement is built once per dialect (Core, bound parameters: compiled once,
+    not per submission); this cache holds statements, never data."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_STATEMENTS.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = Submission.__table__  # type: ignore[attr-defined]
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["instance_id"]).returning(table.c.id)
+        _INSERT_STATEMENTS[dialect] = stmt
+    return session.execute(stmt, values).scalar()

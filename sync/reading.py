@@ -40,9 +40,9 @@ from sync.errors import (
     SubmissionForbidden,
     SubmissionNotFound,
 )
+from sync.form_lookup import get_form
 from sync.models import Blob, Submission
 from sync.schemas import SubmissionDetail, SubmissionHistoryEntry, SubmissionPublic
-from sync.service import get_form
 
 STAFF = (Role.admin, Role.coordinator)
 MAX_PAGE = 1000

@@ -39,7 +39,7 @@ from app.identity import Actor
 from app.settings import Settings
 from forms.errors import FormForbidden, FormMediaMissing, FormMediaNotFound
 from forms.models import Form, FormMedia, FormState, FormVersion
-from sync import media, openrosa, service
+from sync import form_lookup, ingest, media, openrosa, rights
 from sync.api_routes import router as api_router
 from sync.errors import (
     MediaTooLarge,
@@ -101,8 +101,8 @@ def _base(request: Request, settings: Settings) -> str:
 
 
 def _visible_form(session, actor: Actor, xml_form_id: str) -> Form:  # noqa: ANN001
-    form = service.get_form(session, xml_form_id)
-    if form.id not in {f.id for f in service.visible_forms(session, actor)}:
+    form = form_lookup.get_form(session, xml_form_id)
+    if form.id not in {f.id for f in rights.visible_forms(session, actor)}:
         raise FormForbidden(f"{actor.user.username} ({actor.role}) may not download form {xml_form_id!r}")
     return form
 
@@ -115,7 +115,7 @@ def form_list(request: Request, actor: OpenRosaActor, session: SessionDep, setti
     """OpenRosa form list: the published version of every open form the caller may use."""
     base = _base(request, settings)
     entries = []
-    for form in service.visible_forms(session, actor):
+    for form in rights.visible_forms(session, actor):
         if form.state == FormState.closed or form.published_version_id is None:
             continue
         version = session.get(FormVersion, form.published_version_id)
@@ -133,7 +133,7 @@ def form_xml(request: Request, xml_form_id: str, actor: OpenRosaActor, session: 
              version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """The XForm of the published version (``?version=`` for another one)."""
     form = _visible_form(session, actor, xml_form_id)
-    row = service.get_version(session, form, version)
+    row = form_lookup.get_version(session, form, version)
     return _xml(request, row.xform_xml.encode("utf-8"), extra={"ETag": f'"{row.md5}"'})
 
 
@@ -154,7 +154,7 @@ def form_manifest(request: Request, xml_form_id: str, actor: OpenRosaActor, sess
                   settings: SettingsDep, hooks: HooksDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """The media files of the form version, with md5 hashes (files not held are omitted)."""
     form = _visible_form(session, actor, xml_form_id)
-    row = service.get_version(session, form, version)
+    row = form_lookup.get_version(session, form, version)
     url = f"{_base(request, settings)}/forms/{quote(form.xml_form_id, safe='')}/attachments/"
     suffix = f"?version={quote(row.version, safe='')}" if version is not None else ""
     files = []
@@ -170,7 +170,7 @@ def form_attachment(request: Request, xml_form_id: str, filename: str, actor: Op
                     blobs: BlobsDep, hooks: HooksDep, version: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     """One media file of the form version (served like every media file: ``sync.media.served``)."""
     form = _visible_form(session, actor, xml_form_id)
-    row = service.get_version(session, form, version)
+    row = form_lookup.get_version(session, form, version)
     found = _media_files(session, hooks, actor, form, row).get(filename)
     if found is None:
         raise FormMediaNotFound(f"form {xml_form_id!r} has no media file {filename!r}")
@@ -208,7 +208,7 @@ async def submission(request: Request, actor: OpenRosaActor, session: SessionDep
     try:
         xml, files = await _read_multipart(request, settings, collector)
         result = await run_in_threadpool(
-            service.receive_submission, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,
+            ingest.receive_submission, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,
             client_device_id=device_id, user_agent=request.headers.get("user-agent"))
     finally:
         collector.close()

@@ -1,5 +1,5 @@
 """Case fixtures: the bundled case forms uploaded through the forms service, and intakes and
-follow-ups submitted through the real ingest (``sync.service.receive_submission``)."""
+follow-ups submitted through the real ingest (``sync.ingest.receive_submission``)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class CaseKit:
 
     def submit(self, person: Any, form_id: str, answers: dict[str, Any], *, instance_id: str | None = None,
                deprecated_id: str | None = None, files: list[Any] | None = None) -> Submission:
-        from sync.service import receive_submission
+        from sync.ingest import receive_submission
         from sync.submission_xml import build_instance_xml
 
         version = self.versions[form_id]

@@ -47,7 +47,7 @@ def test_an_intake_aged_18_or_over_is_kept_restricted_minimal_and_opens_nothing(
 
 
 def test_a_resend_of_a_minimised_intake_is_still_a_duplicate(kit, world):
-    from sync.service import receive_submission
+    from sync.ingest import receive_submission
     from sync.submission_xml import build_instance_xml
 
     answers = _answers(consent_services="no", consent_giver="caregiver")

@@ -60,11 +60,11 @@ def sites_frame(rows) -> gpd.GeoDataFrame:
 
 def submit(engine, settings, username: str, answers: dict, *, lon=None, lat=None, form_id="asm_site_visit",
            instance_id=None, deprecated_id=None):
-    """Submit one visit through sync.service.receive_submission; returns the stored Submission."""
+    """Submit one visit through sync.ingest.receive_submission; returns the stored Submission."""
     from app.models import User
     from forms.models import Form, FormVersion
     from geodata.demo import answers_to_data
-    from sync.service import receive_submission
+    from sync.ingest import receive_submission
     from sync.submission_xml import build_instance_xml
 
     answers = dict(answers)

@@ -15,7 +15,7 @@ from app.db import session_scope
 from app.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.models import AuditLog
 from forms import service as forms_service
-from sync import service
+from sync import ingest
 from sync.media import IncomingFile
 from sync.models import Blob, Submission, SubmissionAttachment, SubmissionGeopoint
 from tests.sync.sync_core_helpers import (
@@ -62,7 +62,7 @@ def uploads(tmp_path):
 
 
 def receive(session, settings, who, xml, files=(), **kwargs):
-    return service.receive_submission(session, blobs=blobs_for(settings), settings=settings, hooks=build_hooks(), actor=actor(who),
+    return ingest.receive_submission(session, blobs=blobs_for(settings), settings=settings, hooks=build_hooks(), actor=actor(who),
                                       xml=xml, files=list(files), **kwargs)
 
 
@@ -88,7 +88,7 @@ def test_new_submission_is_created_with_location_geopoints_and_attachments(sessi
     points = session.exec(select(SubmissionGeopoint).order_by(SubmissionGeopoint.id)).all()
     assert [(p.field_path, p.repeat_index, p.lat) for p in points] == [
         ("/data/location", 0, -10.7), ("/data/pits/pit_gps", 0, -10.71), ("/data/pits/pit_gps", 1, -10.72)]
-    (att,) = service.attachments_of(session, sub)
+    (att,) = ingest.attachments_of(session, sub)
     assert (att.name, att.field_path, att.received, att.media_type) == ("a.jpg", "/data/photo", True, "image/jpeg")
     assert blobs_for(settings).exists(att.sha256)
     assert session.exec(select(AuditLog).where(AuditLog.action == "submission.create")).one().object_id == "uuid:one"
@@ -112,7 +112,7 @@ def test_split_upload_completes_the_submission(session, settings, world, visit, 
     second = receive(session, settings, world.monitor, xml, uploads(b__jpg=jpeg(color="blue"), extra__jpg=jpeg()))
     assert (second.status, second.missing, second.submission.complete) == ("attachments_added", [], True)
     assert second.submission.attachments_present == 2
-    names = {a.name for a in service.attachments_of(session, second.submission)}
+    names = {a.name for a in ingest.attachments_of(session, second.submission)}
     assert names == {"a.jpg", "b.jpg"}  # the unreferenced extra.jpg is ignored
     assert receive(session, settings, world.monitor, xml, uploads(b__jpg=jpeg(color="green"))).status == "duplicate"
     assert count(session, Submission) == 1
@@ -150,8 +150,8 @@ def test_edit_creates_a_new_current_version_keeping_root_and_attachments(session
     assert (edit.submission.root_instance_id, edit.submission.deprecated_id, edit.submission.current) == \
         ("uuid:v1", "uuid:v1", True)
     assert (old.current, old.superseded_by) == (False, "uuid:v2")
-    (carried,) = service.attachments_of(session, edit.submission)
-    (first,) = service.attachments_of(session, old)
+    (carried,) = ingest.attachments_of(session, edit.submission)
+    (first,) = ingest.attachments_of(session, old)
     assert carried.received and carried.sha256 == first.sha256
     assert edit.submission.data["/data/workers"] == 20
     third = receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:v3", "uuid:v2"))
@@ -282,7 +282,7 @@ def test_case_form_photos_are_stored_without_metadata(session, settings, world, 
     result = receive(session, settings, world.caseworker_a,
                      xml_for(version, case_data(**{"/data/photo": "child.jpg"})),
                      uploads(child__jpg=original))
-    (att,) = service.attachments_of(session, result.submission)
+    (att,) = ingest.attachments_of(session, result.submission)
     stored = blobs_for(settings).path(att.sha256).read_bytes()
     assert stored != original and b"Exif" not in stored
     assert dict(Image.open(io.BytesIO(stored)).getexif()) == {}

@@ -1,0 +1,66 @@
+"""Finding the form and form version a submission names (``xml_form_id``, ``version``).
+
+The ids found are remembered per session (``session.info``), never per process: a session
+belongs to one database and one request or CLI run, so two apps (or two databases in one
+process) cannot see each other's forms. Ids only steer the lookup: the rows themselves come from
+the session (its identity map, else one primary-key read) and are checked against what was asked,
+so a form's state and settings are never stale. A stored form version never changes (versions are
+immutable; a new version is a new row), so an id remembered across the session's commits stays
+right, whatever other processes do; a deleted or replaced row fails the check and is looked up
+again.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from forms.errors import FormNotFound, FormVersionNotFound
+from forms.models import Form, FormVersion
+from sync import queries
+from sync.queries import NO_XFORM
+
+__all__ = ["get_form", "get_version"]
+
+#: session.info key of the session's {("form", xml_form_id) | ("version", form id, version): row id}.
+_IDS = "sync.form_lookup.ids"
+
+
+def _ids(session: Session) -> dict[tuple, int]:
+    return session.info.setdefault(_IDS, {})
+
+
+def get_form(session: Session, xml_form_id: str) -> Form:
+    """The form with this ``xml_form_id``; 404 ``form.not_found``."""
+    ids = _ids(session)
+    form_id = ids.get(("form", xml_form_id))
+    form = session.get(Form, form_id) if form_id is not None else None
+    if form is None or form.xml_form_id != xml_form_id:
+        form = queries.form_by_xml_id(session, xml_form_id)
+        if form is None:
+            raise FormNotFound(f"form {xml_form_id!r} not found on this server",
+                               details={"form": xml_form_id})
+        ids[("form", xml_form_id)] = form.id
+    return form
+
+
+def get_version(session: Session, form: Form, version: str | None) -> FormVersion:
+    """``version`` of ``form`` (None: the published version); 404 ``form.version_not_found``.
+    The XForm text stays unloaded (ingest does not need it)."""
+    row = None
+    if version is None:
+        if form.published_version_id:
+            row = session.get(FormVersion, form.published_version_id, options=NO_XFORM)
+    else:
+        ids = _ids(session)
+        key = ("version", form.id, version)
+        version_id = ids.get(key)
+        row = session.get(FormVersion, version_id, options=NO_XFORM) if version_id is not None else None
+        if row is None or row.form_id != form.id or row.version != version:
+            row = queries.version_of(session, form.id, version)
+            if row is not None:
+                ids[key] = row.id
+    if row is None:
+        raise FormVersionNotFound(f"form {form.xml_form_id!r} has no version {version!r} on this server"
+                                  if version is not None else f"form {form.xml_form_id!r} has no published version",
+                                  details={"form": form.xml_form_id, "version": version})
+    return row
