@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from bench.harness import BenchEnv, bench_env, count_submissions, load_average
-from tests.e2e.samples import batch_item, new_instance_id, visit_data
+from tests.factories import batch_item, new_instance_id, visit_data
 
 
 def batches(n: int, size: int) -> list[bytes]:

@@ -22,8 +22,8 @@ from app import accounts
 from app.blobs import FilesystemBlobStore
 from app.db import make_engine, migrate, session_scope
 from app.settings import Settings
-from tests.e2e.samples import add_form
 from tests.e2e.server import LiveServer, live_server, settings_env
+from tests.factories import add_form
 
 SECRET = "bench-secret-key-0123456789abcdef"
 PASSWORD = "bench-Password-2026!"

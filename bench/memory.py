@@ -16,7 +16,7 @@ import httpx
 
 from bench.harness import bench_env, load_average
 from tests.e2e.collect import CollectClient, Instance
-from tests.e2e.samples import new_instance_id, photo_of_bytes, visit_xml
+from tests.factories import new_instance_id, photo_of_bytes, visit_xml
 
 SIZES_MB = (1, 5, 20, 45)
 

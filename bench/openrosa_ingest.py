@@ -14,7 +14,7 @@ import httpx
 
 from bench.harness import BenchEnv, bench_env, count_submissions, load_average
 from tests.e2e.collect import CollectClient, Instance
-from tests.e2e.samples import new_instance_id, photo_of_bytes, visit_xml
+from tests.factories import new_instance_id, photo_of_bytes, visit_xml
 
 
 def bodies(env: BenchEnv, n: int, *, photo_bytes: int = 0) -> list[tuple[bytes, str]]:

@@ -1,4 +1,4 @@
-"""Sample forms, photos and submissions for the sync tests, the end-to-end tests and the benchmarks.
+"""Builders shared by the test packages and the benchmarks: sample forms, photos, submissions, batch items.
 
 Forms are markdown-table XLSForms (pyxform converts them); photos are drawn with Pillow; no
 binary fixtures.
@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from app.blobs import FilesystemBlobStore
 from app.settings import Settings
+from sync.submission_xml import build_instance_xml
 
 #: A small site-visit form: typed fields, a geopoint, a photo and a repeat of photos.
 VISIT_MD = """
@@ -109,10 +110,12 @@ def photo_of_bytes(target: int, seed: int = 0) -> bytes:
 
 
 def sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data`` (how blobs are named)."""
     return hashlib.sha256(data).hexdigest()
 
 
 def new_instance_id() -> str:
+    """A fresh ``uuid:`` instance ID, as Collect makes them."""
     return f"uuid:{uuid.uuid4()}"
 
 
@@ -137,8 +140,6 @@ def visit_data(*, site_code: str = "SITE-001", lat: float = -2.5, lon: float = 2
 
 def visit_xml(version, instance_id: str, **kwargs: Any) -> bytes:  # noqa: ANN001
     """Instance XML for ``visit_data(**kwargs)`` on ``version`` (built by sync's own builder)."""
-    from sync.submission_xml import build_instance_xml
-
     deprecated_id = kwargs.pop("deprecated_id", None)
     return build_instance_xml(version, visit_data(**kwargs), instance_id, deprecated_id)
 

@@ -21,6 +21,7 @@ from app.collect import decode_settings
 from app.db import session_scope
 from app.models import AuditLog
 from app.settings import SECRET_FILE_NAME
+from tests.app.factories import all_commands
 
 runner = CliRunner()
 OPERATOR = f"cli:{getpass.getuser()}"
@@ -264,20 +265,6 @@ def test_devices_refusals(people):
 
 
 # -- help --------------------------------------------------------------------------------
-
-
-def all_commands(group=None, prefix=()):  # noqa: ANN001, ANN201
-    """(path, click command) for every leaf command of ``asmfield``."""
-    import typer.main
-
-    group = group or typer.main.get_command(cli)
-    for name, command in group.commands.items():
-        path = (*prefix, name)
-        if hasattr(command, "commands"):
-            assert command.help, f"group {' '.join(path)} has no help"
-            yield from all_commands(command, path)
-        else:
-            yield path, command
 
 
 def test_every_command_has_help_text():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from tests.app.test_cli import all_commands
+from tests.app.factories import all_commands
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

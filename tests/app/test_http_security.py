@@ -15,8 +15,8 @@ from app.assets import vendor_url
 from app.db import session_scope
 from app.http_security import CONTENT_SECURITY_POLICY, JSON, declared_body_types, media_type_matches
 from sync.models import Submission
-from tests.app.test_web import SAME_ORIGIN, login
-from tests.e2e.samples import VISIT_MD, add_form, batch_item, new_instance_id, visit_data
+from tests.app.factories import SAME_ORIGIN, login
+from tests.factories import VISIT_MD, add_form, batch_item, new_instance_id, visit_data
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "web" / "templates"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}

@@ -12,20 +12,14 @@ from app.auth import SESSION_COOKIE
 from app.db import session_scope
 from app.main import create_app
 from app.models import AuditLog, WebSession
+from tests.app.factories import SAME_ORIGIN, login
 from tests.conftest import PASSWORD
-
-SAME_ORIGIN = {"Origin": "http://testserver"}
 
 
 def set_cookie(response) -> SimpleCookie:
     cookie = SimpleCookie()
     cookie.load(response.headers["set-cookie"])
     return cookie
-
-
-def login(client, username="coord", password=PASSWORD):
-    return client.post("/login", data={"username": username, "password": password}, headers=SAME_ORIGIN,
-                       follow_redirects=False)
 
 
 def test_login_page_is_served(client):

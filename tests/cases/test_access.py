@@ -11,7 +11,7 @@ from app.identity import Actor
 from cases import access
 from cases.models import ChildCase
 from sync.models import Submission
-from tests.cases.test_routes import go
+from tests.cases.factories import go
 
 ROLES = ("admin", "monitor", "cw_other", "coordinator", "cw_own")  # the allowed ones last: some routes write
 

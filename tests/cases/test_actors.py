@@ -13,7 +13,7 @@ from app.identity import Actor
 from app.models import AuditLog
 from cases.models import CaseEvent, ChildCase
 from sync.submission_xml import build_instance_xml
-from tests.cases.test_kpi import to_services
+from tests.cases.factories import to_services
 
 
 def _events(engine, code):

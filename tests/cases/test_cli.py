@@ -3,24 +3,10 @@
 import json
 
 from sqlmodel import select
-from typer.testing import CliRunner
 
-from app.cli import cli
 from app.db import session_scope
 from app.models import AuditLog
-from tests.cases.test_kpi import withdraw
-from tests.cases.test_routes import go
-
-runner = CliRunner()
-
-
-def run(settings, *args, code=0, env=None):
-    env = {"ASMFIELD_DATA_DIR": str(settings.data_dir), "ASMFIELD_SECRET_KEY": settings.secret, **(env or {})}
-    if settings.database_url:
-        env["ASMFIELD_DATABASE_URL"] = settings.database_url
-    result = runner.invoke(cli, ["cases", *args], env=env)
-    assert result.exit_code == code, f"{args}: {result.output} {result.exception!r}"
-    return result
+from tests.cases.factories import go, run, withdraw
 
 
 def test_purge_review_and_kpi_from_the_command_line(client, kit, world, settings, engine):

@@ -1,7 +1,7 @@
 """Consent per purpose (``cases.consent``): each change an event; withdrawals act at once."""
 
 from tests.cases.conftest import eligible_answers, photo_file
-from tests.cases.test_routes import go
+from tests.cases.factories import go
 
 
 def test_consent_is_recorded_per_purpose_and_withdrawals_act(client, kit, world, settings, tmp_path):

@@ -13,7 +13,7 @@ from cases import codes, transitions
 from cases.models import CaseEvent, CaseService, ChildCase
 from sync.models import SubmissionAttachment
 from tests.cases.conftest import add_site, eligible_answers, photo_file
-from tests.cases.test_routes import go
+from tests.cases.factories import go
 
 
 def test_an_eligible_intake_opens_a_submitted_case(kit, world):

@@ -5,46 +5,8 @@ from datetime import date, timedelta
 from app.db import session_scope
 from app.identity import Actor
 from cases.duplicates import duplicate_candidates
-from cases.kpi import child_labour_kpi, suppress
-from tests.cases.test_routes import go
-
-WIDE = {"date_from": date(2020, 1, 1), "date_to": date.today() + timedelta(days=1)}
-
-
-def kpi(engine, person, **period):
-    with session_scope(engine) as s:
-        return child_labour_kpi(s, actor=Actor(user=person.user), small_cells=False, **(period or WIDE))
-
-
-def observe(client, cw, code, days_ago, *, good=True):
-    r = client.post(f"/api/v1/cases/{code}/followups", headers=cw.bearer, json={
-        "observed_on": (date.today() - timedelta(days=days_ago)).isoformat(), "child_found": True,
-        "in_hazardous_work": not good, "in_school_or_training": good})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def deliver(client, cw, code, days_ago, service_type="education"):
-    r = client.post(f"/api/v1/cases/{code}/services", headers=cw.bearer, json={
-        "service_type": service_type, "implemented": True,
-        "implemented_on": (date.today() - timedelta(days=days_ago)).isoformat()})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def to_services(client, world, code, cw, org):
-    co = world.coordinator
-    for action, who, extra in (("verify", co, {}), ("refer", co, {"organisation": org}), ("accept", cw, {}),
-                               ("submit_plan", cw, {}), ("approve_plan", co, {})):
-        go(client, who, code, action, **extra)
-
-
-def withdraw(client, world, code, cw, org):
-    """Verified, referred, served, then two good follow-ups 100 days apart."""
-    to_services(client, world, code, cw, org)
-    deliver(client, cw, code, 250)
-    observe(client, cw, code, 200)
-    assert observe(client, cw, code, 100)["status"] == "withdrawn_pending_closure"
+from cases.kpi import suppress
+from tests.cases.factories import deliver, go, kpi, observe, to_services, withdraw
 
 
 def test_the_kpi_counts_a_child_once_across_two_cases_relapse_and_merge(client, kit, world, engine):

@@ -18,7 +18,7 @@ from app.db import session_scope
 from app.identity import Actor
 from cases.kpi import LEVELS, SMALL_CELL, TOTAL, child_labour_kpi, protect
 from tests.cases.conftest import add_site
-from tests.cases.test_kpi import withdraw
+from tests.cases.factories import withdraw
 
 HIDDEN = ("<5", "suppressed")
 

@@ -1,7 +1,7 @@
 """``cases.csv``, the per-caller form media of open cases (``cases.media``): no names."""
 
 from app.db import session_scope
-from tests.cases.test_routes import go
+from tests.cases.factories import go
 
 
 def test_the_case_list_csv_holds_the_callers_open_cases_and_no_names(client, kit, world):

@@ -6,7 +6,7 @@ from PIL import Image
 
 from sync.media import IncomingFile
 from tests.cases.conftest import eligible_answers
-from tests.cases.test_routes import go
+from tests.cases.factories import go
 
 
 def test_case_photos_are_served_only_to_the_owning_ngo_without_metadata(client, kit, world, tmp_path):

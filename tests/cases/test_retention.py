@@ -22,9 +22,7 @@ from cases.models import CaseDedupKey, CaseEvent, ChildCase
 from cases.retention import purge_identities
 from sync.models import Blob, Submission, SubmissionAttachment
 from tests.cases.conftest import eligible_answers, photo_file
-from tests.cases.test_cli import run
-from tests.cases.test_kpi import WIDE, withdraw
-from tests.cases.test_routes import go
+from tests.cases.factories import WIDE, go, run, withdraw
 
 
 def _photo(tmp_path):

@@ -3,7 +3,7 @@
 import json
 
 from tests.cases.conftest import eligible_answers
-from tests.cases.test_cli import run
+from tests.cases.factories import run
 
 
 def test_the_review_queue_lists_flagged_submissions_without_names(client, kit, world):

@@ -9,13 +9,8 @@ from sqlmodel import select
 from app.db import session_scope
 from app.models import AuditLog
 from cases.models import CaseEvent
+from tests.cases.factories import go
 from tests.conftest import make_person
-
-
-def go(client, person, code, action, expect=200, **body):
-    r = client.post(f"/api/v1/cases/{code}/transitions", json={"action": action, **body}, headers=person.bearer)
-    assert r.status_code == expect, r.text
-    return r.json()
 
 
 def statuses(kit, code):

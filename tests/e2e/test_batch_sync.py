@@ -9,7 +9,7 @@ import pytest
 from app import accounts
 from app.blobs import FilesystemBlobStore
 from app.db import session_scope
-from tests.e2e.samples import add_form, batch_item, new_instance_id, photo_of_bytes, sha256, visit_data
+from tests.factories import add_form, batch_item, new_instance_id, photo_of_bytes, sha256, visit_data
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from forms.service import add_form as forms_add
 from sync.models import Submission, SubmissionAttachment
 from tests.e2e.collect import CollectClient, CollectError, Instance
 from tests.e2e.conftest import E2E_MAX_SUBMISSION_BYTES
-from tests.e2e.samples import VISIT_MD, new_instance_id, photo_of_bytes, sha256, visit_xml
+from tests.factories import VISIT_MD, new_instance_id, photo_of_bytes, sha256, visit_xml
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from forms.demo import BUNDLED
-from tests.forms.helpers import simple_form
+from tests.forms.factories import simple_form
 
 runner = CliRunner()
 

@@ -15,8 +15,7 @@ from app.db import session_scope
 from forms import queries
 from forms.models import Form, FormVersion
 from sync.submission_xml import build_instance_xml
-from tests.forms.helpers import simple_form
-from tests.forms.test_routes import upload
+from tests.forms.factories import simple_form, upload
 
 INTAKE = "intake"
 

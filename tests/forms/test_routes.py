@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tests.forms.helpers import simple_form
+from tests.forms.factories import simple_form, upload
 
 MEDIA_FORM = b"""
 | survey |
@@ -19,12 +19,6 @@ MEDIA_FORM = b"""
 | | form_id | version |
 | | villages | 1 |
 """
-
-
-def upload(client, person, content: bytes, *, filename: str = "form.md", kind: str | None = None, media=()):  # noqa: ANN001, ANN201
-    files = [("file", (filename, content, "application/octet-stream"))]
-    files += [("media", (name, body, "text/csv")) for name, body in media]
-    return client.post("/api/v1/forms", files=files, data={"kind": kind} if kind else {}, headers=person.basic)
 
 
 def test_coordinator_uploads_a_form_and_reuploads_it_idempotently(client, world):

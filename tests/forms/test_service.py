@@ -12,7 +12,7 @@ from app.identity import Actor
 from app.models import User
 from forms import queries, service
 from forms.models import FormKind
-from tests.forms.helpers import add, simple_form
+from tests.forms.factories import add, simple_form
 
 MEDIA_FORM = b"""
 | survey |

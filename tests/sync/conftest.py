@@ -3,7 +3,7 @@
 import pytest
 
 from app.db import session_scope
-from tests.e2e.samples import add_form
+from tests.factories import add_form
 
 
 @pytest.fixture

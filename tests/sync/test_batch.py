@@ -9,7 +9,7 @@ from app import accounts
 from app.db import session_scope
 from app.main import create_app
 from sync.models import Submission, SubmissionAttachment
-from tests.e2e.samples import (
+from tests.factories import (
     CASE_MD,
     VISIT_V2_MD,
     add_form,

@@ -10,7 +10,7 @@ from sqlmodel import select
 from app.db import session_scope
 from sync.models import Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml
-from tests.e2e.samples import (
+from tests.factories import (
     CASE_MD,
     add_form,
     batch_item,

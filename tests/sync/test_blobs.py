@@ -12,7 +12,7 @@ from sqlmodel import select
 from app.db import session_scope
 from app.main import create_app
 from sync.models import Blob, Submission, SubmissionAttachment
-from tests.e2e.samples import (
+from tests.factories import (
     CASE_MD,
     add_form,
     batch_item,

@@ -16,7 +16,7 @@ from forms import service as forms_service
 from forms.service import IncomingMedia
 from sync.models import SubmissionAttachment
 from sync.submission_xml import build_instance_xml
-from tests.e2e.samples import CASE_MD, add_form, case_data, new_instance_id, photo, sha256, visit_data
+from tests.factories import CASE_MD, add_form, case_data, new_instance_id, photo, sha256, visit_data
 from tests.sync.sync_core_helpers import multipart_typed
 
 HTML = b"<html><body><script>fetch('/api/v1/cases').then(r => r.text()).then(alert)</script></body></html>"

@@ -10,7 +10,7 @@ from sqlmodel import select
 from app.db import session_scope
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml
-from tests.e2e.samples import CASE_MD, add_form, batch_item, case_data, new_instance_id, sha256, visit_data
+from tests.factories import CASE_MD, add_form, batch_item, case_data, new_instance_id, sha256, visit_data
 from tests.sync.sync_core_helpers import (
     HEIC,
     assert_no_metadata,

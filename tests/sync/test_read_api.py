@@ -15,7 +15,7 @@ from app.timeutil import utcnow
 from forms.models import Form
 from geodata.models import Site
 from sync.models import Submission
-from tests.e2e.samples import (
+from tests.factories import (
     CASE_MD,
     add_form,
     batch_item,
