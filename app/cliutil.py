@@ -45,11 +45,11 @@ def fail(message: str) -> None:
 @dataclass
 class CliRoot:
     """What the entry point (``app.cli``) puts on the root context object: the composition's hooks
-    and how to build the blob store (once, from the settings the command runs with)."""
+    and how to build the blob store (once per run, from the settings the command runs with). It is
+    shared by every run in a process: nothing built from one run's settings may be kept on it."""
 
     hooks: Hooks
     make_blobs: Callable[[Settings], BlobStore]
-    blobs: BlobStore | None = None
 
 
 def _root(ctx: typer.Context) -> CliRoot:

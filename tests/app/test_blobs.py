@@ -9,11 +9,15 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import typer
 from sqlmodel import Session
+from typer.testing import CliRunner
 
 from app.blobs import BlobStore, FilesystemBlobStore, check_digest, delete_after_commit
+from app.cliutil import CliRoot, current_blobs
 from app.db import session_scope
 from app.errors import PayloadTooLarge
+from app.events import Hooks
 from app.models import Organisation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +160,30 @@ def test_only_the_composition_root_builds_a_filesystem_blob_store() -> None:
                     if isinstance(node.value, ast.Name) and node.value.id == "blobs":
                         builders.append(f"{relative}:{node.lineno} (blobs.{node.attr})")
     assert builders == []
+
+
+def test_each_cli_run_gets_the_store_of_its_own_settings(tmp_path: Path) -> None:
+    """Two CLI runs in one process (as in the tests): the second must not reuse the first one's
+    store, or its purge deletes files in the first run's data directory and leaves its own."""
+
+    roots: list[Path] = []
+    shared = CliRoot(hooks=Hooks(), make_blobs=lambda settings: FilesystemBlobStore(settings.media_path))
+    root_cli = typer.Typer(context_settings={"obj": shared})  # one object for every run, as in app.cli
+    sub = typer.Typer()
+    root_cli.add_typer(sub, name="cases")
+
+    @sub.command()
+    def purge(ctx: typer.Context) -> None:
+        store = current_blobs(ctx)
+        assert current_blobs(ctx) is store  # once per run
+        roots.append(store.root)
+
+    @sub.command()
+    def other() -> None:  # a second command keeps "cases" a group
+        pass
+
+    for name in ("first", "second"):
+        result = CliRunner().invoke(root_cli, ["cases", "purge"], env={
+            "ASMFIELD_DATA_DIR": str(tmp_path / name), "ASMFIELD_SECRET_KEY": "x" * 32})
+        assert result.exit_code == 0, (result.output, result.exception)
+    assert roots == [(tmp_path / "first" / "media").resolve(), (tmp_path / "second" / "media").resolve()]
