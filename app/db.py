@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The kernel and the capability packages — every top-level package with a ``capability.py`` — each with
 #: models.py and migrations/. Found on disk, not imported: the kernel imports no capability, and a new
 #: capability needs no line here (a test keeps this equal to ``app.composition.CAPABILITIES``).
-PACKAGES = ("app", *sorted(p.name for p in ROOT.iterdir() if (p / "capability.py").is_file()))
+PACKAGES = ("app", *sorted(p.name for p in ROOT.iterdir() if p.name != "app" and (p / "capability.py").is_file()))
 
 
 def import_all_models() -> None:
