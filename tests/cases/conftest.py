@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pytest
+import shapely
 from PIL import Image
-from shapely.geometry import Polygon, mapping
 from sqlmodel import select
 
 from app.blobs import FilesystemBlobStore
@@ -23,7 +23,7 @@ from app.db import session_scope
 from app.identity import Actor
 from app.settings import Settings
 from cases.models import CaseSubmission, ChildCase
-from geodata.models import Site
+from geodata import importers, upsert
 from sync.media import IncomingFile
 from sync.models import Submission
 
@@ -121,12 +121,18 @@ def kit(engine, settings, world) -> CaseKit:
     return k
 
 
-def add_site(engine, code="KZ-0042", province="Lualaba"):
-    """A mining site (a small square near Kolwezi) for intakes that name it."""
-    poly = Polygon([(25.4, -10.7), (25.41, -10.7), (25.41, -10.71), (25.4, -10.71)])
+#: A point inside each province the case tests name (sites get their province from where they are).
+PROVINCE_POINTS = {"Lualaba": (25.4, -10.7), "Haut-Katanga": (27.48, -11.66)}
+
+
+def add_site(engine, settings, code="KZ-0042", province="Lualaba"):
+    """A mining site (a small square in ``province``) for intakes that name it, imported through geodata's upsert."""
+    lon, lat = PROVINCE_POINTS[province]
+    frame = gpd.GeoDataFrame({"code": [code], "name": ["Kasulo pit 42"], "kind": ["asm_site"]},
+                             geometry=[shapely.box(lon, lat - 0.01, lon + 0.01, lat)], crs=4326)
     with session_scope(engine) as s:
-        s.add(Site(code=code, name="Kasulo pit 42", province=province, geometry=json.dumps(mapping(poly)),
-                   min_lon=25.4, min_lat=-10.71, max_lon=25.41, max_lat=-10.7))
+        upsert.upsert_sites(s, read=importers.clean(frame), settings=settings,
+                            blobs=FilesystemBlobStore(settings.media_path))
 
 
 def photo_file(tmp_path, colour=(120, 80, 40)):

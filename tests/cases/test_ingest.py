@@ -180,8 +180,8 @@ def test_a_site_code_from_a_file_choice_is_not_trusted_for_length(kit, world):
     assert case.site_code == "S" * 100 and case.site_id is None
 
 
-def test_an_intake_links_its_case_to_the_named_site_and_province(kit, world, engine):
-    add_site(engine)
+def test_an_intake_links_its_case_to_the_named_site_and_province(kit, world, engine, settings):
+    add_site(engine, settings)
     case = kit.intake(world.caseworker_a, site_id="KZ-0042")
     assert (case.site_code, case.province) == ("KZ-0042", "Lualaba") and case.site_id is not None
 

@@ -52,12 +52,12 @@ def _derivable_small_values(body: dict, site_province: dict[str, str]) -> list[s
     return leaks
 
 
-def test_no_subtraction_within_a_kpi_response_reveals_a_count_under_5(client, kit, world, engine):
+def test_no_subtraction_within_a_kpi_response_reveals_a_count_under_5(client, kit, world, engine, settings):
     """Naively published, these 8 children would give: total 8, NGO A 5 → NGO B is 3; Lualaba 7 →
     Haut-Katanga is 1; site L1 6 → the two other sites hold 2; Lualaba − L1 → site L2 is 1."""
-    add_site(engine, code="L1", province="Lualaba")
-    add_site(engine, code="L2", province="Lualaba")
-    add_site(engine, code="H1", province="Haut-Katanga")
+    add_site(engine, settings, code="L1", province="Lualaba")
+    add_site(engine, settings, code="L2", province="Lualaba")
+    add_site(engine, settings, code="H1", province="Haut-Katanga")
     site_province = {"L1": "Lualaba", "L2": "Lualaba", "H1": "Haut-Katanga"}
     children = [(world.caseworker_a, "NGO A", "L1")] * 4 + [(world.caseworker_a, "NGO A", "L2")] + \
                [(world.caseworker_b, "NGO B", "L1")] * 2 + [(world.caseworker_b, "NGO B", "H1")]
