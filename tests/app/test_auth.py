@@ -315,6 +315,7 @@ def test_old_digest_nonces_are_forgotten(orclient, world, engine):
     from app.timeutil import utcnow
 
     with session_scope(engine) as s:
+        # A nonce issued yesterday: the digest code only issues fresh ones, so the row is written directly.
         s.add(DigestNonce(nonce="ancient", issued_at=utcnow() - timedelta(days=1), last_nc=3))
     assert orclient.get("/test-openrosa", auth=httpx.DigestAuth("monitor", PASSWORD)).status_code == 200
     with session_scope(engine) as s:

@@ -7,6 +7,7 @@ from app.models import Organisation
 
 
 def test_released_savepoint_is_undone_when_the_transaction_rolls_back(engine):
+    # Raw Organisation rows on purpose: these tests are about session_scope's transactions, not accounts.
     try:
         with session_scope(engine) as s:
             with s.begin_nested():

@@ -152,6 +152,7 @@ def test_case_submissions_are_readable_only_as_the_case_is(kit, world, engine):
                        "caseworker_b": False}
         assert access.may_read_case_submission(s, Actor(user=world.coordinator.user), restricted)
         assert not access.may_read_case_submission(s, Actor(user=world.caseworker_a.user), restricted)
+        # An unsaved row of a form that does not exist: no ingest can make it, the check only reads form_id.
         not_a_case_form = Submission(instance_id="uuid:x", root_instance_id="uuid:x", form_id=-1,
                                      form_version_id=1, xml_sha256="", xml="")
         assert access.may_read_case_submission(s, Actor(user=world.monitor.user), not_a_case_form)

@@ -61,7 +61,7 @@ def test_forms_with_mapping_off_are_never_placed_on_sites(engine, settings, worl
     import_frame(engine, settings, sites_frame([("A", SITE)]))
     with Session(engine) as s:
         followup = s.exec(select(Form).where(Form.xml_form_id == "child_case_followup")).one()
-        sub = Submission(lon=KOLWEZI[0], lat=KOLWEZI[1], data={})
+        sub = Submission(lon=KOLWEZI[0], lat=KOLWEZI[1], data={})  # never stored: only placement reads it
         placement.map_submission(s, submission=sub, form=followup, settings=settings)
     assert (sub.site_id, sub.site_match) == (None, "disabled")
 
