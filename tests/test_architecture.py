@@ -156,7 +156,7 @@ def test_the_capability_list_matches_the_migration_packages() -> None:
     """Every capability has its models and migration branch, and ``app.db`` (which finds the packages with a
     ``capability.py`` on disk) migrates exactly those: a capability left out of the list fails here."""
     names = [c.name for c in CAPABILITIES]
-    assert names == ["forms", "sync", "geodata", "cases"]
+    assert len(set(names)) == len(names)
     assert sorted(db.PACKAGES) == sorted(["app", *names])  # each once: a branch found twice is loaded twice
     for capability in CAPABILITIES:
         assert (ROOT / capability.migrations).is_dir(), capability.name

@@ -13,6 +13,7 @@ import typer
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from app import db
 from app.blobs import BlobStore, FilesystemBlobStore, check_digest, delete_after_commit
 from app.cliutil import CliRoot, current_blobs
 from app.db import session_scope
@@ -21,7 +22,7 @@ from app.events import Hooks
 from app.models import Organisation
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("app", "forms", "sync", "geodata", "cases")
+PACKAGES = db.PACKAGES
 #: The composition root (and the store itself) may build a FilesystemBlobStore; nobody else.
 MAY_BUILD = {"app/blobs.py", "app/composition.py"}
 
