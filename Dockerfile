@@ -19,17 +19,13 @@ WORKDIR /opt/asmfield
 
 # Dependencies first (cached while only the code changes); constraints.txt pins every version.
 COPY pyproject.toml constraints.txt README.md ./
-RUN mkdir -p app forms sync geodata cases \
- && for p in app forms sync geodata cases; do touch $p/__init__.py; done \
+RUN mkdir -p app && touch app/__init__.py \
  && pip install -c constraints.txt . \
- && pip uninstall -y asmfield
+ && pip uninstall -y asmfield && rm -rf app
 
-COPY app ./app
-COPY forms ./forms
-COPY sync ./sync
-COPY geodata ./geodata
-COPY cases ./cases
-COPY package.json ./
+# The kernel and every capability package (.dockerignore leaves out tests, bench, docs and scripts),
+# so a new capability needs no line here.
+COPY . ./
 COPY --from=assets /src/node_modules ./node_modules
 # Editable-style install from the source tree: migrations and bundled files are read from here.
 RUN pip install --no-deps -c constraints.txt -e . \
