@@ -158,3 +158,32 @@ def batch_item(instance_id: str, *, data: dict[str, Any] | None = None, xml: byt
     if deprecated_id:
         item["deprecated_id"] = deprecated_id
     return item
+
+def jpeg(size: tuple[int, int] = (64, 48), *, gps: bool = False, color: str = "orange") -> bytes:
+    """A JPEG made with Pillow; ``gps`` adds EXIF with a GPS position and a camera make."""
+    image = Image.new("RGB", size, color)
+    buffer = io.BytesIO()
+    if gps:
+        exif = Image.Exif()
+        exif[0x010F] = "FieldCam"  # Make
+        exif[0x8825] = {1: "S", 2: (10.0, 42.0, 0.0), 3: "E", 4: (25.0, 30.0, 0.0)}  # GPSInfo
+        image.save(buffer, format="JPEG", exif=exif.tobytes(), comment=b"taken at the mine")
+    else:
+        image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def multipart(xml: bytes | None, files: dict[str, bytes] | None = None, *, boundary: str = "asmfieldBoundary123",
+              extra_fields: dict[str, str] | None = None, close: bool = True) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body as Collect sends it; ``close=False`` leaves it truncated."""
+    parts = []
+    if xml is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+                     f'filename="submission.xml"\r\nContent-Type: text/xml\r\n\r\n'.encode() + xml + b"\r\n")
+    for name, content in (files or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                     f'Content-Type: image/jpeg\r\n\r\n'.encode() + content + b"\r\n")
+    for name, value in (extra_fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    body = b"".join(parts) + (f"--{boundary}--\r\n".encode() if close else b"")
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-OpenRosa-Version": "1.0"}

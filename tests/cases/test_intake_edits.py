@@ -15,7 +15,7 @@ from sync.models import Blob, Submission
 from sync.submission_xml import build_instance_xml
 from tests.cases.conftest import eligible_answers
 from tests.cases.factories import kpi, withdraw
-from tests.sync.sync_core_helpers import jpeg, multipart
+from tests.factories import jpeg, multipart
 
 INTAKE = "child_case_intake"
 

@@ -4,23 +4,20 @@ for "absent" and "not yours"; case-form files never leave through /api/v1/media.
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from app.db import session_scope
 from sync.models import Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml
 from tests.factories import (
-    CASE_MD,
-    add_form,
     batch_item,
     case_data,
+    multipart,
     new_instance_id,
     photo,
     sha256,
     visit_data,
 )
-from tests.sync.sync_core_helpers import multipart
 
 BATCH = "/api/v1/sync/batches"
 
@@ -92,17 +89,9 @@ def test_head_answers_alike_for_absent_and_not_yours(client, world, visit_form):
     assert head(client, world.monitor, sha256(body))[0] == 200
 
 
-@pytest.fixture
-def case_form(app, engine, settings, world):
-    with session_scope(engine) as s:
-        _, version = add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
-        s.expunge(version)
-    return version
-
-
-def test_a_caseworker_of_another_ngo_cannot_take_a_child_photo_by_its_hash(client, world, app, engine, case_form):
+def test_a_caseworker_of_another_ngo_cannot_take_a_child_photo_by_its_hash(client, world, app, engine, case_version):
     original = photo(44)
-    xml = build_instance_xml(case_form, case_data(child_photo="child.jpg"), new_instance_id())
+    xml = build_instance_xml(case_version, case_data(child_photo="child.jpg"), new_instance_id())
     body, headers = multipart(xml, {"child.jpg": original})
     assert client.post("/submission", content=body, headers=headers | world.caseworker_a.basic).status_code == 201
     with session_scope(engine) as s:

@@ -10,7 +10,7 @@ from datetime import date
 from app import accounts
 from app.db import session_scope
 from cases import opening as cases_opening
-from tests.sync.sync_core_helpers import make_form
+from tests.sync.factories import make_form
 
 FOLLOWUP_MD = """
 | survey   |                                 |           |        |

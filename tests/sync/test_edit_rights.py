@@ -14,7 +14,8 @@ from app.db import session_scope
 from app.models import AuditLog
 from sync import openrosa
 from sync.models import Blob, Submission
-from tests.sync.sync_core_helpers import jpeg, make_form, multipart, new_id, visit_data, xml_for
+from tests.factories import jpeg, multipart, new_instance_id
+from tests.sync.factories import make_form, typed_visit_data, xml_for
 
 RESPONSE = {"r": openrosa.RESPONSE_NS}
 
@@ -49,9 +50,9 @@ def current(engine, root: str) -> str:
 
 
 def test_another_monitor_cannot_edit_a_visit_over_openrosa(client, engine, world, visit):
-    assert post(client, world.monitor, xml_for(visit, visit_data(), "uuid:visit-1")).status_code == 201
+    assert post(client, world.monitor, xml_for(visit, typed_visit_data(), "uuid:visit-1")).status_code == 201
     before = stored(engine)
-    edit = xml_for(visit, visit_data(**{"/data/workers": 0}), "uuid:visit-1-forged", "uuid:visit-1")
+    edit = xml_for(visit, typed_visit_data(**{"/data/workers": 0}), "uuid:visit-1-forged", "uuid:visit-1")
     response = post(client, world.monitor2, edit, {"p.jpg": jpeg()})
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/xml")  # ODK Collect shows the message
@@ -61,12 +62,12 @@ def test_another_monitor_cannot_edit_a_visit_over_openrosa(client, engine, world
 
 
 def test_another_monitor_cannot_edit_a_visit_in_a_batch_and_the_other_items_are_stored(client, engine, world, visit):
-    assert post(client, world.monitor, xml_for(visit, visit_data(), "uuid:visit-2")).status_code == 201
+    assert post(client, world.monitor, xml_for(visit, typed_visit_data(), "uuid:visit-2")).status_code == 201
     before = stored(engine)
     forged = {"instance_id": "uuid:visit-2-forged", "form_id": "visit",
-              "xml": xml_for(visit, visit_data(), "uuid:visit-2-forged", "uuid:visit-2").decode()}
+              "xml": xml_for(visit, typed_visit_data(), "uuid:visit-2-forged", "uuid:visit-2").decode()}
     own = {"instance_id": "uuid:visit-own", "form_id": "visit",
-           "xml": xml_for(visit, visit_data(), "uuid:visit-own").decode()}
+           "xml": xml_for(visit, typed_visit_data(), "uuid:visit-own").decode()}
     response = client.post("/api/v1/sync/batches", json={"items": [forged, own]}, headers=world.monitor2.bearer)
     assert response.status_code == 200, response.text
     first, second = response.json()["results"]
@@ -78,13 +79,13 @@ def test_another_monitor_cannot_edit_a_visit_in_a_batch_and_the_other_items_are_
 
 
 def test_a_coordinator_may_edit_a_visit_and_its_submitter_may_edit_again(client, engine, world, visit):
-    assert post(client, world.monitor, xml_for(visit, visit_data(), "uuid:visit-3")).status_code == 201
-    corrected = xml_for(visit, visit_data(**{"/data/workers": 30}), "uuid:visit-3b", "uuid:visit-3")
+    assert post(client, world.monitor, xml_for(visit, typed_visit_data(), "uuid:visit-3")).status_code == 201
+    corrected = xml_for(visit, typed_visit_data(**{"/data/workers": 30}), "uuid:visit-3b", "uuid:visit-3")
     assert post(client, world.coordinator, corrected).status_code == 201
     # The original submitter still owns the record, even though the coordinator made the last version.
-    again = xml_for(visit, visit_data(**{"/data/workers": 31}), "uuid:visit-3c", "uuid:visit-3b")
+    again = xml_for(visit, typed_visit_data(**{"/data/workers": 31}), "uuid:visit-3c", "uuid:visit-3b")
     assert post(client, world.monitor, again).status_code == 201
-    assert post(client, world.admin, xml_for(visit, visit_data(), "uuid:visit-3d", "uuid:visit-3c")).status_code == 201
+    assert post(client, world.admin, xml_for(visit, typed_visit_data(), "uuid:visit-3d", "uuid:visit-3c")).status_code == 201
     assert current(engine, "uuid:visit-3") == "uuid:visit-3d"
 
 
@@ -92,8 +93,8 @@ def test_a_device_edits_as_its_user_and_a_resend_of_the_edit_is_still_a_duplicat
     with session_scope(engine) as s:
         _, mine = accounts.create_device(s, name="tablet-m1", user=world.monitor.user.id)
         _, theirs = accounts.create_device(s, name="tablet-m2", user=world.monitor2.user.id)
-    assert post(client, world.monitor, xml_for(visit, visit_data(), "uuid:visit-4")).status_code == 201
-    edit = xml_for(visit, visit_data(**{"/data/workers": 5}), "uuid:visit-4b", "uuid:visit-4")
+    assert post(client, world.monitor, xml_for(visit, typed_visit_data(), "uuid:visit-4")).status_code == 201
+    edit = xml_for(visit, typed_visit_data(**{"/data/workers": 5}), "uuid:visit-4b", "uuid:visit-4")
     assert post(client, None, edit, url=f"/key/{theirs}/submission").status_code == 403
     assert post(client, None, edit, url=f"/key/{mine}/submission").status_code == 201
     before = stored(engine)
@@ -104,8 +105,8 @@ def test_a_device_edits_as_its_user_and_a_resend_of_the_edit_is_still_a_duplicat
 
 
 def test_a_monitor_may_not_edit_a_record_first_sent_by_the_coordinator(client, engine, world, visit):
-    root = new_id()
-    assert post(client, world.coordinator, xml_for(visit, visit_data(), root)).status_code == 201
-    response = post(client, world.monitor, xml_for(visit, visit_data(), new_id(), root))
+    root = new_instance_id()
+    assert post(client, world.coordinator, xml_for(visit, typed_visit_data(), root)).status_code == 201
+    response = post(client, world.monitor, xml_for(visit, typed_visit_data(), new_instance_id(), root))
     assert response.status_code == 403
     assert current(engine, root) == root

@@ -12,7 +12,7 @@ from app.main import create_app
 from app.settings import Settings
 from forms.errors import FormVersionNotFound
 from sync import form_lookup, ingest
-from tests.sync.sync_core_helpers import make_form, visit_data, xml_for
+from tests.sync.factories import make_form, typed_visit_data, xml_for
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_two_apps_over_two_databases_never_see_each_others_forms(app, other_app)
                     form_lookup.get_version(s, form, foreign)
                 result = ingest.receive_submission(
                     s, blobs=application.state.blobs, settings=application.state.settings,
-                    hooks=application.state.hooks, actor=None, xml=xml_for(version, visit_data()), files=[])
+                    hooks=application.state.hooks, actor=None, xml=xml_for(version, typed_visit_data()), files=[])
                 assert (result.status, result.submission.form_id) == ("created", own_id)
                 assert result.submission.form_version_id == version.id
 

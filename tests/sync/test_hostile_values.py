@@ -14,8 +14,7 @@ from app.db import session_scope
 from forms.models import FormVersion
 from sync.models import Submission
 from sync.submission_xml import parse_geopoint
-from tests.factories import ROOT, batch_item, new_instance_id, visit_data, visit_xml
-from tests.sync.sync_core_helpers import multipart
+from tests.factories import ROOT, batch_item, multipart, new_instance_id, visit_data, visit_xml
 
 BATCH = "/api/v1/sync/batches"
 HUGE_INT = "9" * 5000

@@ -18,16 +18,15 @@ from forms import service as forms_service
 from sync import ingest
 from sync.media import IncomingFile
 from sync.models import Blob, Submission, SubmissionAttachment, SubmissionGeopoint
-from tests.sync.sync_core_helpers import (
-    CASE_MD,
+from tests.factories import jpeg, new_instance_id
+from tests.sync.factories import (
+    PHOTO_CASE_MD,
     actor,
     blobs_for,
-    case_data,
-    jpeg,
     make_form,
-    new_id,
+    photo_case_data,
     png_header_only,
-    visit_data,
+    typed_visit_data,
     xml_for,
 )
 
@@ -75,7 +74,7 @@ def count(session: Session, model) -> int:  # noqa: ANN001
 
 def test_new_submission_is_created_with_location_geopoints_and_attachments(session, settings, world, visit, uploads):
     _, version = visit
-    xml = xml_for(version, visit_data(**{"/data/photo": "a.jpg"}), "uuid:one")
+    xml = xml_for(version, typed_visit_data(**{"/data/photo": "a.jpg"}), "uuid:one")
     result = receive(session, settings, world.monitor, xml, uploads(a__jpg=jpeg()), client_device_id="collect:abc",
                      user_agent="Collect/2025.2")
     sub = result.submission
@@ -96,7 +95,7 @@ def test_new_submission_is_created_with_location_geopoints_and_attachments(sessi
 
 def test_identical_resend_is_a_duplicate_without_a_second_row(session, settings, world, visit):
     _, version = visit
-    xml = xml_for(version, visit_data())
+    xml = xml_for(version, typed_visit_data())
     assert receive(session, settings, world.monitor, xml).status == "created"
     again = receive(session, settings, world.monitor, xml)
     assert (again.status, again.missing) == ("duplicate", [])
@@ -105,7 +104,7 @@ def test_identical_resend_is_a_duplicate_without_a_second_row(session, settings,
 
 def test_split_upload_completes_the_submission(session, settings, world, visit, uploads):
     _, version = visit
-    xml = xml_for(version, visit_data(**{"/data/photo": "a.jpg", "/data/photo2": "b.jpg"}))
+    xml = xml_for(version, typed_visit_data(**{"/data/photo": "a.jpg", "/data/photo2": "b.jpg"}))
     first = receive(session, settings, world.monitor, xml, uploads(a__jpg=jpeg(color="red")))
     assert (first.status, first.missing, first.submission.complete) == ("created", ["b.jpg"], False)
     assert (first.submission.attachments_expected, first.submission.attachments_present) == (2, 1)
@@ -120,15 +119,15 @@ def test_split_upload_completes_the_submission(session, settings, world, visit, 
 
 def test_same_instance_id_with_different_xml_is_a_conflict(session, settings, world, visit):
     _, version = visit
-    receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:same"))
+    receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), "uuid:same"))
     with pytest.raises(Conflict) as info:
-        receive(session, settings, world.monitor, xml_for(version, visit_data(**{"/data/workers": 13}), "uuid:same"))
+        receive(session, settings, world.monitor, xml_for(version, typed_visit_data(**{"/data/workers": 13}), "uuid:same"))
     assert info.value.code == "submission.xml_conflict"
 
 
 def test_missing_instance_id_dedups_on_the_xml_bytes(session, settings, world, visit):
     _, version = visit
-    xml = xml_for(version, visit_data(), "uuid:placeholder").replace(
+    xml = xml_for(version, typed_visit_data(), "uuid:placeholder").replace(
         b"<meta><instanceID>uuid:placeholder</instanceID></meta>", b"")
     first = receive(session, settings, world.monitor, xml)
     assert first.submission.instance_id.startswith("uuid:")
@@ -141,8 +140,8 @@ def test_missing_instance_id_dedups_on_the_xml_bytes(session, settings, world, v
 def test_edit_creates_a_new_current_version_keeping_root_and_attachments(session, settings, world, visit, uploads):
     _, version = visit
     original = receive(session, settings, world.monitor,
-                       xml_for(version, visit_data(**{"/data/photo": "a.jpg"}), "uuid:v1"), uploads(a__jpg=jpeg()))
-    edited_xml = xml_for(version, visit_data(**{"/data/photo": "a.jpg", "/data/workers": 20}), "uuid:v2", "uuid:v1")
+                       xml_for(version, typed_visit_data(**{"/data/photo": "a.jpg"}), "uuid:v1"), uploads(a__jpg=jpeg()))
+    edited_xml = xml_for(version, typed_visit_data(**{"/data/photo": "a.jpg", "/data/workers": 20}), "uuid:v2", "uuid:v1")
     edit = receive(session, settings, world.monitor, edited_xml)
     old = original.submission
     session.refresh(old)
@@ -154,7 +153,7 @@ def test_edit_creates_a_new_current_version_keeping_root_and_attachments(session
     (first,) = ingest.attachments_of(session, old)
     assert carried.received and carried.sha256 == first.sha256
     assert edit.submission.data["/data/workers"] == 20
-    third = receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:v3", "uuid:v2"))
+    third = receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), "uuid:v3", "uuid:v2"))
     assert third.submission.root_instance_id == "uuid:v1"
     assert session.exec(select(AuditLog).where(AuditLog.action == "submission.edit")).all()
 
@@ -162,23 +161,23 @@ def test_edit_creates_a_new_current_version_keeping_root_and_attachments(session
 def test_edit_of_an_unknown_submission_is_not_found(session, settings, world, visit):
     _, version = visit
     with pytest.raises(NotFound) as info:
-        receive(session, settings, world.monitor, xml_for(version, visit_data(), new_id(), "uuid:nowhere"))
+        receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), new_instance_id(), "uuid:nowhere"))
     assert info.value.code == "submission.deprecated_not_found"
 
 
 def test_edit_of_a_superseded_version_is_a_conflict(session, settings, world, visit):
     _, version = visit
-    receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:a1"))
-    receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:a2", "uuid:a1"))
+    receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), "uuid:a1"))
+    receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), "uuid:a2", "uuid:a1"))
     with pytest.raises(Conflict) as info:
-        receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:a3", "uuid:a1"))
+        receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), "uuid:a3", "uuid:a1"))
     assert info.value.code == "submission.already_superseded"
 
 
 def test_identical_resend_of_an_edit_is_a_duplicate(session, settings, world, visit):
     _, version = visit
-    receive(session, settings, world.monitor, xml_for(version, visit_data(), "uuid:b1"))
-    edit_xml = xml_for(version, visit_data(), "uuid:b2", "uuid:b1")
+    receive(session, settings, world.monitor, xml_for(version, typed_visit_data(), "uuid:b1"))
+    edit_xml = xml_for(version, typed_visit_data(), "uuid:b2", "uuid:b1")
     assert receive(session, settings, world.monitor, edit_xml).status == "edit"
     assert receive(session, settings, world.monitor, edit_xml).status == "duplicate"
 
@@ -188,7 +187,7 @@ def test_identical_resend_of_an_edit_is_a_duplicate(session, settings, world, vi
 
 def test_unknown_form_and_unknown_version_are_not_found(session, settings, world, visit):
     _, version = visit
-    xml = xml_for(version, visit_data())
+    xml = xml_for(version, typed_visit_data())
     with pytest.raises(NotFound) as info:
         receive(session, settings, world.monitor, xml.replace(b'id="visit"', b'id="nosuchform"'))
     assert info.value.code == "form.not_found"
@@ -200,38 +199,38 @@ def test_unknown_form_and_unknown_version_are_not_found(session, settings, world
 def test_older_versions_keep_accepting_submissions(session, settings, world, visit):
     _, v1 = visit
     make_form(session, settings, version="2")
-    assert receive(session, settings, world.monitor, xml_for(v1, visit_data())).submission.form_version_id == v1.id
+    assert receive(session, settings, world.monitor, xml_for(v1, typed_visit_data())).submission.form_version_id == v1.id
 
 
 def test_closed_form_refuses_new_submissions_but_acknowledges_resends(session, settings, world, visit):
     form, version = visit
-    xml = xml_for(version, visit_data())
+    xml = xml_for(version, typed_visit_data())
     receive(session, settings, world.monitor, xml)
     forms_service.set_state(session, form=form, state="closed", actor=None)
     with pytest.raises(Forbidden) as info:
-        receive(session, settings, world.monitor, xml_for(version, visit_data()))
+        receive(session, settings, world.monitor, xml_for(version, typed_visit_data()))
     assert info.value.code == "form.closed" and "closed" in info.value.message
     assert receive(session, settings, world.monitor, xml).status == "duplicate"
 
 
 def test_roles_limit_which_forms_may_be_submitted(session, settings, world, visit):
     _, visit_version = visit
-    _, case_version = make_form(session, settings, md=CASE_MD, form_id="case_intake", kind="case_intake")
+    _, case_version = make_form(session, settings, md=PHOTO_CASE_MD, form_id="case_intake", kind="case_intake")
     with pytest.raises(Forbidden) as info:
-        receive(session, settings, world.caseworker_a, xml_for(visit_version, visit_data()))
+        receive(session, settings, world.caseworker_a, xml_for(visit_version, typed_visit_data()))
     assert info.value.code == "submission.forbidden"
     with pytest.raises(Forbidden):
-        receive(session, settings, world.monitor, xml_for(case_version, case_data()))
-    assert receive(session, settings, world.caseworker_a, xml_for(case_version, case_data())).status \
+        receive(session, settings, world.monitor, xml_for(case_version, photo_case_data()))
+    assert receive(session, settings, world.caseworker_a, xml_for(case_version, photo_case_data())).status \
         == "created"
-    assert receive(session, settings, world.coordinator, xml_for(visit_version, visit_data())).status == "created"
+    assert receive(session, settings, world.coordinator, xml_for(visit_version, typed_visit_data())).status == "created"
 
 
 def test_location_field_setting_picks_the_location(session, settings, world, visit):
     form, version = visit
     form.settings = {**form.settings, "location_field": "/data/pits/pit_gps"}
     session.add(form)
-    sub = receive(session, settings, world.monitor, xml_for(version, visit_data())).submission
+    sub = receive(session, settings, world.monitor, xml_for(version, typed_visit_data())).submission
     assert (sub.lat, sub.lon) == (-10.71, 25.51)
 
 
@@ -244,7 +243,7 @@ def test_location_field_setting_picks_the_location(session, settings, world, vis
 ])
 def test_a_bad_attachment_refuses_the_whole_submission(engine, settings, world, visit, uploads, content, error, code):
     _, version = visit
-    xml = xml_for(version, visit_data(**{"/data/photo": "good.jpg", "/data/photo2": "bad.jpg"}))
+    xml = xml_for(version, typed_visit_data(**{"/data/photo": "good.jpg", "/data/photo2": "bad.jpg"}))
     with pytest.raises(error) as info, session_scope(engine) as s:
         receive(s, settings, world.monitor, xml, uploads(good__jpg=jpeg(), bad__jpg=content))
     assert info.value.code == code
@@ -259,7 +258,7 @@ def test_a_bad_attachment_refuses_the_whole_submission(engine, settings, world, 
 ])
 def test_invalid_data_stores_nothing(engine, settings, world, visit, override, error):
     _, version = visit
-    xml = xml_for(version, visit_data(**override))
+    xml = xml_for(version, typed_visit_data(**override))
     with pytest.raises(error), session_scope(engine) as s:
         receive(s, settings, world.monitor, xml)
     with session_scope(engine) as s:
@@ -277,10 +276,10 @@ def test_hostile_xml_is_refused(session, settings, world, visit):
 
 
 def test_case_form_photos_are_stored_without_metadata(session, settings, world, uploads):
-    _, version = make_form(session, settings, md=CASE_MD, form_id="case_intake", kind="case_intake")
+    _, version = make_form(session, settings, md=PHOTO_CASE_MD, form_id="case_intake", kind="case_intake")
     original = jpeg((200, 100), gps=True)
     result = receive(session, settings, world.caseworker_a,
-                     xml_for(version, case_data(**{"/data/photo": "child.jpg"})),
+                     xml_for(version, photo_case_data(**{"/data/photo": "child.jpg"})),
                      uploads(child__jpg=original))
     (att,) = ingest.attachments_of(session, result.submission)
     stored = blobs_for(settings).path(att.sha256).read_bytes()
@@ -296,7 +295,7 @@ def test_case_form_photos_are_stored_without_metadata(session, settings, world, 
 
 def test_two_identical_posts_racing_end_as_one_row(engine, settings, world, visit, uploads):
     _, version = visit
-    xml = xml_for(version, visit_data(**{"/data/photo": "a.jpg"}))
+    xml = xml_for(version, typed_visit_data(**{"/data/photo": "a.jpg"}))
     photo = jpeg()
     barrier = threading.Barrier(4)
     statuses: list[str] = []

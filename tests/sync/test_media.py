@@ -15,10 +15,10 @@ from app.settings import Settings
 from sync import media
 from sync.media import IncomingFile
 from sync.models import Blob
-from tests.sync.sync_core_helpers import (
+from tests.factories import jpeg
+from tests.sync.factories import (
     HEIC,
     assert_no_metadata,
-    jpeg,
     jpeg_with_metadata,
     png_header_only,
     png_with_metadata,

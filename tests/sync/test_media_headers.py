@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from PIL import Image
 from sqlmodel import select
 
@@ -17,7 +16,7 @@ from forms.service import IncomingMedia
 from sync.models import SubmissionAttachment
 from sync.submission_xml import build_instance_xml
 from tests.factories import CASE_MD, add_form, case_data, new_instance_id, photo, sha256, visit_data
-from tests.sync.sync_core_helpers import multipart_typed
+from tests.sync.factories import multipart_typed
 
 HTML = b"<html><body><script>fetch('/api/v1/cases').then(r => r.text()).then(alert)</script></body></html>"
 SVG = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(document.cookie)</script></svg>"
@@ -33,14 +32,6 @@ def assert_downloaded(response) -> None:
     assert_sandboxed(response)
     assert response.headers["content-disposition"].startswith("attachment; filename=")
     assert not response.headers["content-type"].startswith(("text/html", "image/svg"))
-
-
-@pytest.fixture
-def visit_version(app, engine, settings, world):
-    with session_scope(engine) as s:
-        _, version = add_form(s, blobs=app.state.blobs, settings=settings)
-        s.expunge(version)
-    return version
 
 
 def post_visit(client, person, version, files: dict[str, tuple[bytes, str]]) -> None:

@@ -16,15 +16,14 @@ from forms import service as forms_service
 from forms.service import IncomingMedia
 from sync import openrosa
 from sync.models import Submission, SubmissionAttachment
-from tests.sync.sync_core_helpers import (
-    CASE_MD,
+from tests.factories import jpeg, multipart
+from tests.sync.factories import (
+    PHOTO_CASE_MD,
     blobs_for,
-    case_data,
-    jpeg,
     make_form,
-    multipart,
+    photo_case_data,
     png_header_only,
-    visit_data,
+    typed_visit_data,
     xml_for,
 )
 
@@ -50,7 +49,7 @@ def forms(engine, settings, world):
     """A site-visit form, a case form and a form with a CSV attachment, committed."""
     with session_scope(engine) as s:
         visit_form, visit = make_form(s, settings)
-        _, case = make_form(s, settings, md=CASE_MD, form_id="case_intake", kind="case_intake")
+        _, case = make_form(s, settings, md=PHOTO_CASE_MD, form_id="case_intake", kind="case_intake")
         media_form, media_version = make_form(s, settings, md=MEDIA_MD, form_id="with_media", kind="general")
         forms_service.add_media(s, blobs=blobs_for(settings), settings=settings, actor=None, form=media_form,
                                 upload=IncomingMedia(filename="sites.csv", content=SITES_CSV))
@@ -199,7 +198,7 @@ def test_device_token_urls_carry_the_token_and_act_as_the_user(engine, client, w
     assert listed["visit"]["downloadUrl"] == f"http://testserver/key/{token}/forms/visit.xml"
     assert listed["with_media"]["manifestUrl"] == f"http://testserver/key/{token}/forms/with_media/manifest"
     assert client.get(listed["visit"]["downloadUrl"], headers=OR).status_code == 200
-    response = post(client, None, xml_for(forms["visit"], visit_data()), url=f"/key/{token}/submission?deviceID=collect:t1")
+    response = post(client, None, xml_for(forms["visit"], typed_visit_data()), url=f"/key/{token}/submission?deviceID=collect:t1")
     assert response.status_code == 201
     with session_scope(engine) as s:
         sub = s.exec(select(Submission)).one()
@@ -215,7 +214,7 @@ def test_revoked_or_unknown_device_tokens_get_403_not_a_challenge(engine, client
         response = client.get(url, headers=OR)
         assert response.status_code == 403 and "www-authenticate" not in response.headers
         assert "revoked" in message(response)
-    assert post(client, None, xml_for(forms["visit"], visit_data()), url=f"/key/{token}/submission").status_code == 403
+    assert post(client, None, xml_for(forms["visit"], typed_visit_data()), url=f"/key/{token}/submission").status_code == 403
     assert submissions(engine) == 0
 
 
@@ -223,7 +222,7 @@ def test_digest_authentication_works_for_listing_and_submitting(client, world, f
     auth = httpx.DigestAuth(world.monitor.username, world.monitor.password)
     response = client.get("/formList", headers=OR, auth=auth)
     assert response.status_code == 200 and b"visit" in response.content
-    body, headers = multipart(xml_for(forms["visit"], visit_data()))
+    body, headers = multipart(xml_for(forms["visit"], typed_visit_data()))
     assert client.post("/submission", content=body, headers=headers, auth=auth).status_code == 201
 
 
@@ -236,14 +235,14 @@ def test_wrong_password_is_401(client, world, forms):
 
 
 def test_post_creates_then_acknowledges_a_resend_and_refuses_different_xml(engine, client, world, forms):
-    xml = xml_for(forms["visit"], visit_data(), "uuid:http-1")
+    xml = xml_for(forms["visit"], typed_visit_data(), "uuid:http-1")
     created = post(client, world.monitor, xml, url="/submission?deviceID=collect:abc")
     assert created.status_code == 201, created.text
     assert_openrosa_headers(created)
     assert message(created) == "full submission upload was successful!"
     resent = post(client, world.monitor, xml)
     assert resent.status_code == 201 and "already received" in message(resent)
-    conflict = post(client, world.monitor, xml_for(forms["visit"], visit_data(**{"/data/workers": 1}), "uuid:http-1"))
+    conflict = post(client, world.monitor, xml_for(forms["visit"], typed_visit_data(**{"/data/workers": 1}), "uuid:http-1"))
     assert conflict.status_code == 409 and "different XML" in message(conflict)
     assert etree.fromstring(conflict.content).find("r:message", namespaces=RESPONSE).get("nature") == "error"
     with session_scope(engine) as s:
@@ -252,7 +251,7 @@ def test_post_creates_then_acknowledges_a_resend_and_refuses_different_xml(engin
 
 
 def test_split_posts_with_is_incomplete_complete_the_submission(engine, client, world, forms):
-    xml = xml_for(forms["visit"], visit_data(**{"/data/photo": "a.jpg", "/data/photo2": "b.jpg"}))
+    xml = xml_for(forms["visit"], typed_visit_data(**{"/data/photo": "a.jpg", "/data/photo2": "b.jpg"}))
     first = post(client, world.monitor, xml, {"a.jpg": jpeg()}, extra_fields={"*isIncomplete*": "yes"})
     assert first.status_code == 201 and "b.jpg" in message(first)
     last = post(client, world.monitor, xml, {"b.jpg": jpeg(color="blue")})
@@ -263,9 +262,9 @@ def test_split_posts_with_is_incomplete_complete_the_submission(engine, client, 
 
 
 def test_edit_through_openrosa(engine, client, world, forms):
-    assert post(client, world.monitor, xml_for(forms["visit"], visit_data(), "uuid:e1")).status_code == 201
-    assert post(client, world.monitor, xml_for(forms["visit"], visit_data(), "uuid:e2", "uuid:e1")).status_code == 201
-    unknown = post(client, world.monitor, xml_for(forms["visit"], visit_data(), "uuid:e3", "uuid:zzz"))
+    assert post(client, world.monitor, xml_for(forms["visit"], typed_visit_data(), "uuid:e1")).status_code == 201
+    assert post(client, world.monitor, xml_for(forms["visit"], typed_visit_data(), "uuid:e2", "uuid:e1")).status_code == 201
+    unknown = post(client, world.monitor, xml_for(forms["visit"], typed_visit_data(), "uuid:e3", "uuid:zzz"))
     assert unknown.status_code == 404
     with session_scope(engine) as s:
         rows = {r.instance_id: r for r in s.exec(select(Submission))}
@@ -276,19 +275,19 @@ def test_edit_through_openrosa(engine, client, world, forms):
 def test_closed_form_is_403_with_a_message(engine, client, world, forms):
     with session_scope(engine) as s:
         forms_service.set_state(s, form=forms_service.require_form(s, "visit"), state="closed", actor=None)
-    response = post(client, world.monitor, xml_for(forms["visit"], visit_data()))
+    response = post(client, world.monitor, xml_for(forms["visit"], typed_visit_data()))
     assert response.status_code == 403 and "closed" in message(response)
 
 
 def test_monitor_may_not_submit_case_forms(engine, client, world, forms):
-    response = post(client, world.monitor, xml_for(forms["case"], case_data()))
+    response = post(client, world.monitor, xml_for(forms["case"], photo_case_data()))
     assert response.status_code == 403
-    assert post(client, world.caseworker_a, xml_for(forms["case"], case_data())).status_code == 201
+    assert post(client, world.caseworker_a, xml_for(forms["case"], photo_case_data())).status_code == 201
 
 
 def test_case_photo_posted_with_gps_exif_is_stored_stripped(engine, client, settings, world, forms):
     original = jpeg((100, 80), gps=True)
-    xml = xml_for(forms["case"], case_data(**{"/data/photo": "child.jpg"}))
+    xml = xml_for(forms["case"], photo_case_data(**{"/data/photo": "child.jpg"}))
     assert post(client, world.caseworker_a, xml, {"child.jpg": original}).status_code == 201
     with session_scope(engine) as s:
         att = s.exec(select(SubmissionAttachment)).one()
@@ -324,7 +323,7 @@ LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE data [<!ENTITY a "aaaaaaaaaa"><!ENTIT
 ])
 def test_hostile_submissions_get_a_clear_4xx_and_store_nothing(engine, client, world, forms, case, status, words):
     version = forms["visit"]
-    good = xml_for(version, visit_data(**{"/data/photo": "a.jpg"}))
+    good = xml_for(version, typed_visit_data(**{"/data/photo": "a.jpg"}))
     if case == "not_multipart":
         response = client.post("/submission", content=good, headers={**OR, **world.monitor.basic,
                                                                       "Content-Type": "text/xml"})
@@ -343,9 +342,9 @@ def test_hostile_submissions_get_a_clear_4xx_and_store_nothing(engine, client, w
         elif case == "unknown_version":
             xml = good.replace(b'version="1"', b'version="42"')
         elif case == "invalid_geopoint":
-            xml = xml_for(version, visit_data(**{"/data/location": "-100 25.5 0 0"}))
+            xml = xml_for(version, typed_visit_data(**{"/data/location": "-100 25.5 0 0"}))
         elif case == "bad_select":
-            xml = xml_for(version, visit_data(**{"/data/activity": "<script>"}))
+            xml = xml_for(version, typed_visit_data(**{"/data/activity": "<script>"}))
         elif case == "path_traversal_in_xml":
             xml = good.replace(b">a.jpg<", b">../../etc/passwd<")
             files = {"../../etc/passwd": jpeg()}
@@ -370,7 +369,7 @@ def test_hostile_submissions_get_a_clear_4xx_and_store_nothing(engine, client, w
 
 
 def test_path_traversal_part_names_are_ignored(engine, client, settings, world, forms):
-    xml = xml_for(forms["visit"], visit_data(**{"/data/photo": "a.jpg"}))
+    xml = xml_for(forms["visit"], typed_visit_data(**{"/data/photo": "a.jpg"}))
     response = post(client, world.monitor, xml, {"../a.jpg": jpeg(), "/etc/passwd": b"root:x:0:0"})
     assert response.status_code == 201 and "a.jpg" in message(response)
     with session_scope(engine) as s:
@@ -380,7 +379,7 @@ def test_path_traversal_part_names_are_ignored(engine, client, settings, world, 
 
 def test_content_length_above_the_limit_is_413_before_reading(app, engine, client, world, forms):
     app.state.settings.max_submission_bytes = 2_000
-    xml = xml_for(forms["visit"], visit_data(**{"/data/photo": "a.jpg"}))
+    xml = xml_for(forms["visit"], typed_visit_data(**{"/data/photo": "a.jpg"}))
     response = post(client, world.monitor, xml, {"a.jpg": jpeg((400, 400), color="teal") + b"\x00" * 3000})
     assert response.status_code == 413 and "at most 2000" in message(response)
     assert_openrosa_headers(response, limit=2_000)
@@ -389,7 +388,7 @@ def test_content_length_above_the_limit_is_413_before_reading(app, engine, clien
 
 def test_an_oversized_part_is_413(app, engine, client, world, forms):
     app.state.settings.max_attachment_bytes = 1_000
-    xml = xml_for(forms["visit"], visit_data(**{"/data/photo": "a.jpg"}))
+    xml = xml_for(forms["visit"], typed_visit_data(**{"/data/photo": "a.jpg"}))
     response = post(client, world.monitor, xml, {"a.jpg": jpeg() + b"\x00" * 2_000})
     assert response.status_code == 413 and "a.jpg" in message(response)
     assert submissions(engine) == 0
@@ -402,7 +401,7 @@ def test_requests_without_the_openrosa_version_header_are_accepted(client, world
 
 
 def test_two_xml_parts_are_refused(engine, client, world, forms):
-    xml = xml_for(forms["visit"], visit_data())
+    xml = xml_for(forms["visit"], typed_visit_data())
     body, headers = multipart(xml)
     second, _ = multipart(xml)
     body = body.replace(b"--asmfieldBoundary123--\r\n", second)

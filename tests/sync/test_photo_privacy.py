@@ -10,8 +10,8 @@ from sqlmodel import select
 from app.db import session_scope
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml
-from tests.factories import CASE_MD, add_form, batch_item, case_data, new_instance_id, sha256, visit_data
-from tests.sync.sync_core_helpers import (
+from tests.factories import batch_item, case_data, new_instance_id, sha256, visit_data
+from tests.sync.factories import (
     HEIC,
     assert_no_metadata,
     jpeg_with_metadata,
@@ -20,23 +20,6 @@ from tests.sync.sync_core_helpers import (
 )
 
 BATCH = "/api/v1/sync/batches"
-
-
-@pytest.fixture
-def case_version(app, engine, settings, world):
-    """The sample ``case_check`` intake form (kind case_intake; ``child_photo`` is an image question)."""
-    with session_scope(engine) as s:
-        _, version = add_form(s, blobs=app.state.blobs, settings=settings, md=CASE_MD, kind="case_intake")
-        s.expunge(version)
-    return version
-
-
-@pytest.fixture
-def visit_version(app, engine, settings, world):
-    with session_scope(engine) as s:
-        _, version = add_form(s, blobs=app.state.blobs, settings=settings)
-        s.expunge(version)
-    return version
 
 
 def post(client, person, xml: bytes, files: list[tuple[str, bytes, str | None]]):

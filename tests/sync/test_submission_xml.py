@@ -14,9 +14,9 @@ from sync.submission_xml import (
     parse_instance,
     read_data,
 )
-from tests.sync.sync_core_helpers import VISIT_MD
+from tests.sync.factories import TYPED_VISIT_MD
 
-XFORM = convert(VISIT_MD.format(form_id="visit", version="7"), kind="md").xform
+XFORM = convert(TYPED_VISIT_MD.format(form_id="visit", version="7"), kind="md").xform
 INFO = parse_xform(XFORM.encode())
 FIELDS = INFO.fields
 

@@ -1,10 +1,9 @@
-"""Builders for the sync-core tests: forms from inline markdown XLSForms (through the forms
+"""Builders only the sync tests use: forms from inline markdown XLSForms (through the forms
 service), instance XML from data dicts, photos made with Pillow, multipart bodies."""
 
 from __future__ import annotations
 
 import io
-import uuid
 from typing import Any
 
 from PIL import Image
@@ -16,9 +15,10 @@ from app.settings import Settings
 from forms import service as forms_service
 from forms.models import Form, FormVersion
 from sync.submission_xml import build_instance_xml
+from tests.factories import new_instance_id
 
 #: A small site-visit-like form: typed fields, a group, a repeat with geopoints, a photo.
-VISIT_MD = """
+TYPED_VISIT_MD = """
 | survey   |                      |             |                 |
 |          | type                 | name        | label           |
 |          | date                 | visit_date  | Date            |
@@ -50,7 +50,7 @@ VISIT_MD = """
 
 #: A case form (kind case_intake): photos are stored with all metadata stripped. It answers what
 #: cases needs to open a case (age, consent), so the photo is kept.
-CASE_MD = """
+PHOTO_CASE_MD = """
 | survey   |                  |                     |           |
 |          | type             | name                | label     |
 |          | text             | child_code          | Code      |
@@ -67,8 +67,8 @@ CASE_MD = """
 """
 
 
-def case_data(**overrides: Any) -> dict[str, Any]:
-    """Answers of a valid intake on ``CASE_MD`` (a 12-year-old, consent given)."""
+def photo_case_data(**overrides: Any) -> dict[str, Any]:
+    """Answers of a valid intake on ``PHOTO_CASE_MD`` (a 12-year-old, consent given)."""
     data = {"/data/child_code": "C-1", "/data/age_estimated_years": 12, "/data/consent_services": "yes"}
     data.update(overrides)
     return data
@@ -78,7 +78,7 @@ def blobs_for(settings: Settings) -> FilesystemBlobStore:
     return FilesystemBlobStore(settings.media_path)
 
 
-def make_form(session: Session, settings: Settings, *, md: str = VISIT_MD, form_id: str = "visit",
+def make_form(session: Session, settings: Settings, *, md: str = TYPED_VISIT_MD, form_id: str = "visit",
               version: str = "1", kind: str = "site_visit") -> tuple[Form, FormVersion]:
     """Publish an inline markdown XLSForm through the forms service."""
     result = forms_service.add_form(session, blobs=blobs_for(settings), settings=settings, actor=None,
@@ -92,11 +92,7 @@ def actor(person: Any) -> Actor:
     return Actor(user=person.user, via="basic")
 
 
-def new_id() -> str:
-    return f"uuid:{uuid.uuid4()}"
-
-
-def visit_data(root: str = "/data", **overrides: Any) -> dict[str, Any]:
+def typed_visit_data(root: str = "/data", **overrides: Any) -> dict[str, Any]:
     data = {
         f"{root}/visit_date": "2026-03-01",
         f"{root}/workers": 12,
@@ -114,21 +110,7 @@ def visit_data(root: str = "/data", **overrides: Any) -> dict[str, Any]:
 
 def xml_for(version: FormVersion, data: dict[str, Any], instance_id: str | None = None,
             deprecated_id: str | None = None) -> bytes:
-    return build_instance_xml(version, data, instance_id or new_id(), deprecated_id)
-
-
-def jpeg(size: tuple[int, int] = (64, 48), *, gps: bool = False, color: str = "orange") -> bytes:
-    """A JPEG made with Pillow; ``gps`` adds EXIF with a GPS position and a camera make."""
-    image = Image.new("RGB", size, color)
-    buffer = io.BytesIO()
-    if gps:
-        exif = Image.Exif()
-        exif[0x010F] = "FieldCam"  # Make
-        exif[0x8825] = {1: "S", 2: (10.0, 42.0, 0.0), 3: "E", 4: (25.0, 30.0, 0.0)}  # GPSInfo
-        image.save(buffer, format="JPEG", exif=exif.tobytes(), comment=b"taken at the mine")
-    else:
-        image.save(buffer, format="JPEG")
-    return buffer.getvalue()
+    return build_instance_xml(version, data, instance_id or new_instance_id(), deprecated_id)
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -141,22 +123,6 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
-
-
-def multipart(xml: bytes | None, files: dict[str, bytes] | None = None, *, boundary: str = "asmfieldBoundary123",
-              extra_fields: dict[str, str] | None = None, close: bool = True) -> tuple[bytes, dict[str, str]]:
-    """A multipart/form-data body as Collect sends it; ``close=False`` leaves it truncated."""
-    parts = []
-    if xml is not None:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
-                     f'filename="submission.xml"\r\nContent-Type: text/xml\r\n\r\n'.encode() + xml + b"\r\n")
-    for name, content in (files or {}).items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-                     f'Content-Type: image/jpeg\r\n\r\n'.encode() + content + b"\r\n")
-    for name, value in (extra_fields or {}).items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    body = b"".join(parts) + (f"--{boundary}--\r\n".encode() if close else b"")
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-OpenRosa-Version": "1.0"}
 
 
 # -- images full of metadata (issue 9, finding 2) -------------------------------------------
