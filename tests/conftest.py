@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,19 +93,27 @@ def db_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str
     yield str(path)
 
 
-@pytest.fixture
-def settings(tmp_path: Path, db_template: str) -> Iterator[Settings]:
-    """Settings for one test: its own data dir and its own freshly migrated database."""
-    data_dir = tmp_path / "data"
+@contextmanager
+def fresh_database(data_dir: Path, db_template: str) -> Iterator[Settings]:
+    """Settings over ``data_dir`` and a new database cloned from the migrated template (dropped after)."""
     data_dir.mkdir()
     if PG_URL:
         name = f"asmfield_t_{uuid.uuid4().hex[:12]}"
         _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{db_template}"')
-        yield Settings(data_dir=data_dir, secret_key=SECRET, database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}")
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            yield Settings(data_dir=data_dir, secret_key=SECRET, database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}")
+        finally:
+            _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         return
     shutil.copyfile(db_template, data_dir / "asmfield.db")
     yield Settings(data_dir=data_dir, secret_key=SECRET)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_template: str) -> Iterator[Settings]:
+    """Settings for one test: its own data dir and its own freshly migrated database."""
+    with fresh_database(tmp_path / "data", db_template) as fresh:
+        yield fresh
 
 
 @pytest.fixture

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
 from unittest.mock import ANY
 
 import pytest
 
 from app.db import session_scope
 from app.main import create_app
-from app.settings import Settings
 from forms.errors import FormVersionNotFound
 from sync import form_lookup, ingest
+from tests.conftest import fresh_database
 from tests.sync.factories import make_form, typed_visit_data, xml_for
 
 
 @pytest.fixture
 def other_app(tmp_path, settings, db_template):
-    """A second app over a second database (a copy of the migrated SQLite template)."""
-    if settings.database_url is not None:
-        pytest.skip("the second database is a SQLite copy of the template")
-    data_dir = tmp_path / "other"
-    data_dir.mkdir()
-    shutil.copyfile(db_template, data_dir / "asmfield.db")
-    application = create_app(Settings(data_dir=data_dir, secret_key=settings.secret_key))
-    yield application
-    application.state.engine.dispose()
+    """A second app over a second database (another clone of the migrated template)."""
+    with fresh_database(tmp_path / "other", db_template) as other_settings:
+        application = create_app(other_settings)
+        yield application
+        application.state.engine.dispose()
 
 
 def test_two_apps_over_two_databases_never_see_each_others_forms(app, other_app):
