@@ -23,7 +23,7 @@ from app.accounts import REALM
 from app.auth import OpenRosaActor
 from app.db import session_scope
 from app.digest import NONCE_TTL_SECONDS, parse_digest
-from app.lockout import FAILURE_WINDOW_SECONDS
+from app.lockout import FAILURE_WINDOW_SECONDS, record_failed_login
 from app.main import create_app
 from app.models import AuditLog, DigestNonce
 from tests.conftest import PASSWORD, SECRET
@@ -584,7 +584,6 @@ def test_concurrent_failures_share_one_row_and_lose_no_count(app, world, engine)
 
     from starlette.requests import Request
 
-    from app.lockout import record_failed_login
 
     barrier = Barrier(6)
 

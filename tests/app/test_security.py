@@ -6,7 +6,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from app import security
+from app.demo import DEMO_PASSWORD, DEMO_USERS
 from app.errors import Invalid
+from tests.conftest import PASSWORD
 
 
 def test_production_hashes_use_argon2id_with_the_library_defaults():
@@ -83,8 +85,6 @@ def test_guessable_passwords_are_refused_with_the_estimators_advice(password, in
 
 
 def test_demo_and_fixture_passwords_are_strong_enough():
-    from app.demo import DEMO_PASSWORD, DEMO_USERS
-    from tests.conftest import PASSWORD
 
     for username, _, org, full_name in DEMO_USERS:
         password = DEMO_PASSWORD.format(username=username)

@@ -13,6 +13,7 @@ from app.identity import Actor
 from app.models import AuditLog
 from cases.models import CaseEvent, ChildCase
 from sync.submission_xml import build_instance_xml
+from tests.cases.conftest import eligible_answers
 from tests.cases.factories import to_services
 
 
@@ -95,7 +96,6 @@ def test_merge_and_review_decisions_name_the_coordinator(client, kit, world, eng
         (co.user.id, "coordinator", "basic", None)
     assert _audit(engine, "case.merge", dup)[0].details["auth"] == "basic"
 
-    from tests.cases.conftest import eligible_answers
 
     adult = kit.submit(world.caseworker_a, "child_case_intake", eligible_answers(age_estimated_years=30))
     r = client.post(f"/api/v1/cases/review/{adult.instance_id}", json={"decision": "rejected"}, headers=co.bearer)

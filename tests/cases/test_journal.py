@@ -3,12 +3,12 @@
 from sqlmodel import select
 
 from app.db import session_scope
+from cases.models import CaseEvent
 
 
 def test_case_events_cannot_be_changed_or_deleted(kit, world, engine):
     import pytest
 
-    from cases.models import CaseEvent
 
     kit.intake(world.caseworker_a)
     with pytest.raises(PermissionError, match="immutable"):

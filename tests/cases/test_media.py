@@ -1,5 +1,6 @@
 """``cases.csv``, the per-caller form media of open cases (``cases.media``): no names."""
 
+from app import accounts
 from app.db import session_scope
 from tests.cases.factories import go
 
@@ -25,7 +26,6 @@ def test_the_case_list_csv_holds_the_callers_open_cases_and_no_names(client, kit
     assert "cases.csv" not in client.get("/forms/child_case_followup/manifest", headers=co.basic).text
     assert client.get("/forms/child_case_followup/attachments/cases.csv", headers=co.basic).status_code == 404
     # A tablet acts as its caseworker: same list through its token URL.
-    from app import accounts
 
     with session_scope(kit.engine) as s:
         _, token = accounts.create_device(s, name="tablet-ngo-a", user=cw_a.user.id)

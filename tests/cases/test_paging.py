@@ -11,6 +11,7 @@ from app.composition import build_hooks
 from app.db import session_scope
 from app.identity import Actor
 from sync import reading
+from tests.cases.conftest import eligible_answers
 
 
 def _walk_submissions(client, person, form_id):
@@ -40,7 +41,6 @@ def _walk_cases(client, person):
 @pytest.fixture
 def intakes(kit, world):
     """Three intakes of NGO B, one of NGO A, one flagged (adult) intake of NGO B."""
-    from tests.cases.conftest import eligible_answers
 
     b = [kit.intake(world.caseworker_b, child_given_name=f"B{i}", caregiver_phone=f"+24397000010{i}").code
          for i in range(3)]
