@@ -92,6 +92,22 @@ def _token_user(session: Session, credentials: str) -> User | None:
 # -- dependencies ------------------------------------------------------------------------
 
 
+def _bearer_actor(session: Session, request: Request, credentials: str) -> Actor | None:
+    """The caller of a Bearer token: an API token's user, or a device (device tokens may only sync;
+    routes that allow them check ``actor.device``). None, counted as a failed authentication, when
+    the token is neither (throttled per address first)."""
+    addr = client_addr(request)
+    user = _token_user(session, credentials)
+    if user is not None:
+        return Actor(user=user, via="token", client_addr=addr)
+    device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
+    if device is not None:
+        return _device_actor(session, device, addr)
+    check_throttle(session, request)
+    record_failed_login(request, None, "bearer")
+    return None
+
+
 def api_actor(request: Request, session: SessionDep) -> Actor:
     """Caller of the JSON API: Bearer token, Basic or the web session cookie."""
     addr = client_addr(request)
@@ -99,15 +115,9 @@ def api_actor(request: Request, session: SessionDep) -> Actor:
     if auth is not None:
         scheme, credentials = auth
         if scheme == "bearer":
-            user = _token_user(session, credentials)
-            if user is not None:
-                return Actor(user=user, via="token", client_addr=addr)
-            device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
-            if device is not None:
-                # Device tokens may only sync; routes that allow them check actor.device.
-                return _device_actor(session, device, addr)
-            check_throttle(session, request)
-            record_failed_login(request, None, "bearer")
+            actor = _bearer_actor(session, request, credentials)
+            if actor is not None:
+                return actor
             raise Unauthorized("invalid or revoked API token", code="auth.invalid_token",
                                headers=[("WWW-Authenticate", f'Bearer realm="{REALM}", error="invalid_token"')])
         if scheme == "basic":
@@ -149,14 +159,9 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
     if scheme == "digest":
         return Actor(user=digest_user(session, request, credentials), via="digest", client_addr=addr)
     if scheme == "bearer":
-        user = _token_user(session, credentials)
-        if user is not None:
-            return Actor(user=user, via="token", client_addr=addr)
-        device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
-        if device is not None:
-            return _device_actor(session, device, addr)
-        check_throttle(session, request)
-        record_failed_login(request, None, "bearer")
+        actor = _bearer_actor(session, request, credentials)
+        if actor is not None:
+            return actor
         raise unauthorized(request, "invalid or revoked API token")
     raise unauthorized(request, f"unsupported Authorization scheme {scheme[:20]!r}; use Basic or Digest")
 
