@@ -24,6 +24,7 @@ FILES = {"swagger-ui-dist": ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-
 
 
 def versions() -> dict[str, str]:
+    """The packages we serve (``dependencies``; ``devDependencies`` such as axe-core are for the tests only)."""
     return json.loads((ROOT / "package.json").read_text())["dependencies"]
 
 

@@ -45,6 +45,7 @@ class Capability:
     :param form_media: form media files the package generates.
     :param submission_filters: ``(name, condition)`` list filters of the submission read API it answers.
     :param submission_fields: what it adds to each submission the read API describes.
+    :param nav: its entries in the web app's navigation (``app.web.render.NavLink``).
     """
 
     name: str
@@ -58,6 +59,8 @@ class Capability:
     form_media: tuple[GeneratedMedia, ...] = ()
     submission_filters: tuple[tuple[str, SubmissionFilter], ...] = ()
     submission_fields: tuple[SubmissionFields, ...] = ()
+    #: web pages: entries of the top navigation (``app.web.render.NavLink``); routes come with ``install``
+    nav: tuple[Any, ...] = ()
 
     @property
     def models_module(self) -> str:

@@ -24,6 +24,7 @@ from app.errors import DomainError
 from app.http_security import SecurityHeaders, add_security_headers, require_declared_body_type
 from app.settings import Settings
 from app.web import routes as web_routes
+from app.web.compression import CompressPages
 
 log = logging.getLogger("asmfield")
 
@@ -148,8 +149,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.basic_cache = BasicCache()  # verified Basic credentials, per app (app.basic)
     app.state.hooks = build_hooks()  # events, record policies, generated form media (app.events)
     install_error_handlers(app)
+    app.add_middleware(CompressPages)  # gzip for pages, scripts and map data; never for sync or media
     app.add_middleware(HeaderLimits)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: 431 answers get the headers too
+
+    app.state.nav = [*web_routes.NAV, *(link for capability in CAPABILITIES for link in capability.nav)]
 
     app_routes.install(app)
     for capability in CAPABILITIES:

@@ -36,6 +36,8 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    #: language of the web pages ("fr" or "en"); None: the browser's choice, else French
+    language: str | None = Field(default=None, max_length=5)
 
 
 class Device(SQLModel, table=True):

@@ -27,6 +27,9 @@ from app.main import create_app
 from app.models import Organisation, User
 from app.settings import Settings
 
+#: the real-Chromium fixtures (``web``, ``demo_server``) for the page tests
+pytest_plugins = ["tests.browser"]
+
 PG_URL = os.environ.get("ASMFIELD_TEST_POSTGRES_URL")
 SECRET = "test-secret-key-0123456789abcdef"
 STORAGE_FIXTURES = {"settings", "engine", "session", "app", "client", "live_server", "world"}

@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from tests.conftest import PASSWORD
 from tests.e2e.server import live_server, settings_env
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (make install adds it); never Playwright's own download
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: Runs in every page before its own scripts (injected by the browser, so the CSP does not apply to it).
 RECORD_CSP_VIOLATIONS = """
 window.__cspViolations = [];
@@ -29,31 +26,29 @@ def server(settings, world):
 
 
 @pytest.fixture
-def page():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+def page(chromium):
+    context = chromium.new_context(locale="en-GB")
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.mark.browser
 def test_log_in_see_home_log_out(server, page, watch):
     page.goto(f"{server.url}/")
-    assert page.url == f"{server.url}/login"  # redirected: no session yet
+    assert page.url == f"{server.url}/login?next=%2F"  # redirected: no session yet
 
     page.fill("input[name=username]", "coord")
     page.fill("input[name=password]", "wrong-password-1")
-    page.click("button[type=submit]")
+    page.click("form[action='/login'] button[type=submit]")
     assert page.locator("p.error").inner_text() == "Wrong username or password."
 
     page.fill("input[name=username]", "coord")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("form[action='/login'] button[type=submit]")
     page.wait_for_url(f"{server.url}/")
-    assert "coord" in page.locator("h1").inner_text()
-    assert "Coordination" in page.locator(".who").inner_text()
+    assert "Coordination" in page.locator("nav.wide .who").inner_text()
     cookie = next(c for c in page.context.cookies() if c["name"] == "asmfield_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
 
@@ -63,7 +58,7 @@ def test_log_in_see_home_log_out(server, page, watch):
 
     assert watch.violations(page) == []  # the home page too runs under the CSP
 
-    page.click("form.logout button")
+    page.click("nav.wide form.logout button")
     page.wait_for_url(f"{server.url}/login")
     assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
     assert watch.violations(page) == [] and watch.outside == []
