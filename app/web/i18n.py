@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from gettext import NullTranslations
 
 from babel.messages.mofile import write_mo
@@ -36,7 +36,7 @@ def catalogue_paths(language: str) -> list:
                 / "LC_MESSAGES" / "messages.po").is_file()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> NullTranslations:
     """Every package's catalogue for ``language`` merged into one (``NullTranslations`` for English)."""
     merged: NullTranslations | None = None
