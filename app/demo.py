@@ -15,16 +15,19 @@ from app.events import Hooks
 from app.models import Organisation, User
 from app.settings import Settings
 
-COORDINATOR_ORG = "Trafigura ASM Programme"
-NGO_ORGS = ("Bon Pasteur Kolwezi", "PACT RDC")
+#: Invented organisations (no real company or NGO is named in demo data).
+COORDINATOR_ORG = "Programme ASM Katanga (démo)"
+NGO_ORGS = ("ONG Kipaji Kolwezi (démo)", "ONG Nuru Likasi (démo)")
 #: (username, role, organisation, full name). Demo passwords are printed by ``init --demo``.
 DEMO_USERS = (
     ("admin", "admin", COORDINATOR_ORG, "Administratrice"),
     ("coord", "coordinator", COORDINATOR_ORG, "Coordinateur programme"),
     ("monitor1", "monitor", COORDINATOR_ORG, "Moniteur terrain Kolwezi"),
     ("monitor2", "monitor", COORDINATOR_ORG, "Monitrice terrain Likasi"),
-    ("cw_bonpasteur", "caseworker", NGO_ORGS[0], "Travailleuse sociale"),
-    ("cw_pact", "caseworker", NGO_ORGS[1], "Travailleur social"),
+    ("cw_kipaji", "caseworker", NGO_ORGS[0], "Travailleuse sociale Kipaji"),
+    ("cw_kipaji2", "caseworker", NGO_ORGS[0], "Superviseur Kipaji"),
+    ("cw_nuru", "caseworker", NGO_ORGS[1], "Travailleur social Nuru"),
+    ("cw_nuru2", "caseworker", NGO_ORGS[1], "Superviseure Nuru"),
 )
 DEMO_PASSWORD = "demo-{username}-2026"
 

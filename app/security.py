@@ -42,7 +42,7 @@ LOCAL_WORDS = (
     "kipushi", "fungurume", "kinshasa", "katanga", "lualaba", "kasai", "kivu", "goma", "bukavu", "kisangani",
     "congo", "rdc", "drc", "zaire", "cobalt", "cuivre", "copper", "coltan", "etain", "diamant", "diamond",
     "mbote", "malamu", "mwana", "bana", "mama", "tata", "sango", "nzambe", "jambo", "habari", "asante", "rafiki",
-    "trafigura", "pact", "bonpasteur", "pasteur", "unicef", "moniteur", "monitrice", "coordinateur",
+    "trafigura", "pact", "bonpasteur", "pasteur", "unicef", "kipaji", "nuru", "katanga", "moniteur", "monitrice", "coordinateur",
     "coordination", "terrain", "visite", "enquete", "projet", "programme", "janvier", "fevrier", "mars", "avril",
     "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "lundi", "mardi",
     "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "iloveyou", "jetadore", "chocolat", "bonheur",

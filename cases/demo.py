@@ -94,7 +94,7 @@ class _Demo:
 def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> dict:
     """Load demo cases; idempotent. Returns a short summary for the console."""
     demo = _Demo(session, settings, hooks, blobs)
-    needed = {"coord", "cw_bonpasteur", "cw_pact"}
+    needed = {"coord", "cw_kipaji", "cw_nuru"}
     if not needed <= set(demo.users) or None in demo.versions.values():
         return {"skipped": "demo users or case forms missing"}
     first = _iid("intake-0")
@@ -104,7 +104,7 @@ def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -
     sites = [s.code for s in session.exec(select(Site).where(Site.kind == "asm_site").order_by(Site.code).limit(12))]
     co = demo.actor("coord")
     workers = tuple((cw, session.get(Organisation, demo.users[cw].organisation_id).name)
-                    for cw in ("cw_bonpasteur", "cw_pact"))  # the two demo NGOs
+                    for cw in ("cw_kipaji", "cw_nuru"))  # the two demo NGOs
     today = date.today()
     created: dict[str, int] = {}
     cases: list[Any] = []
@@ -166,8 +166,8 @@ def seed(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -
         created[target] = created.get(target, 0) + 1
 
     # Two submissions the coordinator must review: an adult, and a follow-up naming no known case.
-    demo.intake(len(PLAN), "cw_pact", sites[0] if sites else None, age_estimated_years=19)
-    demo.followup(len(PLAN), "cw_bonpasteur", "CL-0000-0000", 1, followup_date=today.isoformat(),
+    demo.intake(len(PLAN), "cw_nuru", sites[0] if sites else None, age_estimated_years=19)
+    demo.followup(len(PLAN), "cw_kipaji", "CL-0000-0000", 1, followup_date=today.isoformat(),
                   followup_type="observation", child_found="no")
     session.flush()
     return {"cases": sum(created.values()), "by_state": created, "flagged_for_review": 2}

@@ -1,6 +1,6 @@
 """Fill French translations into a package's catalogue from a JSON file {"msgid": "msgstr"}.
 
-    .venv/bin/python scripts/fill_fr.py cases /tmp/cases-fr.json
+    .venv/bin/python scripts/fill_fr.py cases /tmp/cases-fr.json [queues.po]
 
 Handy after ``scripts/i18n.py update``: write the missing strings' French in one file, apply it.
 """
@@ -17,8 +17,8 @@ from babel.messages.pofile import write_po  # noqa: E402
 from i18n import catalogue_path, load  # noqa: E402
 
 
-def main(package: str, source: str) -> int:
-    path = catalogue_path(package)
+def main(package: str, source: str, file: str = "messages.po") -> int:
+    path = catalogue_path(package, file=file)
     catalog = load(path)
     wanted = json.loads(Path(source).read_text(encoding="utf-8"))
     unknown = []

@@ -1,7 +1,7 @@
 """Languages of the web pages: French first (the DRC's official language), English too.
 
 Every string a page shows goes through gettext. Message ids are English; each package keeps its own
-French catalogue in ``<package>/translations/fr/LC_MESSAGES/messages.po`` (``scripts/i18n.py``
+French catalogue in ``<package>/translations/fr/LC_MESSAGES/*.po`` (``scripts/i18n.py``
 extracts new strings into it), and they are merged here at start-up, straight from the ``.po`` files
 so there is no compile step to forget. English needs no catalogue: the message ids are English.
 
@@ -31,9 +31,12 @@ _current: ContextVar[str] = ContextVar("asmfield_language", default=DEFAULT_LANG
 
 
 def catalogue_paths(language: str) -> list:
-    return [path for package in PACKAGES
-            if (path := ROOT / package / ("web" if package == "app" else "") / "translations" / language
-                / "LC_MESSAGES" / "messages.po").is_file()]
+    """Every ``.po`` file of every package for ``language`` (a package may split its catalogue by page)."""
+    paths = []
+    for package in PACKAGES:
+        folder = ROOT / package / ("web" if package == "app" else "") / "translations" / language / "LC_MESSAGES"
+        paths += sorted(folder.glob("*.po")) if folder.is_dir() else []
+    return paths
 
 
 @cache

@@ -96,10 +96,10 @@ def test_init_demo_prints_the_demo_credentials(tmp_path):
     data_dir = tmp_path / "demo"  # SQLite only: the demo's sites and visits take a while to load
     result = run(data_dir, "init", "--demo")
     assert "Log in at http://127.0.0.1:8000/login" in result.stdout
-    for username in ("admin", "coord", "monitor1", "monitor2", "cw_bonpasteur", "cw_pact"):
+    for username in ("admin", "coord", "monitor1", "monitor2", "cw_kipaji", "cw_kipaji2", "cw_nuru", "cw_nuru2"):
         assert f"demo-{username}-2026" in result.stdout
     users = json.loads(run(data_dir, "users", "list", "--json").stdout)
-    assert {u["username"] for u in users} == {"admin", "coord", "monitor1", "monitor2", "cw_bonpasteur", "cw_pact"}
+    assert {u["username"] for u in users} == {"admin", "coord", "monitor1", "monitor2", "cw_kipaji", "cw_kipaji2", "cw_nuru", "cw_nuru2"}
 
 
 def test_demo_accounts_are_seeded_once(session):
@@ -107,7 +107,7 @@ def test_demo_accounts_are_seeded_once(session):
 
     first = seed_accounts(session)
     assert seed_accounts(session) == first
-    assert "cw_pact" in {u["username"] for u in first["users"]}
+    assert "cw_nuru" in {u["username"] for u in first["users"]}
 
 
 def test_bad_database_url_is_one_line(tmp_path):

@@ -30,7 +30,7 @@ def test_login_page_is_served(client):
 
 def test_home_redirects_to_login_without_a_session(client):
     response = client.get("/", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2F"
 
 
 def test_login_sets_a_strict_httponly_cookie_and_shows_home(client, world):
@@ -57,7 +57,7 @@ def test_cookie_is_secure_when_configured(settings, world):
 def test_wrong_password_shows_the_form_again_and_is_audited(client, world, engine):
     response = login(client, password="not-my-password")
     assert response.status_code == 401
-    assert "Wrong username or password." in response.text
+    assert "Nom d’utilisateur ou mot de passe incorrect." in response.text  # French first
     assert "set-cookie" not in response.headers
     with session_scope(engine) as s:
         entry = s.exec(select(AuditLog).where(AuditLog.action == "auth.login_failed")).one()
