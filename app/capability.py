@@ -45,6 +45,8 @@ class Capability:
     :param form_media: form media files the package generates.
     :param submission_filters: ``(name, condition)`` list filters of the submission read API it answers.
     :param submission_fields: what it adds to each submission the read API describes.
+    :param install_web: ``install_web(app)`` mounts its web pages (after every capability's API and
+        OpenRosa routes, so a page path never shadows a protocol path such as ``/forms/{id}.xml``).
     :param nav: its entries in the web app's navigation (``app.web.render.NavLink``).
     """
 
@@ -59,7 +61,7 @@ class Capability:
     form_media: tuple[GeneratedMedia, ...] = ()
     submission_filters: tuple[tuple[str, SubmissionFilter], ...] = ()
     submission_fields: tuple[SubmissionFields, ...] = ()
-    #: web pages: entries of the top navigation (``app.web.render.NavLink``); routes come with ``install``
+    install_web: Callable[[FastAPI], None] | None = None
     nav: tuple[Any, ...] = ()
 
     @property

@@ -159,6 +159,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for capability in CAPABILITIES:
         if capability.install is not None:
             capability.install(app)
+    for capability in CAPABILITIES:  # pages after every protocol route (see Capability.install_web)
+        if capability.install_web is not None:
+            capability.install_web(app)
     web_routes.install(app)
     return app
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from app.capability import Capability
 from app.events import GeneratedMedia, SubmissionStored
-from cases import cli, demo, ingest, media, routes
+from cases import cli, demo, ingest, media, routes, web
 
 capability = Capability(
     name="cases",
-    install=routes.install,
+    install=routes.install, install_web=web.install, nav=web.NAV,
     cli=cli.cli,
     cli_name="cases",
     seed_demo=demo.seed,

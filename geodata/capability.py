@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from app.capability import Capability
 from app.events import GeneratedMedia, SubmissionStored
-from geodata import cli, demo, ingest, media, routes, submission_fields
+from geodata import cli, demo, ingest, media, routes, submission_fields, web
 
 capability = Capability(
     name="geodata",
-    install=routes.install,
+    install=routes.install, install_web=web.install, nav=web.NAV,
     cli=cli.cli,
     cli_name="sites",
     seed_demo=demo.seed,

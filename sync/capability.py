@@ -4,6 +4,6 @@ and asks the record policies (``app.events``); it subscribes to nothing."""
 from __future__ import annotations
 
 from app.capability import Capability
-from sync import routes
+from sync import routes, web
 
-capability = Capability(name="sync", install=routes.install)
+capability = Capability(name="sync", install=routes.install, install_web=web.install, nav=web.NAV)

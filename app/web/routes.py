@@ -23,14 +23,14 @@ from app.errors import DomainError
 from app.http_security import FORM_URLENCODED, MULTIPART, takes
 from app.lockout import check_lockout, record_failed_login
 from app.routes import end_web_session, start_web_session
-from app.web import i18n
+from app.web import i18n, people
 from app.web.i18n import LANGUAGE_COOKIE, N_, gettext
 from app.web.render import NavLink, WebActorDep, redirect, render, static_dirs, web_router
 
 HERE = Path(__file__).resolve().parent
 router = web_router()
 #: the shell's own navigation entries (capabilities add theirs through ``Capability.nav``)
-NAV = (NavLink("/account", N_("My account"), order=90),)
+NAV = (*people.NAV, NavLink("/account", N_("My account"), order=90))
 
 
 def safe_next(target: str | None) -> str:
@@ -149,6 +149,7 @@ def api_docs(request: Request) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    app.include_router(people.router)
     app.include_router(router)
     for package, directory in static_dirs().items():
         app.mount(f"/static/{package}", StaticFiles(directory=str(directory)), name=f"static-{package}")
