@@ -10,6 +10,7 @@ NAV = (*case.NAV, *queues.NAV)
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(case.router)
+    # The queues' fixed paths (/cases/approvals, /cases/kpi…) before /cases/{code}, which would match them.
     app.include_router(queues.router)
+    app.include_router(case.router)
 
