@@ -48,9 +48,21 @@ def import_cmd(
         if as_json:
             typer.echo(json.dumps(dump(ImportReport.model_validate(report)), default=str))
             return
-        verb = "Would import" if dry_run else "Imported"
+        verb = "Dry run, nothing written: would import" if dry_run else "Imported"
         typer.echo(f"{verb} {path.name} ({report['format']}): {report['rows']} rows, {report['created']} created, "
                    f"{report['updated']} updated, {report['unchanged']} unchanged, {report['skipped']} skipped")
+        if dry_run:
+            for action in ("created", "updated", "unchanged"):
+                rows = [i for i in report["items"] if i["action"] == action]
+                if rows:
+                    typer.echo(f"{action.capitalize()} ({len(rows)}):")
+                for item in rows[:50]:
+                    changed = f" ({', '.join(item['changed'])})" if item["changed"] else ""
+                    typer.echo(f"  row {item['row']} {item['code']}{changed}")
+                if len(rows) > 50:
+                    typer.echo(f"  … {len(rows) - 50} more (use --json)")
+            if report["problems"]:
+                typer.echo(f"Refused ({len(report['problems'])}):")
         for p in report["problems"][:50]:
             typer.echo(f"  row {p['row']} {p.get('code') or ''}: {p['problem']}")
         for w in report["warnings"][:50]:

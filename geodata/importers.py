@@ -66,7 +66,10 @@ FORMATS = ("geojson", "gpkg", "shapefile", "kml", "csv")
 
 @dataclass
 class ReadResult:
-    """Clean rows (GeoDataFrame: code, name, kind, minerals, territory, properties, geometry) and findings."""
+    """Clean rows (GeoDataFrame: row, code, name, kind, minerals, territory, properties, geometry) and findings.
+
+    ``row`` is the feature's number in the file (from 1), so reports can point at it.
+    """
 
     frame: gpd.GeoDataFrame
     format: str
@@ -395,6 +398,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
         minerals = _value(row, cols["minerals"])
         seen[code] = line
         rows.append({
+            "row": line,
             "code": code,
             "name": str(_value(row, cols["name"]) or code)[:300],
             "kind": kind or normalise_kind(_value(row, cols["kind"])),
@@ -410,7 +414,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
                                           np.array([p[1] for p in pending_points]))
         for i, c in zip(idx, circles, strict=True):
             rows[i]["geometry"] = c
-    out = gpd.GeoDataFrame(rows, columns=["code", "name", "kind", "minerals", "territory", "properties", "geometry"],
+    out = gpd.GeoDataFrame(rows, columns=["row", "code", "name", "kind", "minerals", "territory", "properties", "geometry"],
                            geometry="geometry", crs=4326)
     return ReadResult(frame=out, format=fmt, rows_read=len(frame), problems=problems, warnings=warnings)
 

@@ -132,9 +132,14 @@ def import_sites(
     kind: Annotated[str | None, Form(description="Force a kind: asm_site, zea, pe, pr, other")] = None,
     crs: Annotated[str | None, Form(description="CRS for files without one, e.g. EPSG:32735")] = None,
     default_radius_m: Annotated[float, Form(gt=0, le=50_000)] = 50.0,
-    dry_run: Annotated[bool, Form()] = False,
+    dry_run: Annotated[bool, Form(description="Only report what the import would do; write nothing.")] = False,
+    dry_run_query: Annotated[bool, Query(alias="dry_run", description="Same as the form field.")] = False,
 ) -> ImportReport:
-    """Import or update sites by code; re-maps submissions and republishes the site list."""
+    """Import or update sites by code; re-maps submissions and republishes the site list.
+
+    With ``dry_run`` (form field or ``?dry_run=true``) nothing is written: the report lists the rows
+    that would be created, updated, left unchanged or refused."""
+    dry_run = dry_run or dry_run_query
     limit = settings.max_attachment_bytes
     with tempfile.TemporaryDirectory(prefix="asmfield-sites-") as tmp:
         name = Path(file.filename or "upload").name or "upload"

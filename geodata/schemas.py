@@ -173,8 +173,20 @@ class ImportWarning(BaseModel):
     warning: str
 
 
+class ImportItem(BaseModel):
+    """One usable row of the file and what the import does (or would do) with its site."""
+
+    row: int = Field(description="Row (feature) number in the file, from 1.")
+    code: str
+    name: str
+    action: Literal["created", "updated", "unchanged"]
+    changed: list[str] = Field(description="For updates: which of the site's fields change.")
+
+
 class ImportReport(BaseModel):
-    """What an import did (or, with ``dry_run``, would do: ``would_import``)."""
+    """What an import did (or, with ``dry_run``, would do, writing nothing: the same counts a real
+    import of the file would report now). Refused rows are counted in ``skipped`` and listed in
+    ``problems``."""
 
     format: str
     rows: int
@@ -185,6 +197,8 @@ class ImportReport(BaseModel):
     problems: list[ImportProblem] = Field(description="Rows skipped, with why.")
     warnings: list[ImportWarning] = Field(description="Rows imported with a remark.")
     would_import: int | None = None
+    dry_run: bool = False
+    items: list[ImportItem] = Field(default_factory=list, description="Each usable row's outcome, in file order.")
 
 
 class RecomputeResult(BaseModel):

@@ -36,26 +36,35 @@ def _comparable(stored: tuple) -> tuple:
     return (*stored[:i], props, *stored[i + 1:])
 
 
+def _changed(values: dict[str, Any], known: tuple) -> list[str]:
+    """The COMPARED columns whose new value differs from the stored one (empty: unchanged)."""
+    stored = _comparable(known[1:])
+    return [c for c, old in zip(COMPARED, stored, strict=True) if values[c] != old]
+
+
 def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Settings,
                  blobs: BlobStore | None = None, source: str | None = None, actor: Actor | None = None,
                  progress: Callable[[int], None] | None = None, dry_run: bool = False,
                  cache: SiteIndexCache | None = None) -> dict[str, Any]:
     """Insert or update sites by code from a cleaned file; then re-map, restage and republish.
 
-    :returns: a report (``geodata.schemas.ImportReport``): created, updated, skipped rows with their problems, warnings.
+    The plan (which row creates, updates or leaves a site unchanged) is computed before anything
+    is written; with ``dry_run`` it is returned as it is and nothing is written, so a dry run's
+    counts are the ones a real import of the same file into the same database reports.
+
+    :returns: a report (``geodata.schemas.ImportReport``): created, updated, unchanged and refused
+        (``skipped``) rows, each row's outcome in ``items``, problems and warnings.
     """
     frame = read.frame
     report: dict[str, Any] = {"format": read.format, "rows": read.rows_read, "created": 0, "updated": 0, "unchanged": 0,
-                              "skipped": len(read.problems), "problems": read.problems, "warnings": read.warnings}
+                              "skipped": len(read.problems), "problems": read.problems, "warnings": read.warnings,
+                              "dry_run": dry_run, "items": []}
     if len(frame) == 0:
         if read.problems:
             raise NoUsableRows(f"no usable site in the file: {len(read.problems)} rows have problems "
                                f"(first: row {read.problems[0]['row']}: {read.problems[0]['problem']})",
                                details={"problems": read.problems[:100]})
         raise EmptySiteFile("the file holds no sites")
-    if dry_run:
-        report["would_import"] = len(frame)
-        return report
     geoms = np.asarray(frame.geometry.values, dtype=object)
     reps = shapely.point_on_surface(geoms)
     lons, lats = shapely.get_x(reps), shapely.get_y(reps)
@@ -68,6 +77,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
     now = utcnow()
     new_rows = []
     updates = []
+    items = report["items"]
     for i, row in enumerate(frame.itertuples(index=False)):
         values = dict(
             name=row.name, kind=row.kind, minerals=list(row.minerals), territory=row.territory,
@@ -77,19 +87,29 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
             area_m2=round(float(areas[i]), 1), province=prov_names[i], province_iso=prov_isos[i],
             source=source[:200] if source else None, updated_at=now,
         )
+        line = getattr(row, "row", None)
+        item = {"row": int(line) if line is not None else i + 1, "code": row.code, "name": row.name,
+                "changed": []}
         known = existing.get(row.code)
         if known is None:
             new_rows.append(dict(code=row.code, created_at=now, zea_codes=[], permit_codes=[], stage=0,
                                  last_known_stage=0, stage_status="unassessed", red_flag=False, visit_count=0,
                                  **values))
-            report["created"] += 1
-        elif tuple(values[c] for c in COMPARED) == _comparable(known[1:]):
-            report["unchanged"] += 1
+            item["action"] = "created"
+        elif not (changed := _changed(values, known)):
+            item["action"] = "unchanged"
         else:
             updates.append({"id": known[0], **values})
-            report["updated"] += 1
+            item.update(action="updated", changed=changed)
+        report[item["action"]] += 1
+        items.append(item)
         if progress and i % 500 == 0:
             progress(i)
+    if dry_run:
+        report["would_import"] = len(frame)
+        if progress:
+            progress(len(frame))
+        return report
     queries.insert_sites(session, new_rows)
     queries.update_rows(session, Site, updates)
     session.flush()
