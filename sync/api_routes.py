@@ -15,9 +15,21 @@ from app.auth import ApiActor, api_actor
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.http_security import ANY, takes
 from app.identity import Actor
-from sync import batch, blob_uploads, form_lookup, media, reading, rights
+from app.timeutil import isoformat
+from sync import batch, blob_uploads, form_lookup, media, reading, review, rights
 from sync.errors import BatchInvalid, BatchNotJson, BatchTooLarge, BlobTooLarge, RequestBadLength
-from sync.schemas import BatchItemResult, BatchResults, BlobReceiptPublic, SubmissionDetail, SubmissionList
+from sync.schemas import (
+    BatchItemResult,
+    BatchResults,
+    BlobReceiptPublic,
+    CommentBody,
+    ReviewBody,
+    ReviewResult,
+    ReviewStepPublic,
+    ReviewSteps,
+    SubmissionDetail,
+    SubmissionList,
+)
 
 router = APIRouter(tags=["sync"])
 
@@ -144,6 +156,37 @@ def get_submission(instance_id: str, actor: ApiActor, session: SessionDep, hooks
     """One submission with the edit history of its record (case-form ones: 403 ``submission.case_data``)."""
     rights.refuse_case_submission(session, hooks=hooks, instance_id=instance_id)
     return reading.get_submission(session, actor=actor, hooks=hooks, instance_id=instance_id)
+
+
+def _step(step: review.ReviewStep) -> ReviewStepPublic:
+    return ReviewStepPublic(id=step.id, instance_id=step.instance_id, author=step.author, at=isoformat(step.at),
+                            from_state=step.from_state, to_state=step.to_state, comment=step.comment)
+
+
+@router.patch("/api/v1/submissions/{instance_id}/review")
+def review_submission(instance_id: str, body: ReviewBody, actor: ApiActor, session: SessionDep,
+                      hooks: HooksDep) -> ReviewResult:
+    """Set the record's review state (``needs_review`` = Central's "has issues", ``approved``, ``rejected``)
+    with an optional comment; admins and coordinators (others 403 ``review.forbidden``); audited."""
+    step = review.set_state(session, actor=actor, hooks=hooks, instance_id=instance_id, state=body.state,
+                            comment=body.comment)
+    state = review.state_of(session, actor=actor, hooks=hooks, instance_id=step.instance_id)
+    return ReviewResult(instance_id=step.instance_id, review_state=state, step=_step(step))
+
+
+@router.get("/api/v1/submissions/{instance_id}/comments")
+def list_review_steps(instance_id: str, actor: ApiActor, session: SessionDep, hooks: HooksDep) -> ReviewSteps:
+    """The record's review steps (state changes and comments), oldest first, for whoever may read it."""
+    steps = review.history(session, actor=actor, hooks=hooks, instance_id=instance_id)
+    state = review.state_of(session, actor=actor, hooks=hooks, instance_id=instance_id)
+    return ReviewSteps(review_state=state, items=[_step(s) for s in steps])
+
+
+@router.post("/api/v1/submissions/{instance_id}/comments", status_code=201)
+def add_review_comment(instance_id: str, body: CommentBody, actor: ApiActor, session: SessionDep,
+                       hooks: HooksDep) -> ReviewStepPublic:
+    """A comment on the record without changing its state; admins and coordinators; audited."""
+    return _step(review.add_comment(session, actor=actor, hooks=hooks, instance_id=instance_id, comment=body.comment))
 
 
 @router.get("/api/v1/media/{sha256}", response_class=Response,

@@ -218,3 +218,19 @@ class SubmissionXmlMalformed(BadRequest):
 
 class SubmissionXmlTooLarge(PayloadTooLarge):
     code = "submission.xml_too_large"
+
+
+class ReviewBadState(Invalid):
+    code = "review.bad_state"
+
+
+class ReviewEmpty(Invalid):
+    code = "review.empty"
+
+
+class ReviewForbidden(Forbidden):
+    code = "review.forbidden"
+
+
+class ReviewTooLong(Invalid):
+    code = "review.too_long"

@@ -113,3 +113,22 @@ class SubmissionGeopoint(SQLModel, table=True):
     lat: float
     altitude: float | None = None
     accuracy: float | None = None
+
+
+class SubmissionComment(SQLModel, table=True):
+    """A review step on a record: a comment, a change of review state, or both (issue 11).
+
+    Kept per record (``root_instance_id``, stable across edits) and per version reviewed
+    (``submission_id``); listed on the submission page and audited as ``submission.review`` /
+    ``submission.comment``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    root_instance_id: str = Field(max_length=200, index=True)
+    author_user_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    #: The review state before and after; both None for a comment alone.
+    from_state: str | None = Field(default=None, max_length=30)
+    to_state: str | None = Field(default=None, max_length=30)
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -17,7 +17,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import false
+from sqlalchemy import false, func
 from sqlmodel import Session, col, select
 
 from app.blobs import BlobStore
@@ -126,20 +126,9 @@ def list_submissions(session: Session, *, actor: Actor, hooks: Hooks, xml_form_i
     query = select(Submission).where(Submission.form_id == form.id, Submission.current.is_(True))
     if case_form:  # read through /api/v1/cases only: no row here, so no page or cursor counts them (issue 9, 11)
         query = query.where(false())
-    elif actor.role not in STAFF:
-        query = query.where(Submission.submitted_by_user_id == actor.user.id)
-    start, end = parse_when(since, name="since"), parse_when(until, name="until", end=True)
-    if start is not None:
-        query = query.where(Submission.received_at >= start)
-    if end is not None:
-        query = query.where(Submission.received_at <= end)
-    if device:
-        device_row = session.exec(select(Device).where(Device.name == device)).first()
-        query = query.where((Submission.client_device_id == device)
-                            | (Submission.device_id == (device_row.id if device_row else -1)))
-    if site:
-        condition = hooks.submission_filter(session, "site", site)
-        query = query.where(condition if condition is not None else false())
+    else:
+        query = _own_unless_staff(query, actor)
+    query = _filtered(session, hooks, query, since=since, until=until, device=device, site=site)
     if cursor:
         query = query.where(Submission.id > decode_cursor(cursor))
     query = query.order_by(col(Submission.id)).limit(limit + 1)
@@ -153,12 +142,108 @@ def list_submissions(session: Session, *, actor: Actor, hooks: Hooks, xml_form_i
                 next_cursor=encode_cursor(cursor_row.id) if cursor_row is not None else None)
 
 
-def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str) -> SubmissionDetail:
-    """One submission (any version) with its record's edit history, oldest first."""
+def _own_unless_staff(query, actor: Actor):  # noqa: ANN001, ANN202 (a select of Submission rows)
+    """design.md §6: staff read every row, anyone else only their own."""
+    if actor.role in STAFF:
+        return query
+    return query.where(Submission.submitted_by_user_id == actor.user.id)
+
+
+def _filtered(session: Session, hooks: Hooks, query, *, since: str | None, until: str | None,  # noqa: ANN001, ANN202
+              device: str | None, site: str | None):
+    """The list filters of the read API (received date, device, site) on a select of Submission rows."""
+    start, end = parse_when(since, name="since"), parse_when(until, name="until", end=True)
+    if start is not None:
+        query = query.where(Submission.received_at >= start)
+    if end is not None:
+        query = query.where(Submission.received_at <= end)
+    if device:
+        device_row = session.exec(select(Device).where(Device.name == device)).first()
+        query = query.where((Submission.client_device_id == device)
+                            | (Submission.device_id == (device_row.id if device_row else -1)))
+    if site:
+        condition = hooks.submission_filter(session, "site", site)
+        query = query.where(condition if condition is not None else false())
+    return query
+
+
+@dataclass
+class Search:
+    """One page of ``search_submissions``: the rows as the API describes them, and how many match."""
+
+    items: list[SubmissionPublic]
+    total: int
+    page: int
+    pages: int
+
+
+def searchable_forms(session: Session, *, actor: Actor, hooks: Hooks) -> list[Form]:
+    """The forms whose submissions the generic read API serves to ``actor``: never case forms nor a
+    form holding case data (``rights.refuse_case_data``); none for caseworkers."""
+    if actor.role == Role.caseworker:
+        return []
+    out = []
+    for form in session.exec(select(Form).order_by(col(Form.title))):
+        if form.kind in CASE_FORM_KINDS or hooks.is_restricted_data(session, form=form):
+            continue
+        out.append(form)
+    return out
+
+
+def search_submissions(session: Session, *, actor: Actor, hooks: Hooks, xml_form_id: str | None = None,
+                       review_state: str | None = None, submitter: str | None = None, since: str | None = None,
+                       until: str | None = None, device: str | None = None, site: str | None = None,
+                       attachments_missing: bool = False, unmapped: bool = False, page: int = 1,
+                       per_page: int = 50) -> Search:
+    """Current submissions of every form the caller may read (or one form), newest first, in numbered pages.
+
+    The same rules and filters as ``list_submissions`` (a caseworker is refused, monitors see their
+    own, case data never), plus: ``review_state``, ``submitter`` (a username), ``attachments_missing``
+    (files announced but not received) and ``unmapped`` (not mapped onto a site).
+    """
+    if actor.role == Role.caseworker:
+        raise SubmissionForbidden("caseworkers do not read site-visit data")
+    if page < 1:
+        raise RequestBadOffset("page must be 1 or more", details={"field": "page"})
+    if xml_form_id:
+        chosen = _readable_form(session, actor, xml_form_id)
+        forms = [f for f in searchable_forms(session, actor=actor, hooks=hooks) if f.id == chosen.id]
+    else:
+        forms = searchable_forms(session, actor=actor, hooks=hooks)
+    query = select(Submission).where(col(Submission.form_id).in_([f.id for f in forms]),
+                                     Submission.current.is_(True))
+    query = _filtered(session, hooks, _own_unless_staff(query, actor), since=since, until=until, device=device,
+                      site=site)
+    if review_state:
+        query = query.where(Submission.review_state == review_state)
+    if submitter:
+        user_id = session.exec(select(User.id).where(User.username == submitter)).first()
+        query = query.where(Submission.submitted_by_user_id == (user_id if user_id is not None else -1))
+    if attachments_missing:
+        query = query.where(Submission.attachments_present < Submission.attachments_expected)
+    if unmapped:
+        query = query.where(col(Submission.site_id).is_(None))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    pages = max(1, -(-total // per_page))
+    rows = list(session.exec(query.order_by(col(Submission.received_at).desc(), col(Submission.id).desc())
+                             .offset((page - 1) * per_page).limit(per_page)))
+    return Search(items=describe(session, hooks, rows, {f.id: f for f in forms}), total=total, page=page,
+                  pages=pages)
+
+
+def readable_submission(session: Session, *, actor: Actor, instance_id: str) -> tuple[Submission, Form]:
+    """The submission with this instanceID and its form, if ``actor`` may read it; else 404
+    ``submission.not_found`` (absent and not yours look the same)."""
     submission = queries.submission_by_instance_id(session, instance_id)
     form = session.get(Form, submission.form_id) if submission is not None else None
     if submission is None or form is None or not _may_read(session, actor, submission, form.kind):
         raise SubmissionNotFound(f"no submission {instance_id!r} that you may read")
+    return submission, form
+
+
+def get_submission(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str) -> SubmissionDetail:
+    """One submission (any version) with its record's edit history, oldest first."""
+    submission, form = readable_submission(session, actor=actor, instance_id=instance_id)
     history = queries.record_history(session, submission.root_instance_id)
     history = [h for h in history if h.id == submission.id or _may_read(session, actor, h, form.kind)]
     described = describe(session, hooks, history, {form.id: form})

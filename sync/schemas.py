@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sync.batch import ItemResult
 from sync.blob_uploads import BlobReceipt
@@ -119,3 +119,38 @@ class SubmissionDetail(SubmissionPublic):
 
     history: list[SubmissionHistoryEntry]
     versions: list[SubmissionPublic]
+
+
+class ReviewBody(BaseModel):
+    """``PATCH /api/v1/submissions/{instance_id}/review``: the new state (``hasIssues`` is accepted for
+    ``needs_review``) and an optional comment."""
+
+    state: str = Field(max_length=30)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class CommentBody(BaseModel):
+    comment: str = Field(max_length=2000)
+
+
+class ReviewStepPublic(BaseModel):
+    """One review step: a state change (``from_state`` → ``to_state``), a comment, or both."""
+
+    id: int
+    instance_id: str
+    author: str | None
+    at: str | None
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+
+
+class ReviewResult(BaseModel):
+    instance_id: str
+    review_state: str
+    step: ReviewStepPublic
+
+
+class ReviewSteps(BaseModel):
+    review_state: str
+    items: list[ReviewStepPublic]
