@@ -16,9 +16,10 @@ from app.settings import Settings
 from cases.capability import capability as cases
 from forms.capability import capability as forms
 from geodata.capability import capability as geodata
+from reports.capability import capability as reports
 from sync.capability import capability as sync
 
-CAPABILITIES: tuple[Capability, ...] = (forms, sync, geodata, cases)
+CAPABILITIES: tuple[Capability, ...] = (forms, sync, geodata, cases, reports)
 
 
 def build_hooks(capabilities: tuple[Capability, ...] = CAPABILITIES) -> Hooks:
