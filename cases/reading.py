@@ -5,12 +5,13 @@ Every read is audited; the identity and photos only for those ``cases.access`` a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from app.identity import Actor
-from app.timeutil import as_utc, isoformat
+from app.timeutil import as_utc, isoformat, utcnow
 from cases import access, journal, lifecycle, queries
 from cases.errors import BadStatus, IdentityForbidden, NoConsentToPhoto, PhotoNotFound
 from cases.models import ChildCase
@@ -27,6 +28,11 @@ from sync.submission_xml import by_name
 
 #: How long a partner NGO has to accept a referral (§3.5): 48 hours when the risk is high.
 REFERRAL_SLA = {"high": timedelta(hours=48), "medium": timedelta(days=7), "low": timedelta(days=7)}
+#: A case in services or monitoring is due a follow-up visit when the last one (or the start of
+#: services) is older than this.
+FOLLOWUP_INTERVAL = timedelta(days=30)
+#: The states in which follow-up visits are expected.
+FOLLOWUP_DUE_STATES = (lifecycle.IN_SERVICES, lifecycle.MONITORING)
 
 
 def list_cases(session: Session, *, actor: Actor, status: str | None = None, limit: int = 100,
@@ -88,10 +94,15 @@ def referral_due_at(session: Session, case: ChildCase) -> datetime:
     return sent + REFERRAL_SLA.get(case.risk_level, timedelta(days=7))
 
 
-def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> IdentityPublic:
-    """The identifying fields of a case (from its intake), for those §3.5 allows; always audited."""
+def read_identity(session: Session, *, actor: Actor, case: ChildCase, reason: str | None = None) -> IdentityPublic:
+    """The identifying fields of a case (from its intake), for those §3.5 allows; always audited.
+
+    :param reason: why the caller needs them (the web page asks; kept in the audit row).
+    """
+    why = {"reason": reason[:200]} if reason else {}
     if not access.may_read_identity(actor, case):
-        journal.record(session, "case.read_identity_denied", actor=actor, object_type="case", object_id=case.code)
+        journal.record(session, "case.read_identity_denied", actor=actor, object_type="case", object_id=case.code,
+                       **why)
         reason = ("its identifying fields were erased after the retention period" if case.identity_erased_at
                   else "only the owning NGO's caseworkers (and, before acceptance, the coordinator and the "
                        "creating monitor) may read them")
@@ -101,7 +112,7 @@ def read_identity(session: Session, *, actor: Actor, case: ChildCase) -> Identit
     identity = {name: answers.get(name) for name in access.IDENTIFYING_NAMES if answers.get(name) is not None}
     photos = [a.name for a in queries.attachments(session, intake.id)] if intake is not None else []
     journal.record(session, "case.read_identity", actor=actor, object_type="case", object_id=case.code,
-                   fields=sorted(identity), role=actor.role)
+                   fields=sorted(identity), role=actor.role, **why)
     return IdentityPublic(code=case.code, identity=identity, photos=photos,
                           intake_instance_id=intake.instance_id if intake else None)
 
@@ -119,3 +130,68 @@ def case_photo(session: Session, *, actor: Actor, case: ChildCase, name: str) ->
         raise PhotoNotFound(f"case {case.code} has no photo {name!r}")
     journal.record(session, "case.read_photo", actor=actor, object_type="case", object_id=case.code, name=name)
     return att.sha256, att.media_type or "application/octet-stream"
+
+
+# -- the caseworker's work list ------------------------------------------------------------
+
+
+@dataclass
+class WorkItem:
+    """One case of the work list: its pseudonymous summary and what needs doing on it."""
+
+    case: CasePublic
+    #: referral_overdue | followup_due | my_approval | incoming
+    needs: list[str] = field(default_factory=list)
+    #: usernames of the caseworkers who acted on the case
+    caseworkers: list[str] = field(default_factory=list)
+    due_at: datetime | None = None
+
+
+def worklist(session: Session, *, actor: Actor, now: datetime | None = None, limit: int = 500) -> list[WorkItem]:
+    """The caller's cases (scoped and audited as ``list_cases``), newest first, each with what needs
+    doing: a referral or transfer past its deadline, a follow-up visit due, a four-eyes request
+    the caller may approve (never their own), a referral or transfer waiting for the caller's NGO."""
+    now = now or utcnow()
+    access.require_case_role(actor)
+    rows = queries.scoped_cases(session, role=actor.role, user_id=actor.user.id,
+                                organisation_id=actor.organisation_id, limit=limit)
+    journal.record(session, "case.list", actor=actor, object_type="case", rows=len(rows))
+    queries.persons_by_ids(session, {c.person_id for c in rows})
+    queries.organisations(session)
+    items = []
+    for case in rows:
+        item = WorkItem(case=case_view(session, actor=actor, case=case, detail=False))
+        if access.access_level(actor, case) == "full" or actor.role == "coordinator":
+            events = queries.events(session, case.id)
+            item.caseworkers = sorted({name for e in events if e.actor_role == "caseworker"
+                                       and (name := queries.username(session, e.actor_user_id))})
+            item.needs, item.due_at = _needs(session, actor, case, events, now)
+        items.append(item)
+    return items
+
+
+def _needs(session: Session, actor: Actor, case: ChildCase, events: list, now: datetime
+           ) -> tuple[list[str], datetime | None]:
+    needs: list[str] = []
+    due = None
+    if case.status in (lifecycle.REFERRED, lifecycle.TRANSFERRED):
+        sent = max((as_utc(e.at) for e in events if e.to_status == case.status), default=as_utc(case.updated_at))
+        due = sent + REFERRAL_SLA.get(case.risk_level, timedelta(days=7))
+        if due < now:
+            needs.append("referral_overdue")
+        if access.owns(actor, case):
+            needs.append("incoming")
+    if case.status in FOLLOWUP_DUE_STATES:
+        started = max((as_utc(e.at) for e in events if e.to_status == case.status and e.from_status != case.status),
+                      default=as_utc(case.updated_at))
+        seen = [f.observed_on for f in queries.followups(session, case.id)]
+        last = max([started.date(), *seen])
+        due = datetime.combine(last, datetime.min.time(), tzinfo=now.tzinfo) + FOLLOWUP_INTERVAL
+        if due < now:
+            needs.append("followup_due")
+    if case.pending_request and case.requested_by_user_id != actor.user.id:
+        action = "approve_plan" if case.pending_request == "plan" else "approve_closure"
+        if (action in lifecycle.allowed_actions(case.status, pending_request=case.pending_request,
+                                                role=access.role_for(actor, case))):
+            needs.append("my_approval")
+    return needs, due
