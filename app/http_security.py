@@ -16,7 +16,9 @@ forget it.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi import params as fastapi_params
@@ -28,7 +30,7 @@ from app.errors import UnsupportedMedia
 
 #: Scripts, styles, fonts and fetches from our own origin only; no plugins, no <base>, no framing, forms post
 #: to us. Images may also be data:/blob: URLs (Swagger UI's icons, Leaflet, photo previews). Map tiles, when
-#: a tile server is added, must be added to img-src here.
+#: a tile server is configured (ASMFIELD_TILE_URL), are allowed by ``content_security_policy``.
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -54,11 +56,21 @@ SECURITY_HEADERS = {
 }
 
 
-def add_security_headers(headers: MutableHeaders) -> None:
+@cache
+def content_security_policy(tile_url: str | None = None) -> str:
+    """The policy, with the origin of the online tile server (``Settings.tile_url``) added to img-src."""
+    if not tile_url:
+        return CONTENT_SECURITY_POLICY
+    parts = urlsplit(tile_url)
+    origin = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}.tile.example.org: any subdomain
+    return CONTENT_SECURITY_POLICY.replace("img-src 'self' data: blob:", f"img-src 'self' data: blob: {origin}")
+
+
+def add_security_headers(headers: MutableHeaders, policy: str = CONTENT_SECURITY_POLICY) -> None:
     """Set every security header the response does not set itself."""
     for name, value in SECURITY_HEADERS.items():
         if name not in headers:
-            headers[name] = value
+            headers[name] = policy if name == "content-security-policy" else value
 
 
 class SecurityHeaders:
@@ -72,9 +84,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+        policy = content_security_policy(getattr(settings, "tile_url", None))
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                add_security_headers(MutableHeaders(scope=message))
+                add_security_headers(MutableHeaders(scope=message), policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

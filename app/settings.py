@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(10, description="Database connections kept open per app process (pool; SQLite and PostgreSQL).")
     log_level: str = Field("info", description="Log level of the server.")
+    tile_url: str | None = Field(
+        None, description="Online map tiles for /map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (off when unset)."
+    )
+    mbtiles: Path | None = Field(
+        None, description="Offline raster base map for /map: an .mbtiles file (QGIS \"Generate XYZ tiles (MBTiles)\"), "
+        "served at /tiles/{z}/{x}/{y}.png."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -70,6 +77,15 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         if not (value.startswith("sqlite:") or value.startswith("postgresql+psycopg:")):
             raise ValueError("DATABASE_URL must be sqlite:///... or postgresql+psycopg://...")
+        return value
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")) or "{z}" not in value or not value.split("/")[2]:
+            raise ValueError("TILE_URL must be an http(s) URL template with {z}, {x} and {y}")
         return value
 
     @field_validator("secret_key")

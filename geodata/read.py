@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
@@ -166,10 +167,14 @@ def _month_ends(today: date, months: int) -> list[date]:
     return ends
 
 
-def stats(session: Session, *, months: int = 24, today: date | None = None) -> SiteStats:
-    """Sites per stage and per province now, and per stage at the end of each of the last months."""
+def stats(session: Session, *, months: int = 24, today: date | None = None,
+          site_ids: Collection[int] | None = None) -> SiteStats:
+    """Sites per stage and per province now, and per stage at the end of each of the last months
+    (of the sites in ``site_ids`` only, when given: the map's filters, ``geodata.map_data``)."""
     today = today or utcnow().date()
     sites = queries.mappable_stage_rows(session)
+    if site_ids is not None:
+        sites = [row for row in sites if row[0] in site_ids]
     by_stage: dict[str, int] = {str(s): 0 for s in range(7)}
     by_province: dict[str, dict[str, int]] = {}
     for _, province, stage, status, last in sites:

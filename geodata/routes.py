@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -20,8 +20,9 @@ from starlette.background import BackgroundTask
 
 from app.auth import ApiActor, StaffActor, require_roles
 from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.errors import NotFound
 from app.identity import Actor
-from geodata import export, index, read, stages, upsert
+from geodata import export, index, map_data, read, stages, tiles, upsert
 from geodata.errors import BadBbox, EmptySiteFile, SiteFileTooLarge
 from geodata.schemas import (
     AssurancePublic,
@@ -89,10 +90,79 @@ def list_unmapped(session: SessionDep, actor: ReaderActor, limit: Annotated[int,
     return read.unmapped(session, actor=actor, limit=limit, offset=offset)
 
 
+# -- the map (/map): lean layers, provinces, offline tiles (geodata.map_data, geodata.tiles) ----------
+
+map_router = APIRouter(prefix="/api/v1/map", tags=["map"])
+tiles_router = APIRouter(tags=["map"])
+#: layers and provinces change rarely; a browser may reuse them for a minute (they are private to the user)
+MAP_CACHE = "private, max-age=60"
+
+
+def map_filters(
+    province: Annotated[str | None, Query(description="Province name or ISO 3166-2 code (CD-LU).")] = None,
+    stage: Annotated[int | None, Query(ge=0, le=6, description="Effective stage now.")] = None,
+    mineral: Annotated[str | None, Query(max_length=100)] = None,
+    flag: Annotated[bool, Query(description="Only sites with a red flag.")] = False,
+    date_from: Annotated[date | None, Query(alias="from", description="Last visit on or after.")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Last visit on or before.")] = None,
+) -> map_data.MapFilters:
+    return map_data.MapFilters(province=province or None, stage=stage, mineral=mineral or None, flag=flag,
+                               date_from=date_from, date_to=date_to)
+
+
+MapFiltersDep = Annotated[map_data.MapFilters, Depends(map_filters)]
+Zoom = Annotated[int, Query(ge=0, le=22, description="The map's zoom level.")]
+Bbox = Annotated[str | None, Query(description="The view: min_lon,min_lat,max_lon,max_lat")]
+
+
+def _json(body: bytes, cache_control: str = MAP_CACHE) -> Response:
+    return Response(body, media_type="application/json", headers={"Cache-Control": cache_control})
+
+
+@map_router.get("/sites", response_class=JSONResponse)
+def map_sites(session: SessionDep, actor: ReaderActor, filters: MapFiltersDep, zoom: Zoom = 5, bbox: Bbox = None) -> Response:
+    """The filtered sites for the map: compact points below zoom 12, simplified polygons of the view from it."""
+    return _json(map_data.site_layer(session, filters, zoom=zoom, bbox=_bbox(bbox)), "no-cache")
+
+
+@map_router.get("/legal/{kind}", response_class=GeoJSONResponse)
+def map_legal(kind: Literal["zea", "pe", "pr"], session: SessionDep, actor: ReaderActor, zoom: Zoom = 5,
+              bbox: Bbox = None) -> Response:
+    """ZEA, exploitation (PE) or research (PR) permit polygons, simplified for the zoom."""
+    body = map_data.legal_layer(session, kind=kind, zoom=zoom, bbox=_bbox(bbox))
+    return Response(body, media_type=GeoJSONResponse.media_type, headers={"Cache-Control": MAP_CACHE})
+
+
+@map_router.get("/visits", response_class=JSONResponse)
+def map_visits(session: SessionDep, actor: ReaderActor, filters: MapFiltersDep) -> Response:
+    """Located visits of the filtered sites (monitors: their own), for clustering."""
+    return _json(map_data.visit_points(session, actor=actor, filters=filters), "no-cache")
+
+
+@map_router.get("/provinces.geojson", response_class=GeoJSONResponse)
+def map_provinces(actor: ReaderActor) -> Response:
+    """The DRC provinces, simplified (bundled geoBoundaries layer, ODbL): the map's offline base layer."""
+    return Response(map_data.provinces_geojson(), media_type=GeoJSONResponse.media_type,
+                    headers={"Cache-Control": "private, max-age=86400"})
+
+
+@tiles_router.get("/tiles/{z}/{x}/{y}.png", responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}})
+def map_tile(z: int, x: int, y: int, request: Request, actor: ReaderActor) -> Response:
+    """A tile of the offline base map (``ASMFIELD_MBTILES``); 404 outside it or when none is set."""
+    source: tiles.MBTiles | None = request.app.state.mbtiles
+    data = source.tile(z, x, y) if source is not None else None
+    if data is None:
+        raise NotFound(f"no tile {z}/{x}/{y}", code="map.tile_not_found")
+    return Response(data, media_type=source.media_type,  # type: ignore[union-attr]
+                    headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{source.version}-{z}-{x}-{y}"'})  # type: ignore[union-attr]
+
+
 @router.get("/stats", response_model_exclude_unset=True)
-def site_stats(session: SessionDep, actor: ReaderActor, months: Annotated[int, Query(ge=1, le=240)] = 24) -> SiteStats:
-    """Sites per stage and province, and per stage by month."""
-    return read.stats(session, months=months)
+def site_stats(session: SessionDep, actor: ReaderActor, filters: MapFiltersDep,
+               months: Annotated[int, Query(ge=1, le=240)] = 24) -> SiteStats:
+    """Sites per stage and province, and per stage by month; the map's filters narrow the sites counted."""
+    site_ids = map_data.matching_site_ids(session, filters) if filters.any else None
+    return read.stats(session, months=months, site_ids=site_ids)
 
 
 def _export(session, fmt: str) -> FileResponse:  # noqa: ANN001
@@ -183,4 +253,8 @@ def install(app: FastAPI) -> None:
     """Mount the routes; give the app its own site index cache (on its engine, so the submission
     subscriber of this app finds the same one)."""
     app.state.site_index = index.attach(app.state.engine)
+    mbtiles = app.state.settings.mbtiles
+    app.state.mbtiles = tiles.MBTiles(mbtiles) if mbtiles else None
     app.include_router(router)
+    app.include_router(map_router)
+    app.include_router(tiles_router)
