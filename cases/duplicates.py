@@ -49,9 +49,13 @@ def duplicate_candidates(session: Session, *, actor: Actor) -> list[DuplicatePub
     return out
 
 
-def merge(session: Session, *, actor: Actor, case: ChildCase, into: str) -> CaseEvent:
+def merge(session: Session, *, actor: Actor, case: ChildCase, into: str, reason: str | None = None) -> CaseEvent:
     """Re-point ``case`` to the person of case ``into`` (coordinators). A case still ``submitted``
-    becomes ``merged_duplicate`` of it; a case further along keeps its state and only its person."""
+    becomes ``merged_duplicate`` of it; a case further along keeps its state and only its person.
+
+    :param reason: why the coordinator thinks they are the same child, kept in the event after
+        "duplicate of <code>".
+    """
     if actor.role != "coordinator":
         raise WrongRole("merging duplicates is a coordinator's decision")
     target = queries.case_by_code(session, codes.normalise(into)) if codes.is_valid(codes.normalise(into)) else None
@@ -74,7 +78,7 @@ def merge(session: Session, *, actor: Actor, case: ChildCase, into: str) -> Case
     case.updated_at = utcnow()
     session.add(case)
     event = journal.new_event(case, actor=actor, action="merge", from_status=source, to_status=case.status,
-                              reason=f"duplicate of {target.code}",
+                              reason=f"duplicate of {target.code}" + (f": {reason.strip()}" if reason and reason.strip() else ""),
                               details={"into": target.code, "from_person": old_person.code if old_person else None,
                                        "to_person": new_person.code if new_person else None})
     session.add(event)

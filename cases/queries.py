@@ -272,3 +272,22 @@ def progress_events(session: Session) -> list[Row]:
     return list(session.exec(
         select(CaseEvent.case_id, CaseEvent.action, CaseEvent.reason, CaseEvent.at, CaseEvent.details)
         .where(CaseEvent.action.in_(("criteria_met", "resume_services")))).all())
+
+
+# -- decisions waiting (``cases.inbox``) -----------------------------------------------------
+
+
+def pending_requests(session: Session, *, role: str, organisation_id: int, limit: int = 500) -> list[ChildCase]:
+    """Cases with a four-eyes request (plan or closure) the caller's row scope covers, oldest first."""
+    query = select(ChildCase).where(ChildCase.pending_request != None)  # noqa: E711
+    if role == "caseworker":
+        query = query.where(ChildCase.organisation_id == organisation_id)
+    elif role != "coordinator":
+        return []
+    return list(session.exec(query.order_by(ChildCase.updated_at, ChildCase.id).limit(limit)).all())
+
+
+def latest_events(session: Session, action: str, limit: int = 200) -> list[tuple[CaseEvent, ChildCase]]:
+    """The newest ``limit`` events of one action (e.g. ``transfer``) with their cases."""
+    return list(session.exec(select(CaseEvent, ChildCase).join(ChildCase, ChildCase.id == CaseEvent.case_id)
+                             .where(CaseEvent.action == action).order_by(CaseEvent.id.desc()).limit(limit)).all())

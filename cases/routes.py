@@ -134,7 +134,7 @@ def post_merge(code: str, body: MergeIn, actor: ApiActor, session: SessionDep) -
     """Merge a case into the case it duplicates (coordinators)."""
     access.require_case_role(actor)
     case = access.visible_case(session, actor=actor, code=code)
-    duplicates.merge(session, actor=actor, case=case, into=body.into)
+    duplicates.merge(session, actor=actor, case=case, into=body.into, reason=body.reason)
     return reading.case_view(session, actor=actor, case=case)
 
 

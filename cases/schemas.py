@@ -49,6 +49,7 @@ class ConsentIn(BaseModel):
 
 class MergeIn(BaseModel):
     into: str = Field(max_length=20, description="code of the case this one duplicates")
+    reason: str | None = Field(default=None, max_length=400, description="why they are the same child")
 
 
 class ReviewIn(BaseModel):
