@@ -1,9 +1,294 @@
-"""Web pages of geodata: sites (see app.web.render for the page conventions)."""
+"""Web pages of geodata: the site list, one site, and the site import with its dry run.
+
+Pages read what the sites API reads (``geodata.site_page`` over ``read.site_detail``) and import
+through the same service as ``POST /api/v1/sites/import`` (``upsert.import_file``): first a dry
+run, then "Confirm" imports the very same file. Between the two the upload waits under the data
+directory in a folder named by a random token bound to the person who sent it (``PENDING_TTL``);
+the browser only ever sends that token back, never a path.
+"""
 
 from __future__ import annotations
 
-from app.web.render import NavLink, web_router
+import json
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from app.deps import BlobsDep, SessionDep, SettingsDep
+from app.errors import DomainError
+from app.settings import Settings
+from app.web.i18n import N_, gettext
+from app.web.render import NavLink, WebActorDep, render, require, web_router
+from geodata import importers, site_page, upsert
+from geodata.routes import SiteIndexDep
+from geodata.schemas import ImportReport
 
 router = web_router()
 #: this module's entries in the top navigation
-NAV: tuple[NavLink, ...] = ()
+NAV: tuple[NavLink, ...] = (NavLink("/sites", N_("Sites"), roles=("admin", "coordinator", "monitor"), order=25),)
+
+#: who sees site pages (as GET /api/v1/sites/{code} with visits) and who may import (as the API)
+READERS = ("admin", "coordinator", "monitor")
+IMPORTERS = ("admin", "coordinator")
+#: an upload waiting for "Confirm import" is dropped after this many seconds
+PENDING_TTL = 3600
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
+
+STAGE_NAMES = {"0": N_("Unknown / unassessed"), "1": N_("Mapped, informal"), "2": N_("Organised"),
+               "3": N_("Legitimate / authorised"), "4": N_("Controlled & monitored"),
+               "5": N_("Risk-mitigated (no serious abuses)"), "6": N_("Certified / conformant")}
+STATUS_NAMES = {"assessed": N_("assessed"), "unassessed": N_("unassessed"), "inactive": N_("inactive")}
+KIND_NAMES = {"asm_site": N_("Mine site"), "zea": N_("ZEA"), "pe": N_("Exploitation permit"),
+              "pr": N_("Research permit"), "other": N_("Other")}
+#: the ladder's fixed reasons (geodata.ladder) as message ids; others are shown as the ladder says them
+REASONS = {
+    "no on-site visit": N_("no on-site visit"),
+    "stage 2 needs an approved cooperative": N_("stage 2 needs an approved cooperative"),
+    "stage 2 needs the cooperative approval seen (with a document photo)":
+        N_("stage 2 needs the cooperative approval seen (with a document photo)"),
+    "stage 2 needs SAEMAPE or the Division des Mines present at one of the last visits":
+        N_("stage 2 needs SAEMAPE or the Division des Mines present at one of the last visits"),
+    "stage 3 needs the site inside a ZEA or a title with an ASM agreement":
+        N_("stage 3 needs the site inside a ZEA or a title with an ASM agreement"),
+    "stage 3 needs the ZEA/title number to match a ZEA/PE/PR polygon containing the site":
+        N_("stage 3 needs the ZEA/title number to match a ZEA/PE/PR polygon containing the site"),
+    "stage 3 needs a site authorisation or an agreement with the title holder":
+        N_("stage 3 needs a site authorisation or an agreement with the title holder"),
+    "stage 6 needs a third-party attestation on the site record":
+        N_("stage 6 needs a third-party attestation on the site record"),
+    "stage 6 needs an unexpired attestation": N_("stage 6 needs an unexpired attestation"),
+    "non-state armed group present": N_("non-state armed group present"),
+    "forced labour by armed actors": N_("forced labour by armed actors"),
+    "forced-labour indicators reported": N_("forced-labour indicators reported"),
+    "sexual violence reported": N_("sexual violence reported"),
+    "children in hazardous work": N_("children in hazardous work"),
+}
+#: import refusals shown often, as translated messages (the service's own words follow them)
+IMPORT_ERRORS = {
+    "sites.not_geodata": N_("This is not a file of sites this server reads: GeoJSON, GeoPackage, zipped "
+                            "Shapefile, KML, or CSV with WKT or lon/lat columns."),
+    "sites.empty_file": N_("The file is empty or holds no sites."),
+    "sites.too_large": N_("The file is too large."),
+    "sites.no_usable_rows": N_("No row of the file can be imported."),
+    "sites.unreadable": N_("The file cannot be read as geodata."),
+    "sites.bad_zip": N_("The zip file is damaged."),
+    "sites.zip_without_shp": N_("The zip file holds no Shapefile (.shp)."),
+    "sites.missing_crs": N_("The file has no coordinate reference system: give one."),
+    "sites.bad_crs": N_("Unknown coordinate reference system; use e.g. EPSG:4326 or EPSG:32735."),
+    "sites.bad_csv": N_("The CSV file cannot be read."),
+    "sites.csv_without_geometry": N_("The CSV needs a WKT column or lon/lat columns."),
+    "sites.no_code_column": N_("No site code column: name it code, or give a mapping such as code=MYCOLUMN."),
+    "sites.bad_mapping": N_("The mapping does not match the file's columns."),
+    "sites.bad_kind": N_("Unknown kind."),
+    "sites.no_geometry": N_("The file has no geometry."),
+}
+ERROR_FIELDS = {"sites.bad_mapping": "mapping", "sites.no_code_column": "mapping", "sites.bad_kind": "kind",
+                "sites.bad_crs": "crs", "sites.missing_crs": "crs"}
+
+
+def reason_text(reason: str) -> str:
+    """A ladder reason in the reader's language ("red flag: …" keeps its prefix)."""
+    if reason.startswith("red flag: "):
+        return gettext("red flag: %(reason)s") % {"reason": reason_text(reason[len("red flag: "):])}
+    return gettext(REASONS[reason]) if reason in REASONS else reason
+
+
+def _names() -> dict[str, Any]:
+    return {"stage_names": {k: gettext(v) for k, v in STAGE_NAMES.items()},
+            "status_names": {k: gettext(v) for k, v in STATUS_NAMES.items()},
+            "kind_names": {k: gettext(v) for k, v in KIND_NAMES.items()}, "reason_text": reason_text}
+
+
+# -- the list ----------------------------------------------------------------------------
+
+
+def _int_or_none(value: str | None, low: int, high: int) -> int | None:
+    try:
+        n = int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return n if n is None or low <= n <= high else None
+
+
+@router.get("/sites", response_class=HTMLResponse)
+def sites_page(request: Request, actor: WebActorDep, session: SessionDep, stage: str | None = None,
+               province: str | None = None, kind: str | None = None, visited_days: str | None = None,
+               q: str | None = None, page: str | None = None) -> Response:
+    require(actor, *READERS)
+    filters = {"stage": _int_or_none(stage, 0, 6), "province": (province or "").strip()[:100] or None,
+               "kind": kind if kind in importers.KINDS else None,
+               "visited_days": _int_or_none(visited_days, 1, 3650), "q": (q or "").strip()[:100] or None}
+    listing = site_page.site_list(session, page=_int_or_none(page, 1, 100_000) or 1, **filters)
+    query = {k: v for k, v in filters.items() if v is not None}
+    return render(request, "geodata/sites.html", {
+        **_names(), "listing": listing, "filters": filters,
+        "here_without_page": "/sites?" + urlencode(query) + ("&" if query else ""),
+        "stage_link": lambda s: "/sites?" + urlencode({**query, "stage": s} if s is not None else
+                                                      {k: v for k, v in query.items() if k != "stage"}),
+        "may_import": actor.has_role(*IMPORTERS)})
+
+
+# -- the import --------------------------------------------------------------------------
+
+
+def _pending_root(settings: Settings) -> Path:
+    return settings.data_dir / "pending-site-imports"
+
+
+def _drop_expired(settings: Settings) -> None:
+    root = _pending_root(settings)
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        try:
+            if time.time() - folder.stat().st_mtime > PENDING_TTL:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _pending(settings: Settings, token: str, user_id: int) -> tuple[Path, dict[str, Any]] | None:
+    """The waiting upload of ``token`` if it is this user's and not expired (never a client path)."""
+    if not TOKEN.match(token or ""):
+        return None
+    folder = _pending_root(settings) / token
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("user_id") != user_id or time.time() - meta.get("created", 0) > PENDING_TTL:
+        return None
+    return folder / "upload", meta
+
+
+def _sanitise(message: str, folder: Path, filename: str) -> str:
+    """A service message without the server's folder (it may quote the file it read)."""
+    return message.replace(str(folder / "upload"), filename).replace(str(folder), "…")
+
+
+def _import_form(request: Request, *, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+                 report: dict[str, Any] | None = None, token: str | None = None, done: bool = False,
+                 status_code: int = 200) -> Response:
+    return render(request, "geodata/import.html", {
+        **_names(), "errors": errors or {}, "values": values or {}, "report": report, "token": token, "done": done,
+        "kinds": [(k, gettext(KIND_NAMES[k])) for k in importers.KINDS]}, status_code=status_code)
+
+
+def _error(exc: DomainError) -> tuple[str, str]:
+    text = gettext(IMPORT_ERRORS[exc.code]) if exc.code in IMPORT_ERRORS else exc.message
+    if exc.code in IMPORT_ERRORS and exc.code not in ("sites.too_large", "sites.empty_file"):
+        text = f"{text} ({exc.message})"
+    return ERROR_FIELDS.get(exc.code, "file"), text
+
+
+def _run(session, settings, blobs, cache, actor, folder: Path, meta: dict[str, Any], *,  # noqa: ANN001
+         dry_run: bool) -> dict[str, Any]:
+    options = meta["options"]
+    report = upsert.import_file(session, path=folder / "upload", filename=meta["filename"], settings=settings,
+                                mapping=options["mapping"], kind=options["kind"], crs=options["crs"],
+                                default_radius_m=options["default_radius_m"], blobs=blobs, actor=actor,
+                                dry_run=dry_run, cache=cache)
+    return ImportReport.model_validate(report).model_dump(mode="json")
+
+
+@router.get("/sites/import", response_class=HTMLResponse)
+def import_page(request: Request, actor: WebActorDep) -> Response:
+    require(actor, *IMPORTERS)
+    return _import_form(request, values={"default_radius_m": "50"})
+
+
+@router.post("/sites/import", response_class=HTMLResponse)
+def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, settings: SettingsDep,
+                   blobs: BlobsDep, cache: SiteIndexDep,
+                   file: Annotated[UploadFile | None, File()] = None, mapping: Annotated[str, Form()] = "",
+                   kind: Annotated[str, Form()] = "", crs: Annotated[str, Form()] = "",
+                   default_radius_m: Annotated[str, Form()] = "50") -> Response:
+    """Keep the upload under a fresh token and show the dry run of importing it."""
+    require(actor, *IMPORTERS)
+    values = {"mapping": mapping[:500], "kind": kind, "crs": crs[:100], "default_radius_m": default_radius_m[:20]}
+    errors: dict[str, str] = {}
+    try:
+        radius = float(default_radius_m.replace(",", "."))
+        if not 0 < radius <= 50_000:
+            raise ValueError
+    except ValueError:
+        errors["default_radius_m"] = gettext("A radius in metres, more than 0 and at most 50000.")
+    if kind and kind not in importers.KINDS:
+        errors["kind"] = gettext("Unknown kind.")
+    if file is None or not file.filename:
+        errors["file"] = gettext("Choose a file.")
+    if errors:
+        return _import_form(request, errors=errors, values=values, status_code=422)
+    _drop_expired(settings)
+    token = secrets.token_urlsafe(24)
+    folder = _pending_root(settings) / token
+    folder.mkdir(parents=True)
+    name = Path(file.filename or "upload").name[:200] or "upload"
+    size, limit = 0, settings.max_attachment_bytes
+    with open(folder / "upload", "wb") as out:
+        while chunk := file.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                break
+            out.write(chunk)
+    if size == 0 or size > limit:
+        shutil.rmtree(folder, ignore_errors=True)
+        message = gettext("The file is empty or holds no sites.") if size == 0 else gettext("The file is too large.")
+        return _import_form(request, errors={"file": message}, values=values, status_code=413 if size else 422)
+    meta = {"user_id": actor.user.id, "created": time.time(), "filename": name,
+            "options": {"mapping": mapping.strip() or None, "kind": kind or None, "crs": crs.strip() or None,
+                        "default_radius_m": radius}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    try:
+        report = _run(session, settings, blobs, cache, actor, folder, meta, dry_run=True)
+    except DomainError as exc:
+        session.rollback()
+        shutil.rmtree(folder, ignore_errors=True)
+        field, text = _error(exc)
+        return _import_form(request, errors={field: _sanitise(text, folder, name)}, values=values,
+                            status_code=exc.status_code if 400 <= exc.status_code < 500 else 422)
+    report["filename"] = name
+    return _import_form(request, values=values, report=report, token=token)
+
+
+@router.post("/sites/import/confirm", response_class=HTMLResponse)
+def import_confirm(request: Request, actor: WebActorDep, session: SessionDep, settings: SettingsDep,
+                   blobs: BlobsDep, cache: SiteIndexDep, token: Annotated[str, Form()] = "") -> Response:
+    """Import the file whose dry run the person just saw (the same file, the same options)."""
+    require(actor, *IMPORTERS)
+    pending = _pending(settings, token, actor.user.id)
+    if pending is None:
+        return _import_form(request, errors={"file": gettext("This upload has expired or is not yours: send the "
+                                                             "file again.")}, values={"default_radius_m": "50"},
+                            status_code=410)
+    path, meta = pending
+    folder = path.parent
+    try:
+        report = _run(session, settings, blobs, cache, actor, folder, meta, dry_run=False)
+    except DomainError as exc:
+        session.rollback()
+        field, text = _error(exc)
+        return _import_form(request, errors={field: _sanitise(text, folder, meta["filename"])},
+                            values={"default_radius_m": "50"}, status_code=exc.status_code if exc.status_code < 500 else 422)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report["filename"] = meta["filename"]
+    return _import_form(request, report=report, done=True)
+
+
+# -- one site ----------------------------------------------------------------------------
+
+
+@router.get("/sites/{code}", response_class=HTMLResponse)
+def site_detail_page(request: Request, code: str, actor: WebActorDep, session: SessionDep) -> Response:
+    require(actor, *READERS)
+    page = site_page.site_page(session, actor=actor, code=code)
+    return render(request, "geodata/site.html", {**_names(), "p": page, "site": page.detail.properties,
+                                                 "is_monitor": actor.role == "monitor"})
