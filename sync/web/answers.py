@@ -1,0 +1,245 @@
+"""A submission's answers as people read them: each question and choice with its label in the reader's
+language, taken from the form's own translations (the XForm's itext), repeats as numbered instances,
+photos with their attachment, geopoints for the map.
+
+Pure: an XForm text, the field schema (``FormVersion.fields``) and the submission's data in, plain
+rows out; no database, no web framework.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from lxml import etree
+
+from forms.xform import NS, XF, parse_xml
+
+ITEXT_REF = re.compile(r"jr:itext\(\s*'?([^')]+)'?\s*\)")
+INSTANCE_REF = re.compile(r"instance\(\s*'([^']+)'\s*\)")
+SELECTS = {"select1", "select"}
+
+
+@dataclass(frozen=True)
+class FormLabels:
+    """Question labels ``{path: {language: text}}`` and choice labels ``{path: {value: {language: text}}}``."""
+
+    questions: dict[str, dict[str, str]]
+    choices: dict[str, dict[str, dict[str, str]]]
+
+
+@dataclass
+class Row:
+    """One line of the answers: a ``heading`` (group or repeat instance) or an ``answer``."""
+
+    kind: str
+    label: str
+    level: int
+    path: str
+    type: str | None = None
+    text: str | None = None
+    #: For photos and other files: the attachment as the read API describes it.
+    attachment: dict[str, Any] | None = None
+
+
+@dataclass
+class Answers:
+    rows: list[Row] = field(default_factory=list)
+    #: ``[{"lat", "lon", "label"}]`` of every geopoint answered, repeats included.
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _text(el: etree._Element | None) -> str:
+    return " ".join("".join(el.itertext()).split()) if el is not None else ""
+
+
+def _itext(model: etree._Element) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for translation in model.iterfind("xf:itext/xf:translation", NS):
+        lang = translation.get("lang") or "default"
+        for text in translation.iterfind("xf:text", NS):
+            values = text.findall("xf:value", NS)
+            plain = next((v for v in values if v.get("form") is None), None)
+            if plain is not None:
+                found.setdefault(text.get("id", ""), {})[lang] = _text(plain)
+    return found
+
+
+def _label(label: etree._Element | None, itext: dict[str, dict[str, str]], item: etree._Element | None = None
+           ) -> dict[str, str]:
+    if label is None:
+        return {}
+    ref = label.get("ref") or ""
+    match = ITEXT_REF.match(ref)
+    if match:
+        key = match.group(1)
+        if item is not None and not ref.strip().startswith("jr:itext('"):  # jr:itext(itextId): a field of the item
+            key = _text(item.find(f"xf:{key}", NS))
+        return dict(itext.get(key, {}))
+    if ref and item is not None:
+        text = _text(item.find(f"xf:{ref}", NS))
+        return {"default": text} if text else {}
+    text = _text(label)
+    return {"default": text} if text else {}
+
+
+def _choice_labels(control: etree._Element, itext: dict[str, dict[str, str]],
+                   instances: dict[str, etree._Element]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for item in control.iterfind("xf:item", NS):
+        out[_text(item.find("xf:value", NS))] = _label(item.find("xf:label", NS), itext)
+    itemset = control.find("xf:itemset", NS)
+    if itemset is None:
+        return out
+    match = INSTANCE_REF.search(itemset.get("nodeset") or "")
+    instance = instances.get(match.group(1)) if match else None
+    if instance is None or instance.get("src"):
+        return out
+    value_el = itemset.find("xf:value", NS)
+    value_ref = (value_el.get("ref") if value_el is not None else None) or "name"
+    for item in instance.iter(f"{{{XF}}}item"):
+        value = item.find(f"xf:{value_ref}", NS)
+        if value is not None:
+            out[_text(value)] = _label(itemset.find("xf:label", NS), itext, item)
+    return out
+
+
+@lru_cache(maxsize=32)
+def form_labels(xform_xml: str) -> FormLabels:
+    """The labels of an XForm's questions and choices, per language (``"Français (fr)"``, ``"default"``)."""
+    doc = parse_xml(xform_xml)
+    model = doc.find("h:head/xf:model", NS)
+    body = doc.find("h:body", NS)
+    if model is None or body is None:
+        return FormLabels(questions={}, choices={})
+    itext = _itext(model)
+    instances = {i.get("id"): i for i in model.iterfind("xf:instance", NS) if i.get("id")}
+    questions: dict[str, dict[str, str]] = {}
+    choices: dict[str, dict[str, dict[str, str]]] = {}
+    for el in body.iter():
+        if not isinstance(el.tag, str):
+            continue
+        ref = el.get("ref") or el.get("nodeset")
+        local = etree.QName(el.tag).localname
+        if not ref or local in ("label", "hint", "value", "itemset", "item", "output"):
+            continue
+        labels = _label(el.find("xf:label", NS), itext)
+        if local == "repeat" and not labels:
+            parent = el.getparent()
+            labels = _label(parent.find("xf:label", NS), itext) if parent is not None else {}
+        if labels:
+            questions.setdefault(ref, labels)
+        if local in ("select1", "select", "rank"):
+            choices[ref] = _choice_labels(el, itext, instances)
+    return FormLabels(questions=questions, choices=choices)
+
+
+def pick(labels: dict[str, str] | None, lang: str) -> str | None:
+    """The label in ``lang`` (a language named ``fr``, ``Français (fr)`` or ``fr-CD``), else the
+    default one, else any."""
+    if not labels:
+        return None
+    for name, text in labels.items():
+        code = name.rsplit("(", 1)[-1].rstrip(")").strip().lower() if "(" in name else name.lower()
+        if code == lang or code.startswith(f"{lang}-") or code.startswith(f"{lang}_"):
+            return text
+    return labels.get("default") or next(iter(labels.values()))
+
+
+def _display(ftype: str | None, value: Any, choice_labels: dict[str, dict[str, str]], lang: str) -> str:
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    text = str(value)
+    if ftype == "select1":
+        return pick(choice_labels.get(text), lang) or text
+    if ftype == "select":
+        return ", ".join(pick(choice_labels.get(v), lang) or v for v in text.split())
+    if ftype == "geopoint":
+        parts = text.split()
+        if len(parts) >= 2:
+            accuracy = f" (± {float(parts[3]):g} m)" if len(parts) >= 4 and _number(parts[3]) else ""
+            return f"{parts[0]}, {parts[1]}{accuracy}"
+    if ftype in ("geoshape", "geotrace"):
+        return f"{len([p for p in text.split(';') if p.strip()])} points"
+    return text
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def build(fields: list[dict[str, Any]], xform_xml: str, data: dict[str, Any] | None,
+          attachments: list[dict[str, Any]], lang: str, *, instance_label: str = "#%(n)s") -> Answers:
+    """The rows of ``data`` in the order of the form, labelled in ``lang``; unanswered questions left out.
+
+    :param attachments: the read API's ``attachments`` of the submission (matched to answers by file name).
+    :param instance_label: how a repeat instance is numbered (``%(n)s``), already translated.
+    """
+    labels = form_labels(xform_xml)
+    by_name = {a["name"]: a for a in attachments}
+    containers = {f["path"] for f in fields if f.get("kind") in ("group", "repeat")}
+
+    def parent_of(path: str) -> str | None:
+        best = None
+        for c in containers:
+            if path.startswith(c + "/") and (best is None or len(c) > len(best)):
+                best = c
+        return best
+
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for f in fields:
+        children.setdefault(parent_of(f["path"]), []).append(f)
+    out = Answers()
+
+    def label_of(f: dict[str, Any]) -> str:
+        return (pick(labels.questions.get(f["path"]), lang) or pick(f.get("labels"), lang) or f.get("name")
+                or f["path"].rsplit("/", 1)[-1])
+
+    def walk(parent: str | None, values: dict[str, Any], level: int, where: str) -> list[Row]:
+        rows: list[Row] = []
+        for f in children.get(parent, []):
+            kind, path = f.get("kind"), f["path"]
+            if kind == "group":
+                inner = walk(path, values, level + 1, where)
+                if inner:
+                    rows.append(Row(kind="heading", label=label_of(f), level=level, path=path))
+                    rows.extend(inner)
+                continue
+            if kind == "repeat":
+                instances = values.get(path)
+                if not isinstance(instances, list):
+                    continue
+                for n, instance in enumerate(instances, start=1):
+                    if not isinstance(instance, dict):
+                        continue
+                    inner = walk(path, instance, level + 1, f"{label_of(f)} {instance_label % {'n': n}}")
+                    if inner:
+                        rows.append(Row(kind="heading", level=level, path=path,
+                                        label=f"{label_of(f)} {instance_label % {'n': n}}"))
+                        rows.extend(inner)
+                continue
+            value = values.get(path)
+            if value is None or value == "" or isinstance(value, (list, dict)):
+                continue
+            ftype = f.get("type")
+            label = label_of(f)
+            row = Row(kind="answer", label=label, level=level, path=path, type=ftype,
+                      text=_display(ftype, value, labels.choices.get(path, {}), lang))
+            if ftype in ("binary", "image", "audio", "video", "file") or str(value) in by_name:
+                row.attachment = by_name.get(str(value))
+            if ftype == "geopoint":
+                parts = str(value).split()
+                if len(parts) >= 2 and _number(parts[0]) and _number(parts[1]):
+                    out.points.append({"lat": float(parts[0]), "lon": float(parts[1]),
+                                       "label": f"{where} · {label}" if where else label})
+            rows.append(row)
+        return rows
+
+    out.rows = walk(None, data or {}, 0, "")
+    return out

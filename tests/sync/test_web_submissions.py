@@ -1,0 +1,203 @@
+"""The submissions pages (issue 11): the list and one submission, with review; by role, in both
+languages; the browser tests send a visit with a photo through the OpenRosa API like a tablet."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from lxml import etree
+
+from tests.browser import api_json, demo_password
+from tests.conftest import PASSWORD
+from tests.factories import batch_item, jpeg, new_instance_id, photo, sha256, visit_data
+
+SAME_ORIGIN = {"Origin": "http://testserver"}
+
+
+def signed_in(app, person) -> TestClient:  # noqa: ANN001
+    """A browser-like client signed in through the web login form."""
+    client = TestClient(app)
+    response = client.post("/login", data={"username": person.username, "password": PASSWORD},
+                           headers=SAME_ORIGIN, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def sent_visit(client, person, **kwargs) -> str:  # noqa: ANN001
+    iid = new_instance_id()
+    body = photo(3)
+    item = batch_item(iid, data=visit_data(photo_name="s.jpg", **kwargs), files={"s.jpg": body})
+    response = client.post("/api/v1/sync/batches", json={"items": [item]}, headers=person.bearer)
+    assert response.status_code == 200, response.text
+    client.put(f"/api/v1/blobs/{sha256(body)}", content=body, headers=person.bearer)
+    return iid
+
+
+# -- route-level behaviour (TestClient) ----------------------------------------------------
+
+
+def test_the_list_shows_a_monitor_only_their_own_visits(app, client, world, visit_form):
+    mine = sent_visit(client, world.monitor)
+    theirs = sent_visit(client, world.monitor2)
+    page = signed_in(app, world.monitor).get("/submissions")
+    assert page.status_code == 200
+    assert mine in page.text and theirs not in page.text
+    coord = signed_in(app, world.coordinator).get("/submissions")
+    assert mine in coord.text and theirs in coord.text and f"{sha256(photo(3))}?size=thumb" in coord.text
+
+
+def test_filters_narrow_the_list_and_a_bad_date_is_shown_beside_its_field(app, client, world, visit_form):
+    mine = sent_visit(client, world.monitor)
+    other = sent_visit(client, world.monitor2)
+    coord = signed_in(app, world.coordinator)
+    by_submitter = coord.get("/submissions", params={"submitter": "monitor2"}).text
+    assert other in by_submitter and mine not in by_submitter
+    client.patch(f"/api/v1/submissions/{mine}/review", json={"state": "approved"}, headers=world.coordinator.bearer)
+    approved = coord.get("/submissions", params={"review_state": "approved"}).text
+    assert mine in approved and other not in approved
+    assert mine in coord.get("/submissions", params={"mapped": "no", "form": "field_visit"}).text
+    assert mine not in coord.get("/submissions", params={"attachments": "missing"}).text
+    bad = coord.get("/submissions", params={"from": "yesterday", "page": "x"})
+    assert bad.status_code == 422 and 'id="e-from"' in bad.text and 'value="yesterday"' in bad.text
+
+
+def test_caseworkers_have_no_submissions_page_and_others_records_are_not_found(app, client, world, visit_form):
+    iid = sent_visit(client, world.monitor)
+    assert signed_in(app, world.caseworker_a).get("/submissions").status_code == 403
+    assert signed_in(app, world.monitor2).get(f"/submissions/{iid}").status_code == 404
+    assert signed_in(app, world.coordinator).get("/submissions/uuid:nope").status_code == 404
+    assert TestClient(app).get("/submissions", follow_redirects=False).status_code == 303
+
+
+def test_the_submission_page_shows_answers_photo_and_review_form_for_reviewers(app, client, world, visit_form):
+    iid = sent_visit(client, world.monitor)
+    coord = signed_in(app, world.coordinator)
+    page = coord.get(f"/submissions/{iid}")
+    assert page.status_code == 200
+    assert "Workers seen" in page.text and "Photo of the site" in page.text and 'data-points="' in page.text
+    assert f'action="/submissions/{iid}/review"' in page.text
+    mine = signed_in(app, world.monitor).get(f"/submissions/{iid}")
+    assert mine.status_code == 200 and "/review\"" not in mine.text
+
+
+def test_a_review_through_the_page_is_listed_and_refusals_keep_what_was_typed(app, client, world, visit_form):
+    iid = sent_visit(client, world.monitor)
+    coord = signed_in(app, world.coordinator)
+    done = coord.post(f"/submissions/{iid}/review", data={"state": "needs_review", "comment": "Wrong site?"},
+                      headers=SAME_ORIGIN, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith(f"/submissions/{iid}")
+    page = coord.get(done.headers["location"]).text
+    assert "Wrong site?" in page and "coord" in page
+    again = coord.post(f"/submissions/{iid}/review", data={"state": "needs_review", "comment": ""},
+                       headers=SAME_ORIGIN)
+    assert again.status_code == 422 and 'role="alert"' in again.text
+    long = coord.post(f"/submissions/{iid}/review", data={"state": "", "comment": "x" * 2001}, headers=SAME_ORIGIN)
+    assert long.status_code == 422 and "x" * 2001 in long.text
+    monitor = signed_in(app, world.monitor).post(f"/submissions/{iid}/review", data={"state": "approved"},
+                                                 headers=SAME_ORIGIN)
+    assert monitor.status_code == 403
+    listed = client.get(f"/api/v1/submissions/{iid}/comments", headers=world.admin.bearer).json()
+    assert listed["review_state"] == "needs_review" and len(listed["items"]) == 1
+
+
+# -- in a real browser over the demo data ----------------------------------------------------
+
+
+def _send_visit_with_photo(server_url: str, username: str) -> tuple[str, str]:
+    """Send an asm_site_visit with a photo as ODK Collect would (OpenRosa, Basic auth); (instanceID, site code)."""
+    auth = httpx.BasicAuth(username, demo_password(username))
+    headers = {"X-OpenRosa-Version": "1.0"}
+    with httpx.Client(base_url=server_url, auth=auth, headers=headers, timeout=30) as http:
+        forms = etree.fromstring(http.get("/formList").content)
+        ns = {"x": "http://openrosa.org/xforms/xformsList"}
+        version = next(x.findtext("x:version", namespaces=ns) for x in forms.iterfind("x:xform", ns)
+                       if x.findtext("x:formID", namespaces=ns) == "asm_site_visit")
+        site = http.get("/api/v1/sites", params={"limit": 1}).json()["features"][0]
+        code = site["properties"]["code"]
+        lon, lat = site["geometry"]["coordinates"][:2]
+        iid = f"uuid:{uuid.uuid4()}"
+        xml = f"""<?xml version="1.0"?>
+<asm_site_visit xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms"
+  id="asm_site_visit" version="{version}">
+  <site_id>{code}</site_id><visit_date>{date.today().isoformat()}</visit_date><visit_type>unannounced</visit_type>
+  <visit_location>{lat} {lon} 1250.0 6.0</visit_location><activity_status>active</activity_status>
+  <minerals>cobalt copper</minerals><legal_zone>inside_zea</legal_zone><cooperative_present>yes</cooperative_present>
+  <workers_total>42</workers_total><children_u15_seen>0</children_u15_seen><children_15_17_seen>0</children_15_17_seen>
+  <armed_presence>none</armed_presence>
+  <site_photos><photo_site>entrance.jpg</photo_site></site_photos>
+  <meta><instanceID>{iid}</instanceID></meta>
+</asm_site_visit>""".encode()
+        files = {"xml_submission_file": ("submission.xml", xml, "text/xml"),
+                 "entrance.jpg": ("entrance.jpg", jpeg((640, 480), color="sienna"), "image/jpeg")}
+        response = http.post("/submission", files=files)
+        assert response.status_code == 201, response.text
+    return iid, code
+
+
+@pytest.mark.browser
+def test_a_visit_sent_by_a_tablet_is_listed_opened_and_reviewed(web):
+    iid, code = _send_visit_with_photo(web.server.url, "monitor1")
+
+    page = web.sign_in("coord", lang="en")
+    page.goto(web.url("/submissions?submitter=monitor1"))
+    row = page.locator("table.submissions tbody tr", has=page.locator(f"a[href='/submissions/{iid}']"))
+    assert row.count() == 1
+    assert row.locator(f"a[href='/sites/{code}']").count() == 1
+    assert row.locator(".badge").inner_text() == "Received"
+    thumb = row.locator("img.thumb")
+    thumb.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    assert thumb.evaluate("img => img.naturalWidth") <= 240
+    web.check(page, "submissions")
+
+    row.locator(f"a[href='/submissions/{iid}']").click()
+    page.wait_for_url(re.compile(r"/submissions/uuid"))
+    answers = page.locator("dl.answers")
+    assert "Type of visit" in answers.inner_text() and "Unannounced" in answers.inner_text()
+    assert "Cobalt (heterogenite), Copper (malachite)" in answers.inner_text()
+    assert "Photos of the site #1" in answers.inner_text()
+    page.wait_for_selector("#submission-map .leaflet-interactive")
+    web.check(page, "submission")
+
+    page.select_option("#f-state", "needs_review")
+    page.fill("#f-comment", "The entrance photo does not show the pits.")
+    page.click("form.review-form button[type=submit]")
+    page.wait_for_url(re.compile(r"done=review"))
+    steps = page.locator("ol.review-steps").inner_text()
+    assert "coord" in steps and "Received" in steps and "Has issues" in steps
+    assert "The entrance photo does not show the pits." in steps
+    assert api_json(page, f"/api/v1/submissions/{iid}")["review_state"] == "needs_review"
+    web.check(page, "submission-reviewed")
+
+    french = web.sign_in("coord", lang="fr")
+    french.goto(web.url(f"/submissions/{iid}"))
+    text = french.locator("main").inner_text()
+    assert "Type de visite" in text and "Inopinée" in text and "À problèmes" in text
+    web.check(french, "submission")
+    french.goto(web.url("/submissions?review_state=needs_review"))
+    assert french.locator(f"a[href='/submissions/{iid}']").count() == 1
+    web.check(french, "submissions")
+
+
+@pytest.mark.browser
+def test_another_monitor_does_not_see_the_visit(web):
+    iid, _ = _send_visit_with_photo(web.server.url, "monitor1")
+    owner = web.sign_in("monitor1")
+    owner.goto(web.url("/submissions"))
+    assert owner.locator(f"a[href='/submissions/{iid}']").count() == 1
+    assert owner.locator("#f-submitter").count() == 0
+    owner.goto(web.url(f"/submissions/{iid}"))
+    assert owner.locator("form.review-form").count() == 0
+    web.check(owner, "submission-own")
+
+    other = web.sign_in("monitor2", lang="en")
+    other.goto(web.url("/submissions"))
+    assert other.locator(f"a[href='/submissions/{iid}']").count() == 0
+    web.check(other, "submissions-other-monitor")
+    response = other.goto(web.url(f"/submissions/{iid}"))
+    assert response is not None and response.status == 404
