@@ -6,9 +6,12 @@ Sync (formList, form download, manifest, attachments, submission checks) reads t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import Boolean, Integer, column, func, table, text
+from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from forms.models import Form, FormMedia, FormVersion
 
@@ -88,3 +91,23 @@ def has_submissions(session: Session, form: Form) -> bool:
     # Plain SQL on sync's table: forms does not import sync's models.
     return session.execute(text("SELECT 1 FROM submission WHERE form_id = :form_id LIMIT 1"),
                            {"form_id": form.id}).first() is not None
+
+
+def submission_summary(session: Session, forms: Iterable[Form], *,
+                       submitted_by: int | None = None) -> dict[int, tuple[int, datetime | None]]:
+    """Per form id: how many current submissions (edits count once) and when the last was received.
+
+    ``submitted_by`` counts only that user's submissions (a monitor sees their own visits). One grouped
+    query over sync's table, read as plain SQL (forms does not import sync's models).
+    """
+    ids = [f.id for f in forms]
+    if not ids:
+        return {}
+    submission = table("submission", column("form_id", Integer), column("current", Boolean),
+                       column("received_at", UTCDateTime()), column("submitted_by_user_id", Integer))
+    query = (select_core(submission.c.form_id, func.count(), func.max(submission.c.received_at))
+             .where(submission.c.form_id.in_(ids), submission.c.current.is_(True))
+             .group_by(submission.c.form_id))
+    if submitted_by is not None:
+        query = query.where(submission.c.submitted_by_user_id == submitted_by)
+    return {form_id: (count, last) for form_id, count, last in session.execute(query)}

@@ -17,6 +17,7 @@ import mimetypes
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,17 @@ def may_submit(actor: Actor, form: Form) -> bool:
 def forms_visible_to(session: Session, actor: Actor, *, open_only: bool = False) -> list[Form]:
     """The forms ``actor`` may list and download, by XML form id (closed ones too unless ``open_only``)."""
     return queries.list_forms(session, kinds=KINDS_BY_ROLE.get(actor.role, ()), open_only=open_only)
+
+
+def submission_summary(session: Session, actor: Actor, forms: Sequence[Form]) -> dict[int, tuple[int, datetime | None]]:
+    """Per form id, the submissions ``actor`` may count and the last one's time: all of them for admins and
+    coordinators, a monitor's own (monitors see their own visits), none for caseworkers (the cases
+    capability counts case data per organisation)."""
+    if actor.role in (Role.admin, Role.coordinator):
+        return queries.submission_summary(session, forms)
+    if actor.role == Role.monitor:
+        return queries.submission_summary(session, forms, submitted_by=actor.user.id)
+    return {}
 
 
 def require_form(session: Session, xml_form_id: str) -> Form:

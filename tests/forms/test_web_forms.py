@@ -1,0 +1,211 @@
+"""The forms pages: who sees and changes what, refusals beside the file field (never a 500), and in
+real Chromium a coordinator uploading a broken then a valid XLSForm, closing, reopening, downloading."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import Workbook
+
+from app.db import session_scope
+from forms import queries
+from tests.app.factories import SAME_ORIGIN, login
+from tests.forms.factories import simple_form
+
+BILINGUAL = """
+| survey |
+| | type | name | label::English (en) | label::Français (fr) |
+| | text | remark | Remark | Remarque |
+| | select_one yn | ok | All good? | Tout va bien ? |
+| | image | photo | Photo | Photo |
+| choices |
+| | list_name | name | label::English (en) | label::Français (fr) |
+| | yn | yes | Yes | Oui |
+| | yn | no | No | Non |
+| settings |
+| | form_id | version |
+| | {form_id} | {version} |
+"""
+
+
+def upload_page(client, content: bytes, filename: str = "form.md", kind: str = ""):  # noqa: ANN001, ANN201
+    return client.post("/forms", files={"file": (filename, content, "application/octet-stream")},
+                       data={"kind": kind}, headers=SAME_ORIGIN, follow_redirects=False)
+
+
+def signed_in(client, person):  # noqa: ANN001, ANN201
+    assert login(client, person.username).status_code == 303
+    return client
+
+
+# -- who sees what -------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get("/forms", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Fforms"
+
+
+def test_a_coordinator_uploads_through_the_page_and_lands_on_the_new_version(client, world):
+    signed_in(client, world.coordinator)
+    response = upload_page(client, simple_form("web_simple", "3"))
+    assert response.status_code == 303
+    assert response.headers["location"] == "/forms/web_simple?uploaded=3&outcome=created"
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200 and "La version 3 est publiée." in page.text
+    again = upload_page(client, simple_form("web_simple", "3"))
+    assert again.headers["location"].endswith("outcome=same")
+    listing = client.get("/forms")
+    assert "web_simple" in listing.text and 'action="/forms"' in listing.text
+
+
+@pytest.mark.parametrize("role", ["monitor", "caseworker"])
+def test_other_roles_see_no_upload_and_may_not_upload_close_or_attach(client, world, role):
+    signed_in(client, world.coordinator)
+    upload_page(client, simple_form("for_monitors", "1"), kind="site_visit")
+    client.post("/logout", headers=SAME_ORIGIN)
+    signed_in(client, world.person(role))
+    listing = client.get("/forms")
+    assert listing.status_code == 200 and 'action="/forms"' not in listing.text
+    assert upload_page(client, simple_form("sneaky", "1")).status_code == 403
+    assert client.post("/forms/for_monitors/close", headers=SAME_ORIGIN).status_code == 403
+    media = client.post("/forms/for_monitors/media", files={"file": ("x.csv", b"a", "text/csv")},
+                        data={"name": "x.csv"}, headers=SAME_ORIGIN)
+    assert media.status_code == 403
+    with session_scope(world.engine) as s:
+        assert queries.get_form(s, "sneaky") is None
+        assert queries.get_form(s, "for_monitors").state == "open"
+
+
+def test_a_monitor_lists_site_forms_but_a_caseworker_gets_403_on_them(client, world):
+    signed_in(client, world.coordinator)
+    upload_page(client, simple_form("visit_form", "1"), kind="site_visit")
+    client.post("/logout", headers=SAME_ORIGIN)
+    signed_in(client, world.monitor)
+    assert "visit_form" in client.get("/forms").text
+    assert client.get("/forms/visit_form").status_code == 200
+    client.post("/logout", headers=SAME_ORIGIN)
+    signed_in(client, world.caseworker_a)
+    assert "visit_form" not in client.get("/forms").text
+    assert client.get("/forms/visit_form").status_code == 403  # as GET /api/v1/forms/visit_form
+    assert client.get("/forms/visit_form/versions/1/xform").status_code == 403
+
+
+def test_unknown_forms_and_versions_are_404_pages(client, world):
+    signed_in(client, world.coordinator)
+    assert client.get("/forms/nope").status_code == 404
+    assert "text/html" in client.get("/forms/nope").headers["content-type"]
+    assert client.post("/forms/nope/close", headers=SAME_ORIGIN).status_code == 404
+    upload_page(client, simple_form("known", "1"))
+    assert client.get("/forms/known/versions/9/xform").status_code == 404
+    assert client.get("/forms/known/versions/1/xlsform").status_code == 404  # uploads keep only the XForm
+
+
+# -- refusals beside the file field --------------------------------------------------------
+
+
+def test_a_broken_xlsform_is_shown_with_its_row_and_nothing_is_stored(client, world):
+    signed_in(client, world.coordinator)
+    broken = BILINGUAL.format(form_id="broken", version="1").replace("| | yn | no | No | Non |",
+                                                                     "| | yn | yes | Yes | Oui |")
+    page = upload_page(client, broken.encode())
+    assert page.status_code == 422
+    assert "Ligne 3" in page.text and "Feuille choices" in page.text and 'id="e-file"' in page.text and 'aria-invalid="true"' in page.text
+    with session_scope(world.engine) as s:
+        assert queries.get_form(s, "broken") is None
+
+
+@pytest.mark.parametrize(("filename", "content", "status", "message"), [
+    ("notes.txt", b"hello", 415, "pas un fichier de formulaire"),
+    ("old.xls", b"\xd0\xcf\x11\xe0 old workbook", 415, "enregistrez le classeur en .xlsx"),
+    ("form.xml", b"<html>not an xform</html>", 422, "XForm illisible"),
+])
+def test_wrong_files_are_refused_beside_the_field(client, world, filename, content, status, message):
+    signed_in(client, world.coordinator)
+    page = upload_page(client, content, filename)
+    assert page.status_code == status and message in page.text and 'id="e-file"' in page.text
+
+
+def test_same_version_with_other_content_is_a_409_beside_the_field(client, world):
+    signed_in(client, world.coordinator)
+    upload_page(client, simple_form("conflicted", "1"))
+    page = upload_page(client, simple_form("conflicted", "1", extra="| | integer | n | N |"))
+    assert page.status_code == 409 and "a déjà une version 1" in page.text
+
+
+def test_a_file_over_the_limit_and_a_missing_file_are_4xx(client, world, settings):
+    signed_in(client, world.coordinator)
+    big = upload_page(client, b"|" + b" " * (settings.max_form_bytes + 1), "big.md")
+    assert big.status_code == 413 and 'id="e-file"' in big.text
+    empty = client.post("/forms", files={"other": ("x.md", b"x", "text/plain")}, headers=SAME_ORIGIN)
+    assert empty.status_code == 400 and "Choisissez un fichier" in empty.text
+
+
+# -- one form -------------------------------------------------------------------------------
+
+
+def test_close_and_reopen_as_the_api(client, world):
+    signed_in(client, world.coordinator)
+    upload_page(client, simple_form("closable", "1"))
+    closed = client.post("/forms/closable/close", headers=SAME_ORIGIN, follow_redirects=False)
+    assert closed.status_code == 303 and closed.headers["location"] == "/forms/closable?done=closed"
+    assert client.get("/api/v1/forms/closable").json()["state"] == "closed"
+    client.post("/forms/closable/open", headers=SAME_ORIGIN)
+    assert client.get("/api/v1/forms/closable").json()["state"] == "open"
+
+
+def test_labels_follow_the_users_language_and_media_are_listed(client, world):
+    signed_in(client, world.coordinator)
+    with_media = BILINGUAL.format(form_id="bilingual", version="1").replace(
+        "| | image | photo | Photo | Photo |", "| | select_one_from_file places.csv | place | Place | Lieu |")
+    upload_page(client, with_media.encode())
+    page = client.get("/forms/bilingual")
+    assert "Tout va bien ?" in page.text and "places.csv" in page.text and "Manquant" in page.text
+    client.post("/language", data={"lang": "en", "next": "/"}, headers=SAME_ORIGIN)
+    page = client.get("/forms/bilingual")
+    assert "All good?" in page.text and "Missing" in page.text
+    stored = client.post("/forms/bilingual/media", files={"file": ("local-name.csv", b"name,label\na,A\n", "text/csv")},
+                         data={"name": "places.csv"}, headers=SAME_ORIGIN, follow_redirects=False)
+    assert stored.status_code == 303
+    media = client.get("/api/v1/forms/bilingual").json()["media"]
+    assert [(m["filename"], m["size"]) for m in media] == [("places.csv", 15)]
+    wrong = client.post("/forms/bilingual/media", files={"file": ("x.csv", b"a", "text/csv")},
+                        data={"name": "other.csv"}, headers=SAME_ORIGIN)
+    assert wrong.status_code == 422 and 'id="e-name"' in wrong.text
+
+
+def test_the_xform_download_is_the_apis_xform(client, world):
+    signed_in(client, world.coordinator)
+    upload_page(client, simple_form("downloadable", "2"))
+    download = client.get("/forms/downloadable/versions/2/xform")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["content-disposition"]
+    assert download.content == client.get("/api/v1/forms/downloadable/versions/2.xml").content
+
+
+def test_an_xlsx_workbook_uploads_like_the_markdown_form(client, world, tmp_path):
+    signed_in(client, world.coordinator)
+    page = upload_page(client, xlsx_form("from_excel", "5"), "from_excel.xlsx")
+    assert page.status_code == 303
+    assert "Remarque" in client.get("/forms/from_excel").text
+
+
+def xlsx_form(form_id: str, version: str, *, broken: bool = False) -> bytes:
+    """A small XLSForm workbook made with openpyxl (as a person saves one from a spreadsheet)."""
+    book = Workbook()
+    survey = book.active
+    survey.title = "survey"
+    survey.append(["type", "name", "label::English (en)", "label::Français (fr)"])
+    survey.append(["text", "remark", "Remark", "Remarque"])
+    survey.append(["select_one yn", "ok", "All good?", "Tout va bien ?"])
+    choices = book.create_sheet("choices")
+    choices.append(["list_name", "name", "label::English (en)", "label::Français (fr)"])
+    choices.append(["yn", "yes", "Yes", "Oui"])
+    choices.append(["yn", "yes" if broken else "no", "No", "Non"])
+    settings = book.create_sheet("settings")
+    settings.append(["form_id", "version"])
+    settings.append([form_id, version])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
