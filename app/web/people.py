@@ -65,6 +65,24 @@ ACTIONS = {
     "auth.sign_out_everywhere": N_("Signed out everywhere"),
 }
 
+#: facts of an audit entry shown on a user's page -> their name (others, like ids, are left out)
+DETAILS = {
+    "username": N_("user"), "role": N_("role"), "name": N_("tablet"), "sessions_ended": N_("sessions ended"),
+    "tokens_revoked": N_("API tokens revoked"), "devices_revoked": N_("tablets revoked"),
+    "devices_kept": N_("tablets kept"), "method": N_("method"), "via": N_("via"), "reason": N_("reason"),
+}
+
+REASONS = {"password_change": N_("password change"), "deactivation": N_("deactivation"),
+           "sign_out_everywhere": N_("signed out everywhere")}
+
+
+def _detail_value(key: str, value: object) -> object:
+    if key == "role" and value in ROLE_NAMES:
+        return gettext(ROLE_NAMES[str(value)])
+    if key == "reason" and value in REASONS:
+        return gettext(REASONS[str(value)])
+    return value
+
 
 def message_for(exc: DomainError) -> str:
     """A service refusal in the user's language (the English message when we have no better words)."""
@@ -113,6 +131,7 @@ def device_row(device: Device, owner: User | None, now: datetime) -> dict[str, A
     else:
         status, badge = gettext("In service"), "ok"
     return {"name": device.name, "path": quote(device.name, safe=""), "owner": owner.username if owner else "—",
+            "owner_path": quote(owner.username, safe="") if owner else "",
             "created": when(device.created_at), "last_sync": when(device.last_seen_at),
             "last_sync_ago": ago(device.last_seen_at, now), "status": status, "badge": badge,
             "live": device.revoked_at is None, "revoked": when(device.revoked_at), "stale": stale}
@@ -252,10 +271,11 @@ def _user_audit(session: Session, user: User, device_ids: list[int]) -> list[dic
     rows = session.exec(select(AuditLog).where(or_(*about)).order_by(AuditLog.id.desc()).limit(20))
     out = []
     for entry in rows:
-        details = {k: v for k, v in (entry.details or {}).items() if k not in ("user_id",)}
+        details = [gettext("%(what)s: %(value)s", what=gettext(DETAILS[k]), value=_detail_value(k, v)) for k, v in (entry.details or {}).items()
+                   if k in DETAILS and not (k == "username" and v == user.username)]
         out.append({"at": when(entry.at), "action": gettext(ACTIONS[entry.action]) if entry.action in ACTIONS
                     else entry.action, "code": entry.action, "by": entry.actor_label or "—",
-                    "details": ", ".join(f"{k}: {v}" for k, v in details.items())})
+                    "details": ", ".join(details)})
     return out
 
 
