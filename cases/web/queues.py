@@ -79,8 +79,9 @@ COMPANIONS = (("identified", N_("Children identified")), ("in_services", N_("Chi
 BREAKDOWNS = (("by_organisation", N_("By organisation")), ("by_province", N_("By province")),
               ("by_site", N_("By site")))
 #: Refusals shown often, in the reader's language; any other keeps the service's English message.
+REASON_NEEDED = N_("Give a reason: it is needed for this decision.")
 MESSAGES = {
-    "case.reason": N_("Give a reason: it is needed for this decision."),
+    "case.reason": REASON_NEEDED,
     "case.four_eyes": N_("Another person must decide: you made this request yourself."),
     "case.invalid_transition": N_("This case has moved on since the page was shown; reload the page."),
     "case.no_consent_to_share": N_("There is no consent to share this case with a partner NGO."),
@@ -237,7 +238,7 @@ def merge_duplicate(request: Request, actor: WebActorDep, session: SessionDep, p
     case = access.visible_case(session, actor=actor, code=source)
     errors: dict[str, str] = {}
     if not reason.strip():
-        errors[pair] = gettext(MESSAGES["case.reason"])
+        errors[pair] = gettext(REASON_NEEDED)
     else:
         try:
             duplicates.merge(session, actor=actor, case=case, into=into, reason=reason.strip())
