@@ -4,13 +4,17 @@ real Chromium a coordinator uploading a broken then a valid XLSForm, closing, re
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from openpyxl import Workbook
 
 from app.db import session_scope
 from forms import queries
 from tests.app.factories import SAME_ORIGIN, login
+from tests.browser import api_json
+from tests.factories import VISIT_MD, multipart, new_instance_id, visit_xml
 from tests.forms.factories import simple_form
 
 BILINGUAL = """
@@ -90,6 +94,28 @@ def test_a_monitor_lists_site_forms_but_a_caseworker_gets_403_on_them(client, wo
     assert "visit_form" not in client.get("/forms").text
     assert client.get("/forms/visit_form").status_code == 403  # as GET /api/v1/forms/visit_form
     assert client.get("/forms/visit_form/versions/1/xform").status_code == 403
+
+
+def test_coordinators_count_every_submission_monitors_their_own_caseworkers_none(app, client, world):
+    signed_in(client, world.coordinator)
+    upload_page(client, VISIT_MD.encode(), kind="site_visit")
+    with session_scope(world.engine) as s:
+        version = queries.get_version(s, queries.get_form(s, "field_visit"), "1")
+        s.expunge(version)
+    with TestClient(app) as tablet:
+        for person in (world.monitor, world.monitor2, world.monitor2):
+            body, headers = multipart(visit_xml(version, new_instance_id()))
+            assert tablet.post("/submission", content=body, headers=headers | person.basic).status_code == 201
+    count = '<a href="/submissions?form=field_visit">{}</a>'
+    assert count.format(3) in client.get("/forms").text
+    assert count.format(3) in client.get("/forms/field_visit").text
+    client.post("/logout", headers=SAME_ORIGIN)
+    signed_in(client, world.monitor2)
+    listing = client.get("/forms").text
+    assert count.format(2) in listing and "Mes soumissions" in listing
+    client.post("/logout", headers=SAME_ORIGIN)
+    signed_in(client, world.caseworker_a)
+    assert "Soumissions" not in client.get("/forms").text
 
 
 def test_unknown_forms_and_versions_are_404_pages(client, world):
@@ -209,3 +235,87 @@ def xlsx_form(form_id: str, version: str, *, broken: bool = False) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+# -- in the browser ------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_a_coordinator_uploads_a_broken_then_a_valid_xlsform_closes_reopens_and_downloads(web, tmp_path):
+    form_id = f"essai_{uuid.uuid4().hex[:8]}"
+    broken, valid = tmp_path / "broken.xlsx", tmp_path / "valid.xlsx"
+    broken.write_bytes(xlsx_form(form_id, "1", broken=True))
+    valid.write_bytes(xlsx_form(form_id, "1"))
+    page = web.sign_in("coord")
+    page.goto(web.url("/forms"))
+    assert page.locator("h1").inner_text() == "Formulaires"
+    web.check(page, "forms")
+
+    page.set_input_files("#f-file", str(broken))
+    page.click("form#upload button[type=submit]")
+    assert page.locator("#e-file .badge.bad").inner_text() == "Ligne 3"
+    assert "pyxform a refusé le XLSForm" in page.locator("#e-file").inner_text()
+    assert page.locator("#f-file").get_attribute("aria-invalid") == "true"
+    web.check(page, "upload-refused")
+
+    page.set_input_files("#f-file", str(valid))
+    page.select_option("#f-kind", "general")
+    page.click("form#upload button[type=submit]")
+    page.wait_for_url(f"**/forms/{form_id}?uploaded=1&outcome=created")
+    assert page.locator("#result-title").inner_text() == "La version 1 est publiée."
+    assert "Tout va bien ?" in page.locator("table.fields").inner_text()  # the form's own French labels
+    web.check(page, "uploaded")
+
+    page.goto(web.url("/forms"))
+    assert page.locator(f"a[href='/forms/{form_id}']").count() == 1
+    page.click(f"a[href='/forms/{form_id}']")
+    page.click("text=Fermer le formulaire")
+    assert page.locator("#state").inner_text() == "Fermé"
+    assert api_json(page, f"/api/v1/forms/{form_id}")["state"] == "closed"
+    web.check(page, "closed")
+    page.click("text=Rouvrir le formulaire")
+    assert page.locator("#state").inner_text() == "Ouvert"
+    assert api_json(page, f"/api/v1/forms/{form_id}")["state"] == "open"
+
+    with page.expect_download() as download:
+        page.click("text=XForm (.xml)")
+    xform = download.value.path().read_text("utf-8")
+    assert xform == page.evaluate(f"fetch('/api/v1/forms/{form_id}/versions/1.xml').then(r => r.text())")
+
+
+@pytest.mark.browser
+def test_the_bundled_site_visit_form_in_english_with_its_generated_media(web):
+    page = web.sign_in("admin", lang="en")
+    page.goto(web.url("/forms"))
+    assert page.locator("h1").inner_text() == "Forms"
+    assert page.locator("text=Upload an XLSForm").count() == 1
+    web.check(page, "forms-en")
+    page.goto(web.url("/forms/asm_site_visit"))
+    assert "Date of visit" in page.locator("table.fields").inner_text()
+    media = page.locator("#media").inner_text()
+    assert "sites.geojson" in media and "Generated by the server" in media
+    with page.expect_download() as download:
+        page.locator("a[href$='/xlsform']").first.click()
+    assert download.value.path().read_bytes()[:2] == b"PK"  # the bundled XLSForm as a workbook
+    web.check(page, "site-visit-en")
+
+
+@pytest.mark.browser
+def test_a_monitor_reads_site_forms_and_a_caseworker_case_forms_without_upload(web):
+    page = web.sign_in("monitor1")
+    page.goto(web.url("/forms"))
+    listing = page.locator("main").inner_text()
+    assert "asm_site_visit" in listing and "child_case_intake" not in listing
+    assert page.locator("form#upload").count() == 0 and "Mes soumissions" in listing
+    web.check(page, "forms-monitor")
+    page.goto(web.url("/forms/asm_site_visit"))
+    assert page.locator("text=Fermer le formulaire").count() == 0 and page.locator("form.media-upload").count() == 0
+    web.check(page, "site-visit-monitor")
+
+    other = web.sign_in("cw_kipaji", lang="en")
+    other.goto(web.url("/forms"))
+    listing = other.locator("main").inner_text()
+    assert "child_case_intake" in listing and "asm_site_visit" not in listing and "Submissions" not in listing
+    web.check(other, "forms-caseworker")
+    response = other.goto(web.url("/forms/asm_site_visit"))
+    assert response.status == 403
