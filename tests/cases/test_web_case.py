@@ -261,7 +261,7 @@ def test_a_caseworker_walks_a_new_case_from_submitted_to_closed(web, owner):
     assert state(receiver) == "Monitoring"
     assert "Education" in receiver.locator("#services table").inner_text()
     take(receiver, "Request closure", reason="lost_to_follow_up")
-    assert "at least 2 failed follow-ups" in receiver.locator("#e-request_closure-reason").inner_text()
+    assert "at least two follow-ups where the child was not found" in receiver.locator("#e-request_closure-reason").inner_text()
     assert receiver.locator("#request_closure-reason").input_value() == "lost_to_follow_up"
     for days in (60, 20):
         receiver.click("#followups summary")
