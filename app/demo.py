@@ -4,6 +4,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -12,8 +13,9 @@ from app import accounts
 from app.blobs import BlobStore
 from app.composition import CAPABILITIES
 from app.events import Hooks
-from app.models import Organisation, User
+from app.models import Device, Organisation, User
 from app.settings import Settings
+from app.timeutil import utcnow
 
 #: Invented organisations (no real company or NGO is named in demo data).
 COORDINATOR_ORG = "Programme ASM Katanga (démo)"
@@ -30,6 +32,14 @@ DEMO_USERS = (
     ("cw_nuru2", "caseworker", NGO_ORGS[1], "Superviseure Nuru"),
 )
 DEMO_PASSWORD = "demo-{username}-2026"
+#: (device name, owner, time since its last sync): tablets that synced lately and tablets gone quiet
+#: (stale after 14 days on the dashboard). Their tokens are never shown: add a device to try Collect.
+DEMO_DEVICES = (
+    ("Tablette Kolwezi 01", "monitor1", timedelta(hours=3)),
+    ("Tablette Likasi 01", "monitor2", timedelta(days=1, hours=2)),
+    ("Tablette Kolwezi 02 (réserve)", "monitor1", timedelta(days=38)),
+    ("Tablette Likasi 02", "monitor2", timedelta(days=19)),
+)
 
 
 def seed_accounts(session: Session) -> dict[str, Any]:
@@ -46,9 +56,25 @@ def seed_accounts(session: Session) -> dict[str, Any]:
     return {"users": credentials}
 
 
+def seed_devices(session: Session) -> dict[str, Any]:
+    """The monitors' tablets (created once), with a recent or a stale last sync."""
+    created = 0
+    for name, username, ago in DEMO_DEVICES:
+        if session.exec(select(Device).where(Device.name == name)).first() is not None:
+            continue
+        device, _token = accounts.create_device(session, name=name, user=username, operator="demo")
+        # Written directly on purpose: a last sync is only ever recorded by a device's own requests.
+        device.last_seen_at = utcnow() - ago
+        session.add(device)
+        created += 1
+    return {"devices": len(DEMO_DEVICES), "created": created}
+
+
 def seed_demo(session: Session, settings: Settings, hooks: Hooks, blobs: BlobStore) -> dict[str, Any]:
     """Load every capability's demo data (summary keyed by its CLI group name); idempotent."""
     summary = seed_accounts(session)
+    session.flush()
+    summary["devices"] = seed_devices(session)
     for capability in CAPABILITIES:
         if capability.seed_demo is not None:
             session.flush()

@@ -1,0 +1,161 @@
+"""The dashboard at / : the same figures as the JSON API, red flags and sync health counted from the
+rows themselves, where each role lands, and the page in the browser (French and English)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from app.composition import build_hooks, make_blob_store
+from app.db import session_scope
+from app.demo import DEMO_PASSWORD, seed_accounts, seed_devices
+from app.identity import Actor
+from app.models import User
+from app.timeutil import utcnow
+from cases.demo import seed as seed_cases
+from forms.demo import seed as seed_forms
+from forms.models import CASE_FORM_KINDS, Form
+from geodata import demo as geodata_demo
+from reports import dashboard
+from sync.models import Submission
+from tests.app.factories import login
+from tests.browser import api_json
+
+
+@pytest.fixture
+def demo(engine, settings):
+    """A smaller demo (20 sites): the demo accounts and tablets, the bundled forms, visits and cases."""
+    blobs = make_blob_store(settings)
+    with session_scope(engine) as s:
+        seed_accounts(s)
+        s.flush()
+        seed_devices(s)
+        seed_forms(s, settings, build_hooks(), blobs)
+        s.flush()
+        geodata_demo.load(s, settings, hooks=build_hooks(), blobs=blobs, n_sites=20, visits_per_site=(2, 4))
+        s.flush()
+        seed_cases(s, settings, build_hooks(), blobs)
+
+
+def sign_in(client, username: str) -> None:  # noqa: ANN001
+    assert login(client, username, DEMO_PASSWORD.format(username=username)).status_code == 303
+
+
+def board_for(engine, username: str) -> dashboard.Dashboard:  # noqa: ANN001
+    now = utcnow()
+    with Session(engine) as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+        return dashboard.build(s, actor=Actor(user=user), today=now.date(), now=now)
+
+
+def flags_of(answers: dict) -> set[str]:
+    """The red flags of one visit, read the plain way (answers by field name)."""
+    flags = set()
+    if answers.get("armed_presence") not in (None, [], ["none"]):
+        flags.add("armed_presence")
+    if answers.get("forced_labour_indicators") not in (None, [], ["none"]) \
+            or "forced_labour" in (answers.get("armed_interference") or []):
+        flags.add("forced_labour")
+    if (answers.get("children_u15_seen") or 0) + (answers.get("children_15_17_seen") or 0) > 0:
+        flags.add("children_seen")
+    if (answers.get("fatalities_since_last_visit") or 0) > 0:
+        flags.add("fatalities")
+    return flags
+
+
+def test_the_dashboard_shows_the_apis_figures_and_counts_what_the_rows_hold(client, engine, demo):
+    sign_in(client, "coord")
+    kpi = client.get("/api/v1/kpis/child-labour").json()
+    stats = client.get("/api/v1/sites/stats").json()
+    board = board_for(engine, "coord")
+
+    # The KPI and the stages are the API's own numbers (same services, same suppression).
+    assert board.kpi["value"] == kpi["value"] and (board.period_from, board.period_to) == (kpi["from"], kpi["to"])
+    assert kpi["value"] not in (0, "<5")  # the demo's children make the figure worth showing
+    month = client.get("/api/v1/kpis/child-labour", params={"from": board.kpi_trend[-1][0],
+                                                              "to": board.kpi_trend[-1][0]}).json()
+    assert board.kpi_trend[-1][1] == (month["value"] if isinstance(month["value"], int) else None)
+    assert board.by_stage == stats["by_stage"] and board.sites == stats["sites"]
+    assert board.stage_months == [m["month"] for m in stats["monthly"]]
+    assert board.stage_series == {s: [m["stages"][s] for m in stats["monthly"]] for s in stats["by_stage"]}
+    at_least_3 = sum(n for s, n in stats["by_stage"].items() if int(s) >= 3)
+    assert board.share_stage3 == round(100 * at_least_3 / stats["sites"], 1)
+
+    # Red flags per month and sync health, counted row by row.
+    with Session(engine) as s:
+        forms = {f.id: f for f in s.exec(select(Form)).all()}
+        rows = [r for r in s.exec(select(Submission).where(Submission.current == True)).all()  # noqa: E712
+                if forms[r.form_id].kind not in CASE_FORM_KINDS and not r.restricted]
+    flags: Counter = Counter()
+    for row in rows:
+        if forms[row.form_id].xml_form_id != "asm_site_visit":
+            continue
+        answers = {path.rsplit("/", 1)[-1]: value for path, value in row.data.items()}
+        if answers["visit_date"][:7] in board.flag_months:
+            flags.update((answers["visit_date"][:7], flag) for flag in flags_of(answers))
+    assert board.flags_by_month == {flag: [flags[(m, flag)] for m in board.flag_months] for flag in dashboard.FLAGS}
+    assert sum(board.flag_totals.values()) > 0, board.flag_totals
+    assert board.health == {
+        "waiting_for_attachments": sum(r.attachments_present < r.attachments_expected for r in rows),
+        "unmapped": sum(r.site_match == "unmapped" for r in rows),
+        "needs_review": sum(r.review_state == "needs_review" for r in rows),
+    }
+    assert board.health == {"waiting_for_attachments": 2, "unmapped": 3, "needs_review": 4}
+
+    # Each tablet's last sync; stale after two weeks.
+    assert board.device_count == 4 and board.stale_devices == 2
+    stale = {d.name for d in board.devices if d.stale}
+    assert all(d.last_seen_at < utcnow() - timedelta(days=dashboard.STALE_DAYS) for d in board.devices if d.name in stale)
+
+
+def test_the_page_links_every_number_to_the_list_behind_it(client, demo):
+    sign_in(client, "coord")
+    page = client.get("/")
+    assert page.status_code == 200
+    for href in ("/cases/kpi?from=", "/sites?stage=3&amp;stage=4", "/sites?visited_days=90", "/sites?stage=0",
+                 "/map?flag=armed_presence&amp;from=", "/submissions?attachments=missing", "/submissions?mapped=no",
+                 "/submissions?review_state=needs_review", "/devices", "/submissions?device=Tablette%20Kolwezi%2001"):
+        assert f'href="{href}' in page.text, href
+
+
+@pytest.mark.parametrize(("role", "landing"), [("caseworker", "/cases"), ("monitor", "/submissions")])
+def test_caseworkers_and_monitors_land_on_their_own_pages(client, world, role, landing):
+    person = world.person(role)
+    assert login(client, person.username, person.password).status_code == 303
+    r = client.get("/", follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, landing)
+
+
+def test_administrators_see_the_dashboard_and_strangers_are_asked_to_sign_in(client, world):
+    assert client.get("/", follow_redirects=False).headers["location"].startswith("/login?next=")
+    assert login(client, world.admin.username, world.admin.password).status_code == 303
+    r = client.get("/")
+    assert r.status_code == 200 and 'href="/submissions?attachments=missing"' in r.text
+    assert 'href="/" aria-current="page"' in r.text  # the Dashboard entry of the navigation
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("lang", "words"), [("fr", ("Tableau de bord", "État de la synchronisation")),
+                                             ("en", ("Dashboard", "Sync health"))])
+def test_a_coordinator_reads_the_dashboard(web, lang, words):
+    page = web.sign_in("coord", lang=lang)
+    page.goto(web.url("/"))
+    assert page.locator("h1").inner_text() == words[0]
+    assert page.get_by_role("heading", name=words[1]).is_visible()
+    kpi = api_json(page, "/api/v1/kpis/child-labour")
+    stats = api_json(page, "/api/v1/sites/stats")
+    assert page.locator("a[href^='/cases/kpi'] .value").inner_text() == str(kpi["value"])
+    for stage, count in stats["by_stage"].items():
+        assert page.locator(f"ul.stages a[href='/sites?stage={stage}'] strong").inner_text() == str(count)
+    assert page.locator("svg.chart").count() == 2 and page.locator("svg.sparkline").count() == 4
+    assert page.locator(".badge.bad").count() >= 1 and page.locator(".badge.ok").count() >= 1  # stale and recent
+    waiting = page.locator("a[href='/submissions?attachments=missing'] .value").inner_text()
+    assert int(waiting) >= 2
+    web.check(page, "dashboard")
+
+    page.locator("a[href='/submissions?mapped=no']").click()
+    page.wait_for_load_state()
+    assert "/submissions?mapped=no" in page.url
