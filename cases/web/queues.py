@@ -39,14 +39,13 @@ from cases import access, duplicates, inbox, kpi, lifecycle, queries, review, tr
 from cases.schemas import ChildLabourKpiPublic
 
 router = web_router()
-#: this module's entries in the top navigation (the case list links to every queue as well)
+#: this module's entries in the top navigation (the case list links to approvals and transfers when
+#: something waits there)
 NAV: tuple[NavLink, ...] = (
-    NavLink("/cases/approvals", N_("Approvals"), roles=("caseworker", "coordinator"), order=51),
-    NavLink("/cases/transfers", N_("Transfers"), roles=("caseworker", "coordinator"), order=52),
     NavLink("/cases/review", N_("Review queue"), roles=("coordinator",), order=53),
     NavLink("/cases/duplicates", N_("Duplicates"), roles=("coordinator",), order=54),
-    NavLink("/cases/kpi", N_("Child-labour indicator"), roles=("admin", "coordinator", "caseworker"), order=55),
-    NavLink("/cases/handoff", N_("Prepare a tablet"), roles=("caseworker", "monitor"), order=56),
+    NavLink("/cases/kpi", N_("Indicator"), roles=("admin", "coordinator", "caseworker"), order=55),
+    NavLink("/cases/handoff", N_("Prepare a tablet"), roles=("caseworker",), order=56),
 )
 FORM = {"openapi_extra": takes(FORM_URLENCODED, MULTIPART)}
 

@@ -35,6 +35,11 @@ def _auth(username: str) -> tuple[str, str]:
     return username, demo_password(username)
 
 
+def _invented_name() -> str:
+    """A name nobody else has (so this test's cases are not duplicate candidates of another's)."""
+    return "".join(chr(97 + b % 26) for b in uuid.uuid4().bytes[:7]).capitalize()
+
+
 def intake(web, username: str, **answers) -> str:
     """Send an intake as ``username``'s tablet would (OpenRosa POST /submission); returns the new
     case's code (the newest case ``username`` sees)."""
@@ -47,8 +52,8 @@ def intake(web, username: str, **answers) -> str:
         data = {
             "intake_date": "2026-01-15", "identified_by": "monitor_observation", "consent_giver": "caregiver",
             "consent_services": "yes", "consent_share_partner": "yes", "consent_reporting": "yes",
-            "consent_photo": "no", "immediate_danger": "no", "child_given_name": "Tshiala",
-            "child_family_name": "Kazadi", "sex": "female", "dob_known": "no", "age_estimated_years": 12,
+            "consent_photo": "no", "immediate_danger": "no", "child_given_name": _invented_name(),
+            "child_family_name": _invented_name(), "sex": "female", "dob_known": "no", "age_estimated_years": 12,
             "age_basis": "caregiver_statement", "caregiver_relation": "mother",
             "caregiver_phone": f"+24397{uuid.uuid4().int % 10**7:07d}", "residence_area": "kanina",
             "activities": ["washing_ore"], "hours_per_day": 5, "forced_or_trafficked": ["none"],
