@@ -316,3 +316,13 @@ def test_deciding_on_a_case_nobody_may_see_is_404(client, world):
     assert answer.status_code == 404
     answer = client.post("/cases/transfers/not-a-code", data={"action": "accept"}, headers=SAME_ORIGIN)
     assert answer.status_code == 404
+
+
+def test_a_merge_through_the_api_keeps_its_reason(client, kit, world):
+    first = kit.intake(world.caseworker_a).code
+    second = kit.intake(world.caseworker_b).code
+    answer = client.post(f"/api/v1/cases/{second}/merge", headers=world.coordinator.bearer,
+                         json={"into": first, "reason": "same child, seen at two sites"})
+    assert answer.status_code == 200, answer.text
+    merge = next(e for e in answer.json()["events"] if e["action"] == "merge")
+    assert merge["reason"] == f"duplicate of {first}: same child, seen at two sites"
