@@ -28,8 +28,8 @@ from sync.submission_xml import by_name
 
 #: How long a partner NGO has to accept a referral (§3.5): 48 hours when the risk is high.
 REFERRAL_SLA = {"high": timedelta(hours=48), "medium": timedelta(days=7), "low": timedelta(days=7)}
-#: A case in services or monitoring is due a follow-up visit when the last one (or the start of
-#: services) is older than this.
+#: A case in services or monitoring is due a follow-up visit this long after the last one (or,
+#: before any, after it entered that state).
 FOLLOWUP_INTERVAL = timedelta(days=30)
 #: The states in which follow-up visits are expected.
 FOLLOWUP_DUE_STATES = (lifecycle.IN_SERVICES, lifecycle.MONITORING)
@@ -185,7 +185,7 @@ def _needs(session: Session, actor: Actor, case: ChildCase, events: list, now: d
         started = max((as_utc(e.at) for e in events if e.to_status == case.status and e.from_status != case.status),
                       default=as_utc(case.updated_at))
         seen = [f.observed_on for f in queries.followups(session, case.id)]
-        last = max([started.date(), *seen])
+        last = max(seen) if seen else started.date()
         due = datetime.combine(last, datetime.min.time(), tzinfo=now.tzinfo) + FOLLOWUP_INTERVAL
         if due < now:
             needs.append("followup_due")
