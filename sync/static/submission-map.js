@@ -17,4 +17,17 @@
     map.fitBounds(L.featureGroup(markers).getBounds(), { padding: [24, 24], maxZoom: 17 });
   }
   L.control.scale({ imperial: false }).addTo(map);
+  // The provinces as a background that needs no network beyond our server (the map's base layer).
+  if (box.dataset.provinces) {
+    fetch(box.dataset.provinces, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((geojson) => {
+        if (!geojson) return;
+        L.geoJSON(geojson, {
+          interactive: false,
+          style: { color: "#8a7f70", weight: 1, fillColor: "#f4efe6", fillOpacity: 1 },
+        }).addTo(map).bringToBack();
+      })
+      .catch(() => {});
+  }
 })();

@@ -151,6 +151,8 @@ def pick(labels: dict[str, str] | None, lang: str) -> str | None:
 def _display(ftype: str | None, value: Any, choice_labels: dict[str, dict[str, str]], lang: str) -> str:
     if isinstance(value, bool):
         return "✓" if value else "✗"
+    if isinstance(value, list):  # select (multiple): a list of values
+        return ", ".join(pick(choice_labels.get(str(v)), lang) or str(v) for v in value)
     text = str(value)
     if ftype == "select1":
         return pick(choice_labels.get(text), lang) or text
@@ -160,10 +162,15 @@ def _display(ftype: str | None, value: Any, choice_labels: dict[str, dict[str, s
         parts = text.split()
         if len(parts) >= 2:
             accuracy = f" (± {float(parts[3]):g} m)" if len(parts) >= 4 and _number(parts[3]) else ""
-            return f"{parts[0]}, {parts[1]}{accuracy}"
+            return f"{_short(parts[0])}, {_short(parts[1])}{accuracy}"
     if ftype in ("geoshape", "geotrace"):
         return f"{len([p for p in text.split(';') if p.strip()])} points"
     return text
+
+
+def _short(text: str) -> str:
+    """A coordinate to 6 decimals (about 10 cm), as written when it cannot be read as a number."""
+    return f"{float(text):.6f}".rstrip("0").rstrip(".") if _number(text) else text
 
 
 def _number(text: str) -> bool:
@@ -225,9 +232,10 @@ def build(fields: list[dict[str, Any]], xform_xml: str, data: dict[str, Any] | N
                         rows.extend(inner)
                 continue
             value = values.get(path)
-            if value is None or value == "" or isinstance(value, (list, dict)):
-                continue
             ftype = f.get("type")
+            if value is None or value == "" or value == [] or isinstance(value, dict) \
+                    or (isinstance(value, list) and ftype != "select"):
+                continue
             label = label_of(f)
             row = Row(kind="answer", label=label, level=level, path=path, type=ftype,
                       text=_display(ftype, value, labels.choices.get(path, {}), lang))

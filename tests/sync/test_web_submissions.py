@@ -108,6 +108,21 @@ def test_a_review_through_the_page_is_listed_and_refusals_keep_what_was_typed(ap
 # -- in a real browser over the demo data ----------------------------------------------------
 
 
+def _middle(coordinates) -> tuple[float, float]:  # noqa: ANN001 (GeoJSON coordinates of any geometry)
+    """The mean of a geometry's positions (inside a small site polygon)."""
+    pairs = []
+
+    def walk(value) -> None:  # noqa: ANN001
+        if value and isinstance(value[0], (int, float)):
+            pairs.append(value[:2])
+        else:
+            for part in value:
+                walk(part)
+
+    walk(coordinates)
+    return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
+
+
 def _send_visit_with_photo(server_url: str, username: str) -> tuple[str, str]:
     """Send an asm_site_visit with a photo as ODK Collect would (OpenRosa, Basic auth); (instanceID, site code)."""
     auth = httpx.BasicAuth(username, demo_password(username))
@@ -117,9 +132,9 @@ def _send_visit_with_photo(server_url: str, username: str) -> tuple[str, str]:
         ns = {"x": "http://openrosa.org/xforms/xformsList"}
         version = next(x.findtext("x:version", namespaces=ns) for x in forms.iterfind("x:xform", ns)
                        if x.findtext("x:formID", namespaces=ns) == "asm_site_visit")
-        site = http.get("/api/v1/sites", params={"limit": 1}).json()["features"][0]
+        site = http.get("/api/v1/sites", params={"kind": "asm_site"}).json()["features"][0]
         code = site["properties"]["code"]
-        lon, lat = site["geometry"]["coordinates"][:2]
+        lon, lat = _middle(site["geometry"]["coordinates"])
         iid = f"uuid:{uuid.uuid4()}"
         xml = f"""<?xml version="1.0"?>
 <asm_site_visit xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms"
