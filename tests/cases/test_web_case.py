@@ -17,7 +17,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.db import session_scope
+from app.identity import Actor
 from app.models import AuditLog
+from app.timeutil import utcnow
+from cases import reading
 from tests.app.factories import SAME_ORIGIN, login
 from tests.browser import api_json, demo_password
 
@@ -317,3 +320,34 @@ def test_the_case_pages_in_french_on_a_phone(web):
         web.check(cw, "case-fr")
     other = api_json(web.sign_in("cw_kipaji", lang="fr"), "/api/v1/cases?limit=1")["cases"][0]["code"]
     assert cw.goto(web.url(f"/cases/{other}")).status == 404
+
+
+def test_the_work_list_knows_the_referral_deadlines_and_the_follow_ups_due(app, kit, world):
+    urgent = kit.intake(world.caseworker_b, risk_level="high").code
+    usual = kit.intake(world.caseworker_b, risk_level="low").code
+    served = kit.intake(world.caseworker_b).code
+    with signed_in(app, "coord") as co:
+        for code in (urgent, usual, served):
+            step(co, code, "verify")
+            step(co, code, "refer", organisation=str(world.ngo_a.id))
+    with signed_in(app, "cw_a") as cw:
+        for action in ("accept", "submit_plan"):
+            step(cw, served, action)
+    with signed_in(app, "coord") as co:
+        step(co, served, "approve_plan")
+
+    def needs(days: int) -> dict[str, list[str]]:
+        with session_scope(world.engine) as s:
+            items = reading.worklist(s, actor=Actor(user=world.caseworker_a.user), now=utcnow() + timedelta(days=days))
+            return {i.case.code: i.needs for i in items}
+
+    assert needs(0)[urgent] == ["incoming"] and needs(0)[served] == []
+    assert needs(3)[urgent] == ["referral_overdue", "incoming"] and needs(3)[usual] == ["incoming"]
+    assert "referral_overdue" in needs(8)[usual]
+    assert needs(31)[served] == ["followup_due"]
+    with signed_in(app, "cw_a") as cw:
+        r = post(cw, f"/cases/{served}/followups", {"observed_on": (date.today() + timedelta(days=20)).isoformat(),
+                                                    "child_found": "yes", "in_hazardous_work": "no",
+                                                    "in_school_or_training": "yes"})
+        assert r.status_code == 303
+    assert needs(31)[served] == [] and needs(51)[served] == ["followup_due"]
