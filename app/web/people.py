@@ -117,17 +117,21 @@ def ago(value: datetime | None, now: datetime) -> str:
     return gettext("less than an hour ago")
 
 
+def is_stale(device: Device, now: datetime) -> bool:
+    """A live tablet with no sync in ``STALE_DAYS`` days, or never (the dashboard counts the same ones)."""
+    return device.revoked_at is None and (
+        device.last_seen_at is None or as_utc(device.last_seen_at) < now - timedelta(days=STALE_DAYS))
+
+
 def device_row(device: Device, owner: User | None, now: datetime) -> dict[str, Any]:
     """What a device's line shows: last sync, and whether it is revoked, stale or fine."""
-    stale = device.revoked_at is None and (
-        device.last_seen_at is None and as_utc(device.created_at) < now - timedelta(days=STALE_DAYS)
-        or device.last_seen_at is not None and as_utc(device.last_seen_at) < now - timedelta(days=STALE_DAYS))
+    stale = is_stale(device, now)
     if device.revoked_at is not None:
         status, badge = gettext("Revoked"), "bad"
-    elif stale:
-        status, badge = gettext("No sync for %(days)s days", days=STALE_DAYS), "warn"
     elif device.last_seen_at is None:
-        status, badge = gettext("Never synced"), ""
+        status, badge = gettext("Never synced"), "warn"
+    elif stale:
+        status, badge = gettext("Over %(days)s days without sync", days=STALE_DAYS), "warn"
     else:
         status, badge = gettext("In service"), "ok"
     return {"name": device.name, "path": quote(device.name, safe=""), "owner": owner.username if owner else "—",
@@ -374,12 +378,15 @@ def devices_page(request: Request, session: Session, actor: Actor, *, form: dict
     if actor.role != Role.admin:
         query = query.where(Device.user_id == actor.user.id)
     rows = list(session.exec(query))
-    owners = {u.id: u for u in session.exec(select(User).where(User.id.in_({d.user_id for d in rows})))} if rows else {}
     now = utcnow()
+    only_stale = request.query_params.get("stale") == "1"
+    if only_stale:
+        rows = [d for d in rows if is_stale(d, now)]
+    owners = {u.id: u for u in session.exec(select(User).where(User.id.in_({d.user_id for d in rows})))} if rows else {}
     devices = [device_row(d, owners.get(d.user_id), now) for d in rows]
     return render(request, "people/devices.html", {
         "devices": devices, "everybody": actor.role == Role.admin, "form": form or {}, "errors": errors or {},
-        "created": created, "stale_days": STALE_DAYS, "stale_count": sum(1 for d in devices if d["stale"]),
+        "created": created, "stale_days": STALE_DAYS, "only_stale": only_stale, "stale_count": sum(1 for d in devices if d["stale"]),
         "done": request.query_params.get("done"), "done_name": request.query_params.get("name", "")[:150],
     }, status_code=status_code)
 

@@ -176,6 +176,8 @@ def test_devices_are_mine_unless_admin_and_only_owner_or_admin_revokes(client, w
     everything = client.get("/devices")
     assert "tab-mine" in everything.text and "tab-theirs" in everything.text
     assert "badge warn" in everything.text  # no sync for 20 days
+    stale = client.get("/devices?stale=1").text
+    assert "tab-theirs" in stale and "tab-mine" not in stale  # revoked: not stale, just gone
     assert post(client, "/devices/tab-theirs/revoke").status_code == 303
     with session_scope(engine) as s:
         assert all(d.revoked_at for d in s.exec(select(Device)))
@@ -229,6 +231,11 @@ def test_admin_creates_a_user_resets_the_password_and_deactivates(web):
     assert users[username]["active"] is False
     assert page.locator("table.audit").inner_text().count("Désactivé") == 1
     web.check(page, "user-deactivated")
+
+    page.goto(web.url("/devices"))
+    assert page.locator("h2#list-title").inner_text().startswith("Toutes les tablettes")
+    assert page.locator("table.devices a", has_text="monitor1").count() >= 1  # everybody's, with their owner
+    web.check(page, "devices-admin")
 
     english = web.sign_in("admin", lang="en")
     english.goto(web.url(f"/people/users/{username}"))
