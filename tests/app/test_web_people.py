@@ -271,6 +271,8 @@ def test_a_monitor_adds_a_tablet_scans_its_qr_code_then_revokes_it(web):
     page.goto(web.url("/devices"))
     row = page.locator("table.devices tr", has_text=name)
     row.locator("summary").click()
+    assert name in row.locator("details.confirm p").inner_text()
+    web.check(page, "device-revoke-confirm")
     row.locator("button.danger").click()
     page.wait_for_url(re.compile("done=revoked"))
     assert name in page.locator("p.notice").inner_text()
