@@ -125,10 +125,10 @@ def site_page(session: Session, *, actor: Actor, code: str, today: date | None =
     if detail.visits is None:
         return out
     history = detail.stage_history or []
-    out.history_labels = [h.effective_on.isoformat() for h in history]
+    out.history_labels = [h.effective_on.isoformat()[:7] for h in history]  # months: short axis labels
     out.history_values = [h.stage for h in history]
     if history and props.stage is not None and history[-1].effective_on < today:
-        out.history_labels.append(today.isoformat())
+        out.history_labels.append(today.isoformat()[:7])
         out.history_values.append(props.stage)
     # who sent each visit, and its child counts: from the same rows read.site_detail reads
     own = actor.user.id if actor.role == "monitor" else None

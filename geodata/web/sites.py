@@ -70,6 +70,18 @@ REASONS = {
     "sexual violence reported": N_("sexual violence reported"),
     "children in hazardous work": N_("children in hazardous work"),
 }
+#: parts of the ladder's "stage N needs …" reasons
+PIECES = {
+    "minerals": N_("minerals"), "workers_total": N_("number of workers"), "location": N_("location"),
+    "controlled access": N_("controlled access"),
+    "at least 25 % of miners with cards": N_("at least 25 % of miners with cards"),
+    "traceability": N_("traceability"), "a monitoring programme": N_("a monitoring programme"),
+    "a grievance mechanism": N_("a grievance mechanism"), "children seen on site": N_("children seen on site"),
+    "armed actors present or not reported": N_("armed actors present or not reported"),
+    "PPE below threshold": N_("PPE below threshold"),
+    "fatalities reported or not answered": N_("fatalities reported or not answered"),
+    "corrective actions open": N_("corrective actions open"),
+}
 #: import refusals shown often, as translated messages (the service's own words follow them)
 IMPORT_ERRORS = {
     "sites.not_geodata": N_("This is not a file of sites this server reads: GeoJSON, GeoPackage, zipped "
@@ -89,21 +101,62 @@ IMPORT_ERRORS = {
     "sites.bad_kind": N_("Unknown kind."),
     "sites.no_geometry": N_("The file has no geometry."),
 }
+#: the importer's per-row problems and remarks (geodata.importers) as message ids
+ROW_PROBLEMS = {
+    "missing site code": N_("missing site code"),
+    "site code longer than 100 characters": N_("site code longer than 100 characters"),
+    "geometry is not valid WKT": N_("geometry is not valid WKT"),
+    "empty geometry": N_("empty geometry"),
+    "coordinates are not longitude/latitude (out of range); is the CRS right?":
+        N_("coordinates are not longitude/latitude (out of range); is the CRS right?"),
+    "a point needs a radius in metres (0–50000)": N_("a point needs a radius in metres (0–50000)"),
+    "invalid polygon that cannot be repaired": N_("invalid polygon that cannot be repaired"),
+    "no polygon in the geometry collection": N_("no polygon in the geometry collection"),
+    "invalid polygon repaired (make_valid)": N_("invalid polygon repaired (make_valid)"),
+}
 ERROR_FIELDS = {"sites.bad_mapping": "mapping", "sites.no_code_column": "mapping", "sites.bad_kind": "kind",
                 "sites.bad_crs": "crs", "sites.missing_crs": "crs"}
 
 
+def _piece(text: str) -> str:
+    if text in PIECES:
+        return gettext(PIECES[text])
+    if m := re.fullmatch(r"two clean on-site visits at least (\d+) days apart", text):
+        return gettext("two clean on-site visits at least %(days)s days apart") % {"days": m.group(1)}
+    return reason_text(text) if text in REASONS else text
+
+
 def reason_text(reason: str) -> str:
-    """A ladder reason in the reader's language ("red flag: …" keeps its prefix)."""
+    """A ladder reason (``geodata.ladder``) in the reader's language; unknown wording stays as it is."""
+    if reason in REASONS:
+        return gettext(REASONS[reason])
     if reason.startswith("red flag: "):
         return gettext("red flag: %(reason)s") % {"reason": reason_text(reason[len("red flag: "):])}
-    return gettext(REASONS[reason]) if reason in REASONS else reason
+    if m := re.fullmatch(r"stage (\d) needs (.+)", reason):
+        sep = "; " if "; " in m.group(2) or m.group(1) == "5" else ", "
+        what = sep.join(_piece(p) for p in m.group(2).split(sep))
+        return gettext("stage %(n)s needs %(what)s") % {"n": m.group(1), "what": what}
+    if m := re.fullmatch(r"capped at (\d): serious abuse on (\S+)", reason):
+        return gettext("capped at %(n)s: serious abuse on %(date)s") % {"n": m.group(1), "date": m.group(2)}
+    return reason
+
+
+def problem_text(text: str) -> str:
+    """A row's problem or remark from the importer in the reader's language (else as the importer says it)."""
+    if text in ROW_PROBLEMS:
+        return gettext(ROW_PROBLEMS[text])
+    if m := re.fullmatch(r"duplicate code \(first on row (\d+)\)", text):
+        return gettext("duplicate code (first on row %(row)s)") % {"row": m.group(1)}
+    if m := re.fullmatch(r"(\w+) is not a site shape \(use polygons, or points with a radius\)", text):
+        return gettext("%(shape)s is not a site shape (use polygons, or points with a radius)") % {"shape": m.group(1)}
+    return text
 
 
 def _names() -> dict[str, Any]:
     return {"stage_names": {k: gettext(v) for k, v in STAGE_NAMES.items()},
             "status_names": {k: gettext(v) for k, v in STATUS_NAMES.items()},
-            "kind_names": {k: gettext(v) for k, v in KIND_NAMES.items()}, "reason_text": reason_text}
+            "kind_names": {k: gettext(v) for k, v in KIND_NAMES.items()}, "reason_text": reason_text,
+            "problem_text": problem_text}
 
 
 # -- the list ----------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_dry_run_then_confirm_imports_the_same_file(client, seeded, engine):
     frame = sites_frame([("N-1", square(*offset(*KOLWEZI, 9000), 100)), ("A", SITE), ("N-1", SITE)])
     dry = client.post("/sites/import", files=upload(frame), headers=SAME_ORIGIN)
     assert dry.status_code == 200
-    assert "duplicate code (first on row 1)" in dry.text
+    assert "code en double (d&#39;abord à la ligne 1)" in dry.text  # French first
     token = re.search(r'name="token" value="([^"]+)"', dry.text).group(1)
     with session_scope(engine) as s:
         assert s.exec(select(Site).where(Site.code == "N-1")).first() is None
@@ -214,7 +214,7 @@ def test_a_coordinator_imports_sites_through_the_dry_run(web, tmp_path, lang):
     web.check(page, f"import-form-{lang}")
     page.set_input_files("#f-file", str(path))
     page.click("form[action='/sites/import'] button[type=submit]")
-    expect(page.locator("table.problems")).to_contain_text("duplicate code")
+    expect(page.locator("table.problems")).to_contain_text({"en": "duplicate code", "fr": "code en double"}[lang])
     expect(page.locator(".counts")).to_contain_text("1")
     web.check(page, f"import-dry-run-{lang}")
     assert page.request.get(web.url(f"/api/v1/sites/{code}")).status == 404  # nothing written yet
