@@ -23,6 +23,7 @@ from forms.xform import parse_xform
 from sync.submission_xml import build_instance_xml
 from tests.app.factories import SAME_ORIGIN, login
 from tests.browser import api_json, demo_password
+from tests.cases.factories import go
 
 NURU = "ONG Nuru Likasi (démo)"
 KIPAJI = "ONG Kipaji Kolwezi (démo)"
@@ -326,3 +327,15 @@ def test_a_merge_through_the_api_keeps_its_reason(client, kit, world):
     assert answer.status_code == 200, answer.text
     merge = next(e for e in answer.json()["events"] if e["action"] == "merge")
     assert merge["reason"] == f"duplicate of {first}: same child, seen at two sites"
+
+
+def test_approving_ones_own_plan_is_refused_with_the_reason_on_the_page(client, kit, world):
+    code = kit.intake(world.caseworker_a).code
+    for who, action, extra in ((world.coordinator, "verify", {}), (world.coordinator, "refer", {"organisation": "NGO A"}),
+                               (world.caseworker_a, "accept", {}), (world.caseworker_a, "submit_plan", {})):
+        go(client, who, code, action, **extra)
+    login(client, "cw_a")
+    answer = client.post(f"/cases/approvals/{code}", data={"action": "approve_plan"}, headers=SAME_ORIGIN)
+    assert answer.status_code == 409
+    assert "Une autre personne doit décider" in answer.text
+    assert client.get(f"/api/v1/cases/{code}").json()["status"] == "case_plan_pending_approval"
