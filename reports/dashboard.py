@@ -108,7 +108,6 @@ def build(session: Session, *, actor: Actor, today: date, now: datetime) -> Dash
     def share(counts: dict[str, int], total: int) -> float | None:
         return round(100 * sum(v for s, v in counts.items() if int(s) >= 3) / total, 1) if total else None
 
-    since = months[0][0].strftime("%Y-%m")
     flag_months = [first.strftime("%Y-%m") for first, _ in months]
     flags = {name: [0] * len(flag_months) for name in FLAGS}
     visited = dict.fromkeys(flag_months, 0)
@@ -116,14 +115,13 @@ def build(session: Session, *, actor: Actor, today: date, now: datetime) -> Dash
     for form_id, xml_form_id, version_id in queries.visit_forms(session):
         visit_form = visit_form or xml_form_id
         paths = queries.field_paths(session, version_id) if version_id else {}
-        for month, counts in queries.red_flags_by_month(session, form_id=form_id, paths=paths, since=since):
+        for month, counts, sites in queries.visits_by_month(session, form_id=form_id, paths=paths,
+                                                             since=months[0][0]):
             if month in visited:
                 i = flag_months.index(month)
                 for name, n in counts.items():
                     flags[name][i] += n
-        for month, n in queries.sites_visited_by_month(session, form_id=form_id, paths=paths, since=since).items():
-            if month in visited:
-                visited[month] += n
+                visited[month] += sites
 
     stale_before = now - timedelta(days=STALE_DAYS)
     devices = [DeviceSync(name=name, username=username, last_seen_at=as_utc(seen) if seen else None,

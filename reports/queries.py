@@ -7,7 +7,7 @@ on PostgreSQL; a select-multiple answer is a JSON list, so "none" reads as ``["n
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import String, and_, case, cast, func, or_
@@ -67,13 +67,16 @@ def _positive(*paths: str | None):  # noqa: ANN202
     return total > 0
 
 
-def red_flags_by_month(session: Session, *, form_id: int, paths: dict[str, str], since: str
-                       ) -> list[tuple[str, dict[str, int]]]:
-    """(month, {flag: visits reporting it}) of current visits of one form from month ``since`` on.
+def visits_by_month(session: Session, *, form_id: int, paths: dict[str, str], since: date
+                    ) -> list[tuple[str, dict[str, int], int]]:
+    """(month, {flag: visits reporting it}, distinct sites visited) of the current visits of one form
+    dated from the first day of ``since``'s month on, in one scan.
 
     Flags: ``armed_presence`` (any armed actor but "none"), ``forced_labour`` (any forced-labour
     indicator, or armed actors' interference naming forced labour), ``children_seen`` (children
     under 15 or youth 15-17 seen), ``fatalities`` (deaths reported since the last visit).
+    A visit reaches the server after it happened, so only rows received since then are read
+    (``ix_submission_form_received``), and the answers are read only for visits in the window.
     """
     interference = paths.get("armed_interference")
     forced = [c for c in (_reported(paths.get("forced_labour_indicators")),
@@ -85,30 +88,18 @@ def red_flags_by_month(session: Session, *, form_id: int, paths: dict[str, str],
         "children_seen": _positive(paths.get("children_u15_seen"), paths.get("children_15_17_seen")),
         "fatalities": _positive(paths.get("fatalities_since_last_visit")),
     }
-    month = _visit_month(paths.get("visit_date")).label("month")
-    columns = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conditions.items() if cond is not None]
     names = [name for name, cond in conditions.items() if cond is not None]
-    if not columns:
-        return []
-    stmt = (select(month, *columns)
-            .where(Submission.form_id == form_id, col(Submission.current).is_(True))
-            .group_by(month))
-    out = []
-    for row in session.execute(stmt):
-        if row[0] is None or row[0] < since:
-            continue
-        out.append((row[0], {name: int(v or 0) for name, v in zip(names, row[1:], strict=True)}))
-    return sorted(out)
-
-
-def sites_visited_by_month(session: Session, *, form_id: int, paths: dict[str, str], since: str) -> dict[str, int]:
-    """month -> distinct sites with a current visit of the form dated in that month (from ``since``)."""
     month = _visit_month(paths.get("visit_date")).label("month")
-    stmt = (select(month, func.count(func.distinct(Submission.site_id)))
+    first = since.replace(day=1)
+    stmt = (select(month, func.count(func.distinct(Submission.site_id)),
+                   *(func.sum(case((conditions[name], 1), else_=0)) for name in names))
             .where(Submission.form_id == form_id, col(Submission.current).is_(True),
-                   col(Submission.site_id).is_not(None))
+                   col(Submission.received_at) >= datetime.combine(first, time.min, tzinfo=UTC),
+                   month >= first.strftime("%Y-%m"))
             .group_by(month))
-    return {m: int(n) for m, n in session.execute(stmt) if m is not None and m >= since}
+    out = [(row[0], {name: int(v or 0) for name, v in zip(names, row[2:], strict=True)}, int(row[1] or 0))
+           for row in session.execute(stmt) if row[0] is not None]
+    return sorted(out)
 
 
 def sites_visited_since(session: Session, day: date) -> int:

@@ -115,8 +115,7 @@ def test_the_page_links_every_number_to_the_list_behind_it(client, demo):
     sign_in(client, "coord")
     page = client.get("/")
     assert page.status_code == 200
-    for href in ("/cases/kpi?from=", "/sites?stage=3&amp;stage=4", "/sites?visited_days=90", "/sites?stage=0",
-                 "/map?flag=armed_presence&amp;from=", "/submissions?attachments=missing", "/submissions?mapped=no",
+    for href in ("/cases/kpi?from=", "/map", "/sites?visited_days=90", "/sites?stage=0", "/map?flag=1&amp;from=", "/submissions?attachments=missing", "/submissions?mapped=no",
                  "/submissions?review_state=needs_review", "/devices", "/submissions?device=Tablette%20Kolwezi%2001"):
         assert f'href="{href}' in page.text, href
 
