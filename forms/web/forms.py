@@ -291,6 +291,7 @@ def _form_page(request: Request, session: Session, actor: Actor, hooks_names: fr
         "uploaded_missing": [m.filename for m in uploaded_media if m.status == "missing"],
         "warnings": [split_row(w) for w in (uploaded.warnings if uploaded else [])],
         "fields": published.fields if published else [], "label_in": label_in,
+        "split_rows": lambda warnings: [split_row(w) for w in warnings],
         "manage": service.may_manage(actor), "errors": errors or {}, "kind_names": KIND_NAMES,
         "state_names": STATE_NAMES, "settings": service.effective_settings(session, form),
         "count": counts.get(form.id, (0, None))[0] if counts else None,

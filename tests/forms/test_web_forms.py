@@ -201,6 +201,15 @@ def test_labels_follow_the_users_language_and_media_are_listed(client, world):
     assert wrong.status_code == 422 and 'id="e-name"' in wrong.text
 
 
+def test_pyxform_warnings_are_shown_with_their_rows_after_upload_and_per_version(client, world):
+    signed_in(client, world.coordinator)
+    warned = simple_form("warned", "1", extra="| | begin_repeat | pits | |\n| | integer | depth | Depth |\n| | end_repeat | | |")
+    landing = upload_page(client, warned).headers["location"]
+    page = client.get(landing).text
+    assert '<span class="badge warn">Ligne 4</span> Repeat has no label' in page
+    assert 'class="version-warnings"' in client.get("/forms/warned").text
+
+
 def test_the_xform_download_is_the_apis_xform(client, world):
     signed_in(client, world.coordinator)
     upload_page(client, simple_form("downloadable", "2"))
@@ -225,6 +234,9 @@ def xlsx_form(form_id: str, version: str, *, broken: bool = False) -> bytes:
     survey.append(["type", "name", "label::English (en)", "label::Français (fr)"])
     survey.append(["text", "remark", "Remark", "Remarque"])
     survey.append(["select_one yn", "ok", "All good?", "Tout va bien ?"])
+    survey.append(["begin_repeat", "pits", "", ""])  # no label: pyxform warns about row 4
+    survey.append(["integer", "depth", "Depth", "Profondeur"])
+    survey.append(["end_repeat", "", "", ""])
     choices = book.create_sheet("choices")
     choices.append(["list_name", "name", "label::English (en)", "label::Français (fr)"])
     choices.append(["yn", "yes", "Yes", "Oui"])
@@ -263,6 +275,7 @@ def test_a_coordinator_uploads_a_broken_then_a_valid_xlsform_closes_reopens_and_
     page.click("form#upload button[type=submit]")
     page.wait_for_url(f"**/forms/{form_id}?uploaded=1&outcome=created")
     assert page.locator("#result-title").inner_text() == "La version 1 est publiée."
+    assert "Ligne 4" in page.locator("ul.warnings").inner_text()  # pyxform's warning with its row
     assert "Tout va bien ?" in page.locator("table.fields").inner_text()  # the form's own French labels
     web.check(page, "uploaded")
 
