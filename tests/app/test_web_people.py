@@ -132,6 +132,14 @@ def test_reset_and_deactivate_say_what_they_ended(client, world, engine):
     assert client.get("/people/users/monitor2").status_code == 200  # audit table renders
 
 
+def test_an_admin_resetting_their_own_password_stays_signed_in_here(client, world):
+    signed_in(client, "admin")
+    reset = post(client, "/people/users/admin/password", {"password": "Mutshatsha-lantern-copper-3"})
+    assert reset.status_code == 303
+    assert client.get("/people").status_code == 200  # a fresh session for this browser, as on /account
+    assert client.get("/api/v1/me", headers=world.admin.bearer).status_code == 401  # the old token is revoked
+
+
 def test_admin_revokes_a_users_device_only_through_that_user(client, world, engine):
     with session_scope(engine) as s:
         accounts.create_device(s, name="tab one", user="monitor")
