@@ -189,16 +189,33 @@ def _steps(session: SessionDep, actor: Any, case: ChildCase, allowed: list[str])
     return steps, waiting
 
 
+def _event_note(details: dict[str, Any]) -> str | None:
+    """What an event's details add to its line on the timeline (consent purpose, target NGO, risk)."""
+    if "purpose" in details:
+        given = gettext("Given") if details.get("given") else gettext("Withdrawn")
+        return f"{label(PURPOSE_LABELS, details['purpose'])}: {given}"
+    if isinstance(details.get("risk_level"), list) and len(details["risk_level"]) == 2:
+        before, after = details["risk_level"]
+        return f"{gettext('Risk')}: {label(RISK_LABELS, before)} → {label(RISK_LABELS, after)}"
+    if details.get("organisation"):
+        return str(details["organisation"])
+    if details.get("withdrawn_on"):
+        return gettext("Withdrawn from work on %(date)s", date=details["withdrawn_on"])
+    return None
+
+
 def _case_page(request: Request, actor: Any, session: SessionDep, code: str, *, errors: dict[str, str] | None = None,
                failed: str | None = None, values: dict[str, Any] | None = None, identity: Any = None,
                status_code: int = 200) -> Response:
     case = access.visible_case(session, actor=actor, code=code)
     view = reading.case_view(session, actor=actor, case=case)
     full = access.access_level(actor, case) == "full"
+    rows = queries.events(session, case.id) if view.events is not None else []
+    timeline = [(e, _event_note(row.details or {})) for e, row in zip(view.events or [], rows, strict=False)]
     steps, waiting = _steps(session, actor, case, view.allowed_actions or []) if view.allowed_actions is not None \
         else ([], False)
     return render(request, "cases/case.html", {
-        "case": view, "steps": steps, "waiting": waiting and case.pending_request is not None,
+        "case": view, "timeline": list(reversed(timeline)), "steps": steps, "waiting": waiting and case.pending_request is not None,
         "pending_by_me": case.pending_request is not None and case.requested_by_user_id == actor.user.id,
         "can_service": full and case.status in remediation.SERVICE_STATES,
         "can_followup": full and case.status in remediation.FOLLOWUP_STATES,
