@@ -177,7 +177,9 @@ def _read_ogr(source: str) -> gpd.GeoDataFrame:
     try:
         return pyogrio.read_dataframe(source)
     except Exception as exc:  # pyogrio raises several error types for unreadable data
-        message = str(exc).split("\n")[0][:200]
+        message = str(exc).split("\n")[0]
+        # never the server's (temporary) path in a message: only the file's own name
+        message = re.sub(r"(/vsizip/)?(/[^\s'\"]*/)+", "", message)[:200]
         raise UnreadableFile(f"cannot read the file as geodata: {message}") from exc
 
 

@@ -96,3 +96,11 @@ def test_cli_dry_run_lists_each_kind_of_row(engine, settings, forms, tmp_path, m
     r = runner.invoke(cli, ["sites", "import", str(path), "--dry-run", "--json"])
     assert json.loads(r.output)["items"][2] == {"row": 3, "code": "C", "name": "Site C", "action": "created",
                                                 "changed": []}
+
+
+def test_an_unreadable_upload_is_refused_without_the_servers_path(client, world, forms):
+    broken = {"file": ("broken.geojson", b"{nonsense", "application/geo+json")}
+    r = client.post("/api/v1/sites/import?dry_run=true", headers=world.coordinator.bearer, files=broken)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "sites.unreadable"
+    message = r.json()["error"]["message"]
+    assert "broken.geojson" in message and "asmfield-sites-" not in message and "/tmp" not in message
