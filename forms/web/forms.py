@@ -55,6 +55,12 @@ UPLOAD_TYPES = ".xlsx,.xlsm,.xml,.md"
 KIND_NAMES = {FormKind.site_visit: N_("Site visit"), FormKind.case_intake: N_("Case intake"),
               FormKind.case_followup: N_("Case follow-up"), FormKind.general: N_("General")}
 STATE_NAMES = {FormState.open: N_("Open"), FormState.closed: N_("Closed")}
+#: question types (the field schema's) in words
+TYPE_NAMES = {"string": N_("Text"), "int": N_("Whole number"), "decimal": N_("Decimal number"), "date": N_("Date"),
+              "dateTime": N_("Date and time"), "time": N_("Time"), "select1": N_("One choice"),
+              "select": N_("Several choices"), "geopoint": N_("GPS point"), "geotrace": N_("GPS line"),
+              "geoshape": N_("GPS area"), "barcode": N_("Barcode"), "boolean": N_("Yes or no"),
+              "binary": N_("File"), "image": N_("Photo"), "audio": N_("Sound recording"), "video": N_("Video")}
 ROW = re.compile(r"^\s*\[row\s*:\s*(\d+)\]\s*")
 #: how XLSForm language columns name our languages, besides their code: ``label::Français (fr)``
 LANGUAGE_NAMES = {"fr": ("français", "francais", "french"), "en": ("english", "anglais")}
@@ -139,6 +145,14 @@ def label_in(labels: dict[str, str] | None, lang: str) -> str:
         if key.strip().lower().startswith(names) or key.strip().lower() == lang:
             return text
     return labels.get("default") or next(iter(labels.values()), "")
+
+
+def type_name(field: dict[str, Any]) -> str:
+    """A question's type in the user's language (a photo rather than ``binary``)."""
+    kind = field.get("type") or ""
+    if kind == "binary" and field.get("mediatype"):
+        kind = str(field["mediatype"]).split("/")[0]
+    return _(TYPE_NAMES[kind]) if kind in TYPE_NAMES else kind
 
 
 def split_row(message: str) -> tuple[int | None, str]:
@@ -290,7 +304,7 @@ def _form_page(request: Request, session: Session, actor: Actor, hooks_names: fr
         "uploaded": uploaded, "outcome": request.query_params.get("outcome"),
         "uploaded_missing": [m.filename for m in uploaded_media if m.status == "missing"],
         "warnings": [split_row(w) for w in (uploaded.warnings if uploaded else [])],
-        "fields": published.fields if published else [], "label_in": label_in,
+        "fields": published.fields if published else [], "label_in": label_in, "type_name": type_name,
         "split_rows": lambda warnings: [split_row(w) for w in warnings],
         "manage": service.may_manage(actor), "errors": errors or {}, "kind_names": KIND_NAMES,
         "state_names": STATE_NAMES, "settings": service.effective_settings(session, form),
