@@ -36,6 +36,18 @@ REVIEWERS = (Role.admin, Role.coordinator)
 MAX_COMMENT = 2000
 
 
+@dataclass(frozen=True)
+class SubmissionReviewed:
+    """The review state of a record changed (emitted through ``Hooks.emit`` in the caller's
+    transaction), e.g. for a capability that leaves rejected submissions out of what it computes."""
+
+    session: Session
+    submission: Submission
+    from_state: str
+    to_state: str
+    actor: Actor
+
+
 @dataclass
 class ReviewStep:
     """One line of a record's review history: who, when, from → to (both None for a comment alone), comment."""
@@ -107,8 +119,12 @@ def set_state(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str,
     if changed:
         target.review_state = state
         session.add(target)
-    return _step(session, actor, target, from_state=before if changed else None, to_state=state if changed else None,
+    step = _step(session, actor, target, from_state=before if changed else None, to_state=state if changed else None,
                  comment=text)
+    if changed:
+        hooks.emit(SubmissionReviewed(session=session, submission=target, from_state=before, to_state=state,
+                                      actor=actor))
+    return step
 
 
 def add_comment(session: Session, *, actor: Actor, hooks: Hooks, instance_id: str, comment: str | None) -> ReviewStep:

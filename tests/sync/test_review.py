@@ -7,6 +7,7 @@ from sqlmodel import select
 from app.db import session_scope
 from app.models import AuditLog
 from sync.models import Submission
+from sync.review import SubmissionReviewed
 from tests.factories import CASE_MD, add_form, batch_item, case_data, new_instance_id, visit_data
 
 BATCH = "/api/v1/sync/batches"
@@ -117,3 +118,14 @@ def test_case_form_submissions_are_not_reviewed_here(client, world, app, engine,
             assert response.status_code == 403 and response.json()["error"]["code"] == "submission.case_data"
     with session_scope(engine) as s:
         assert s.exec(select(Submission.review_state).where(Submission.instance_id == iid)).one() != "approved"
+
+
+def test_a_change_of_state_is_announced_to_other_capabilities(app, client, world, visit_form):
+    """Capabilities that leave rejected visits out of what they compute hear of a rejection."""
+    heard = []
+    app.state.hooks.subscribe(SubmissionReviewed, lambda e: heard.append((e.submission.instance_id, e.from_state,
+                                                                           e.to_state, e.actor.user.username)))
+    iid = visit(client, world.monitor)
+    client.post(comments_url(iid), json={"comment": "Looks fine"}, headers=world.coordinator.bearer)
+    client.patch(review_url(iid), json={"state": "rejected"}, headers=world.coordinator.bearer)
+    assert heard == [(iid, "received", "rejected", "coord")]
