@@ -182,11 +182,13 @@ def _number(text: str) -> bool:
 
 
 def build(fields: list[dict[str, Any]], xform_xml: str, data: dict[str, Any] | None,
-          attachments: list[dict[str, Any]], lang: str, *, instance_label: str = "#%(n)s") -> Answers:
+          attachments: list[dict[str, Any]], lang: str, *, instance_label: str = "#%(n)s",
+          unlabelled: dict[str, str] | None = None) -> Answers:
     """The rows of ``data`` in the order of the form, labelled in ``lang``; unanswered questions left out.
 
     :param attachments: the read API's ``attachments`` of the submission (matched to answers by file name).
     :param instance_label: how a repeat instance is numbered (``%(n)s``), already translated.
+    :param unlabelled: names for questions the form gives no label (``start``, ``end``: metadata), translated.
     """
     labels = form_labels(xform_xml)
     by_name = {a["name"]: a for a in attachments}
@@ -205,8 +207,9 @@ def build(fields: list[dict[str, Any]], xform_xml: str, data: dict[str, Any] | N
     out = Answers()
 
     def label_of(f: dict[str, Any]) -> str:
-        return (pick(labels.questions.get(f["path"]), lang) or pick(f.get("labels"), lang) or f.get("name")
-                or f["path"].rsplit("/", 1)[-1])
+        name = f.get("name") or f["path"].rsplit("/", 1)[-1]
+        return (pick(labels.questions.get(f["path"]), lang) or pick(f.get("labels"), lang)
+                or (unlabelled or {}).get(name) or name)
 
     def walk(parent: str | None, values: dict[str, Any], level: int, where: str) -> list[Row]:
         rows: list[Row] = []

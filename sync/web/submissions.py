@@ -42,7 +42,10 @@ MESSAGES = {"review.empty": N_("Choose another state or write a comment."),
             "review.bad_state": N_("Choose a review state."),
             "review.forbidden": N_("Only coordinators and administrators review submissions."),
             "request.bad_date": N_("Write a date as 2026-03-01.")}
-FILTERS = ("form", "review_state", "device", "submitter", "site", "from", "to", "attachments", "mapped")
+#: Names for the metadata questions forms leave unlabelled (XLSForm's start, end, today, deviceid…).
+UNLABELLED = {"start": N_("Form opened"), "end": N_("Form finished"), "today": N_("Day of the survey"),
+              "deviceid": N_("Device identifier"), "username": N_("Username on the device"),
+              "phonenumber": N_("Phone number"), "email": N_("E-mail")}
 
 
 def _message(exc: DomainError) -> str:
@@ -111,7 +114,8 @@ def _detail_context(request: Request, session: SessionDep, actor: Actor, hooks: 
     version = session.get(FormVersion, submission.form_version_id)
     lang = current_language()
     built = answers.build(version.fields if version else [], version.xform_xml if version else "", detail.data,
-                          [a.model_dump() for a in detail.attachments], lang, instance_label=gettext("#%(n)s"))
+                          [a.model_dump() for a in detail.attachments], lang, instance_label=gettext("#%(n)s"),
+                          unlabelled={k: gettext(v) for k, v in UNLABELLED.items()})
     points = built.points or ([{"lat": detail.lat, "lon": detail.lon, "label": gettext("Location")}]
                               if detail.lat is not None and detail.lon is not None else [])
     steps = review.history(session, actor=actor, hooks=hooks, instance_id=instance_id)

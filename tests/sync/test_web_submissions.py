@@ -105,6 +105,20 @@ def test_a_review_through_the_page_is_listed_and_refusals_keep_what_was_typed(ap
     assert listed["review_state"] == "needs_review" and len(listed["items"]) == 1
 
 
+def test_an_edited_record_shows_its_versions_and_the_older_one_says_it_was_replaced(app, client, world, visit_form):
+    first = sent_visit(client, world.monitor)
+    edit = new_instance_id()
+    item = batch_item(edit, data=visit_data(workers=30), deprecated_id=first)
+    assert client.post("/api/v1/sync/batches", json={"items": [item]}, headers=world.monitor.bearer).status_code == 200
+    coord = signed_in(app, world.coordinator)
+    newest = coord.get(f"/submissions/{edit}").text
+    assert "Historique des modifications" in newest and f'href="/submissions/{first}"' in newest
+    older = coord.get(f"/submissions/{first}").text
+    assert f'href="/submissions/{edit}"' in older and "remplacée par une modification" in older
+    listed = coord.get("/submissions").text
+    assert edit in listed and f"/submissions/{first}\"" not in listed
+
+
 # -- in a real browser over the demo data ----------------------------------------------------
 
 
