@@ -318,6 +318,10 @@ def test_the_case_pages_in_french_on_a_phone(web):
         first.click()
         cw.wait_for_load_state()
         web.check(cw, "case-fr")
+    co = web.sign_in("coord", lang="fr")
+    co.goto(web.url("/cases"))
+    assert co.locator("table.cases tbody tr").count() > cw.locator("table.cases tbody tr").count()
+    web.check(co, "list-coordinator-fr")
     other = api_json(web.sign_in("cw_kipaji", lang="fr"), "/api/v1/cases?limit=1")["cases"][0]["code"]
     assert cw.goto(web.url(f"/cases/{other}")).status == 404
 
