@@ -27,7 +27,7 @@ from geodata.stages import site_stage, to_visit
 SUPPRESS_BELOW = 5
 #: Kinds listed by default (legal areas — ZEA, permits — only when asked for by kind).
 LISTED_KINDS = queries.MAPPABLE_KINDS
-PER_PAGE = 50
+PER_PAGE = 30
 #: answers summed into the site's child figures (names of the site-visit form's fields)
 CHILD_FIELDS = ("children_u15_seen", "children_15_17_seen", "children_referred")
 
