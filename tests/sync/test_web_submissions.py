@@ -230,3 +230,19 @@ def test_another_monitor_does_not_see_the_visit(web):
     web.check(other, "submissions-other-monitor")
     response = other.goto(web.url(f"/submissions/{iid}"))
     assert response is not None and response.status == 404
+
+
+@pytest.mark.browser
+def test_a_demo_visit_with_photos_reads_well_for_an_administrator(web):
+    page = web.sign_in("admin", lang="en")
+    listed = api_json(page, "/api/v1/forms/asm_site_visit/submissions?limit=200")["items"]
+    visit = max(listed, key=lambda i: (sum(a["received"] for a in i["attachments"]), len(i["data"])))
+    page.goto(web.url(f"/submissions/{visit['instance_id']}"))
+    assert page.locator("h1").inner_text() == "ASM site visit"
+    assert page.locator(".gallery img").count() == sum(a["received"] for a in visit["attachments"]) > 0
+    labels = page.locator("dl.answers dt").all_inner_texts()
+    assert "Type of visit" in labels and not any(label.startswith("/") for label in labels)
+    web.check(page, "demo-visit")
+    page.goto(web.url("/submissions?page=2"))
+    assert page.locator("nav.pager").inner_text().startswith("← Previous")
+    web.check(page, "page-2")
