@@ -126,7 +126,7 @@ def refusal(exc: DomainError, default_field: str) -> dict[str, str]:
 
 @router.get("/cases")
 def case_list(request: Request, actor: WebActorDep, session: SessionDep, state: str = "", site: str = "",
-              risk: str = "", caseworker: str = "", overdue: str = "", q: str = "", page: int = 1) -> Response:
+              risk: str = "", caseworker: str = "", overdue: str = "", q: str = "", page: str = "1") -> Response:
     """My cases: what needs doing first, counts by state, filters kept in the URL."""
     access.require_case_role(actor)
     items = reading.worklist(session, actor=actor, now=utcnow())
@@ -138,7 +138,7 @@ def case_list(request: Request, actor: WebActorDep, session: SessionDep, state: 
               and (not q or q.upper().replace(" ", "") in i.case.code.replace("-", "").upper().replace(" ", "")
                    or q.upper() in i.case.code)]
     pages = max(1, (len(wanted) + PER_PAGE - 1) // PER_PAGE)
-    page = min(max(page, 1), pages)
+    number = min(max(int(page) if page.isdigit() and len(page) < 6 else 1, 1), pages)
     filters = {"state": state, "site": site, "risk": risk, "caseworker": caseworker, "overdue": overdue, "q": q}
     kept = {k: v for k, v in filters.items() if v}
     counts: dict[str, int] = {}
@@ -146,8 +146,8 @@ def case_list(request: Request, actor: WebActorDep, session: SessionDep, state: 
         counts[item.case.status] = counts.get(item.case.status, 0) + 1
     first = {need: [i for i in items if need in i.needs] for need in NEED_LABELS}
     return render(request, "cases/list.html", {
-        "items": wanted[(page - 1) * PER_PAGE: page * PER_PAGE], "total": len(items), "shown": len(wanted),
-        "page": page, "pages": pages, "filters": filters,
+        "items": wanted[(number - 1) * PER_PAGE: number * PER_PAGE], "total": len(items), "shown": len(wanted),
+        "page": number, "pages": pages, "filters": filters,
         "here_without_page": "/cases?" + urlencode(kept) + ("&" if kept else ""),
         "counts": [(s, counts[s]) for s in lifecycle.STATES if s in counts], "first": first,
         "state_options": [(s, label(STATE_LABELS, s)) for s in lifecycle.STATES],

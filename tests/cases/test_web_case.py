@@ -355,3 +355,18 @@ def test_the_work_list_knows_the_referral_deadlines_and_the_follow_ups_due(app, 
                                                     "in_school_or_training": "yes"})
         assert r.status_code == 303
     assert needs(31)[served] == [] and needs(51)[served] == ["followup_due"]
+
+
+def test_a_coordinator_merges_a_duplicate_from_its_page(app, kit, world):
+    original = kit.intake(world.caseworker_a).code
+    copy = kit.intake(world.caseworker_a, child_given_name="Mwambaa").code
+    with signed_in(app, "coord") as co:
+        refused = post(co, f"/cases/{copy}/merge", {"into": copy})
+        assert refused.status_code == 422 and 'id="e-merge-into"' in refused.text
+        assert f'value="{copy}"' in refused.text  # what was typed stays
+        assert post(co, f"/cases/{copy}/merge", {"into": original}).status_code == 303
+        page = co.get(f"/cases/{copy}")
+        assert "merged_duplicate" in page.text and f'href="/cases/{original}"' in page.text
+        assert co.get("/cases?page=x&state=merged_duplicate").status_code == 200
+    with signed_in(app, "cw_a") as cw:  # merging is a coordinator's decision
+        assert post(cw, f"/cases/{original}/merge", {"into": copy}).status_code == 403
