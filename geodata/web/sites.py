@@ -10,6 +10,7 @@ the browser only ever sends that token back, never a path.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -30,6 +31,7 @@ from geodata import importers, site_page, upsert
 from geodata.routes import SiteIndexDep
 from geodata.schemas import ImportReport
 
+log = logging.getLogger(__name__)
 router = web_router()
 #: this module's entries in the top navigation
 NAV: tuple[NavLink, ...] = (NavLink("/sites", N_("Sites"), roles=("admin", "coordinator", "monitor"), order=25),)
@@ -307,6 +309,12 @@ def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, se
         field, text = _error(exc)
         return _import_form(request, errors={field: _sanitise(text, folder, name)}, values=values,
                             status_code=exc.status_code if 400 <= exc.status_code < 500 else 422)
+    except Exception:  # a file that trips the readers in a way they do not name: say so, log the cause
+        log.exception("site import dry run failed for %s", name)
+        session.rollback()
+        shutil.rmtree(folder, ignore_errors=True)
+        return _import_form(request, errors={"file": gettext("The file cannot be read as geodata.")}, values=values,
+                            status_code=422)
     report["filename"] = name
     return _import_form(request, values=values, report=report, token=token)
 

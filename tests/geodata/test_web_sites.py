@@ -130,6 +130,17 @@ def test_dry_run_then_confirm_imports_the_same_file(client, seeded, engine):
     assert client.post("/sites/import/confirm", data={"token": "../../etc"}, headers=SAME_ORIGIN).status_code == 410
 
 
+def test_an_upload_waits_an_hour_at_most(client, seeded, settings):
+    signed_in(client, "coord")
+    dry = client.post("/sites/import", files=upload(sites_frame([("LATE", SITE)])), headers=SAME_ORIGIN)
+    token = re.search(r'name="token" value="([^"]+)"', dry.text).group(1)
+    meta = settings.data_dir / "pending-site-imports" / token / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "created": 0}))
+    late = client.post("/sites/import/confirm", data={"token": token}, headers=SAME_ORIGIN)
+    assert late.status_code == 410 and 'aria-invalid="true"' in late.text
+    assert client.get("/sites/LATE").status_code == 404
+
+
 def test_bad_files_are_refused_beside_the_field_without_server_paths(client, seeded, settings):
     signed_in(client, "coord")
     cases = [
