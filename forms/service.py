@@ -216,6 +216,7 @@ def add_form(
     media: Sequence[IncomingMedia] = (),
     form_settings: dict[str, Any] | None = None,
     generated: Collection[str] = (),
+    keep_source: bool = False,
 ) -> AddFormResult:
     """Upload an XLSForm or XForm: create the form or publish a new version of it.
 
@@ -224,6 +225,8 @@ def add_form(
     :param media: files referenced by the form, attached to the resulting version.
     :param form_settings: initial settings (``location_field``, ``site_mapping``, ``site_field``).
     :param generated: media names the server generates per caller (``Hooks.per_caller_names``); never uploaded.
+    :param keep_source: also keep an uploaded XLSForm in the blob store (by its sha256, the version's
+        ``source_sha256``) so people can download it again (:func:`xlsform_source`).
     :returns: the form, the version, whether it was created, pyxform's warnings and attached media.
     :raises DomainError: 413 too large, 415 not a form file, 422 conversion/XForm errors,
         409 ``form.version_conflict`` when the version exists with a different XForm.
@@ -250,6 +253,8 @@ def add_form(
                                       "change the version (settings sheet) to publish a new one",
                                       details={"version": info.version})
 
+    if keep_source and file_type(filename, content) in ("xlsx", "md"):
+        blobs.put_bytes(content)  # durable before the version row commits
     if existing is not None:
         if kind is not None and form.kind != kind:
             change_kind(session, form=form, kind=kind, actor=actor)
@@ -289,6 +294,15 @@ def add_form(
                           generated=generated) for m in media]
     session.flush()
     return AddFormResult(form=form, version=version, created=True, warnings=warnings, media=attached)
+
+
+def xlsform_source(blobs: BlobStore, version: FormVersion) -> bytes | None:
+    """The XLSForm ``version`` was made from, when it was kept (``add_form(keep_source=True)``); None for
+    XForm uploads and sources not kept."""
+    if file_type(version.source_filename, b"") == "xml" or not blobs.exists(version.source_sha256):
+        return None
+    with blobs.open(version.source_sha256) as source:
+        return source.read()
 
 
 def _flush_upload(session: Session, xml_form_id: str) -> None:

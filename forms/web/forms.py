@@ -39,7 +39,7 @@ from forms import queries, service
 from forms.demo import bundled_files
 from forms.errors import FormForbidden
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormMedia, FormState, FormVersion
-from forms.xlsform import markdown_to_xlsx
+from forms.xlsform import file_type, markdown_to_xlsx
 
 router = web_router()
 #: this module's entries in the top navigation (every role lists the forms of the kinds it may see)
@@ -193,7 +193,7 @@ def media_lines(version: FormVersion, stored: list[FormMedia], per_caller: froze
 
 @cache
 def _bundled_sources() -> dict[str, Path]:
-    """sha256 of each bundled form file -> the file (its XLSForm can be downloaded; uploads are not kept)."""
+    """sha256 of each bundled form file -> the file (its XLSForm can be downloaded)."""
     return {sha256(p.read_bytes()).hexdigest(): p for p in bundled_files() if p.suffix in (".md", ".xlsx")}
 
 
@@ -271,7 +271,7 @@ def _add(request: Request, session: Session, actor: Actor, settings: Settings, b
          per_caller: frozenset[str], content: bytes, filename: str | None, kind: str) -> Response:
     try:
         result = service.add_form(session, blobs=blobs, settings=settings, actor=actor, content=content,
-                                  filename=filename, kind=kind or None, generated=per_caller)
+                                  filename=filename, kind=kind or None, generated=per_caller, keep_source=True)
     except DomainError as exc:
         return _refused(request, session, actor, settings, exc, filename, kind)
     outcome = "created" if result.created else "same"
@@ -282,7 +282,13 @@ def _add(request: Request, session: Session, actor: Actor, settings: Settings, b
 # -- one form ----------------------------------------------------------------------------
 
 
-def _form_page(request: Request, session: Session, actor: Actor, hooks_names: frozenset[str], xml_form_id: str, *,
+def _has_source(blobs: BlobStore, version: FormVersion) -> bool:
+    return version.source_sha256 in _bundled_sources() or (
+        file_type(version.source_filename, b"") != "xml" and blobs.exists(version.source_sha256))
+
+
+def _form_page(request: Request, session: Session, actor: Actor, blobs: BlobStore, hooks_names: frozenset[str],
+               xml_form_id: str, *,
                errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     form = _visible(session, actor, xml_form_id)
     published = queries.published_version(session, form)
@@ -297,7 +303,7 @@ def _form_page(request: Request, session: Session, actor: Actor, hooks_names: fr
     return render(request, "forms/form.html", {
         "form": form, "published": published, "versions": versions,
         "uploaders": _names(session, {v.created_by_user_id for v in versions}),
-        "sources": {v.id: v.source_sha256 in _bundled_sources() for v in versions},
+        "sources": {v.id: _has_source(blobs, v) for v in versions},
         "media": lines, "uploadable": [m.filename for m in lines if m.status in ("missing", "uploaded")],
         "generated": any(m.status in ("generated", "placeholder", "per_caller") for m in lines), "size": _size,
         "missing": [m.filename for m in lines if m.status == "missing"],
@@ -316,8 +322,9 @@ def _form_page(request: Request, session: Session, actor: Actor, hooks_names: fr
 
 
 @router.get("/forms/{xml_form_id}", response_class=HTMLResponse)
-def form_page(xml_form_id: str, request: Request, actor: WebActorDep, session: SessionDep, hooks: HooksDep) -> Response:
-    return _form_page(request, session, actor, hooks.per_caller_names(), xml_form_id)
+def form_page(xml_form_id: str, request: Request, actor: WebActorDep, session: SessionDep, blobs: BlobsDep,
+              hooks: HooksDep) -> Response:
+    return _form_page(request, session, actor, blobs, hooks.per_caller_names(), xml_form_id)
 
 
 def _set_state(xml_form_id: str, actor: Actor, session: Session, state: str) -> Response:
@@ -352,18 +359,18 @@ async def upload_media(xml_form_id: str, request: Request, actor: WebActorDep, s
         if part is None:
             raise UploadRefused("no file", code="form.file_missing", status_code=400)
     except DomainError as exc:
-        return await run_in_threadpool(_media_refused, request, session, actor, settings, per_caller, form, exc)
+        return await run_in_threadpool(_media_refused, request, session, actor, settings, blobs, per_caller, form, exc)
     content, _filename, media_type = part
     return await run_in_threadpool(_add_media, request, session, actor, settings, blobs, per_caller, form, name,
                                    content, media_type)
 
 
-def _media_refused(request: Request, session: Session, actor: Actor, settings: Settings, per_caller: frozenset[str],
-                   form: Form, exc: DomainError) -> Response:
+def _media_refused(request: Request, session: Session, actor: Actor, settings: Settings, blobs: BlobStore,
+                   per_caller: frozenset[str], form: Form, exc: DomainError) -> Response:
     session.rollback()
     field = "name" if exc.code in ("form.media_not_referenced", "form.bad_media_name", "form.media_generated") else "media"
     status = exc.status_code if 400 <= exc.status_code < 500 else 400
-    return _form_page(request, session, actor, per_caller, form.xml_form_id,
+    return _form_page(request, session, actor, blobs, per_caller, form.xml_form_id,
                       errors={field: _reason(exc, settings)}, status_code=status)
 
 
@@ -373,7 +380,7 @@ def _add_media(request: Request, session: Session, actor: Actor, settings: Setti
         service.add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, generated=per_caller,
                           upload=service.IncomingMedia(filename=name, content=content, media_type=media_type))
     except DomainError as exc:
-        return _media_refused(request, session, actor, settings, per_caller, form, exc)
+        return _media_refused(request, session, actor, settings, blobs, per_caller, form, exc)
     return redirect(f"/forms/{quote(form.xml_form_id, safe='')}?done=media#media")
 
 
@@ -396,14 +403,17 @@ def download_xform(xml_form_id: str, version: str, actor: WebActorDep, session: 
 
 
 @router.get("/forms/{xml_form_id}/versions/{version}/xlsform")
-def download_xlsform(xml_form_id: str, version: str, actor: WebActorDep, session: SessionDep) -> Response:
-    """The XLSForm of a version when the server still has it (the bundled forms), as an .xlsx workbook."""
+def download_xlsform(xml_form_id: str, version: str, actor: WebActorDep, session: SessionDep,
+                     blobs: BlobsDep) -> Response:
+    """The XLSForm of a version when the server has it (uploaded through these pages, or bundled), as .xlsx."""
     form = _visible(session, actor, xml_form_id)
     found = service.require_version(session, form, version)
-    source = _bundled_sources().get(found.source_sha256)
-    if source is None:
+    bundled = _bundled_sources().get(found.source_sha256)
+    content = bundled.read_bytes() if bundled is not None else service.xlsform_source(blobs, found)
+    if content is None:
         raise DomainError(_("The server keeps the XForm of this version, not the XLSForm it was made from."),
                           code="form.source_not_kept", status_code=404)
-    content = markdown_to_xlsx(source.read_text("utf-8")) if source.suffix == ".md" else source.read_bytes()
+    if file_type(found.source_filename, content) == "md":
+        content = markdown_to_xlsx(content.decode("utf-8"))
     return _attachment(content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        f"{form.xml_form_id}-{found.version}.xlsx")

@@ -125,7 +125,7 @@ def test_unknown_forms_and_versions_are_404_pages(client, world):
     assert client.post("/forms/nope/close", headers=SAME_ORIGIN).status_code == 404
     upload_page(client, simple_form("known", "1"))
     assert client.get("/forms/known/versions/9/xform").status_code == 404
-    assert client.get("/forms/known/versions/1/xlsform").status_code == 404  # uploads keep only the XForm
+    assert client.get("/forms/known/versions/9/xlsform").status_code == 404
 
 
 # -- refusals beside the file field --------------------------------------------------------
@@ -219,11 +219,25 @@ def test_the_xform_download_is_the_apis_xform(client, world):
     assert download.content == client.get("/api/v1/forms/downloadable/versions/2.xml").content
 
 
-def test_an_xlsx_workbook_uploads_like_the_markdown_form(client, world, tmp_path):
+def test_an_xlsx_workbook_uploads_like_the_markdown_form_and_downloads_again(client, world):
     signed_in(client, world.coordinator)
-    page = upload_page(client, xlsx_form("from_excel", "5"), "from_excel.xlsx")
+    workbook = xlsx_form("from_excel", "5")
+    page = upload_page(client, workbook, "from_excel.xlsx")
     assert page.status_code == 303
     assert "Remarque" in client.get("/forms/from_excel").text
+    download = client.get("/forms/from_excel/versions/5/xlsform")
+    assert download.status_code == 200 and download.content == workbook
+    assert 'filename*=UTF-8\'\'from_excel-5.xlsx' in download.headers["content-disposition"]
+
+
+def test_an_xform_upload_has_no_xlsform_to_download(client, world):
+    signed_in(client, world.coordinator)
+    upload_page(client, simple_form("as_xml", "1"))
+    xform = client.get("/forms/as_xml/versions/1/xform").content.replace(b'version="1"', b'version="2"')
+    assert upload_page(client, xform, "as_xml.xml").status_code == 303
+    assert client.get("/forms/as_xml/versions/2/xlsform").status_code == 404
+    assert "/versions/2/xlsform" not in client.get("/forms/as_xml").text
+    assert client.get("/forms/as_xml/versions/1/xlsform").status_code == 200  # the markdown form, as a workbook
 
 
 def xlsx_form(form_id: str, version: str, *, broken: bool = False) -> bytes:
