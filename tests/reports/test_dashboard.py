@@ -3,9 +3,12 @@ rows themselves, where each role lands, and the page in the browser (French and 
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import timedelta
+from types import SimpleNamespace
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
@@ -18,11 +21,13 @@ from app.timeutil import utcnow
 from cases.demo import seed as seed_cases
 from forms.demo import seed as seed_forms
 from forms.models import CASE_FORM_KINDS, Form
+from forms.xform import parse_xform
 from geodata import demo as geodata_demo
 from reports import dashboard
 from sync.models import Submission
+from sync.submission_xml import build_instance_xml
 from tests.app.factories import login
-from tests.browser import api_json
+from tests.browser import api_json, demo_password
 
 
 @pytest.fixture
@@ -158,3 +163,48 @@ def test_a_coordinator_reads_the_dashboard(web, lang, words):
     page.locator("a[href='/submissions?mapped=no']").click()
     page.wait_for_load_state()
     assert "/submissions?mapped=no" in page.url
+
+
+def _figures(page) -> dict[str, int]:  # noqa: ANN001
+    def value(selector: str) -> int:
+        return int(page.locator(selector).inner_text())
+
+    return {"flags": value("a[href^='/map?flag=1'] .value"), "armed": value("ul.flags li:first-child strong"),
+            "waiting": value("a[href='/submissions?attachments=missing'] .value"),
+            "unmapped": value("a[href='/submissions?mapped=no'] .value")}
+
+
+@pytest.mark.browser
+def test_a_visit_sent_from_a_tablet_appears_on_the_dashboard(web):
+    page = web.sign_in("coord", lang="en")
+    page.goto(web.url("/"))
+    before = _figures(page)
+
+    # monitor2's tablet sends a visit off every mapped site, reporting armed men, without its photo yet...
+    with httpx.Client(base_url=web.url(""), auth=("monitor2", demo_password("monitor2")), timeout=30) as http:
+        xform = http.get("/forms/asm_site_visit.xml")
+        assert xform.status_code == 200, xform.text
+        fields = parse_xform(xform.content).fields
+        version = SimpleNamespace(xform_xml=xform.content, fields=fields, xform_sha256=None)
+        answers = {"visit_date": utcnow().date().isoformat(), "visit_type": "unannounced",
+                   "visit_location": "-11.9 27.9 1250 6", "activity_status": "active", "legal_zone": "unknown",
+                   "workers_total": 40, "children_u15_seen": 0, "children_15_17_seen": 0,
+                   "armed_presence": ["unknown_armed"], "summary_risk": "high",
+                   "site_photos": [{"photo_site": "pit.jpg"}]}
+        xml = build_instance_xml(version, geodata_demo.answers_to_data(version, answers), f"uuid:{uuid.uuid4()}")
+        headers = {"X-OpenRosa-Version": "1.0"}
+        sent = http.post("/submission", headers=headers, files={"xml_submission_file": ("submission.xml", xml)})
+        assert sent.status_code in (201, 202), sent.text
+        page.reload()
+        after = _figures(page)
+        assert after == {"flags": before["flags"] + 1, "armed": before["armed"] + 1,
+                         "waiting": before["waiting"] + 1, "unmapped": before["unmapped"] + 1}
+
+        # ...then the photo: the visit no longer waits for it.
+        photo = geodata_demo.site_photo(99)
+        sent = http.post("/submission", headers=headers, files={"xml_submission_file": ("submission.xml", xml),
+                                                               "pit.jpg": ("pit.jpg", photo, "image/jpeg")})
+        assert sent.status_code in (201, 202), sent.text
+    page.reload()
+    assert _figures(page)["waiting"] == before["waiting"]
+    web.check(page, "dashboard-after-a-visit")
