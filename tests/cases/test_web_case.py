@@ -23,6 +23,7 @@ from app.timeutil import utcnow
 from cases import reading
 from tests.app.factories import SAME_ORIGIN, login
 from tests.browser import api_json, demo_password
+from tests.cases.conftest import eligible_answers, photo_file
 
 # -- TestClient: who sees what, and the forms --------------------------------------------------
 
@@ -370,3 +371,19 @@ def test_a_coordinator_merges_a_duplicate_from_its_page(app, kit, world):
         assert co.get("/cases?page=x&state=merged_duplicate").status_code == 200
     with signed_in(app, "cw_a") as cw:  # merging is a coordinator's decision
         assert post(cw, f"/cases/{original}/merge", {"into": copy}).status_code == 403
+
+
+def test_the_revealed_identity_shows_the_photo_through_the_case_api(app, kit, world, tmp_path):
+    sub = kit.submit(world.caseworker_a, "child_case_intake",
+                     eligible_answers(consent_photo="yes", child_photo="child.jpg"), files=[photo_file(tmp_path)])
+    code = kit.case_of(sub).code
+    with signed_in(app, "cw_a") as cw:
+        shown = post(cw, f"/cases/{code}/identity", {"reason": "check it is the same child"})
+        src = f"/api/v1/cases/{code}/photos/child.jpg"
+        assert f'src="{src}"' in shown.text
+        photo = cw.get(src)
+        assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+        # withdrawing consent to photos from the page erases them at once
+        assert post(cw, f"/cases/{code}/consent", {"purpose": "photo", "given": "no"}).status_code == 303
+        assert cw.get(src).status_code == 403
+        assert 'src="/api/v1/cases/' not in post(cw, f"/cases/{code}/identity", {"reason": "again"}).text
