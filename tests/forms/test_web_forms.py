@@ -344,5 +344,8 @@ def test_a_monitor_reads_site_forms_and_a_caseworker_case_forms_without_upload(w
     listing = other.locator("main").inner_text()
     assert "child_case_intake" in listing and "asm_site_visit" not in listing and "Submissions" not in listing
     web.check(other, "forms-caseworker")
+    other.click("a[href='/forms/child_case_intake']")
+    assert other.locator("form.media-upload").count() == 0 and "Submissions" not in other.locator("main").inner_text()
+    web.check(other, "case-intake-caseworker")
     response = other.goto(web.url("/forms/asm_site_visit"))
     assert response.status == 403
