@@ -121,6 +121,7 @@ def _reason(exc: DomainError, settings: Settings, filename: str | None = None) -
                                   reason=split_row(details.get("pyxform_message") or exc.message)[1]),
         "form.xform_invalid": _("This XForm cannot be read: %(reason)s", reason=exc.message),
         "form.kind_fixed": _("This form already has submissions: its kind cannot change."),
+        "form.bad_kind": _("Choose one of the kinds in the list."),
         "form.upload_race": _("Another upload of this form was saved at the same moment; send it again."),
         "form.media_not_referenced": _("The form does not use a file of that name."),
         "form.media_generated": _("The server makes this file for each tablet; it cannot be uploaded."),
@@ -263,8 +264,9 @@ def _refused(request: Request, session: Session, actor: Actor, settings: Setting
         row, message = split_row(details.get("pyxform_message") or exc.message)
         problem = {"row": details.get("row") or row, "sheet": details.get("sheet"), "message": message}
     status = exc.status_code if 400 <= exc.status_code < 500 else 400
-    return _list_page(request, session, actor, settings, errors={"file": _reason(exc, settings, filename)}, problem=problem,
-                      typed={"kind": kind, "filename": filename or ""}, status_code=status)
+    field = "kind" if exc.code in ("form.bad_kind", "form.kind_fixed") else "file"
+    return _list_page(request, session, actor, settings, errors={field: _reason(exc, settings, filename)},
+                      problem=problem, typed={"kind": kind, "filename": filename or ""}, status_code=status)
 
 
 def _add(request: Request, session: Session, actor: Actor, settings: Settings, blobs: BlobStore,

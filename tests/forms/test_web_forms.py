@@ -153,6 +153,12 @@ def test_wrong_files_are_refused_beside_the_field(client, world, filename, conte
     assert page.status_code == status and message in page.text and 'id="e-file"' in page.text
 
 
+def test_an_unknown_kind_is_refused_beside_the_kind_and_kept(client, world):
+    signed_in(client, world.coordinator)
+    page = upload_page(client, simple_form("kinded", "1"), kind="gossip")
+    assert page.status_code == 422 and 'id="e-kind"' in page.text and 'id="e-file"' not in page.text
+
+
 def test_same_version_with_other_content_is_a_409_beside_the_field(client, world):
     signed_in(client, world.coordinator)
     upload_page(client, simple_form("conflicted", "1"))
