@@ -267,6 +267,7 @@ def test_a_caseworker_walks_a_new_case_from_submitted_to_closed(web, owner):
     take(receiver, "Request closure", reason="lost_to_follow_up")
     assert "at least two follow-ups where the child was not found" in receiver.locator("#e-request_closure-reason").inner_text()
     assert receiver.locator("#request_closure-reason").input_value() == "lost_to_follow_up"
+    web.check(receiver, "case-refused-en")
     for days in (60, 20):
         receiver.click("#followups summary")
         receiver.fill("#followup-observed_on", (date.today() - timedelta(days=days)).isoformat())
