@@ -177,7 +177,7 @@ def _steps(session: SessionDep, actor: Any, case: ChildCase, allowed: list[str])
         step: dict[str, Any] = {"action": action, "label": label(ACTION_LABELS, action), "danger": action in DANGER,
                                 "reason": None, "reasons": [], "organisations": [], "risk": action == "verify",
                                 "into": action == "merge"}
-        if t.needs_reason or action in ("request_closure",):
+        if t.needs_reason or action in ("request_closure", "merge"):
             step["reason"] = "select" if t.reasons else "text"
             step["reasons"] = [(r, label(REASON_LABELS, r)) for r in t.reasons]
         if action in ("refer", "transfer"):
@@ -272,14 +272,16 @@ def post_transition(code: str, request: Request, actor: WebActorDep, session: Se
 
 
 @router.post("/cases/{code}/merge", **FORM)
-def post_merge(code: str, request: Request, actor: WebActorDep, session: SessionDep, into: str = Form("")) -> Response:
+def post_merge(code: str, request: Request, actor: WebActorDep, session: SessionDep, into: str = Form(""),
+               reason: str = Form("")) -> Response:
     """Merge the case into the one it duplicates (coordinators; the API's ``POST …/merge``)."""
     access.require_case_role(actor)
     case = access.visible_case(session, actor=actor, code=code)
     try:
-        duplicates.merge(session, actor=actor, case=case, into=into.strip()[:20])
+        duplicates.merge(session, actor=actor, case=case, into=into.strip()[:20], reason=reason.strip()[:500] or None)
     except DomainError as exc:
-        return _refused(request, actor, session, code, exc, form="merge", field="into", values={"into": into})
+        return _refused(request, actor, session, code, exc, form="merge", field="into",
+                        values={"into": into, "reason": reason})
     return redirect(f"/cases/{case.code}#timeline")
 
 

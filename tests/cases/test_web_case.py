@@ -366,8 +366,10 @@ def test_a_coordinator_merges_a_duplicate_from_its_page(app, kit, world):
         refused = post(co, f"/cases/{copy}/merge", {"into": copy})
         assert refused.status_code == 422 and 'id="e-merge-into"' in refused.text
         assert f'value="{copy}"' in refused.text  # what was typed stays
-        assert post(co, f"/cases/{copy}/merge", {"into": original}).status_code == 303
+        assert post(co, f"/cases/{copy}/merge", {"into": original, "reason": "same child, same caregiver"}
+                    ).status_code == 303
         page = co.get(f"/cases/{copy}")
+        assert "same child, same caregiver" in page.text
         assert "merged_duplicate" in page.text and f'href="/cases/{original}"' in page.text
         assert co.get("/cases?page=x&state=merged_duplicate").status_code == 200
     with signed_in(app, "cw_a") as cw:  # merging is a coordinator's decision
