@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from app.composition import build_hooks, make_blob_store
@@ -114,6 +115,25 @@ def test_the_dashboard_shows_the_apis_figures_and_counts_what_the_rows_hold(clie
     assert board.device_count == 4 and board.stale_devices == 2
     stale = {d.name for d in board.devices if d.stale}
     assert all(d.last_seen_at < utcnow() - timedelta(days=dashboard.STALE_DAYS) for d in board.devices if d.name in stale)
+
+
+def test_the_dashboard_asks_the_database_the_same_number_of_questions_however_many_rows(engine, settings, demo):
+    def statements() -> int:
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731 (conn, cursor, statement, ...)
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            board_for(engine, "coord")
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    before = statements()
+    with session_scope(engine) as s:  # more sites, visits and photos (another seed: new codes and instance IDs)
+        more = geodata_demo.load(s, settings, hooks=build_hooks(), blobs=make_blob_store(settings), seed=7,
+                                 n_sites=10, visits_per_site=(3, 4))
+    assert more["visits"] > 20
+    assert statements() == before
 
 
 def test_the_page_links_every_number_to_the_list_behind_it(client, demo):
