@@ -86,7 +86,7 @@ def describe_demo(summary: dict[str, Any]) -> str:
     lines = ["Demo data loaded. Log in at http://127.0.0.1:8000/login with:"]
     for cred in summary["users"]:
         lines.append(f"  {cred['username']:<15} {cred['password']:<28} {cred['role']:<12} {cred['organisation']}")
-    for key in ("forms", "sites", "cases"):
+    for key in ("devices", "forms", "sites", "cases"):
         if summary.get(key):
             lines.append(f"{key}: {summary[key]}")
     return "\n".join(lines)
