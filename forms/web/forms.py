@@ -97,7 +97,7 @@ async def _read(upload: Any, limit: int) -> tuple[bytes, str | None, str | None]
     return b"".join(chunks), upload.filename, media_type
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB"):
         if n < 1024 or unit == "MB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
