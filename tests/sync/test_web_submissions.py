@@ -245,4 +245,8 @@ def test_a_demo_visit_with_photos_reads_well_for_an_administrator(web):
     web.check(page, "demo-visit")
     page.goto(web.url("/submissions?page=2"))
     assert page.locator("nav.pager").inner_text().startswith("← Previous")
+    page.wait_for_load_state("networkidle")
+    weight = page.evaluate("""() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+        .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0)""")
+    assert weight < 300_000, f"the first load of a list page weighs {weight} bytes"
     web.check(page, "page-2")
