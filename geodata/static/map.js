@@ -54,7 +54,8 @@
   }
 
   // -- the map and its base layers ------------------------------------------------------------
-  const map = L.map(el, {minZoom: 4, maxZoom: 18, zoomSnap: 1}).fitBounds(DRC);
+  const map = L.map(el, {minZoom: 3, maxZoom: 18, zoomSnap: 0.5}).fitBounds(DRC);
+  el.asmfieldMap = map;  // for the browser tests (and anyone at the console)
   const canvas = L.canvas({padding: 0.3});
   const provinces = L.geoJSON(null, {
     interactive: false,
@@ -74,13 +75,14 @@
   getJSON(t.provincesUrl).then((data) => provinces.addData(data)).catch(() => say(t.tFailed));
 
   // -- sites ----------------------------------------------------------------------------------
-  const sites = L.layerGroup().addTo(map);
+  const sites = L.featureGroup().addTo(map);
   let sitesKey = null;
   let sitesRequest = 0;
+  let fitted = false;
 
   function drawPoints(data) {
     const layers = [];
-    const radius = map.getZoom() >= 9 ? 6 : 4;
+    const radius = map.getZoom() >= 9 ? 6 : 5;
     for (const row of data.sites) {
       const site = {code: row[0], name: row[1], stage: row[2], flag: row[3]};
       const marker = L.circleMarker([row[5], row[4]], {
@@ -103,7 +105,7 @@
   }
 
   async function loadSites(force) {
-    const zoom = map.getZoom();
+    const zoom = Math.floor(map.getZoom());
     const params = filterParams();
     params.set("zoom", String(zoom));
     if (zoom >= POLYGON_ZOOM) {
@@ -123,6 +125,10 @@
       sites.clearLayers();
       (data.mode === "points" ? drawPoints(data) : drawPolygons(data)).forEach((layer) => sites.addLayer(layer));
       el.dataset.siteCount = data.mode === "points" ? data.sites.length : data.features.length;
+      if (!fitted && data.mode === "points" && data.sites.length) {
+        fitted = true;  // first view: the sites found, not the whole country
+        map.fitBounds(L.latLngBounds(data.sites.map((row) => [row[5], row[4]])), {maxZoom: 9, padding: [20, 20], animate: false});
+      }
       el.dataset.mode = data.mode;
       say("");
     } catch (err) {
@@ -136,8 +142,13 @@
   });
 
   // -- visits (clustered) ---------------------------------------------------------------------
-  const visits = L.markerClusterGroup ? L.markerClusterGroup({showCoverageOnHover: false, maxClusterRadius: 50})
-    : L.layerGroup();
+  const visits = L.markerClusterGroup ? L.markerClusterGroup({
+    showCoverageOnHover: false, maxClusterRadius: 50,
+    // one neutral colour: the default green/yellow/orange clusters would read as formalisation stages
+    iconCreateFunction: (cluster) => L.divIcon({
+      html: "<span>" + cluster.getChildCount() + "</span>", className: "visit-cluster", iconSize: [34, 34],
+    }),
+  }) : L.layerGroup();
 
   async function loadVisits() {
     try {
@@ -174,7 +185,7 @@
   const legalZoom = {};
 
   async function loadLegal(kind) {
-    const zoom = Math.min(map.getZoom(), 12);
+    const zoom = Math.min(Math.floor(map.getZoom()), 12);
     if (legalZoom[kind] === zoom) return;
     legalZoom[kind] = zoom;
     try {
@@ -208,6 +219,8 @@
     switches.querySelectorAll("[data-base]").forEach((input) => {
       if (input.dataset.base !== "provinces" && !bases[input.dataset.base]) input.closest("label").remove();
     });
+    const choices = switches.querySelector(".bases");
+    if (choices && choices.querySelectorAll("input").length < 2) choices.remove();  // nothing to choose
     switches.addEventListener("change", (e) => {
       const input = e.target;
       if (input.dataset.base) { setBase(input.dataset.base); return; }

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from app.http_security import CONTENT_SECURITY_POLICY
 from app.main import create_app
 from tests.app.factories import PASSWORD, login
+from tests.browser import api_json
 from tests.geodata.conftest import KOLWEZI, import_frame, offset, sites_frame, square, submit, visit_answers
 
 
@@ -124,3 +125,83 @@ def test_an_online_tile_server_is_offered_and_allowed_in_img_src(settings, world
 def test_without_a_tile_server_the_policy_names_no_other_host(client, world):
     login(client, "coord", PASSWORD)
     assert client.get("/map").headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+# -- in Chromium, over the demo data ----------------------------------------------------------------
+
+LEGEND = """() => Object.fromEntries([...document.querySelectorAll('#map-legend [data-stage]')]
+    .map(li => [li.dataset.stage, Number(li.querySelector('.count').textContent)]))"""
+
+
+def wait_for_sites(page, count: int | None = None) -> None:
+    if count is None:
+        page.wait_for_function("() => document.getElementById('map').dataset.siteCount !== undefined")
+    else:
+        page.wait_for_function(f"() => document.getElementById('map').dataset.siteCount === '{count}'")
+
+
+@pytest.mark.browser
+def test_the_legend_counts_are_the_statistics_and_follow_the_stage_filter(web):
+    page = web.sign_in("coord", lang="en")
+    page.goto(web.url("/map"))
+    stats = api_json(page, "/api/v1/sites/stats")
+    wait_for_sites(page, stats["sites"])
+    assert page.evaluate(LEGEND) == stats["by_stage"]
+    assert page.inner_text("#map-total") == str(stats["sites"])
+    page.check("#layer-visits")  # visits: clustered, off until asked for
+    page.wait_for_function("() => Number(document.getElementById('map').dataset.visitCount) > 0")
+    web.check(page, "map")
+
+    stage = max(stats["by_stage"], key=lambda s: stats["by_stage"][s])  # the most common stage of the demo
+    page.click(".map-filters summary")
+    page.select_option("#f-stage", stage)
+    page.wait_for_url(f"**/map?stage={stage}")
+    wait_for_sites(page, stats["by_stage"][stage])
+    filtered = api_json(page, f"/api/v1/sites/stats?stage={stage}")
+    page.wait_for_function(f"() => document.getElementById('map-total').textContent === '{filtered['sites']}'")
+    assert page.evaluate(LEGEND) == filtered["by_stage"]
+    sites = api_json(page, f"/api/v1/map/sites?stage={stage}")["sites"]
+    assert {s[2] for s in sites} == {int(stage)}
+
+    page.reload()  # the filter is in the URL: a reload (or a shared link) shows the same map
+    wait_for_sites(page, stats["by_stage"][stage])
+    assert page.input_value("#f-stage") == stage
+    web.check(page, "map-filtered")
+
+
+@pytest.mark.browser
+def test_a_site_popup_links_to_its_page_and_the_zea_layer_toggles(web):
+    page = web.sign_in("coord", lang="en")
+    page.goto(web.url("/map"))
+    wait_for_sites(page)
+    site = api_json(page, "/api/v1/map/sites?zoom=5")["sites"][0]
+    page.evaluate(f"() => {{ document.getElementById('map').asmfieldMap.setView([{site[5]}, {site[4]}], 16, {{animate: false}}); }}")
+    page.wait_for_function("() => document.getElementById('map').dataset.mode === 'polygons'")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    link = page.locator(".leaflet-popup a.site-link")
+    link.wait_for()
+    code = page.locator(".leaflet-popup .map-popup > div").first.inner_text()
+    assert link.get_attribute("href") == f"/sites/{code}"
+    assert code == site[0]
+
+    page.evaluate("() => { document.getElementById('map').asmfieldMap.setView([-10.7, 25.5], 7, {animate: false}); }")
+    page.check("#layer-zea")
+    page.wait_for_function("() => Number(document.getElementById('map').dataset.legalzea) > 0")
+    assert page.evaluate("document.getElementById('map').dataset.onzea") == "1"
+    page.uncheck("#layer-zea")
+    assert page.evaluate("document.getElementById('map').dataset.onzea") == "0"
+    web.check(page, "map-zea")
+
+
+@pytest.mark.browser
+def test_a_monitor_sees_the_map_in_french(web):
+    page = web.sign_in("monitor1", lang="fr")
+    page.goto(web.url("/map?flag=1"))
+    stats = api_json(page, "/api/v1/sites/stats?flag=1")
+    wait_for_sites(page, stats["sites"])
+    assert page.evaluate(LEGEND) == stats["by_stage"]
+    assert "Sites par stade" in page.inner_text("main") and page.is_checked("input[name=flag]")
+    page.check("#layer-pe")
+    page.wait_for_function("() => document.getElementById('map').dataset.legalpe !== undefined")
+    web.check(page, "map-monitor")
