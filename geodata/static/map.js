@@ -54,24 +54,33 @@
   }
 
   // -- the map and its base layers ------------------------------------------------------------
+  let rasterOn = false;  // a raster base map is shown: provinces are outlines only
   const map = L.map(el, {minZoom: 3, maxZoom: 18, zoomSnap: 0.5}).fitBounds(DRC);
   el.asmfieldMap = map;  // for the browser tests (and anyone at the console)
   const canvas = L.canvas({padding: 0.3});
   const provinces = L.geoJSON(null, {
     interactive: false,
-    style: {color: "#8a7a63", weight: 1, fillColor: "#f3eee4", fillOpacity: 1},
+    style: () => ({color: "#8a7a63", weight: 1, fillColor: "#f3eee4", fillOpacity: rasterOn ? 0 : 1}),
   }).addTo(map);
   map.attributionControl.addAttribution("© OpenStreetMap contributors; geoBoundaries, ODbL");
   const bases = {provinces: null};
   if (t.tileUrl) bases.online = L.tileLayer(t.tileUrl, {maxZoom: 18, attribution: "© OpenStreetMap contributors"});
-  if (t.mbtilesUrl) bases.offline = L.tileLayer(t.mbtilesUrl, {maxZoom: 18});
+  if (t.mbtilesUrl) {
+    // only the zooms and the area the file holds (a tile outside it is a 404); deeper zooms enlarge its last level
+    const options = {maxZoom: 18, minZoom: Number(t.mbtilesMin) || 0, maxNativeZoom: Number(t.mbtilesMax) || 18};
+    const b = (t.mbtilesBounds || "").split(",").map(Number);
+    if (b.length === 4 && b.every(Number.isFinite)) options.bounds = [[b[1], b[0]], [b[3], b[2]]];
+    bases.offline = L.tileLayer(t.mbtilesUrl, options);
+  }
 
   function setBase(name) {
     Object.entries(bases).forEach(([key, layer]) => { if (layer && key !== name) map.removeLayer(layer); });
     if (bases[name]) bases[name].addTo(map).bringToBack();
-    provinces.setStyle({fillOpacity: bases[name] ? 0 : 1});
+    rasterOn = Boolean(bases[name]);
+    provinces.resetStyle();
   }
 
+  const firstBase = bases.offline ? "offline" : bases.online ? "online" : "provinces";
   getJSON(t.provincesUrl).then((data) => provinces.addData(data)).catch(() => say(t.tFailed));
 
   // -- sites ----------------------------------------------------------------------------------
@@ -219,6 +228,8 @@
     switches.querySelectorAll("[data-base]").forEach((input) => {
       if (input.dataset.base !== "provinces" && !bases[input.dataset.base]) input.closest("label").remove();
     });
+    const chosen = switches.querySelector("[data-base='" + firstBase + "']");
+    if (chosen) chosen.checked = true;
     const choices = switches.querySelector(".bases");
     if (choices && choices.querySelectorAll("input").length < 2) choices.remove();  // nothing to choose
     switches.addEventListener("change", (e) => {
@@ -268,6 +279,8 @@
     form.addEventListener("change", applyFilters);
     form.addEventListener("submit", (e) => { e.preventDefault(); applyFilters(); });
   }
+
+  setBase(firstBase);
 
   map.on("moveend", () => {
     loadSites(false);

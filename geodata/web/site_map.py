@@ -46,6 +46,16 @@ def _date(value: str | None, errors: dict[str, str], field: str) -> date | None:
         return None
 
 
+def _mbtiles_view(request: Request) -> dict | None:
+    """Zooms and bounds of the offline base map, so the browser asks only for tiles the file has."""
+    source = getattr(request.app.state, "mbtiles", None)
+    if source is None:
+        return None
+    low, high = source.zoom_range
+    bounds = source.bounds
+    return {"min": low, "max": high, "bounds": ",".join(str(v) for v in bounds) if bounds else ""}
+
+
 @router.get("/map", response_class=HTMLResponse)
 def map_page(
     request: Request,
@@ -82,7 +92,7 @@ def map_page(
         "provinces": map_data.province_names(),
         "minerals": map_data.mineral_choices(session),
         "tile_url": settings.tile_url,
-        "has_mbtiles": settings.mbtiles is not None,
+        "mbtiles": _mbtiles_view(request),
         "status_code": 400 if errors else 200,
     }
     return render(request, "geodata/map.html", context, status_code=context["status_code"])

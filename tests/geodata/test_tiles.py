@@ -12,6 +12,8 @@ from PIL import Image
 from app.main import create_app
 from geodata import tiles
 from tests.app.factories import PASSWORD, login
+from tests.browser import Web
+from tests.e2e.server import live_server, settings_env
 
 
 def png(colour: tuple[int, int, int]) -> bytes:
@@ -98,3 +100,41 @@ def test_tiles_need_a_signed_in_reader(tiled_client):
 def test_without_an_mbtiles_setting_there_are_no_tiles(client, world):
     login(client, "coord", PASSWORD)
     assert client.get("/tiles/0/0/0.png").status_code == 404
+
+
+# -- in Chromium: the offline base map of /map ---------------------------------------------------------
+
+
+def make_drc_mbtiles(path, max_zoom: int = 3) -> None:
+    """Every tile of zooms 0..max_zoom, one colour per zoom, as QGIS writes them (TMS rows)."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE metadata (name text, value text)")
+    db.execute("CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob)")
+    db.executemany("INSERT INTO metadata VALUES (?, ?)", [("format", "png"), ("minzoom", "0"),
+                                                          ("maxzoom", str(max_zoom)), ("bounds", "12,-14,32,6")])
+    for z in range(max_zoom + 1):
+        data = png((200, 220 - 20 * z, 180))
+        db.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)",
+                       [(z, x, y, data) for x in range(2 ** z) for y in range(2 ** z)])
+    db.commit()
+    db.close()
+
+
+@pytest.mark.browser
+def test_the_map_draws_the_offline_base_map_from_our_server(settings, world, chromium, tmp_path, request):
+    make_drc_mbtiles(tmp_path / "drc.mbtiles")
+    with live_server(settings_env(settings, mbtiles=tmp_path / "drc.mbtiles")) as server:
+        web = Web(server=server, browser=chromium, test_name=request.node.name)
+        try:
+            page = web.sign_in("coord", lang="en", password=PASSWORD)
+            tiles_seen = []
+            page.on("response", lambda r: "/tiles/" in r.url and tiles_seen.append(r.status))
+            page.goto(web.url("/map"))
+            page.wait_for_selector("#map img.leaflet-tile-loaded")
+            assert page.is_checked("#base-offline")
+            assert tiles_seen and set(tiles_seen) == {200}
+            page.check("#base-provinces")
+            assert page.locator("#map img.leaflet-tile").count() == 0
+            web.check(page, "map-offline")
+        finally:
+            web.close()
