@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -38,7 +39,9 @@ def suppressed(value: int) -> str:
 
 
 def _fold(text: str | None) -> str:
-    return (text or "").casefold()
+    """For matching as people type: no case, no accents ("kasai-central" finds "Kasaï-Central")."""
+    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @dataclass

@@ -63,6 +63,9 @@ def test_the_list_filters_and_counts_per_stage(client, seeded):
     assert 'href="/sites/A"' not in client.get("/sites?q=b").text
     assert 'href="/sites/ZEA-9"' in client.get("/sites?kind=zea").text
     assert 'href="/sites/B"' not in client.get("/sites?visited_days=3650").text
+    assert 'href="/sites/A"' in client.get("/sites?province=lualaba").text
+    assert 'href="/sites/A"' not in client.get("/sites?province=Kasai-Central").text
+    assert '<option value="45" selected>' in client.get("/sites?visited_days=45").text
     assert client.get("/sites?stage=nine&page=x&visited_days=-1").status_code == 200
 
 
