@@ -215,7 +215,9 @@ def _case_page(request: Request, actor: Any, session: SessionDep, code: str, *, 
     steps, waiting = _steps(session, actor, case, view.allowed_actions or []) if view.allowed_actions is not None \
         else ([], False)
     return render(request, "cases/case.html", {
-        "case": view, "timeline": list(reversed(timeline)), "steps": steps, "waiting": waiting and case.pending_request is not None,
+        "case": view, "timeline": list(reversed(timeline)), "steps": steps,
+        "late": bool(view.referral_due_at) and datetime.fromisoformat(
+            str(view.referral_due_at).replace("Z", "+00:00")) < utcnow(), "waiting": waiting and case.pending_request is not None,
         "pending_by_me": case.pending_request is not None and case.requested_by_user_id == actor.user.id,
         "can_service": full and case.status in remediation.SERVICE_STATES,
         "can_followup": full and case.status in remediation.FOLLOWUP_STATES,

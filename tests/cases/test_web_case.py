@@ -390,3 +390,21 @@ def test_the_revealed_identity_shows_the_photo_through_the_case_api(app, kit, wo
         assert post(cw, f"/cases/{code}/consent", {"purpose": "photo", "given": "no"}).status_code == 303
         assert cw.get(src).status_code == 403
         assert 'src="/api/v1/cases/' not in post(cw, f"/cases/{code}/identity", {"reason": "again"}).text
+
+
+def test_a_caseworker_declines_a_referral_with_a_reason(app, kit, world):
+    code = kit.intake(world.caseworker_b).code
+    with signed_in(app, "coord") as co:
+        step(co, code, "verify")
+        step(co, code, "refer", organisation=str(world.ngo_a.id))
+    with signed_in(app, "cw_a") as cw:
+        page = cw.get(f"/cases/{code}")
+        assert 'value="accept"' in page.text and 'id="decline-reason"' in page.text
+        refused = step(cw, code, "decline", expect=422, reason="  ")
+        assert 'id="e-decline-reason"' in refused.text
+        step(cw, code, "decline", reason="no caseworker free in that area")
+        assert cw.get(f"/cases/{code}").status_code == 404  # no longer theirs
+    with signed_in(app, "coord") as co:
+        page = co.get(f"/cases/{code}")
+        assert "no caseworker free in that area" in page.text and 'value="refer"' in page.text
+
