@@ -127,9 +127,18 @@ def site_layer(session: Session, filters: MapFilters, *, zoom: int,
     From ``POLYGON_ZOOM`` on, a GeoJSON FeatureCollection (plus ``"mode": "polygons"``) of the
     sites in ``bbox``, simplified to ``tolerance_m(zoom)`` and clipped to the bbox grown by a
     quarter on each side, with properties code, name, stage, flag.
+
+    Points bodies are kept in the app's site cache (``SiteIndexCache.site_list``) under a key of
+    everything they depend on, as ``read.feature_collection`` does: a repeat view costs two small queries.
     """
     today = today or utcnow().date()
     polygons = zoom >= POLYGON_ZOOM and bbox is not None
+    cache = cache_of(session)
+    # the points body depends on the sites, their stages, the day (staleness) and the filters only
+    key = ("map-points", queries.counter(session, queries.SITES_VERSION), *queries.stage_fingerprint(session), today,
+           filters)
+    if not polygons and (body := cache.site_list(key)) is not None:
+        return body
     rows = _matching(_site_rows(session, filters, columns=("geometry",) if polygons else (),
                                 bbox=bbox if polygons else None), filters, today)
     if polygons and len(rows) <= MAX_POLYGONS:
@@ -140,8 +149,10 @@ def site_layer(session: Session, filters: MapFilters, *, zoom: int,
             continue
         parts.append(f"[{_dumps(r.code)},{_dumps(r.name)},{stage},{1 if r.red_flag else 0},"
                      f"{round(r.lon, PRECISION)},{round(r.lat, PRECISION)}]")
-    return ('{"mode":"points","fields":["code","name","stage","flag","lon","lat"],"sites":['
+    body = ('{"mode":"points","fields":["code","name","stage","flag","lon","lat"],"sites":['
             + ",".join(parts) + "]}").encode("utf-8")
+    cache.keep_site_list(key, body)
+    return body
 
 
 def _polygons(rows: list[tuple[Any, int]], zoom: int, bbox: tuple[float, float, float, float]) -> bytes:
