@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.capability import Capability
 from app.events import GeneratedMedia, SubmissionStored
 from geodata import cli, demo, ingest, media, routes, submission_fields, web
+from sync.review import SubmissionReviewed
 
 capability = Capability(
     name="geodata",
@@ -13,7 +14,8 @@ capability = Capability(
     cli=cli.cli,
     cli_name="sites",
     seed_demo=demo.seed,
-    subscriptions=((SubmissionStored, ingest.on_submission_stored),),
+    subscriptions=((SubmissionStored, ingest.on_submission_stored),
+                   (SubmissionReviewed, ingest.on_submission_reviewed)),
     submission_filters=(("site", submission_fields.site_condition),),
     submission_fields=(submission_fields.site_fields,),
     form_media=(

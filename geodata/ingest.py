@@ -15,6 +15,7 @@ from app.settings import Settings
 from forms.models import Form, FormVersion
 from geodata import placement, queries, stages
 from sync.models import Submission
+from sync.review import SubmissionReviewed
 
 log = logging.getLogger("asmfield.geodata")
 
@@ -23,6 +24,15 @@ def on_submission_stored(event: SubmissionStored) -> None:
     """The ``SubmissionStored`` subscriber (registered by ``geodata.capability``)."""
     on_submission(event.session, submission=event.submission, form=event.form, version=event.version,
                   settings=event.settings)
+
+
+def on_submission_reviewed(event: SubmissionReviewed) -> None:
+    """A visit rejected (or no longer rejected) leaves (or rejoins) the evidence of its site's stage:
+    restage that site now rather than at its next visit (``SubmissionReviewed`` subscriber)."""
+    if event.submission.site_id is None or "rejected" not in (event.from_state, event.to_state):
+        return
+    event.session.flush()  # restaging reads the review state from the database
+    stages.recompute_stages(event.session, [event.submission.site_id])
 
 
 def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,

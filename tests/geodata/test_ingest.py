@@ -2,7 +2,12 @@
 
 from sqlmodel import Session, select
 
+from app.composition import build_hooks
+from app.db import session_scope
+from app.identity import Actor
+from app.models import User
 from geodata.models import Site, SiteStage
+from sync import review
 from tests.geodata.conftest import KOLWEZI, import_frame, offset, sites_frame, square, submit, visit_answers
 
 SITE = square(*KOLWEZI, 100)
@@ -38,6 +43,24 @@ def test_a_visit_sets_the_site_stage_with_history(engine, settings, world, forms
         history = s.exec(select(SiteStage).where(SiteStage.site_id == site.id)).all()
     assert (site.stage, site.stage_status, site.visit_count) == (2, "assessed", 1)
     assert [(h.stage, h.submission_id, h.ladder_version) for h in history] == [(2, sub.id, "v1")]
+
+
+def test_a_rejected_visit_no_longer_counts_for_the_stage_and_counts_again_when_approved(engine, settings, world,
+                                                                                         forms):
+    import_frame(engine, settings, sites_frame([("CD-LU-000001", SITE)]))
+    sub = submit(engine, settings, "monitor", visit_answers(2, visit_date="2026-10-01"), lon=KOLWEZI[0], lat=KOLWEZI[1])
+    hooks = build_hooks()
+
+    def stage_after(state: str) -> tuple[int, int]:
+        with session_scope(engine) as s:
+            review.set_state(s, actor=Actor(user=s.get(User, world.coordinator.user.id)), hooks=hooks,
+                             instance_id=sub.instance_id, state=state)
+        with Session(engine) as s:
+            site = s.exec(select(Site).where(Site.code == "CD-LU-000001")).one()
+            return site.stage, site.visit_count
+
+    assert stage_after("rejected") == (0, 0)
+    assert stage_after("approved") == (2, 1)
 
 
 def test_an_edit_moves_the_visit_and_restages_both_sites(engine, settings, world, forms):
