@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,26 @@ class Web:
         page.context.request.post(self.url("/language"), form={"lang": lang, "next": "/"},
                                   headers={"Origin": self.server.url})
         return page
+
+    def make_user(self, role: str, organisation: str | None = None) -> tuple[str, str]:
+        """A new person of ``role`` made by the demo admin through the API (for tests that must not share a
+        demo user's saved choices, e.g. its language); returns (username, password)."""
+        from app.demo import COORDINATOR_ORG, NGO_ORGS  # noqa: PLC0415 -- reason: only this helper needs them
+
+        username = f"t{uuid.uuid4().hex[:10]}"
+        password = f"Fresh-{uuid.uuid4().hex}"
+        request = self.browser.new_context().request
+        try:
+            origin = {"Origin": self.server.url}
+            request.post(self.url("/api/v1/login"), data={"username": "admin", "password": demo_password("admin")},
+                         headers=origin)
+            org = organisation or (NGO_ORGS[0] if role == "caseworker" else COORDINATOR_ORG)
+            answer = request.post(self.url("/api/v1/users"), headers={**origin, "X-Requested-With": "test"},
+                                  data={"username": username, "password": password, "role": role, "organisation": org})
+            assert answer.status == 201, answer.text()
+        finally:
+            request.dispose()
+        return username, password
 
     def _only_local(self, route) -> None:  # noqa: ANN001
         if urlsplit(route.request.url).hostname == "127.0.0.1":
