@@ -195,10 +195,15 @@
 
   async function loadLegal(kind) {
     const zoom = Math.min(Math.floor(map.getZoom()), 12);
-    if (legalZoom[kind] === zoom) return;
-    legalZoom[kind] = zoom;
+    let query = "?zoom=" + zoom;
+    if (zoom >= 9) {  // close in: only the polygons of the view (padded), however many the country holds
+      const b = map.getBounds().pad(0.5);
+      query += "&bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(2)).join(",");
+    }
+    if (legalZoom[kind] === query) return;
+    legalZoom[kind] = query;
     try {
-      const data = await getJSON(t.legalUrl + kind + "?zoom=" + zoom);
+      const data = await getJSON(t.legalUrl + kind + query);
       legal[kind].clearLayers();
       legal[kind].addData(data);
       el.dataset["legal" + kind] = data.features.length;

@@ -80,7 +80,8 @@ def map_page(
                                   date_to=_date(date_to, errors, "to"))
     site_ids = map_data.matching_site_ids(session, filters) if filters.any else None
     stats = read.stats(session, months=1, site_ids=site_ids)
-    values = {"province": province or "", "stage": stage or "", "mineral": mineral or "",
+    by_name = {name: iso for iso, name in map_data.province_names()}
+    values = {"province": by_name.get(province or "", province or ""), "stage": stage or "", "mineral": mineral or "",
               "flag": filters.flag, "from": date_from or "", "to": date_to or ""}
     stages = [{"stage": s, "label": gettext(label), "count": stats.by_stage.get(str(s), 0)}
               for s, label in STAGE_LABELS.items()]

@@ -50,6 +50,12 @@ def test_filters_come_from_the_url_and_narrow_the_counts(client, mapped):
     assert legend(client.get("/map?province=CD-LU&stage=2").text)["2"] == 1
 
 
+def test_a_province_named_in_the_url_is_the_one_selected(client, mapped):
+    login(client, "coord", PASSWORD)
+    page = client.get("/map?province=Lualaba")
+    assert '<option value="CD-LU" selected>' in page.text and legend(page.text)["2"] == 1
+
+
 def test_bad_filters_are_shown_beside_their_field(client, mapped):
     login(client, "coord", PASSWORD)
     page = client.get("/map?stage=9&from=yesterday")
