@@ -257,7 +257,7 @@ def qualification_dates(session: Session, cases: list[Any] | None = None,
 
 
 def child_labour_kpi(session: Session, *, actor: Actor | None, date_from: date, date_to: date,
-                     small_cells: bool = True) -> dict[str, Any]:
+                     small_cells: bool = True, audited: bool = True) -> dict[str, Any]:
     """The KPI and companion figures for [date_from, date_to], by organisation, province and site.
 
     Coordinators and administrators see every partner; a caseworker sees their NGO's cases only;
@@ -265,6 +265,8 @@ def child_labour_kpi(session: Session, *, actor: Actor | None, date_from: date, 
     :param small_cells: publishable figures (always on in the API and the CLI): whole calendar
         months only, counts from 1 to 4 and whatever would reveal one by subtraction hidden
         (``protect``). Off only for in-process checks of the exact counts.
+    :param audited: record the read (``case.kpi``); a page that shows a monthly trend beside the
+        headline figure audits the headline only, not one row per month.
     """
     if actor is not None and actor.role not in ("admin", "coordinator", "caseworker"):
         raise CaseForbidden("case aggregates are for coordinators, administrators and partner NGOs")
@@ -329,7 +331,8 @@ def child_labour_kpi(session: Session, *, actor: Actor | None, date_from: date, 
                       "remediation service, two consecutive good follow-ups >= 90 days apart; excludes merged "
                       "duplicates and cases without consent to statistics",
     }
-    audit.record(session, "case.kpi", actor=actor, label=None if actor else "cli", object_type="kpi",
-                 object_id="child-labour", date_from=date_from.isoformat(), date_to=date_to.isoformat(),
-                 auth=actor.via if actor else "cli", suppressed=len(cells.hidden))
+    if audited:
+        audit.record(session, "case.kpi", actor=actor, label=None if actor else "cli", object_type="kpi",
+                     object_id="child-labour", date_from=date_from.isoformat(), date_to=date_to.isoformat(),
+                     auth=actor.via if actor else "cli", suppressed=len(cells.hidden))
     return result

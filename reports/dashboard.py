@@ -97,7 +97,7 @@ def build(session: Session, *, actor: Actor, today: date, now: datetime) -> Dash
     start, end = kpi.month_window(None, None, today=today)  # the API's default period
     headline = kpi.child_labour_kpi(session, actor=actor, date_from=start, date_to=end)
     trend = [(first.strftime("%Y-%m"), _published(kpi.child_labour_kpi(session, actor=actor, date_from=first,
-                                                                      date_to=last)["value"]))
+                                                                      date_to=last, audited=False)["value"]))
              for first, last in months]
 
     stats = read.stats(session, months=STAGE_MONTHS, today=today)

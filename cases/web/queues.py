@@ -286,7 +286,7 @@ def kpi_page(request: Request, actor: WebActorDep, session: SessionDep) -> Respo
         figures = _kpi(session, actor, None, None)
     trend = []
     for first, last in _months(figures["_start"], figures["_end"]):
-        value = kpi.child_labour_kpi(session, actor=actor, date_from=first, date_to=last)["value"]
+        value = kpi.child_labour_kpi(session, actor=actor, date_from=first, date_to=last, audited=False)["value"]
         trend.append((first.strftime("%Y-%m"), value))
     status = 400 if errors else 200
     return _page(request, "cases/kpi.html", {

@@ -2,10 +2,13 @@
 
 from datetime import date, timedelta
 
+from sqlmodel import func, select
+
 from app.db import session_scope
 from app.identity import Actor
+from app.models import AuditLog
 from cases.duplicates import duplicate_candidates
-from cases.kpi import suppress
+from cases.kpi import child_labour_kpi, suppress
 from tests.cases.factories import deliver, go, kpi, observe, to_services, withdraw
 
 
@@ -83,3 +86,18 @@ def test_the_api_suppresses_small_counts_and_checks_the_period(client, kit, worl
 
 def test_suppress():
     assert [suppress(n) for n in (0, 1, 4, 5, 12)] == [0, "<5", "<5", 5, 12]
+
+
+def test_each_read_of_the_kpi_is_audited_but_a_page_trend_is_not_one_row_per_month(world, engine):
+    def audit_rows() -> int:
+        with session_scope(engine) as s:
+            return s.exec(select(func.count()).select_from(AuditLog).where(AuditLog.action == "case.kpi")).one()
+
+    before = audit_rows()
+    with session_scope(engine) as s:
+        coordinator = Actor(user=s.merge(world.coordinator.user))
+        child_labour_kpi(s, actor=coordinator, date_from=date(2026, 1, 1), date_to=date(2026, 6, 30))
+        for month in range(1, 7):
+            child_labour_kpi(s, actor=coordinator, date_from=date(2026, month, 1),
+                             date_to=date(2026, month + 1, 1) - timedelta(days=1), audited=False)
+    assert audit_rows() == before + 1
