@@ -24,10 +24,13 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from lxml import etree
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from app.composition import build_hooks, make_blob_store
@@ -35,6 +38,7 @@ from app.db import make_engine, session_scope
 from app.demo import DEMO_PASSWORD, seed_demo
 from tests.conftest import fresh_database
 from tests.e2e.server import LiveServer, live_server, settings_env
+from tests.factories import jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (make install adds it); never Playwright's own download
@@ -227,3 +231,51 @@ def web(demo_server: LiveServer, chromium: Browser, request: pytest.FixtureReque
 def api_json(page: Page, path: str) -> object:
     """GET ``path`` with the page's session cookie (same origin) and return the JSON."""
     return json.loads(page.evaluate(f"fetch({json.dumps(path)}).then(r => r.text())"))
+
+
+def _middle(coordinates) -> tuple[float, float]:  # noqa: ANN001 (GeoJSON coordinates of any geometry)
+    """The mean of a geometry's positions (inside a small site polygon)."""
+    pairs = []
+
+    def walk(value) -> None:  # noqa: ANN001
+        if value and isinstance(value[0], (int, float)):
+            pairs.append(value[:2])
+        else:
+            for part in value:
+                walk(part)
+
+    walk(coordinates)
+    return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
+
+
+def send_visit_with_photo(server_url: str, username: str, site_code: str | None = None) -> tuple[str, str]:
+    """Send an asm_site_visit with a photo inside a demo site (the first, or ``site_code``) as ODK Collect would
+    (OpenRosa, Basic auth, the demo password); returns (instanceID, site code)."""
+    auth = httpx.BasicAuth(username, demo_password(username))
+    headers = {"X-OpenRosa-Version": "1.0"}
+    with httpx.Client(base_url=server_url, auth=auth, headers=headers, timeout=30) as http:
+        forms = etree.fromstring(http.get("/formList").content)
+        ns = {"x": "http://openrosa.org/xforms/xformsList"}
+        version = next(x.findtext("x:version", namespaces=ns) for x in forms.iterfind("x:xform", ns)
+                       if x.findtext("x:formID", namespaces=ns) == "asm_site_visit")
+        features = http.get("/api/v1/sites", params={"kind": "asm_site"}).json()["features"]
+        site = next(f for f in features if site_code in (None, f["properties"]["code"]))
+        code = site["properties"]["code"]
+        lon, lat = _middle(site["geometry"]["coordinates"])
+        iid = f"uuid:{uuid.uuid4()}"
+        xml = f"""<?xml version="1.0"?>
+<asm_site_visit xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms"
+  id="asm_site_visit" version="{version}">
+  <site_id>{code}</site_id><visit_date>{date.today().isoformat()}</visit_date><visit_type>unannounced</visit_type>
+  <visit_location>{lat} {lon} 1250.0 6.0</visit_location><activity_status>active</activity_status>
+  <minerals>cobalt copper</minerals><legal_zone>inside_zea</legal_zone><cooperative_present>yes</cooperative_present>
+  <workers_total>42</workers_total><children_u15_seen>0</children_u15_seen><children_15_17_seen>0</children_15_17_seen>
+  <armed_presence>none</armed_presence>
+  <site_photos><photo_site>entrance.jpg</photo_site></site_photos>
+  <meta><instanceID>{iid}</instanceID></meta>
+</asm_site_visit>""".encode()
+        files = {"xml_submission_file": ("submission.xml", xml, "text/xml"),
+                 "entrance.jpg": ("entrance.jpg", jpeg((640, 480), color="sienna"), "image/jpeg")}
+        response = http.post("/submission", files=files)
+        assert response.status_code == 201, response.text
+    return iid, code

@@ -4,17 +4,13 @@ languages; the browser tests send a visit with a photo through the OpenRosa API 
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import date
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from lxml import etree
 
-from tests.browser import api_json, demo_password
+from tests.browser import api_json, send_visit_with_photo
 from tests.conftest import PASSWORD
-from tests.factories import batch_item, jpeg, new_instance_id, photo, sha256, visit_data
+from tests.factories import batch_item, new_instance_id, photo, sha256, visit_data
 
 SAME_ORIGIN = {"Origin": "http://testserver"}
 
@@ -122,55 +118,9 @@ def test_an_edited_record_shows_its_versions_and_the_older_one_says_it_was_repla
 # -- in a real browser over the demo data ----------------------------------------------------
 
 
-def _middle(coordinates) -> tuple[float, float]:  # noqa: ANN001 (GeoJSON coordinates of any geometry)
-    """The mean of a geometry's positions (inside a small site polygon)."""
-    pairs = []
-
-    def walk(value) -> None:  # noqa: ANN001
-        if value and isinstance(value[0], (int, float)):
-            pairs.append(value[:2])
-        else:
-            for part in value:
-                walk(part)
-
-    walk(coordinates)
-    return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
-
-
-def _send_visit_with_photo(server_url: str, username: str) -> tuple[str, str]:
-    """Send an asm_site_visit with a photo as ODK Collect would (OpenRosa, Basic auth); (instanceID, site code)."""
-    auth = httpx.BasicAuth(username, demo_password(username))
-    headers = {"X-OpenRosa-Version": "1.0"}
-    with httpx.Client(base_url=server_url, auth=auth, headers=headers, timeout=30) as http:
-        forms = etree.fromstring(http.get("/formList").content)
-        ns = {"x": "http://openrosa.org/xforms/xformsList"}
-        version = next(x.findtext("x:version", namespaces=ns) for x in forms.iterfind("x:xform", ns)
-                       if x.findtext("x:formID", namespaces=ns) == "asm_site_visit")
-        site = http.get("/api/v1/sites", params={"kind": "asm_site"}).json()["features"][0]
-        code = site["properties"]["code"]
-        lon, lat = _middle(site["geometry"]["coordinates"])
-        iid = f"uuid:{uuid.uuid4()}"
-        xml = f"""<?xml version="1.0"?>
-<asm_site_visit xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms"
-  id="asm_site_visit" version="{version}">
-  <site_id>{code}</site_id><visit_date>{date.today().isoformat()}</visit_date><visit_type>unannounced</visit_type>
-  <visit_location>{lat} {lon} 1250.0 6.0</visit_location><activity_status>active</activity_status>
-  <minerals>cobalt copper</minerals><legal_zone>inside_zea</legal_zone><cooperative_present>yes</cooperative_present>
-  <workers_total>42</workers_total><children_u15_seen>0</children_u15_seen><children_15_17_seen>0</children_15_17_seen>
-  <armed_presence>none</armed_presence>
-  <site_photos><photo_site>entrance.jpg</photo_site></site_photos>
-  <meta><instanceID>{iid}</instanceID></meta>
-</asm_site_visit>""".encode()
-        files = {"xml_submission_file": ("submission.xml", xml, "text/xml"),
-                 "entrance.jpg": ("entrance.jpg", jpeg((640, 480), color="sienna"), "image/jpeg")}
-        response = http.post("/submission", files=files)
-        assert response.status_code == 201, response.text
-    return iid, code
-
-
 @pytest.mark.browser
 def test_a_visit_sent_by_a_tablet_is_listed_opened_and_reviewed(web):
-    iid, code = _send_visit_with_photo(web.server.url, "monitor1")
+    iid, code = send_visit_with_photo(web.server.url, "monitor1")
 
     page = web.sign_in("coord", lang="en")
     page.goto(web.url("/submissions?submitter=monitor1"))
@@ -215,7 +165,7 @@ def test_a_visit_sent_by_a_tablet_is_listed_opened_and_reviewed(web):
 
 @pytest.mark.browser
 def test_another_monitor_does_not_see_the_visit(web):
-    iid, _ = _send_visit_with_photo(web.server.url, "monitor1")
+    iid, _ = send_visit_with_photo(web.server.url, "monitor1")
     owner = web.sign_in("monitor1")
     owner.goto(web.url("/submissions"))
     assert owner.locator(f"a[href='/submissions/{iid}']").count() == 1
