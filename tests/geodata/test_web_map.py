@@ -207,7 +207,7 @@ def test_a_monitor_sees_the_map_in_french(web):
     stats = api_json(page, "/api/v1/sites/stats?flag=1")
     wait_for_sites(page, stats["sites"])
     assert page.evaluate(LEGEND) == stats["by_stage"]
-    assert "Sites par stade" in page.inner_text("main") and page.is_checked("input[name=flag]")
+    assert "Sites par étape" in page.inner_text("main") and page.is_checked("input[name=flag]")
     page.check("#layer-pe")
     page.wait_for_function("() => document.getElementById('map').dataset.legalpe !== undefined")
     web.check(page, "map-monitor")
