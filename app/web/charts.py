@@ -36,9 +36,13 @@ def sparkline(values: Sequence[float | None], *, label: str, width: int = 200, h
 
 def _axis_labels(labels: Sequence[str], x_of, height: int, every: int) -> str:  # noqa: ANN001
     out = []
+    last = len(labels) - 1
     for i, text in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
-            out.append(f'<text x="{x_of(i)}" y="{height - 2}" text-anchor="middle">{escape(text)}</text>')
+        if i % every == 0 or i == last:
+            if 0 < last - i < every and i != last:
+                continue  # too close to the last label, which is always shown
+            anchor = "end" if i == last and last > 0 else "middle"  # the last label stays inside the chart
+            out.append(f'<text x="{x_of(i)}" y="{height - 2}" text-anchor="{anchor}">{escape(text)}</text>')
     return "".join(out)
 
 

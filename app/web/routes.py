@@ -24,13 +24,13 @@ from app.http_security import FORM_URLENCODED, MULTIPART, takes
 from app.lockout import check_lockout, record_failed_login
 from app.routes import end_web_session, start_web_session
 from app.web import i18n, people
-from app.web.i18n import LANGUAGE_COOKIE, N_, gettext
-from app.web.render import NavLink, WebActorDep, redirect, render, static_dirs, web_router
+from app.web.i18n import LANGUAGE_COOKIE, gettext
+from app.web.render import WebActorDep, redirect, render, static_dirs, web_router
 
 HERE = Path(__file__).resolve().parent
 router = web_router()
 #: the shell's own navigation entries (capabilities add theirs through ``Capability.nav``)
-NAV = (*people.NAV, NavLink("/account", N_("My account"), order=90))
+NAV = people.NAV  # "My account" is the person's name in the header
 
 
 def safe_next(target: str | None) -> str:

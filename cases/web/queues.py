@@ -42,9 +42,9 @@ router = web_router()
 #: this module's entries in the top navigation (the case list links to approvals and transfers when
 #: something waits there)
 NAV: tuple[NavLink, ...] = (
-    NavLink("/cases/review", N_("Review queue"), roles=("coordinator",), order=53),
-    NavLink("/cases/duplicates", N_("Duplicates"), roles=("coordinator",), order=54),
-    NavLink("/cases/kpi", N_("Indicator"), roles=("admin", "coordinator", "caseworker"), order=55),
+    # Coordinators reach the review queue, duplicates and the indicator from /cases (the case workspace's own
+    # links, cases/queue_nav.html) and the dashboard: the top navigation stays one line on a laptop.
+    NavLink("/cases/kpi", N_("Indicator"), roles=("caseworker",), order=55),
     NavLink("/cases/handoff", N_("Prepare a tablet"), roles=("caseworker",), order=56),
 )
 FORM = {"openapi_extra": takes(FORM_URLENCODED, MULTIPART)}
