@@ -32,7 +32,7 @@ def add(
             session, blobs=current_blobs(ctx, settings), settings=settings, actor=None,
             content=path.read_bytes(), filename=path.name, kind=kind,
             media=[service.IncomingMedia(filename=m.name, path=m) for m in media or []],
-            generated=current_hooks(ctx).per_caller_names(),
+            generated=current_hooks(ctx).per_caller_names(), generators=current_hooks(ctx).generated_media,
         )
         verb = "published" if result.created else "already published (unchanged)"
         lines = [f"Form {result.form.xml_form_id!r} version {result.version.version!r} {verb} ({result.form.kind})"]

@@ -44,7 +44,8 @@ def install_bundled(session: Session, *, blobs: BlobStore, settings: Settings,
     for path in bundled_files():
         options = config.get(path.stem, {})
         result = service.add_form(session, blobs=blobs, settings=settings, actor=None, content=path.read_bytes(),
-                                  filename=path.name, kind=options.get("kind"), form_settings=options.get("settings"))
+                                  filename=path.name, kind=options.get("kind"), form_settings=options.get("settings"),
+                                  generators=hooks.generated_media)
         for filename, (content, media_type) in hooks.placeholders().items():
             service.ensure_media(session, blobs=blobs, version=result.version, filename=filename, content=content,
                                  media_type=media_type, generated_from="placeholder")

@@ -118,7 +118,8 @@ async def upload_form(request: Request, actor: StaffActor, session: SessionDep, 
     result = await run_in_threadpool(service.add_form, session, blobs=blobs, settings=settings, actor=actor,
                                      content=content, filename=upload.filename,
                                      kind=kind if isinstance(kind, str) and kind else None,
-                                     media=media, generated=hooks.per_caller_names())
+                                     media=media, generated=hooks.per_caller_names(),
+                                     generators=hooks.generated_media)
     return JSONResponse(_uploaded(result).model_dump(mode="json"), status_code=201 if result.created else 200)
 
 

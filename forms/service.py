@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from app import audit
 from app.blobs import BlobStore, StoredBlob
+from app.events import GeneratedMedia
 from app.identity import Actor, Role
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -216,6 +217,7 @@ def add_form(
     media: Sequence[IncomingMedia] = (),
     form_settings: dict[str, Any] | None = None,
     generated: Collection[str] = (),
+    generators: Mapping[str, GeneratedMedia] | None = None,
     keep_source: bool = False,
 ) -> AddFormResult:
     """Upload an XLSForm or XForm: create the form or publish a new version of it.
@@ -225,6 +227,8 @@ def add_form(
     :param media: files referenced by the form, attached to the resulting version.
     :param form_settings: initial settings (``location_field``, ``site_mapping``, ``site_field``).
     :param generated: media names the server generates per caller (``Hooks.per_caller_names``); never uploaded.
+    :param generators: the generated media of the composition (``Hooks.generated_media``): a referenced file
+        with a ``generate`` callable is stored on the version at once, with its current content.
     :param keep_source: also keep an uploaded XLSForm in the blob store (by its sha256, the version's
         ``source_sha256``) so people can download it again (:func:`xlsform_source`).
     :returns: the form, the version, whether it was created, pyxform's warnings and attached media.
@@ -260,6 +264,7 @@ def add_form(
             change_kind(session, form=form, kind=kind, actor=actor)
         attached = [add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=existing,
                               upload=m, generated=generated) for m in media]
+        store_generated_media(session, blobs=blobs, version=existing, generators=generators or {})
         return AddFormResult(form=form, version=existing, created=False, warnings=existing.warnings, media=attached)
 
     previous = queries.published_version(session, form) if form is not None else None
@@ -288,6 +293,7 @@ def add_form(
     form.settings = _settled(form, version, {**(form.settings or {}), **(form_settings or {})})
     session.add(form)
     _carry_media(session, previous, version)
+    store_generated_media(session, blobs=blobs, version=version, generators=generators or {})
     audit.record(session, "form.publish", actor=actor, object_type="form", object_id=form.xml_form_id,
                  version=version.version, md5=version.md5)
     attached = [add_media(session, blobs=blobs, settings=settings, actor=actor, form=form, version=version, upload=m,
@@ -565,6 +571,29 @@ def set_generated_media(
         if row is not None and row.sha256 == blob.sha256 and row.generated_from == generated_from:
             continue
         _put_media(session, version, filename, blob, media_type, generated_from=generated_from)
+        changed += 1
+    return changed
+
+
+def store_generated_media(session: Session, *, blobs: BlobStore, version: FormVersion,
+                          generators: Mapping[str, GeneratedMedia]) -> int:
+    """Store the current content of every generated file ``version`` references (stored kind, with a
+    ``generate`` callable), e.g. ``sites.geojson`` for a site-visit form uploaded after the sites.
+
+    :returns: how many files were stored or changed (unchanged content counts as no change).
+    """
+    changed = 0
+    for name in version.media_names or []:
+        media = generators.get(name)
+        if media is None or media.per_caller is not None or media.generate is None:
+            continue
+        content = media.generate(session)
+        row = queries.get_media(session, version, name)
+        if row is not None and row.sha256 == _sha256(content) \
+                and row.generated_from == media.generated_from:
+            continue
+        _put_media(session, version, name, blobs.put_bytes(content), media.media_type,
+                   generated_from=media.generated_from)
         changed += 1
     return changed
 

@@ -19,8 +19,10 @@ capability = Capability(
     submission_filters=(("site", submission_fields.site_condition),),
     submission_fields=(submission_fields.site_fields,),
     form_media=(
-        GeneratedMedia(media.GEOJSON_NAME, "application/geo+json",
-                       placeholder=b'{"type": "FeatureCollection", "features": []}\n'),
-        GeneratedMedia(media.CSV_NAME, "text/csv", placeholder=b"name,label\n"),
+        GeneratedMedia(media.GEOJSON_NAME, media.GEOJSON_TYPE,
+                       placeholder=b'{"type": "FeatureCollection", "features": []}\n',
+                       generate=media.sites_geojson, generated_from=media.GENERATED_FROM),
+        GeneratedMedia(media.CSV_NAME, media.CSV_TYPE, placeholder=b"name,label\n",
+                       generate=media.sites_csv, generated_from=media.GENERATED_FROM),
     ),
 )

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from app.cliutil import current_blobs, fail, service_session
-from geodata import export, importers, index, stages, synthetic, upsert
+from geodata import export, importers, index, media, stages, synthetic, upsert
 from geodata.schemas import AssurancePublic, ImportReport, RecomputeResult, dump
 
 cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_is_help=True)
@@ -95,6 +95,18 @@ def recompute_cmd(
                                                                      cache=index.attach(session.get_bind())))
         typer.echo(json.dumps(dump(result)) if as_json else
                    f"{result.remapped} submissions re-mapped, {result.stage_changes} sites changed stage")
+
+
+@cli.command("publish-media")
+def publish_media_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Regenerate sites.csv and sites.geojson on every form version that references them."""
+    with service_session() as (settings, session):
+        result = media.publish_media(session, blobs=current_blobs(ctx, settings))
+        typer.echo(json.dumps(result) if as_json else
+                   f"Site list ({result['sites']} sites) published: {result['versions_changed']} form files changed")
 
 
 @cli.command("assurance")

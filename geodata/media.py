@@ -16,16 +16,18 @@ import json
 import shapely
 from sqlmodel import Session
 
+from app import audit
 from app.blobs import BlobStore
+from app.identity import Actor
 from forms.service import set_generated_media
 from geodata import queries
 
 CSV_NAME = "sites.csv"
 GEOJSON_NAME = "sites.geojson"
 CSV_COLUMNS = ["name", "label", "province", "province_iso", "territory", "kind", "lon", "lat"]
+CSV_TYPE = "text/csv"
+GEOJSON_TYPE = "application/geo+json"
 GENERATED_FROM = "sites"
-
-
 
 
 def sites_csv(session: Session) -> bytes:
@@ -61,7 +63,17 @@ def sites_geojson(session: Session) -> bytes:
 def publish(session: Session, *, blobs: BlobStore) -> int:
     """Regenerate both files on every form version that references them; returns versions changed."""
     changed = set_generated_media(session, blobs=blobs, filename=CSV_NAME, content=sites_csv(session),
-                                  media_type="text/csv", generated_from=GENERATED_FROM)
+                                  media_type=CSV_TYPE, generated_from=GENERATED_FROM)
     changed += set_generated_media(session, blobs=blobs, filename=GEOJSON_NAME, content=sites_geojson(session),
-                                   media_type="application/geo+json", generated_from=GENERATED_FROM)
+                                   media_type=GEOJSON_TYPE, generated_from=GENERATED_FROM)
     return changed
+
+
+def publish_media(session: Session, *, blobs: BlobStore, actor: Actor | None = None) -> dict[str, int]:
+    """Regenerate the site list on demand (``asmfield sites publish-media``, ``POST /api/v1/sites/media``):
+    e.g. after restoring a backup, or for forms uploaded before generated media were stored at upload."""
+    changed = publish(session, blobs=blobs)
+    sites = len(queries.mappable_sites(session))
+    audit.record(session, "sites.publish_media", actor=actor, object_type="site", object_id=None,
+                 versions_changed=changed, sites=sites)
+    return {"versions_changed": changed, "sites": sites}

@@ -16,13 +16,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from app.auth import ApiActor, StaffActor, require_roles
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import NotFound
 from app.identity import Actor
-from geodata import export, index, map_data, read, stages, tiles, upsert
+from geodata import export, index, map_data, media, read, stages, tiles, upsert
 from geodata.errors import BadBbox, EmptySiteFile, SiteFileTooLarge
 from geodata.schemas import (
     AssurancePublic,
@@ -233,6 +234,19 @@ def import_sites(
 def recompute(session: SessionDep, settings: SettingsDep, cache: SiteIndexDep, actor: StaffActor) -> RecomputeResult:
     """Re-map every submission and recompute every site's stage."""
     return RecomputeResult.model_validate(stages.recompute_all(session, settings=settings, cache=cache))
+
+
+class MediaPublished(BaseModel):
+    """``POST /api/v1/sites/media``: form files (sites.csv, sites.geojson) changed, and sites listed."""
+
+    versions_changed: int
+    sites: int
+
+
+@router.post("/media")
+def publish_media(session: SessionDep, blobs: BlobsDep, actor: StaffActor) -> MediaPublished:
+    """Regenerate sites.csv and sites.geojson on every form version that references them."""
+    return MediaPublished.model_validate(media.publish_media(session, blobs=blobs, actor=actor))
 
 
 @router.put("/{code}/assurance")

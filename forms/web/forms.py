@@ -29,6 +29,7 @@ from starlette.datastructures import FormData, UploadFile
 from app.blobs import BlobStore
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import DomainError
+from app.events import Hooks
 from app.http_security import FORM_URLENCODED, MULTIPART, takes
 from app.identity import Actor, Role
 from app.models import User
@@ -251,8 +252,7 @@ async def upload_form(request: Request, actor: WebActorDep, session: SessionDep,
         content, filename, _type = part
     except DomainError as exc:
         return await run_in_threadpool(_refused, request, session, actor, settings, exc, filename, kind)
-    return await run_in_threadpool(_add, request, session, actor, settings, blobs, hooks.per_caller_names(),
-                                   content, filename, kind)
+    return await run_in_threadpool(_add, request, session, actor, settings, blobs, hooks, content, filename, kind)
 
 
 def _refused(request: Request, session: Session, actor: Actor, settings: Settings, exc: DomainError,
@@ -270,10 +270,11 @@ def _refused(request: Request, session: Session, actor: Actor, settings: Setting
 
 
 def _add(request: Request, session: Session, actor: Actor, settings: Settings, blobs: BlobStore,
-         per_caller: frozenset[str], content: bytes, filename: str | None, kind: str) -> Response:
+         hooks: Hooks, content: bytes, filename: str | None, kind: str) -> Response:
     try:
         result = service.add_form(session, blobs=blobs, settings=settings, actor=actor, content=content,
-                                  filename=filename, kind=kind or None, generated=per_caller, keep_source=True)
+                                  filename=filename, kind=kind or None, generated=hooks.per_caller_names(),
+                                  generators=hooks.generated_media, keep_source=True)
     except DomainError as exc:
         return _refused(request, session, actor, settings, exc, filename, kind)
     outcome = "created" if result.created else "same"

@@ -188,7 +188,7 @@ def test_the_list_reflects_new_visits_and_site_edits_at_once(client, engine, set
 def test_every_sites_route_declares_its_response(app):
     """Issue 10: OpenAPI describes every answer of the sites API (GeoJSON models, binary exports)."""
     paths = {p: ops for p, ops in app.openapi()["paths"].items() if p.startswith("/api/v1/sites")}
-    assert len(paths) == 9
+    assert len(paths) == 10
     for path, ops in paths.items():
         for method, op in ops.items():
             content = op["responses"]["200"]["content"]
