@@ -8,6 +8,7 @@ plus per-row problems and warnings; a file that cannot be read at all raises an 
 from __future__ import annotations
 
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -457,3 +458,62 @@ def provinces_of(lons: np.ndarray, lats: np.ndarray) -> tuple[list[str | None], 
         if len(candidates):
             found[candidates[shapely.contains_xy(geoms[g], lons[candidates], lats[candidates])]] = g
     return ([names[g] if g >= 0 else None for g in found], [isos[g] if g >= 0 else None for g in found])
+
+
+def provinces_of_geometries(geoms: np.ndarray) -> tuple[list[str | None], list[str | None]]:
+    """Province name and ISO code of each geometry: the province its area overlaps most.
+
+    Not the centroid or a point on the surface: a title straddling a border belongs where most of it
+    lies, whatever the vertex order or ring orientation of the file it came from (Shapefile and GeoJSON
+    of the same polygon give the same province). Equal overlaps go to the first ISO code, so the answer
+    never flips between runs. A geometry without area (a point or line) uses its intersection with
+    the province (any); none overlapping at all gives None.
+    """
+    provinces, names, isos, tree = _provinces()
+    geoms = np.asarray(geoms, dtype=object)
+    found = np.full(len(geoms), -1)
+    if len(geoms) == 0:
+        return [], []
+    pairs = tree.query(geoms, predicate="intersects")
+    site_idx, prov_idx = pairs[0], pairs[1]
+    counts = np.bincount(site_idx, minlength=len(geoms))
+    single = counts[site_idx] == 1
+    found[site_idx[single]] = prov_idx[single]
+    many = ~single
+    if many.any():
+        a, b = site_idx[many], prov_idx[many]
+        # areas in degrees² compare fairly: the provinces a site overlaps lie at its own latitude
+        overlaps = shapely.area(shapely.intersection(geoms[a], provinces[b]))
+        overlaps = np.where(overlaps > 0, overlaps, 0.0)
+        best: dict[int, tuple[float, str, int]] = {}
+        for i, g, area in zip(a.tolist(), b.tolist(), overlaps.tolist(), strict=True):
+            key = (area, isos[g], g)
+            current = best.get(i)
+            if current is None or area > current[0] or (area == current[0] and isos[g] < current[1]):
+                best[i] = key
+        for i, (_, _, g) in best.items():
+            found[i] = g
+    return ([names[g] if g >= 0 else None for g in found], [isos[g] if g >= 0 else None for g in found])
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, spaces, hyphens or apostrophes: ``Kasaï-Central`` → ``kasaicentral``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c)).casefold()
+
+
+@lru_cache(maxsize=1)
+def _province_keys() -> dict[str, str]:
+    """Folded name (ours and geoBoundaries' English one) or ISO code → the stored province name."""
+    _, names, isos, _ = _provinces()
+    keys = {_fold(english): ours for english, ours in PROVINCE_NAMES.items()}
+    for name, iso in zip(names, isos, strict=True):
+        keys[_fold(name)] = name
+        keys[_fold(iso)] = name
+    return keys
+
+
+def canonical_province(value: str) -> str:
+    """The stored name of the province ``value`` names, whatever its accents, case or hyphens, or its
+    ISO 3166-2 code (``equateur``, ``EQUATEUR``, ``cd-eq`` → ``Équateur``); unknown values unchanged."""
+    return _province_keys().get(_fold(value), value.strip())

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from forms.models import CASE_FORM_KINDS, Form, FormKind
+from geodata.importers import canonical_province
 from geodata.models import GeodataCounter, Site, SiteStage
 from sync.models import Submission, SubmissionAttachment
 
@@ -224,7 +225,9 @@ def filter_sites(session: Session, *, province: str | None = None, kind: str | N
                  _statement_only: bool = False):  # noqa: ANN201
     stmt = select(Site)
     if province:
-        stmt = stmt.where(or_(Site.province == province, Site.province_iso == province))
+        # accents, case, hyphens and ISO codes all name the same stored province (Kasai-Central, cd-kc)
+        name = canonical_province(province)
+        stmt = stmt.where(or_(Site.province == name, Site.province_iso == province))
     if kind:
         stmt = stmt.where(Site.kind == kind)
     if stage is not None:

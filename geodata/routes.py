@@ -23,7 +23,7 @@ from app.auth import ApiActor, StaffActor, require_roles
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import NotFound
 from app.identity import Actor
-from geodata import export, index, map_data, media, read, stages, tiles, upsert
+from geodata import export, importers, index, map_data, media, read, stages, tiles, upsert
 from geodata.errors import BadBbox, EmptySiteFile, SiteFileTooLarge
 from geodata.schemas import (
     AssurancePublic,
@@ -107,7 +107,7 @@ def map_filters(
     date_from: Annotated[date | None, Query(alias="from", description="Last visit on or after.")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last visit on or before.")] = None,
 ) -> map_data.MapFilters:
-    return map_data.MapFilters(province=province or None, stage=stage, mineral=mineral or None, flag=flag,
+    return map_data.MapFilters(province=importers.canonical_province(province) if province else None, stage=stage, mineral=mineral or None, flag=flag,
                                date_from=date_from, date_to=date_to)
 
 

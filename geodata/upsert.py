@@ -70,7 +70,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
     lons, lats = shapely.get_x(reps), shapely.get_y(reps)
     bounds = shapely.bounds(geoms)
     areas = spatial.area_m2(geoms)
-    prov_names, prov_isos = importers.provinces_of(lons, lats)
+    prov_names, prov_isos = importers.provinces_of_geometries(geoms)
     texts = shapely.to_geojson(shapely.set_precision(geoms, 1e-6))
     codes = list(frame["code"])
     existing = queries.site_state_by_codes(session, codes, COMPARED)
