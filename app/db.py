@@ -1,8 +1,9 @@
 """Database engine, sessions and migrations.
 
 One engine per app (built by ``create_app`` from settings, never at import time), so each
-test gets its own database. SQLite runs in WAL mode with foreign keys and a busy timeout;
-PostgreSQL gets a connection pool. The schema is owned by Alembic: each capability package
+test gets its own database. SQLite runs in WAL mode with foreign keys and a busy timeout, and
+the writers of one process queue for the write lock in Python (``_WriterGate``) instead of in
+SQLite's busy handler; PostgreSQL gets a connection pool. The schema is owned by Alembic: each capability package
 keeps its own migration branch (``<package>/migrations/versions``) and ``migrate`` upgrades
 all heads, so field servers are upgraded in place with their data kept.
 """
@@ -10,6 +11,8 @@ all heads, so field servers are upgraded in place with their data kept.
 from __future__ import annotations
 
 import importlib
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +49,94 @@ def table_packages() -> dict[str, str]:
     return owners
 
 
+#: Statements before which pysqlite (Python < 3.12, legacy transaction control) opens a transaction
+#: itself (its ``is_dml`` test), plus an explicit BEGIN (``_savepoint_inside_a_transaction``).
+_OPENS_WRITE = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN")
+
+
+class _WriterGate:
+    """One SQLite write transaction at a time per engine, queued on a lock in this process.
+
+    Why (issue 13): SQLite lets one writer in at a time. Without this, every other thread that
+    wants to write waits in SQLite's busy handler, which sleeps in growing steps (1, 2, 5 … 100 ms)
+    and polls: at 8 concurrent uploads most wall time was spent asleep while the lock was free,
+    and the p99 passed a second. Here a thread takes the gate just before the statement with
+    which pysqlite opens the write transaction, and hands it on the moment that transaction
+    commits or rolls back, so the next writer starts at once. The gate covers exactly the span
+    in which SQLite holds its write lock anyway: it adds no waiting and changes no transaction
+    or commit, so durability is what SQLite gives. Writers in other processes (several workers)
+    still meet in the busy handler; reads never touch the gate (WAL readers do not block).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()  # not an RLock: the commit may run on another thread
+        self._holder: object | None = None
+        self.timeout = timeout
+
+    def enter(self, dbapi_connection: object) -> None:
+        if self._holder is dbapi_connection:
+            return
+        if not self._lock.acquire(timeout=self.timeout):
+            # What SQLite's busy handler would have said after the same wait.
+            raise sqlite3.OperationalError("database is locked (waited for this process's writer)")
+        self._holder = dbapi_connection
+
+    def leave(self, dbapi_connection: object) -> None:
+        if self._holder is not None and self._holder is dbapi_connection:
+            self._holder = None
+            self._lock.release()
+
+
+def _raw(connection: object) -> object:
+    """The sqlite3 connection behind a pool's proxy (the dialect gets either)."""
+    return getattr(connection, "dbapi_connection", connection)
+
+
+def _install_writer_gate(engine: Engine, timeout: float) -> _WriterGate:
+    """Take the gate before a statement that opens a write transaction; leave it when the
+    connection commits, rolls back (also the pool's reset on return) or is closed."""
+    gate = _WriterGate(timeout)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take_gate(conn, _cursor, statement, _parameters, _context, _executemany):  # noqa: ANN001
+        raw = conn.connection.dbapi_connection
+        if not raw.in_transaction and statement.lstrip()[:7].upper().startswith(_OPENS_WRITE):
+            gate.enter(raw)
+
+    @event.listens_for(engine, "handle_error")
+    def _gate_after_error(context):  # noqa: ANN001
+        # A failed opening statement (e.g. another process held the lock) leaves no transaction.
+        conn = context.connection
+        if conn is not None and not conn.invalidated:
+            raw = conn.connection.dbapi_connection
+            if raw is not None and not raw.in_transaction:
+                gate.leave(raw)
+
+    dialect = engine.dialect
+    commit, rollback, close = dialect.do_commit, dialect.do_rollback, dialect.do_close
+
+    def do_commit(dbapi_connection):  # noqa: ANN001, ANN202
+        try:
+            commit(dbapi_connection)
+        finally:
+            gate.leave(_raw(dbapi_connection))
+
+    def do_rollback(dbapi_connection):  # noqa: ANN001, ANN202
+        try:
+            rollback(dbapi_connection)
+        finally:
+            gate.leave(_raw(dbapi_connection))
+
+    def do_close(dbapi_connection):  # noqa: ANN001, ANN202
+        try:
+            close(dbapi_connection)
+        finally:
+            gate.leave(_raw(dbapi_connection))
+
+    dialect.do_commit, dialect.do_rollback, dialect.do_close = do_commit, do_rollback, do_close
+    return gate
+
+
 def make_engine(settings: Settings) -> Engine:
     """Build the engine for ``settings.db_url`` with the pragmas/pool each backend needs."""
     url = settings.db_url
@@ -75,6 +166,7 @@ def make_engine(settings: Settings) -> Engine:
             if not conn.connection.dbapi_connection.in_transaction:
                 conn.exec_driver_sql("BEGIN")
 
+        engine.sqlite_writer_gate = _install_writer_gate(engine, timeout=30)
         return engine
     return create_engine(url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True)
 

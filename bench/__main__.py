@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SYNC_BENCHMARKS = {"openrosa": "bench.openrosa_ingest", "batch": "bench.batch_sync", "memory": "bench.memory"}
+SYNC_BENCHMARKS = {"openrosa": "bench.openrosa_ingest", "batch": "bench.batch_sync", "memory": "bench.memory",
+                   "central_load": "bench.central_load"}
 
 
 #: Modules of bench/ that are helpers, not benchmarks.

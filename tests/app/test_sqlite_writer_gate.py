@@ -1,0 +1,82 @@
+"""SQLite writers of one process queue on ``app.db._WriterGate`` (issue 13), not in SQLite's busy
+handler: the gate is taken where SQLite's write lock is, and always handed back."""
+
+import threading
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from app.db import session_scope
+from app.models import Organisation
+
+
+@pytest.fixture
+def gate(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the writer gate is for SQLite only")
+    return engine.sqlite_writer_gate
+
+
+def _names(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(r[0] for r in conn.execute(text("SELECT name FROM organisation")))
+
+
+def test_concurrent_writers_all_commit_and_the_gate_ends_free(engine, gate):
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                with session_scope(engine) as s:
+                    s.add(Organisation(name=f"org {n}-{i}", kind="ngo"))
+                    s.flush()
+                    s.exec(text("SELECT count(*) FROM organisation")).one()  # type: ignore[call-overload]
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(_names(engine)) == 8 * 15
+    assert not gate._lock.locked()  # noqa: SLF001
+
+
+def test_reads_do_not_take_the_gate(engine, gate):
+    with session_scope(engine) as s:
+        s.exec(text("SELECT count(*) FROM organisation")).one()  # type: ignore[call-overload]
+        assert not gate._lock.locked()  # noqa: SLF001
+
+
+def test_the_gate_is_held_during_a_write_and_handed_back_at_commit(engine, gate):
+    with session_scope(engine) as s:
+        s.add(Organisation(name="Held", kind="ngo"))
+        s.flush()
+        assert gate._lock.locked()  # noqa: SLF001
+    assert not gate._lock.locked()  # noqa: SLF001
+    assert _names(engine) == ["Held"]
+
+
+def test_the_gate_is_handed_back_after_a_rollback_and_a_failed_statement(engine, gate):
+    with pytest.raises(RuntimeError), session_scope(engine) as s:
+        s.add(Organisation(name="Dropped", kind="ngo"))
+        s.flush()
+        raise RuntimeError("the request fails")
+    assert not gate._lock.locked()  # noqa: SLF001
+    with session_scope(engine) as s:
+        s.add(Organisation(name="Twice", kind="ngo"))
+    with pytest.raises(IntegrityError), session_scope(engine) as s:
+        s.add(Organisation(name="Twice", kind="ngo"))
+        s.flush()
+    assert not gate._lock.locked()  # noqa: SLF001
+    # and a batch's savepoints (explicit BEGIN first) take and return it too
+    with session_scope(engine) as s:
+        with s.begin_nested():
+            s.add(Organisation(name="Nested", kind="ngo"))
+        assert gate._lock.locked()  # noqa: SLF001
+    assert not gate._lock.locked()  # noqa: SLF001
+    assert _names(engine) == ["Nested", "Twice"]
