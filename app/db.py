@@ -155,7 +155,10 @@ def make_engine(settings: Settings) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL, not NORMAL: in WAL mode NORMAL does not sync the WAL at commit, so a power cut can
+            # lose transactions that were already answered 201. FULL costs one fsync per commit
+            # (~2.8 ms on the build machine, measured for issue 13).
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
         @event.listens_for(engine, "savepoint")
