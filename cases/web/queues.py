@@ -37,6 +37,7 @@ from app.web.qr import qr_svg
 from app.web.render import NavLink, WebActorDep, redirect, render, require, web_router
 from cases import access, duplicates, inbox, kpi, lifecycle, queries, review, transitions
 from cases.schemas import ChildLabourKpiPublic
+from cases.web.case import STATE_LABELS
 
 router = web_router()
 #: this module's entries in the top navigation (the case list links to approvals and transfers when
@@ -51,13 +52,7 @@ FORM = {"openapi_extra": takes(FORM_URLENCODED, MULTIPART)}
 
 # -- words shown for the API's codes -----------------------------------------------------
 
-STATES = {
-    "submitted": N_("Submitted"), "verified": N_("Verified"), "rejected_not_eligible": N_("Rejected (not eligible)"),
-    "merged_duplicate": N_("Merged (duplicate)"), "referred": N_("Referred"), "accepted": N_("Accepted"),
-    "assessment": N_("Assessment"), "case_plan_pending_approval": N_("Case plan waiting for approval"),
-    "in_services": N_("In services"), "transferred": N_("Transferred"), "monitoring": N_("Monitoring"),
-    "withdrawn_pending_closure": N_("Withdrawn, closure pending"), "closed": N_("Closed"), "reopened": N_("Reopened"),
-}
+STATES = STATE_LABELS  # one wording of the case states for every case page
 ACTIONS = {
     "approve_plan": N_("Approve the plan"), "reject_plan": N_("Send the plan back"),
     "approve_closure": N_("Approve the closure"), "reject_closure": N_("Send the closure back"),
