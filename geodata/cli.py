@@ -23,7 +23,7 @@ cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_i
 @cli.command("import")
 def import_cmd(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV (WKT or lon/lat).")],
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV or XLSX (WKT or lon/lat).")],
     mapping: Annotated[str | None, typer.Option(help="Preset (ipis, cami) or attribute=column pairs, e.g. code=pcode,name=nom.")] = None,
     kind: Annotated[str | None, typer.Option(help="Force a kind for every row: asm_site, zea, pe, pr, other.")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS for files that lack one, e.g. EPSG:32735.")] = None,

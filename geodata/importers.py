@@ -1,4 +1,4 @@
-"""Pure site-file reading: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV (WKT or lon/lat).
+"""Pure site-file reading: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV and XLSX (WKT or lon/lat).
 
 ``read_sites(path)`` returns a clean GeoDataFrame (EPSG:4326, valid polygons, one row per code)
 plus per-row problems and warnings; a file that cannot be read at all raises an ``Invalid``
@@ -7,6 +7,8 @@ plus per-row problems and warnings; a file that cannot be read at all raises an 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
 import zipfile
@@ -52,7 +54,7 @@ DEFAULT_MAPPING: dict[str, list[str]] = {
     "code": ["code", "site_code", "site_id", "pcode", "id", "name"],
     "name": ["name", "nom", "site_name", "title", "label", "code"],
     "kind": ["kind", "type", "site_type"],
-    "minerals": ["minerals", "mineral", "mineral1", "resource", "primary_minerals"],
+    "minerals": ["minerals", "mineral", "mineral1", "resource", "primary_minerals", "minerais", "minerai"],
     "radius_m": ["radius_m", "radius"],
     "territory": ["territory", "territoire"],
 }
@@ -62,7 +64,7 @@ PRESETS: dict[str, dict[str, str]] = {
     "cami": {"code": "name", "name": "name", "kind": "type", "holder": "parties", "status": "statut",
              "valid_until": "date_de1"},
 }
-FORMATS = ("geojson", "gpkg", "shapefile", "kml", "csv")
+FORMATS = ("geojson", "gpkg", "shapefile", "kml", "csv", "xlsx")
 
 
 @dataclass
@@ -125,6 +127,8 @@ def detect_format(path: Path, filename: str | None = None) -> str:
         head = fh.read(512)
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"PK\x03\x04"):
+        if name.endswith((".xlsx", ".xlsm")) or _is_workbook(path):
+            return "xlsx"
         return "shapefile" if not name.endswith((".kmz",)) else "kml"
     if head.startswith(b"SQLite format 3\x00"):
         return "gpkg"
@@ -141,7 +145,15 @@ def detect_format(path: Path, filename: str | None = None) -> str:
     if stripped.startswith(b"<?xml") or stripped.startswith(b"<kml"):
         return "kml"
     raise NotGeodata(f"{filename or path.name} is not a geodata file this server reads "
-                  f"(GeoJSON, GeoPackage, zipped Shapefile, KML, or CSV with WKT or lon/lat columns)")
+                  f"(GeoJSON, GeoPackage, zipped Shapefile, KML, or CSV/XLSX with WKT or lon/lat columns)")
+
+
+def _is_workbook(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "xl/workbook.xml" in zf.namelist()
+    except zipfile.BadZipFile:
+        return False
 
 
 def _read_zip(path: Path, crs: str | None) -> gpd.GeoDataFrame:
@@ -184,15 +196,93 @@ def _read_ogr(source: str) -> gpd.GeoDataFrame:
         raise UnreadableFile(f"cannot read the file as geodata: {message}") from exc
 
 
-def _read_csv(path: Path) -> gpd.GeoDataFrame:
+#: Separators a spreadsheet program writes: French Excel ``;`` (the comma is the decimal mark), others ``,``, tab, ``|``.
+SEPARATORS = ";,\t|"
+#: A number as French spreadsheets write it: decimal comma, perhaps spaces as thousands separators
+#: (``-10,716``, ``1 234,5``, ``80``).
+FRENCH_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:,\d+)?$")
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252 (what Excel writes as "CSV" on a French Windows)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="strict")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; latin-1 takes them rather than refusing the whole file
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+def sniff_separator(text: str) -> str:
+    """The field separator of a CSV: the candidate splitting the first lines into the same, largest
+    number of fields (quotes respected); ``,`` when nothing splits them."""
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    best, best_score = ",", (0, 0)
+    for sep in SEPARATORS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if not counts or counts[0] < 2:
+            continue
+        score = (sum(c == counts[0] for c in counts), counts[0])
+        if score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+def _decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose every value is a number, some with a decimal comma (``-10,716``), get decimal points."""
+    for col in df.columns:
+        values = df[col][df[col].str.strip() != ""].str.strip()
+        if len(values) and values.str.contains(",", regex=False).any() and values.str.match(FRENCH_NUMBER).all():
+            df[col] = (df[col].str.strip().str.replace(r"[ \u00a0\u202f]", "", regex=True)
+                       .str.replace(",", ".", regex=False))
+    return df
+
+
+def _read_csv(path: Path) -> gpd.GeoDataFrame:
+    """A CSV as a spreadsheet program saves it: any of the usual separators and encodings; numbers with a
+    decimal comma when the separator is not a comma."""
+    text = decode_text(path.read_bytes())
+    separator = sniff_separator(text)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise BadCsv(f"cannot read the CSV: {str(exc).splitlines()[0][:200]}") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    if separator != ",":
+        df = _decimal_commas(df)
+    return _table_frame(df, "CSV")
+
+
+def _read_xlsx(path: Path) -> gpd.GeoDataFrame:
+    """The first sheet of a workbook with a WKT or lon/lat columns (else the first sheet)."""
+    try:
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises several error types for damaged workbooks
+        raise BadCsv(f"cannot read the workbook: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from exc
+    if not sheets:
+        raise BadCsv("the workbook has no sheet")
+    frames = [df.fillna("").astype(str) for df in sheets.values()]
+    for df in frames:
+        df.columns = [str(c).strip() for c in df.columns]
+    chosen = next((df for df in frames if _geometry_columns(df) != (None, None, None)), frames[0])
+    return _table_frame(_decimal_commas(chosen), "sheet")
+
+
+def _geometry_columns(df: pd.DataFrame) -> tuple[str | None, str | None, str | None]:
     cols = {c.lower().strip(): c for c in df.columns}
     wkt_col = next((cols[c] for c in ("wkt", "geometry", "geom", "the_geom") if c in cols), None)
     lon_col = next((cols[c] for c in ("lon", "longitude", "lng", "x") if c in cols), None)
     lat_col = next((cols[c] for c in ("lat", "latitude", "y") if c in cols), None)
+    return wkt_col, lon_col, lat_col
+
+
+def _table_frame(df: pd.DataFrame, what: str) -> gpd.GeoDataFrame:
+    """Rows of text (CSV, spreadsheet) with a WKT column or lon/lat columns as a GeoDataFrame."""
+    wkt_col, lon_col, lat_col = _geometry_columns(df)
     if wkt_col is not None:
         geoms = []
         for value in df[wkt_col]:
@@ -207,7 +297,8 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         geoms = [shapely.Point(x, y) if np.isfinite(x) and np.isfinite(y) else None for x, y in zip(lon, lat, strict=True)]
         df = df.drop(columns=[lon_col, lat_col])
     else:
-        raise CsvWithoutGeometry("the CSV needs a WKT column (wkt/geometry) or lon/lat columns (lon,lat or longitude,latitude)")
+        raise CsvWithoutGeometry(f"the {what} needs a WKT column (wkt/geometry) or lon/lat columns "
+                                 "(lon,lat or longitude,latitude)")
     frame = gpd.GeoDataFrame(df, geometry=[None if g == "bad" else g for g in geoms], crs=4326)
     frame["_bad_wkt"] = [g == "bad" for g in geoms]
     return frame
@@ -227,6 +318,8 @@ def read_frame(path: Path, *, filename: str | None = None, crs: str | None = Non
         frame = _read_zip(path, crs)
     elif fmt == "csv":
         frame = _read_csv(path)
+    elif fmt == "xlsx":
+        frame = _read_xlsx(path)
     else:
         frame = _read_ogr(str(path))
         if frame.crs is None:
@@ -235,7 +328,7 @@ def read_frame(path: Path, *, filename: str | None = None, crs: str | None = Non
             frame = _with_crs(frame, crs or 4326)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
         raise NoGeometry("the file has no geometry column")
-    if crs and fmt in ("csv",):
+    if crs and fmt in ("csv", "xlsx"):
         frame = _with_crs(frame, crs, override=True)
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         try:

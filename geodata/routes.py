@@ -198,7 +198,7 @@ def import_sites(
     blobs: BlobsDep,
     cache: SiteIndexDep,
     actor: StaffActor,
-    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV")],
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV or XLSX")],
     mapping: Annotated[str | None, Form(description="Preset (ipis, cami) or attribute=column pairs")] = None,
     kind: Annotated[str | None, Form(description="Force a kind: asm_site, zea, pe, pr, other")] = None,
     crs: Annotated[str | None, Form(description="CRS for files without one, e.g. EPSG:32735")] = None,
