@@ -13,9 +13,16 @@ from app.models import Organisation
 
 @pytest.fixture
 def gate(engine):
+    """The engine's writer gate (SQLite); on PostgreSQL there is none and only the gate's own tests skip."""
     if engine.dialect.name != "sqlite":
         pytest.skip("the writer gate is for SQLite only")
     return engine.sqlite_writer_gate
+
+
+def _free(engine) -> bool:
+    """The gate is free (always true where there is no gate: PostgreSQL has its own row locks)."""
+    gate = getattr(engine, "sqlite_writer_gate", None)
+    return gate is None or not gate._lock.locked()  # noqa: SLF001
 
 
 def _names(engine) -> list[str]:
@@ -23,7 +30,7 @@ def _names(engine) -> list[str]:
         return sorted(r[0] for r in conn.execute(text("SELECT name FROM organisation")))
 
 
-def test_concurrent_writers_all_commit_and_the_gate_ends_free(engine, gate):
+def test_concurrent_writers_all_commit_and_the_gate_ends_free(engine):
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
@@ -43,7 +50,7 @@ def test_concurrent_writers_all_commit_and_the_gate_ends_free(engine, gate):
         t.join()
     assert errors == []
     assert len(_names(engine)) == 8 * 15
-    assert not gate._lock.locked()  # noqa: SLF001
+    assert _free(engine)
 
 
 def test_reads_do_not_take_the_gate(engine, gate):
@@ -61,22 +68,22 @@ def test_the_gate_is_held_during_a_write_and_handed_back_at_commit(engine, gate)
     assert _names(engine) == ["Held"]
 
 
-def test_the_gate_is_handed_back_after_a_rollback_and_a_failed_statement(engine, gate):
+def test_the_gate_is_handed_back_after_a_rollback_and_a_failed_statement(engine):
     with pytest.raises(RuntimeError), session_scope(engine) as s:
         s.add(Organisation(name="Dropped", kind="ngo"))
         s.flush()
         raise RuntimeError("the request fails")
-    assert not gate._lock.locked()  # noqa: SLF001
+    assert _free(engine)
     with session_scope(engine) as s:
         s.add(Organisation(name="Twice", kind="ngo"))
     with pytest.raises(IntegrityError), session_scope(engine) as s:
         s.add(Organisation(name="Twice", kind="ngo"))
         s.flush()
-    assert not gate._lock.locked()  # noqa: SLF001
+    assert _free(engine)
     # and a batch's savepoints (explicit BEGIN first) take and return it too
     with session_scope(engine) as s:
         with s.begin_nested():
             s.add(Organisation(name="Nested", kind="ngo"))
-        assert gate._lock.locked()  # noqa: SLF001
-    assert not gate._lock.locked()  # noqa: SLF001
+        assert not _free(engine) or engine.dialect.name != "sqlite"
+    assert _free(engine)
     assert _names(engine) == ["Nested", "Twice"]
