@@ -50,7 +50,8 @@ def import_cmd(
             return
         verb = "Dry run, nothing written: would import" if dry_run else "Imported"
         typer.echo(f"{verb} {path.name} ({report['format']}): {report['rows']} rows, {report['created']} created, "
-                   f"{report['updated']} updated, {report['unchanged']} unchanged, {report['skipped']} skipped")
+                   f"{report['updated']} updated, {report['unchanged']} unchanged, {report['skipped']} skipped"
+                   + (f", {report['merged']} merged into a multi-polygon" if report.get("merged") else ""))
         if dry_run:
             for action in ("created", "updated", "unchanged"):
                 rows = [i for i in report["items"] if i["action"] == action]

@@ -79,6 +79,8 @@ class ReadResult:
     rows_read: int
     problems: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: rows merged into an earlier row of the same code (another part of a multi-part site)
+    merged: int = 0
 
 
 def parse_mapping(value: str | dict[str, str] | None) -> dict[str, str]:
@@ -406,7 +408,9 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     problems: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # code → index in rows
+    parts: dict[str, list[BaseGeometry]] = {}
+    merged = 0
     bad_wkt = frame["_bad_wkt"] if "_bad_wkt" in frame.columns else None
     geoms = frame.geometry.values
     pending_points: list[tuple[int, float]] = []
@@ -432,10 +436,13 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
         if len(code) > 100:
             problems.append({"row": line, "code": code[:40], "problem": "site code longer than 100 characters"})
             continue
-        if code in seen:
-            problems.append({"row": line, "code": code, "problem": f"duplicate code (first on row {seen[code]})"})
-            continue
         geom = flat[i]
+        if code in seen and not (rows[seen[code]]["geometry"].geom_type in ("Polygon", "MultiPolygon")
+                                 and geom is not None
+                                 and geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection")):
+            problems.append({"row": line, "code": code,
+                             "problem": f"duplicate code (first on row {rows[seen[code]]['row']})"})
+            continue
         if bad_wkt is not None and bool(bad_wkt.iloc[i]):
             problems.append({"row": line, "code": code, "problem": "geometry is not valid WKT"})
             continue
@@ -475,6 +482,18 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             problems.append({"row": line, "code": code, "problem": f"{geom.geom_type} is not a site shape "
                              "(use polygons, or points with a radius)"})
             continue
+        if code in seen:
+            # same code, another polygon: another part of a multi-part site split across rows
+            first = rows[seen[code]]
+            if any(shapely.equals(geom, part) for part in parts[code]):
+                problems.append({"row": line, "code": code, "problem": f"duplicate code (first on row {first['row']})"})
+                continue
+            parts[code].append(geom)
+            first["geometry"] = shapely.union_all(parts[code])
+            merged += 1
+            warnings.append({"row": line, "code": code, "warning": f"another part of the site on row {first['row']}: "
+                             "merged into one multi-polygon"})
+            continue
         x0, y0, x1, y1 = geom.bounds
         rx, ry = (x0 + x1) / 2, (y0 + y1) / 2
         if not spatial.in_drc_bbox(rx, ry):
@@ -492,7 +511,8 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             if v is not None:
                 props[k] = v if isinstance(v, (int, float, bool)) else str(v)
         minerals = _value(row, cols["minerals"])
-        seen[code] = line
+        seen[code] = len(rows)
+        parts[code] = [geom]
         rows.append({
             "row": line,
             "code": code,
@@ -512,7 +532,8 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             rows[i]["geometry"] = c
     out = gpd.GeoDataFrame(rows, columns=["row", "code", "name", "kind", "minerals", "territory", "properties", "geometry"],
                            geometry="geometry", crs=4326)
-    return ReadResult(frame=out, format=fmt, rows_read=len(frame), problems=problems, warnings=warnings)
+    return ReadResult(frame=out, format=fmt, rows_read=len(frame), problems=problems, warnings=warnings,
+                      merged=merged)
 
 
 def read_sites(path: Path, *, filename: str | None = None, mapping: str | dict[str, str] | None = None,

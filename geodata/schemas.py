@@ -186,7 +186,7 @@ class ImportItem(BaseModel):
 class ImportReport(BaseModel):
     """What an import did (or, with ``dry_run``, would do, writing nothing: the same counts a real
     import of the file would report now). Refused rows are counted in ``skipped`` and listed in
-    ``problems``."""
+    ``problems``; rows repeating a code with another polygon are merged into the first (``merged``)."""
 
     format: str
     rows: int
@@ -194,6 +194,8 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     skipped: int
+    merged: int = Field(0, description="Rows whose polygon was merged into an earlier row of the same code "
+                        "(a multi-part site split across rows); each is also listed in warnings.")
     problems: list[ImportProblem] = Field(description="Rows skipped, with why.")
     warnings: list[ImportWarning] = Field(description="Rows imported with a remark.")
     would_import: int | None = None

@@ -53,11 +53,12 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
     counts are the ones a real import of the same file into the same database reports.
 
     :returns: a report (``geodata.schemas.ImportReport``): created, updated, unchanged and refused
-        (``skipped``) rows, each row's outcome in ``items``, problems and warnings.
+        (``skipped``) rows, rows merged into an earlier one of the same code (``merged``: another
+        polygon of a multi-part site), each row's outcome in ``items``, problems and warnings.
     """
     frame = read.frame
     report: dict[str, Any] = {"format": read.format, "rows": read.rows_read, "created": 0, "updated": 0, "unchanged": 0,
-                              "skipped": len(read.problems), "problems": read.problems, "warnings": read.warnings,
+                              "skipped": len(read.problems), "merged": read.merged, "problems": read.problems, "warnings": read.warnings,
                               "dry_run": dry_run, "items": []}
     if len(frame) == 0:
         if read.problems:
@@ -120,7 +121,7 @@ def upsert_sites(session: Session, *, read: importers.ReadResult, settings: Sett
         after_sites_changed(session, settings=settings, blobs=blobs, cache=cache)
     audit.record(session, "sites.import", actor=actor, object_type="site", object_id=None,
                  created=report["created"], updated=report["updated"], unchanged=report["unchanged"],
-                 skipped=report["skipped"], source=source)
+                 skipped=report["skipped"], merged=report["merged"], source=source)
     return report
 
 

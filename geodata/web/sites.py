@@ -149,6 +149,8 @@ def problem_text(text: str) -> str:
         return gettext(ROW_PROBLEMS[text])
     if m := re.fullmatch(r"duplicate code \(first on row (\d+)\)", text):
         return gettext("duplicate code (first on row %(row)s)") % {"row": m.group(1)}
+    if m := re.fullmatch(r"another part of the site on row (\d+): merged into one multi-polygon", text):
+        return gettext("another part of the site on row %(row)s: merged into one multi-polygon") % {"row": m.group(1)}
     if m := re.fullmatch(r"(\w+) is not a site shape \(use polygons, or points with a radius\)", text):
         return gettext("%(shape)s is not a site shape (use polygons, or points with a radius)") % {"shape": m.group(1)}
     return text

@@ -25,7 +25,7 @@ def env(settings, monkeypatch):
 def test_import_export_recompute_and_attestation(env, tmp_path):
     path = tmp_path / "sites.geojson"
     sites_frame([("ZEA-360", square(*KOLWEZI, 2000), "zea"), ("A", square(*KOLWEZI, 100)),
-                 ("A", square(*offset(*KOLWEZI, 900), 100))]).to_file(path)
+                 ("A", square(*KOLWEZI, 100))]).to_file(path)
     r = runner.invoke(cli, ["sites", "import", str(path)])
     assert r.exit_code == 0, r.output
     assert "2 created" in r.output and "1 skipped" in r.output and "duplicate code" in r.output
@@ -62,7 +62,7 @@ def test_generate_writes_a_synthetic_site_file(tmp_path):
 def test_json_output_is_the_api_model(env, tmp_path):
     """``--json`` prints the models the API answers (geodata.schemas; issue 10)."""
     path = tmp_path / "sites.geojson"
-    sites_frame([("A", square(*KOLWEZI, 100)), ("A", square(*offset(*KOLWEZI, 900), 100))]).to_file(path)
+    sites_frame([("A", square(*KOLWEZI, 100)), ("A", square(*KOLWEZI, 100))]).to_file(path)
     r = runner.invoke(cli, ["sites", "import", str(path), "--json"])
     report = json.loads(r.output)
     assert ImportReport.model_validate(report).model_dump(mode="json", exclude_unset=True) == report
@@ -72,3 +72,20 @@ def test_json_output_is_the_api_model(env, tmp_path):
     assert json.loads(r.output) == AssurancePublic(code="A", assurance_type="egc_kumi",
                                                    assurance_valid_until="2027-01-31", stage=0,
                                                    stage_status="unassessed").model_dump(mode="json")
+
+
+def test_a_multi_part_site_split_across_rows_is_merged_and_said_so(env, tmp_path):
+    """Issue 14, item 4: same code, another polygon → one site, a multi-polygon (reported as merged)."""
+    path = tmp_path / "sites.geojson"
+    sites_frame([("M", square(*KOLWEZI, 100)), ("M", square(*offset(*KOLWEZI, 900), 300))]).to_file(path)
+    r = runner.invoke(cli, ["sites", "import", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "1 created, 0 updated, 0 unchanged, 0 skipped, 1 merged into a multi-polygon" in r.output
+    assert "warning row 2 M: another part of the site on row 1: merged into one multi-polygon" in r.output
+    r = runner.invoke(cli, ["sites", "import", str(path), "--json"])
+    report = json.loads(r.output)
+    assert (report["unchanged"], report["merged"], report["skipped"]) == (1, 1, 0)
+    out = tmp_path / "export.geojson"
+    assert runner.invoke(cli, ["sites", "export", str(out)]).exit_code == 0
+    exported = gpd.read_file(out)
+    assert list(exported["code"]) == ["M"] and exported.geometry.iloc[0].geom_type == "MultiPolygon"

@@ -2,6 +2,7 @@
 
 import json
 
+import shapely
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -28,8 +29,8 @@ def _imports(engine) -> int:
 
 
 def _next_file():
-    """Against A and B stored: A unchanged, B renamed, C new, a second C refused."""
-    frame = sites_frame([("A", A), ("B", B), ("C", C), ("C", A)])
+    """Against A and B stored: A unchanged, B renamed, C new, a second C (same polygon) refused."""
+    frame = sites_frame([("A", A), ("B", B), ("C", C), ("C", C)])
     frame.loc[1, "name"] = "Kambove Nord"
     return frame
 
@@ -104,3 +105,38 @@ def test_an_unreadable_upload_is_refused_without_the_servers_path(client, world,
     assert r.status_code == 422 and r.json()["error"]["code"] == "sites.unreadable"
     message = r.json()["error"]["message"]
     assert "broken.geojson" in message and "asmfield-sites-" not in message and "/tmp" not in message
+
+
+def _two_parts():
+    """Issue 14, item 4: a title in two rows, the second part 9× larger, plus the first part again."""
+    return sites_frame([("M", A), ("M", square(*offset(*KOLWEZI, 20_000), 300)), ("M", A)])
+
+
+def test_a_multi_part_site_is_merged_in_the_dry_run_and_the_import(engine, settings, forms):
+    dry = import_frame(engine, settings, _two_parts(), dry_run=True)
+    assert (dry["created"], dry["merged"], dry["skipped"], dry["would_import"]) == (1, 1, 1, 1)
+    assert dry["problems"] == [{"row": 3, "code": "M", "problem": "duplicate code (first on row 1)"}]
+    assert {"row": 2, "code": "M", "warning": "another part of the site on row 1: merged into one multi-polygon"} \
+        in dry["warnings"]
+    real = import_frame(engine, settings, _two_parts())
+    assert (real["created"], real["merged"], real["skipped"], real["items"]) == (1, 1, 1, dry["items"])
+    with session_scope(engine) as s:
+        site = s.exec(select(Site).where(Site.code == "M")).one()
+        geometry = shapely.from_geojson(site.geometry)
+    expected = shapely.union_all([A, square(*offset(*KOLWEZI, 20_000), 300)])
+    assert geometry.geom_type == "MultiPolygon" and len(geometry.geoms) == 2
+    assert abs(geometry.area - expected.area) < 1e-3 * expected.area
+    assert 9 * 0.95 < site.area_m2 / (200 * 200) < 10 * 1.05  # both parts: 1 + 9 squares of 200 m
+    again = import_frame(engine, settings, _two_parts())
+    assert (again["unchanged"], again["merged"]) == (1, 1)
+
+
+def test_api_reports_the_merged_rows(client, engine, world, forms):
+    upload = {"file": ("sites.geojson", _two_parts().to_json().encode(), "application/geo+json")}
+    body = client.post("/api/v1/sites/import?dry_run=true", headers=world.coordinator.bearer, files=upload).json()
+    assert (body["created"], body["merged"], body["skipped"]) == (1, 1, 1)
+    assert any(w["row"] == 2 and "merged" in w["warning"] for w in body["warnings"])
+    body = client.post("/api/v1/sites/import", headers=world.coordinator.bearer, files=upload).json()
+    assert (body["dry_run"], body["created"], body["merged"]) == (False, 1, 1)
+    with session_scope(engine) as s:
+        assert s.exec(select(Site).where(Site.code == "M")).one().geometry.count("[[[") == 2

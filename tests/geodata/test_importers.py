@@ -99,10 +99,28 @@ def test_invalid_polygons_are_repaired_and_empty_ones_reported(tmp_path):
 
 def test_duplicate_codes_keep_the_first_and_report_the_rest(tmp_path):
     path = tmp_path / "dup.geojson"
-    gpd.GeoDataFrame({"code": ["A", "A", "B"]}, geometry=[KOLWEZI, LIKASI, LIKASI], crs=4326).to_file(path)
+    gpd.GeoDataFrame({"code": ["A", "A", "B", "P", "P"]},
+                     geometry=[KOLWEZI, KOLWEZI, LIKASI, LIKASI.centroid, KOLWEZI.centroid], crs=4326).to_file(path)
     result = importers.read_sites(path)
-    assert list(result.frame["code"]) == ["A", "B"]
-    assert result.problems == [{"row": 2, "code": "A", "problem": "duplicate code (first on row 1)"}]
+    assert list(result.frame["code"]) == ["A", "B", "P"]
+    assert result.problems == [{"row": 2, "code": "A", "problem": "duplicate code (first on row 1)"},
+                               {"row": 5, "code": "P", "problem": "duplicate code (first on row 4)"}]
+    assert result.merged == 0
+
+
+def test_another_polygon_under_the_same_code_is_merged_into_a_multi_polygon(tmp_path):
+    """Issue 14, item 4: multi-part features split across rows (the second part 11× larger)."""
+    path = tmp_path / "parts.geojson"
+    big = shapely.box(26.72, -10.99, 26.72 + 0.02 * 11 ** 0.5, -10.99 + 0.02 * 11 ** 0.5)
+    gpd.GeoDataFrame({"code": ["A", "B", "A", "A"]}, geometry=[KOLWEZI, LIKASI.buffer(-0.005), big, KOLWEZI],
+                     crs=4326).to_file(path)
+    result = importers.read_sites(path)
+    assert list(result.frame["code"]) == ["A", "B"] and result.merged == 1
+    merged = result.frame.geometry.iloc[0]
+    assert merged.geom_type == "MultiPolygon" and merged.equals(shapely.union_all([KOLWEZI, big]))
+    assert result.problems == [{"row": 4, "code": "A", "problem": "duplicate code (first on row 1)"}]
+    assert result.warnings == [{"row": 3, "code": "A",
+                                "warning": "another part of the site on row 1: merged into one multi-polygon"}]
 
 
 def test_swapped_lon_lat_gets_a_warning(tmp_path):

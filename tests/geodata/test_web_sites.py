@@ -114,7 +114,8 @@ def test_import_is_for_staff(client, seeded):
 
 def test_dry_run_then_confirm_imports_the_same_file(client, seeded, engine):
     signed_in(client, "coord")
-    frame = sites_frame([("N-1", square(*offset(*KOLWEZI, 9000), 100)), ("A", SITE), ("N-1", SITE)])
+    frame = sites_frame([("N-1", square(*offset(*KOLWEZI, 9000), 100)), ("A", SITE),
+                         ("N-1", square(*offset(*KOLWEZI, 9000), 100))])
     dry = client.post("/sites/import", files=upload(frame), headers=SAME_ORIGIN)
     assert dry.status_code == 200
     assert "code en double (d&#39;abord à la ligne 1)" in dry.text  # French first
@@ -219,7 +220,8 @@ def test_a_monitor_sees_only_their_visits_on_a_site(web):
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_a_coordinator_imports_sites_through_the_dry_run(web, tmp_path, lang):
     code = f"WEB-{uuid.uuid4().hex[:6].upper()}"
-    frame = sites_frame([(code, square(*offset(*KOLWEZI, 30_000), 150)), (code, SITE)])
+    part = square(*offset(*KOLWEZI, 30_000), 150)
+    frame = sites_frame([(code, part), (code, square(*offset(*KOLWEZI, 31_000), 150)), (code, part)])
     path = tmp_path / "new-sites.geojson"
     path.write_text(json.loads(json.dumps(frame.to_json())))
     page = web.sign_in("coord", lang=lang)
@@ -229,6 +231,8 @@ def test_a_coordinator_imports_sites_through_the_dry_run(web, tmp_path, lang):
     page.set_input_files("#f-file", str(path))
     page.click("form[action='/sites/import'] button[type=submit]")
     expect(page.locator("table.problems")).to_contain_text({"en": "duplicate code", "fr": "code en double"}[lang])
+    expect(page.locator("ul.remarks")).to_contain_text(
+        {"en": "merged into one multi-polygon", "fr": "fusionnée en un seul multipolygone"}[lang])
     expect(page.locator(".counts")).to_contain_text("1")
     web.check(page, f"import-dry-run-{lang}")
     assert page.request.get(web.url(f"/api/v1/sites/{code}")).status == 404  # nothing written yet
@@ -237,3 +241,17 @@ def test_a_coordinator_imports_sites_through_the_dry_run(web, tmp_path, lang):
     web.check(page, f"import-done-{lang}")
     page.click(f"a[href='/sites/{code}']")
     expect(page.locator("h1")).to_contain_text(code)
+
+
+def test_the_dry_run_shows_rows_merged_into_a_multi_part_site(client, seeded, engine):
+    signed_in(client, "coord")
+    frame = sites_frame([("M-1", square(*offset(*KOLWEZI, 9000), 100)), ("M-1", square(*offset(*KOLWEZI, 12_000), 300))])
+    dry = client.post("/sites/import", files=upload(frame), headers=SAME_ORIGIN)
+    assert dry.status_code == 200
+    assert "une autre partie du site de la ligne 1 : fusionnée en un seul multipolygone" in dry.text
+    assert "parties fusionnées" in dry.text
+    token = re.search(r'name="token" value="([^"]+)"', dry.text).group(1)
+    done = client.post("/sites/import/confirm", data={"token": token}, headers=SAME_ORIGIN)
+    assert done.status_code == 200
+    with session_scope(engine) as s:
+        assert '"MultiPolygon"' in s.exec(select(Site).where(Site.code == "M-1")).one().geometry
