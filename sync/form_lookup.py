@@ -1,17 +1,20 @@
 """Finding the form and form version a submission names (``xml_form_id``, ``version``).
 
-The ids found are remembered per session (``session.info``), never per process: a session
-belongs to one database and one request or CLI run, so two apps (or two databases in one
-process) cannot see each other's forms. Ids only steer the lookup: the rows themselves come from
-the session (its identity map, else one primary-key read) and are checked against what was asked,
-so a form's state and settings are never stale. A stored form version never changes (versions are
-immutable; a new version is a new row), so an id remembered across the session's commits stays
-right, whatever other processes do; a deleted or replaced row fails the check and is looked up
-again.
+The ids found are remembered per process, across requests, per engine (two apps or two databases in
+one process keep apart). Ids only steer the lookup (a primary-key read instead
+of a search): the rows themselves come from the request's session (its identity map, else one
+primary-key read) and are checked against what was asked, so a form's state (closed: refused at
+once), its published version and settings are never stale, whichever process changed them, and no
+invalidation is needed. A stored form version never changes (versions are immutable; a new version
+is a new row and a new key), so a remembered id stays right; a deleted or replaced row fails the
+check and is looked up again.
 """
 
 from __future__ import annotations
 
+import weakref
+
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from forms.errors import FormNotFound, FormVersionNotFound
@@ -21,12 +24,18 @@ from sync.queries import NO_XFORM
 
 __all__ = ["get_form", "get_version"]
 
-#: session.info key of the session's {("form", xml_form_id) | ("version", form id, version): row id}.
-_IDS = "sync.form_lookup.ids"
+#: Per process, per engine: {("form", xml_form_id) | ("version", form id, version): row id}.
+_IDS: weakref.WeakKeyDictionary[Engine, dict[tuple, int]] = weakref.WeakKeyDictionary()
+_IDS_MAX = 10_000
 
 
 def _ids(session: Session) -> dict[tuple, int]:
-    return session.info.setdefault(_IDS, {})
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    ids = _IDS.get(engine)
+    if ids is None or len(ids) >= _IDS_MAX:
+        ids = _IDS[engine] = {}
+    return ids
 
 
 def get_form(session: Session, xml_form_id: str) -> Form:

@@ -357,6 +357,63 @@ def test_device_of_a_deactivated_user_stops_working(orclient, world, engine):
     assert orclient.get(f"/key/{token}/test-openrosa").status_code == 403
 
 
+def _second_app(settings):
+    """Another app process over the same database (its own engine, its own device-id cache)."""
+    other = create_app(settings)
+
+    def whoami(actor: OpenRosaActor) -> dict:
+        return {"user": actor.user.username, "device": actor.device.name if actor.device else None}
+
+    other.add_api_route("/key/{device_token}/test-openrosa", whoami, dependencies=[Depends(_mark_openrosa)])
+    return other
+
+
+def test_device_ids_are_remembered_per_engine_and_revocation_still_counts_at_once(orclient, world, app, settings):
+    """The per-process cache (token hash -> device id) is warm in both apps; a revocation made
+    through either is refused by the other on its very next request."""
+    token = orclient.post("/api/v1/devices", json={"name": "tablet-05"}, headers=world.monitor.basic).json()["token"]
+    other = _second_app(settings)
+    try:
+        with TestClient(other) as second:
+            for _ in range(2):
+                assert orclient.get(f"/key/{token}/test-openrosa").status_code == 200
+                assert second.get(f"/key/{token}/test-openrosa").json() == {"user": "monitor", "device": "tablet-05"}
+            assert list(accounts._DEVICE_IDS[app.state.engine].values()) == \
+                list(accounts._DEVICE_IDS[other.state.engine].values())
+            assert second.delete("/api/v1/devices/tablet-05", headers=world.monitor.bearer).status_code == 200
+            assert orclient.get(f"/key/{token}/test-openrosa").status_code == 403
+            assert second.get(f"/key/{token}/test-openrosa").status_code == 403
+    finally:
+        other.state.engine.dispose()
+
+
+def test_deactivation_in_another_process_stops_a_cached_device_at_once(orclient, world, settings):
+    token = orclient.post("/api/v1/devices", json={"name": "tablet-06"}, headers=world.monitor.basic).json()["token"]
+    assert orclient.get(f"/key/{token}/test-openrosa").status_code == 200  # cached now
+    other = _second_app(settings)
+    try:
+        with session_scope(other.state.engine) as s:
+            accounts.set_active(s, accounts.get_user(s, "monitor"), False)
+        assert orclient.get(f"/key/{token}/test-openrosa").status_code == 403
+    finally:
+        other.state.engine.dispose()
+
+
+def test_a_stale_cached_device_id_is_checked_not_trusted(orclient, world, app):
+    """A remembered id that now names another device (or none) falls back to the search by hash."""
+    token = orclient.post("/api/v1/devices", json={"name": "tablet-07"}, headers=world.monitor.basic).json()["token"]
+    other = orclient.post("/api/v1/devices", json={"name": "tablet-08"}, headers=world.monitor.basic).json()["token"]
+    assert orclient.get(f"/key/{token}/test-openrosa").json()["device"] == "tablet-07"
+    with session_scope(app.state.engine) as s:
+        other_id = accounts.get_device(s, "tablet-08").id
+    ids = accounts._DEVICE_IDS[app.state.engine]
+    for wrong in (other_id, 10**9):  # another device's id, a missing row
+        for hashed in ids:
+            ids[hashed] = wrong
+        assert orclient.get(f"/key/{token}/test-openrosa").json()["device"] == "tablet-07"
+        assert orclient.get(f"/key/{other}/test-openrosa").json()["device"] == "tablet-08"
+
+
 def test_device_token_as_bearer_may_sync_but_not_use_the_api(orclient, world):
     token = orclient.post("/api/v1/devices", json={"name": "tablet-04"}, headers=world.monitor.basic).json()["token"]
     assert orclient.get("/test-openrosa", headers={"Authorization": f"Bearer {token}"}).json()["device"] == "tablet-04"
