@@ -6,15 +6,14 @@ Plain functions over a session; callable from routes, the CLI and tests. They ne
 from __future__ import annotations
 
 import re
-import weakref
 from datetime import timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app import audit
+from app.db import RowIds
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.identity import Actor, Role
 from app.models import ApiToken, Device, Organisation, OrgKind, User, WebSession
@@ -284,27 +283,15 @@ def revoke_device(session: Session, device: Device, *, actor: Actor | None = Non
     return device
 
 
-#: Per process, per engine: {token hash: device id}. Only steers the lookup (a primary-key read
-#: instead of a search by hash): the device and user rows are still read in the request's own session
-#: and checked (hash, ``revoked_at``, ``active``), so a revocation or deactivation committed by any
-#: process is refused on the very next request; no invalidation is needed. Bounded: cleared when full.
-_DEVICE_IDS: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
-_DEVICE_IDS_MAX = 10_000
-
-
-def _device_ids(session: Session) -> dict[str, int]:
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    ids = _DEVICE_IDS.get(engine)
-    if ids is None or len(ids) >= _DEVICE_IDS_MAX:
-        ids = _DEVICE_IDS[engine] = {}
-    return ids
+#: {token hash: device id} per process and engine; the device and user rows are still read and checked
+#: (hash, ``revoked_at``, ``active``), so a revocation committed by any process is refused at once.
+_DEVICE_IDS = RowIds()
 
 
 def device_for_token(session: Session, token: str) -> Device | None:
     """The live (not revoked) device holding ``token``, whose user is active."""
     hashed = token_hash(token)
-    ids = _device_ids(session)
+    ids = _DEVICE_IDS.of(session)
     device_id = ids.get(hashed)
     device = session.get(Device, device_id) if device_id is not None else None
     if device is None or device.token_hash != hashed:

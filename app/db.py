@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
@@ -218,3 +219,28 @@ def current_revisions(engine: Engine) -> set[str]:
 
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
+
+
+class RowIds:
+    """Row ids remembered per process and per engine across requests ({key: id}), bounded (cleared
+    when full). Only steers a lookup to a primary-key read: callers still read and check the row in
+    their own session, so a change committed by any process counts at once and nothing needs
+    invalidating. Per engine, so two apps (or tests) over two databases never share ids."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._maps: weakref.WeakKeyDictionary[Engine, dict] = weakref.WeakKeyDictionary()
+        self._max = max_entries
+
+    def __getitem__(self, engine: Engine) -> dict:
+        return self._maps[engine]
+
+    def __contains__(self, engine: object) -> bool:
+        return engine in self._maps
+
+    def of(self, session: Session) -> dict:
+        bind = session.get_bind()
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        ids = self._maps.get(engine)
+        if ids is None or len(ids) >= self._max:
+            ids = self._maps[engine] = {}
+        return ids

@@ -12,11 +12,9 @@ check and is looked up again.
 
 from __future__ import annotations
 
-import weakref
-
-from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from app.db import RowIds
 from forms.errors import FormNotFound, FormVersionNotFound
 from forms.models import Form, FormVersion
 from sync import queries
@@ -24,23 +22,13 @@ from sync.queries import NO_XFORM
 
 __all__ = ["get_form", "get_version"]
 
-#: Per process, per engine: {("form", xml_form_id) | ("version", form id, version): row id}.
-_IDS: weakref.WeakKeyDictionary[Engine, dict[tuple, int]] = weakref.WeakKeyDictionary()
-_IDS_MAX = 10_000
-
-
-def _ids(session: Session) -> dict[tuple, int]:
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    ids = _IDS.get(engine)
-    if ids is None or len(ids) >= _IDS_MAX:
-        ids = _IDS[engine] = {}
-    return ids
+#: {("form", xml_form_id) | ("version", form id, version): row id} per process and engine (``RowIds``).
+_IDS = RowIds()
 
 
 def get_form(session: Session, xml_form_id: str) -> Form:
     """The form with this ``xml_form_id``; 404 ``form.not_found``."""
-    ids = _ids(session)
+    ids = _IDS.of(session)
     form_id = ids.get(("form", xml_form_id))
     form = session.get(Form, form_id) if form_id is not None else None
     if form is None or form.xml_form_id != xml_form_id:
@@ -60,7 +48,7 @@ def get_version(session: Session, form: Form, version: str | None) -> FormVersio
         if form.published_version_id:
             row = session.get(FormVersion, form.published_version_id, options=NO_XFORM)
     else:
-        ids = _ids(session)
+        ids = _IDS.of(session)
         key = ("version", form.id, version)
         version_id = ids.get(key)
         row = session.get(FormVersion, version_id, options=NO_XFORM) if version_id is not None else None

@@ -35,7 +35,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from app.composition import build_hooks, make_blob_store
 from app.db import make_engine, session_scope
-from app.demo import DEMO_PASSWORD, seed_demo
+from app.demo import COORDINATOR_ORG, DEMO_PASSWORD, NGO_ORGS, seed_demo
 from tests.conftest import fresh_database
 from tests.e2e.server import LiveServer, live_server, settings_env
 from tests.factories import jpeg
@@ -129,8 +129,6 @@ class Web:
     def make_user(self, role: str, organisation: str | None = None) -> tuple[str, str]:
         """A new person of ``role`` made by the demo admin through the API (for tests that must not share a
         demo user's saved choices, e.g. its language); returns (username, password)."""
-        from app.demo import COORDINATOR_ORG, NGO_ORGS  # noqa: PLC0415 -- reason: only this helper needs them
-
         username = f"t{uuid.uuid4().hex[:10]}"
         password = f"Fresh-{uuid.uuid4().hex}"
         request = self.browser.new_context().request

@@ -4,7 +4,7 @@ Windows-1252, CRLF), Excel's "CSV UTF-8" (BOM), plain UTF-8, and XLSX workbooks 
 import shapely
 from openpyxl import Workbook
 
-from geodata import importers
+from geodata import importers, spatial
 from tests.geodata.conftest import import_frame
 
 HEADER = ["code", "nom", "longitude", "latitude", "radius_m", "profondeur_m", "minerais"]
@@ -37,7 +37,6 @@ def assert_register(read):
     centre = shapely.centroid(first)
     assert abs(centre.x - 25.473) < 1e-4 and abs(centre.y - -10.716) < 1e-4
     # radius 50.5 m: the circle's area is about π r²
-    from geodata import spatial
     assert abs(spatial.area_m2([first])[0] / (3.14159 * 50.5**2) - 1) < 0.02
     props = read.frame["properties"].iloc[1]
     assert props["profondeur_m"] == "1250.75"
