@@ -45,6 +45,7 @@ class Settings(BaseSettings):
         3 * 365, description="Closed cases older than this have identifying fields erased by `cases purge`."
     )
     session_days: int = Field(7, description="Lifetime of a web login session.")
+    export_retention_days: int = Field(7, description="Background export files are deleted this many days after they finish.")
     login_lockout_failures: int = Field(
         10, description="After this many failed logins of one username within LOGIN_LOCKOUT_MINUTES, refuse it (429)."
     )
