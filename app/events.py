@@ -157,3 +157,18 @@ class Hooks:
         """Empty but valid content of the stored generated files, by name."""
         return {m.filename: (m.placeholder, m.media_type) for m in self.generated_media.values()
                 if m.per_caller is None and m.placeholder is not None}
+
+
+#: ``session.info`` key of the events announced in the session's transaction (``announce``).
+ANNOUNCED = "app.events.announced"
+
+
+def announce(session: Session, name: str, payload: dict[str, Any]) -> None:
+    """Announce that ``name`` happened in ``session``'s transaction (e.g. ``"site.stage_changed"``).
+
+    For writers without a ``Hooks`` in scope: the event is a plain dict queued in ``session.info``;
+    a capability that wants it (webhooks: its outbox) drains the queue from a session listener in
+    the same transaction, so it commits or rolls back with the change. Nobody listening: it is
+    dropped with the session. ``payload`` holds small JSON-able facts.
+    """
+    session.info.setdefault(ANNOUNCED, []).append((name, payload))
