@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app import audit
+from app.events import announce
 from app.identity import Actor
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -109,6 +110,7 @@ def recompute_stages(session: Session, site_ids: list[int] | None = None, *, tod
         if new_state != old_state or (site.properties or {}).get("stage_reasons") != current.reasons:
             if (site.stage, site.stage_status) != (current.stage, current.status):
                 changed += 1
+                announce(session, "site.stage_changed", {"site_id": site.id, "from": [site.stage, site.stage_status], "to": [current.stage, current.status]})
             (site.stage, site.last_known_stage, site.stage_status, site.red_flag, site.ladder_version,
              site.visit_count, site.last_visit_on, site.last_visit_submission_id) = new_state
             site.stage_computed_at = now
