@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.errors import DomainError
+from app.events import announce
 from app.identity import Actor
 from app.models import Organisation
 from app.timeutil import utcnow
@@ -131,6 +132,7 @@ def transition(session: Session, *, actor: Actor | None, case: ChildCase, action
     event = journal.new_event(case, actor=actor, action=action, from_status=source, to_status=case.status, at=now,
                               reason=reason, submission_id=submission_id, details=extra)
     session.add(event)
+    announce(session, "case.transition", {"case_id": case.id, "action": action, "from": source, "to": case.status, "at": now})
     session.flush()
     journal.record(session, f"case.{action}", actor=actor, object_type="case", object_id=case.code,
                    from_status=source, to_status=case.status)
