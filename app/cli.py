@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from app import accounts
+from app.backup import create_backup, restore_backup, verify_backup
 from app.cliutil import (
     CliRoot,
     JsonOpt,
@@ -32,6 +33,7 @@ from app.collect import collect_settings, device_server_url, encode_settings, wr
 from app.composition import CAPABILITIES, build_hooks, make_blob_store
 from app.db import make_engine, migrate
 from app.demo import describe_demo, seed_demo
+from app.errors import DomainError
 from app.models import Device, User
 from app.schemas import DevicePublic, OrganisationPublic, UserPublic
 
@@ -234,6 +236,77 @@ def devices_list(as_json: JsonOpt = False) -> None:
             return
         for d in devices:
             typer.echo(f"{d.id}\t{d.name}\t{'revoked' if d.revoked_at else 'active'}")
+
+
+# -- backup / restore (issue 15) ---------------------------------------------------------------
+
+
+def _stderr(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@cli.command()
+def backup(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A new directory, or a new .tar / .tar.gz file (by its suffix).")],
+    verify: Annotated[bool, typer.Option("--verify", help="Check an existing backup against its manifest "
+                                         "instead of making one; exit 1 and list every problem.")] = False,
+    exclude_secret: Annotated[bool, typer.Option("--exclude-secret", help="Leave DATA_DIR/secret_key out "
+                                                 "(keep it elsewhere: a restored server needs it).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Back up the database, its media and the secret key to PATH while the server runs (or --verify one)."""
+    if verify:
+        check = verify_backup(path, progress=_stderr)
+        manifest = check.manifest or {}
+        result = {"path": str(path), "ok": check.ok, "problems": check.problems, "files": check.files,
+                  "bytes": check.bytes, "created_at": manifest.get("created_at"), "database": manifest.get("database")}
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            for problem in check.problems:
+                typer.echo(f"PROBLEM {problem}")
+            typer.echo(f"{path}: {'OK' if check.ok else f'{len(check.problems)} problem(s)'}; {check.files} files, "
+                       f"{check.bytes / 1e6:.1f} MB; made {result['created_at']} ({result['database']})")
+        if not check.ok:
+            raise typer.Exit(1)
+        return
+    settings = load_settings()
+    try:
+        manifest = create_backup(settings, current_blobs(ctx, settings), path, include_secret=not exclude_secret,
+                                 operator=operator_label(), progress=_stderr)
+    except DomainError as exc:
+        fail(exc.message)
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
+    emit(as_json, {"path": str(path), **{k: manifest[k] for k in ("created_at", "database", "alembic_revisions",
+                                                                   "secret_included", "media")},
+                   "files": len(manifest["files"])},
+         f"Backup {path}: {len(manifest['files'])} files ({manifest['media']['blobs']} media), "
+         f"secret key {'included' if manifest['secret_included'] else 'NOT included'}")
+
+
+@cli.command()
+def restore(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A backup directory or .tar / .tar.gz file made by `asmfield backup`.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore a backup into an empty data directory and empty database, checking every file; then migrate."""
+    settings = load_settings()
+    settings.media_path.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = restore_backup(settings, current_blobs(ctx, settings), path, operator=operator_label(),
+                                  progress=_stderr)
+    except DomainError as exc:
+        fail(exc.message)
+    except SQLAlchemyError as exc:
+        fail(database_problem(exc))
+    emit(as_json, {"path": str(path), "created_at": manifest["created_at"], "database": manifest["database"],
+                   "files": len(manifest["files"]), "secret_included": manifest["secret_included"]},
+         f"Restored {path} (made {manifest['created_at']}): {len(manifest['files'])} files; schema up to date"
+         + ("" if manifest["secret_included"] else
+            "; the backup held no secret key: put it back (DATA_DIR/secret_key or ASMFIELD_SECRET_KEY)"))
 
 
 for _capability in CAPABILITIES:
