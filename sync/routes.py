@@ -30,7 +30,8 @@ from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from app.auth import OpenRosaActor
+from app.auth import OpenRosaActor, openrosa_actor
+from app.db import session_scope
 from app.deps import BlobsDep, HooksDep, SessionDep, SettingsDep
 from app.errors import DomainError
 from app.events import Hooks
@@ -64,8 +65,9 @@ MAX_PARTS = 1000
 MAX_FIELD_BYTES = 10_000
 
 
-def _openrosa_request(request: Request) -> None:
-    """Mark the request as OpenRosa (errors become XML) and check its protocol version."""
+async def _openrosa_request(request: Request) -> None:
+    """Mark the request as OpenRosa (errors become XML) and check its protocol version (``async``: a
+    plain check, no hop to the thread pool)."""
     request.state.openrosa = True
     version = request.headers.get("x-openrosa-version")
     if version is not None and version.strip() != openrosa.OPENROSA_VERSION:
@@ -200,16 +202,30 @@ def submission_preflight(request: Request, actor: OpenRosaActor) -> Response:
 
 @router.post("/submission", status_code=201, openapi_extra=takes(MULTIPART), response_class=Response,
              responses=_xml_answer("An OpenRosaResponse", status=201))
-async def submission(request: Request, actor: OpenRosaActor, session: SessionDep, settings: SettingsDep,
-                     blobs: BlobsDep, hooks: HooksDep, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
+async def submission(request: Request, device_id: Annotated[str | None, Query(alias="deviceID", max_length=200)] = None
                      ) -> Response:
-    """Receive one submission (instance XML + attachments); 201 also for an identical resend."""
-    collector = _Collector(settings, blobs.tmp)
+    """Receive one submission (instance XML + attachments); 201 also for an identical resend.
+
+    Credentials as on every OpenRosa route (device token in the path, Basic, Digest, Bearer). A body
+    of at most ``SMALL_BODY`` bytes (a Content-Length saying so: nearly every tablet upload) is read on
+    the event loop, then authentication, multipart parsing, the ingest and the commit run in one trip
+    to the thread pool (issue 13: each trip costs more CPU than the ingest of a small submission
+    saves). A bigger or chunked body is authenticated first (its own short transaction), then streamed
+    to temporary files, then ingested."""
+    state = request.app.state
+    settings: Settings = state.settings
+    declared = _declared_length(request, settings)
+    collector = _Collector(settings, state.blobs.tmp)
     try:
-        xml, files = await _read_multipart(request, settings, collector)
-        result = await run_in_threadpool(
-            ingest.receive_submission, session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,
-            client_device_id=device_id, user_agent=request.headers.get("user-agent"))
+        if declared is not None and declared <= SMALL_BODY:
+            body = await _read_small(request, declared)
+            result = await run_in_threadpool(_receive, request, collector, body=body, actor=None, xml=None,
+                                             files=None, device_id=device_id)
+        else:
+            actor = await run_in_threadpool(_authenticate, request)
+            xml, files = await _read_multipart(request, settings, collector)
+            result = await run_in_threadpool(_receive, request, collector, body=None, actor=actor, xml=xml,
+                                             files=files, device_id=device_id)
     finally:
         collector.close()
         if collector.workdir is not None:
@@ -222,6 +238,32 @@ async def submission(request: Request, actor: OpenRosaActor, session: SessionDep
     else:
         message = "full submission upload was successful!"
     return _xml(request, openrosa.response(message), status=201)
+
+
+#: Bodies up to this size are read whole into memory before any work (see ``submission``).
+SMALL_BODY = 256 * 1024
+
+
+def _authenticate(request: Request) -> Actor:
+    """The caller of a big upload, checked before its body is read (a transaction of its own)."""
+    with session_scope(request.app.state.engine) as session:
+        return openrosa_actor(request, session)
+
+
+def _receive(request: Request, collector: _Collector, *, body: bytes | None, actor: Actor | None,
+             xml: bytes | None, files: list[IncomingFile] | None, device_id: str | None) -> ingest.ReceiveResult:
+    """Authenticate (unless done), parse ``body`` (unless streamed), ingest and commit: one
+    transaction, committed before the 201 is sent."""
+    state = request.app.state
+    settings: Settings = state.settings
+    with session_scope(state.engine) as session:
+        if actor is None:
+            actor = openrosa_actor(request, session)
+        if body is not None:
+            xml, files = _parse_multipart(request, body, collector)
+        return ingest.receive_submission(session, blobs=state.blobs, settings=settings, hooks=state.hooks, actor=actor,
+                                         xml=xml, files=files, client_device_id=device_id,
+                                         user_agent=request.headers.get("user-agent"))
 
 
 def _remove_tree(path: Path) -> None:
@@ -336,24 +378,67 @@ def _decode_name(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+def _boundary(request: Request) -> bytes:
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
+        raise SubmissionNotMultipart("a submission is a multipart/form-data POST with an xml_submission_file part")
+    return params[b"boundary"]
+
+
+def _declared_length(request: Request, settings: Settings) -> int | None:
+    """The Content-Length (None without one); 413 before reading when it is above the limit."""
+    length = request.headers.get("content-length")
+    if length is None:
+        return None
+    try:
+        declared = int(length)
+    except ValueError as exc:
+        raise SubmissionBadLength("Content-Length is not a number") from exc
+    if declared > settings.max_submission_bytes:
+        raise SubmissionTooLarge(f"the submission is {declared} bytes; this server accepts at most "
+                                 f"{settings.max_submission_bytes} per POST (split the upload)")
+    return declared
+
+
+async def _read_small(request: Request, declared: int) -> bytes:
+    """The whole body of a small upload (at most ``declared`` bytes are accepted)."""
+    chunks = []
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > declared:
+                raise SubmissionBadLength("the body is longer than its Content-Length")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise SubmissionTruncated(f"the upload was interrupted: {exc}") from exc
+    return b"".join(chunks)
+
+
+def _finish(collector: _Collector) -> tuple[bytes, list[IncomingFile]]:
+    if not collector.ended:
+        raise SubmissionTruncated("the multipart body is truncated (no closing boundary); resend the submission")
+    if collector.xml is None:
+        raise SubmissionMissingXml(f"the POST has no {XML_PART} part")
+    return bytes(collector.xml), collector.files
+
+
+def _parse_multipart(request: Request, body: bytes, collector: _Collector) -> tuple[bytes, list[IncomingFile]]:
+    """Parse a body read whole (file parts to temp files); returns the XML bytes and the file parts."""
+    parser = MultipartParser(_boundary(request), collector.callbacks())
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise SubmissionMultipartMalformed(f"the multipart body is malformed: {exc}") from exc
+    return _finish(collector)
+
+
 async def _read_multipart(request: Request, settings: Settings,
                           collector: _Collector) -> tuple[bytes, list[IncomingFile]]:
     """Stream the multipart body through ``collector`` (file parts to temp files); returns the
     XML bytes and the file parts."""
-    content_type = request.headers.get("content-type", "")
-    ctype, params = parse_options_header(content_type)
-    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
-        raise SubmissionNotMultipart("a submission is a multipart/form-data POST with an xml_submission_file part")
-    length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            declared = int(length)
-        except ValueError as exc:
-            raise SubmissionBadLength("Content-Length is not a number") from exc
-        if declared > settings.max_submission_bytes:
-            raise SubmissionTooLarge(f"the submission is {declared} bytes; this server accepts at most "
-                                     f"{settings.max_submission_bytes} per POST (split the upload)")
-    parser = MultipartParser(params[b"boundary"], collector.callbacks())
+    parser = MultipartParser(_boundary(request), collector.callbacks())
     total = 0
     try:
         async for chunk in request.stream():
@@ -369,11 +454,7 @@ async def _read_multipart(request: Request, settings: Settings,
         raise
     except ClientDisconnect as exc:
         raise SubmissionTruncated(f"the upload was interrupted: {exc}") from exc
-    if not collector.ended:
-        raise SubmissionTruncated("the multipart body is truncated (no closing boundary); resend the submission")
-    if collector.xml is None:
-        raise SubmissionMissingXml(f"the POST has no {XML_PART} part")
-    return bytes(collector.xml), collector.files
+    return _finish(collector)
 
 
 def install(app: FastAPI) -> None:
