@@ -3,7 +3,7 @@ by ``app.main``'s JSON error writer."""
 
 from __future__ import annotations
 
-from app.errors import Forbidden, Invalid
+from app.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 class ExportBadParam(Invalid):
@@ -36,3 +36,15 @@ class ExportTooLarge(Invalid):
     """More rows than the format holds (an XLSX sheet holds 1,048,576 rows)."""
 
     code = "export.too_large"
+
+
+class ExportJobNotFound(NotFound):
+    """No background export with this id that belongs to the caller (another's looks absent)."""
+
+    code = "export.job_not_found"
+
+
+class ExportNotReady(Conflict):
+    """The background export has no file to download (yet): queued, running or failed."""
+
+    code = "export.not_ready"

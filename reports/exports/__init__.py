@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from sqlmodel import Session
 
-from reports.exports import tabular
+from reports.exports import geo, tabular
 from reports.exports.rows import ExportPlan
 
 Writer = Callable[[Session, ExportPlan, BinaryIO, "Callable[[int], None] | None"], None]
@@ -37,4 +37,6 @@ class Format:
 FORMATS: dict[str, Format] = {
     "csv": Format(tabular.write_csv_zip, "application/zip", "zip"),
     "xlsx": Format(tabular.write_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "geojson": Format(geo.write_geojson, geo.GEOJSON_MEDIA_TYPE, "geojson"),
+    "gpkg": Format(geo.write_gpkg, geo.GPKG_MEDIA_TYPE, "gpkg"),
 }
