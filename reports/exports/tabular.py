@@ -115,6 +115,14 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     return value
 
 
+def check_xlsx(session: Session, plan: ExportPlan) -> None:
+    """Refuse (422 ``export.too_large``) an export whose main sheet would pass Excel's row limit."""
+    total = rows_.count(session, plan)
+    if total + 1 > XLSX_MAX_ROWS:
+        raise ExportTooLarge(f"{total} rows do not fit an Excel sheet ({XLSX_MAX_ROWS - 1} at most); "
+                             "export as CSV or narrow the filters")
+
+
 def write_xlsx(session: Session, plan: ExportPlan, out: BinaryIO, progress: Progress | None = None) -> None:
     """The XLSX workbook into ``out``: one sheet per table (openpyxl write-only mode: rows go to
     temporary files as they come).
@@ -122,10 +130,7 @@ def write_xlsx(session: Session, plan: ExportPlan, out: BinaryIO, progress: Prog
     :raises ExportTooLarge: when a sheet would pass Excel's 1,048,576 rows (checked before writing
         for the main sheet; use the CSV zip).
     """
-    total = rows_.count(session, plan)
-    if total + 1 > XLSX_MAX_ROWS:
-        raise ExportTooLarge(f"{total} rows do not fit an Excel sheet ({XLSX_MAX_ROWS - 1} at most); "
-                             "export as CSV or narrow the filters")
+    check_xlsx(session, plan)
     book = Workbook(write_only=True)
     sheets = {}
     for table, name in zip(plan.tables, sheet_names(plan), strict=True):
