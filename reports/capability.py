@@ -4,7 +4,16 @@ of a form's submissions (``reports.exports``; API routes in ``reports.routes``).
 
 from __future__ import annotations
 
-from app.capability import Capability
-from reports import routes, web
+from fastapi import FastAPI
 
-capability = Capability(name="reports", install=routes.install, install_web=web.install, nav=web.NAV)
+from app.capability import Capability
+from reports import export_routes, routes, web
+
+
+def install(app: FastAPI) -> None:
+    """The exports' routes, and the background exports' routes and runner (``reports.export_routes``)."""
+    routes.install(app)
+    export_routes.install(app)
+
+
+capability = Capability(name="reports", install=install, install_web=web.install, nav=web.NAV)
