@@ -457,7 +457,11 @@ def _members(path: Path) -> Iterator[tuple[str, BinaryIO]]:
     """(name, readable file) for every file of a backup, directory or tar, in storage order."""
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
-            with file.open("rb") as handle:
+            try:
+                handle = file.open("rb")
+            except OSError as exc:
+                raise BackupInvalid(f"{file.relative_to(path).as_posix()}: cannot be read ({exc.strerror})") from exc
+            with handle:
                 yield file.relative_to(path).as_posix(), handle
         return
     if not path.is_file():
@@ -512,12 +516,17 @@ def verify_backup(path: Path, *, progress: Progress = _quiet) -> Verification:
     seen: dict[str, tuple[str, int]] = {}
     manifest_bytes: bytes | None = None
     ticker = _Ticker(progress, "verify", 0)
-    for name, handle in _members(path):
-        if name == MANIFEST:
-            manifest_bytes = handle.read()
-            continue
-        seen[name] = _sha256_stream(handle)
-        ticker.step(seen[name][1])
+    try:
+        for name, handle in _members(path):
+            if name == MANIFEST:
+                manifest_bytes = handle.read()
+                continue
+            seen[name] = _sha256_stream(handle)
+            ticker.step(seen[name][1])
+    except BackupInvalid as exc:
+        return Verification(None, [exc.message])
+    except (tarfile.TarError, OSError, EOFError) as exc:  # a tar member cut short while being read
+        return Verification(None, [f"{path} cannot be read to the end: {exc}"])
     ticker.end()
     if manifest_bytes is None:
         return Verification(None, ["manifest.json is missing"])

@@ -176,7 +176,7 @@ def small_backup(settings, app, client, world, tmp_path) -> Path:  # noqa: ANN00
     return path
 
 
-def test_verify_finds_a_changed_byte_and_a_missing_file(small_backup, tmp_path, empty_database_url):
+def test_verify_finds_a_changed_byte_and_a_missing_file(small_backup, settings, tmp_path, empty_database_url):
     assert verify_backup(small_backup).ok
     changed = next(p for p in (small_backup / "media").rglob("*") if p.is_file() and "derived" not in p.parts)
     missing = small_backup / "secret_key"
@@ -195,6 +195,14 @@ def test_verify_finds_a_changed_byte_and_a_missing_file(small_backup, tmp_path, 
     result = CliRunner().invoke(cli, ["backup", "--verify", str(small_backup)])
     assert result.exit_code == 1
     assert f"PROBLEM {missing_name}: missing" in result.stdout
+
+    # A tar file cut short (a copy to USB interrupted) is reported, not a traceback.
+    cut = tmp_path / "cut.tar"
+    create_backup(source_settings(settings), FilesystemBlobStore(settings.media_path), tmp_path / "whole.tar")
+    cut.write_bytes((tmp_path / "whole.tar").read_bytes()[:30_000])
+    result = CliRunner().invoke(cli, ["backup", "--verify", str(cut)])
+    assert result.exit_code == 1 and "PROBLEM" in result.stdout and "Traceback" not in result.output
+    assert verify_backup(tmp_path / "whole.tar").ok
 
     # A damaged backup is not restored, and nothing is written.
     target = restore_target(tmp_path, "new-server", empty_database_url)
