@@ -69,6 +69,7 @@ def write_csv_zip(session: Session, plan: ExportPlan, out: BinaryIO, progress: P
             with archive.open(csv_name(plan, plan.main), "w", force_zip64=True) as entry:
                 text, main = _text_writer(entry)
                 main.writerow(plan.main.header)
+                out.flush()  # the zip's first bytes leave now, before any row is read
                 for table, values in rows_.iter_records(session, plan, progress=progress):
                     cells = [_cell(v) for v in values]
                     if table is plan.main:
