@@ -113,9 +113,9 @@ def test_a_backup_taken_while_visits_arrive_restores_every_row_and_photo(setting
     with live_server(settings_env(settings)) as server:
         writer = Writer(server.url, world.monitor.basic, version)
         writer.start()
-        writer.reached[3].wait(60)
+        assert writer.reached[3].wait(120), writer.errors
         folder = create_backup(source, blobs, tmp_path / "backups" / "monday", operator="cli:test")
-        writer.reached[6].wait(60)
+        assert writer.reached[6].wait(120), writer.errors
         archive = create_backup(source, blobs, tmp_path / "backups" / "monday.tar.gz", operator="cli:test")
         writer.stop.set()
         writer.join(60)
