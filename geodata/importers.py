@@ -12,14 +12,17 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -81,6 +84,12 @@ class ReadResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     #: rows merged into an earlier row of the same code (another part of a multi-part site)
     merged: int = 0
+    #: older rows of a register with one row per visit, superseded by the latest row of their code
+    superseded: int = 0
+    #: the date column that chose the latest rows (when rows were superseded)
+    latest_by: str | None = None
+    #: with ``history``: the superseded rows (code, observed_on, row, properties), else None
+    observations: pd.DataFrame | None = None
 
 
 def parse_mapping(value: str | dict[str, str] | None) -> dict[str, str]:
@@ -285,36 +294,60 @@ def _geometry_columns(df: pd.DataFrame) -> tuple[str | None, str | None, str | N
 def _table_frame(df: pd.DataFrame, what: str) -> gpd.GeoDataFrame:
     """Rows of text (CSV, spreadsheet) with a WKT column or lon/lat columns as a GeoDataFrame."""
     wkt_col, lon_col, lat_col = _geometry_columns(df)
+    bad = np.zeros(len(df), dtype=bool)
     if wkt_col is not None:
-        geoms = []
-        for value in df[wkt_col]:
-            try:
-                geoms.append(shapely.from_wkt(value) if value.strip() else None)
-            except shapely.errors.GEOSException:
-                geoms.append("bad")
+        text = df[wkt_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        given = text != ""
+        geoms = np.full(len(df), None, dtype=object)
+        geoms[given] = shapely.from_wkt(text[given], on_invalid="ignore")
+        bad = given & shapely.is_missing(geoms)
         df = df.drop(columns=[wkt_col])
     elif lon_col is not None and lat_col is not None:
-        lon = pd.to_numeric(df[lon_col].str.replace(",", ".", regex=False), errors="coerce")
-        lat = pd.to_numeric(df[lat_col].str.replace(",", ".", regex=False), errors="coerce")
-        geoms = [shapely.Point(x, y) if np.isfinite(x) and np.isfinite(y) else None for x, y in zip(lon, lat, strict=True)]
+        lon = pd.to_numeric(df[lon_col].str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(df[lat_col].str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+        geoms = shapely.points(lon, lat)
+        geoms[~(np.isfinite(lon) & np.isfinite(lat))] = None
         df = df.drop(columns=[lon_col, lat_col])
     else:
         raise CsvWithoutGeometry(f"the {what} needs a WKT column (wkt/geometry) or lon/lat columns "
                                  "(lon,lat or longitude,latitude)")
-    frame = gpd.GeoDataFrame(df, geometry=[None if g == "bad" else g for g in geoms], crs=4326)
-    frame["_bad_wkt"] = [g == "bad" for g in geoms]
+    frame = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, index=df.index), crs=4326)
+    frame["_bad_wkt"] = bad
     return frame
 
 
 def _with_crs(frame: gpd.GeoDataFrame, crs: str | int, *, override: bool = False) -> gpd.GeoDataFrame:
+    return frame.set_crs(given_crs(crs), allow_override=override)
+
+
+def given_crs(crs: str | int) -> pyproj.CRS:
+    """The CRS a user names (``EPSG:32735``, ``32735``, WKT, PROJ); ``BadCrs`` when it names none."""
     try:
-        return frame.set_crs(crs, allow_override=override)
+        return pyproj.CRS.from_user_input(crs.strip() if isinstance(crs, str) else crs)
     except Exception as exc:  # pyproj.CRSError and friends
         raise BadCrs(f"unknown coordinate reference system {crs!r}; use e.g. EPSG:4326 or EPSG:32735") from exc
 
 
-def read_frame(path: Path, *, filename: str | None = None, crs: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
-    """Read any supported file into a GeoDataFrame in EPSG:4326 (no cleaning yet)."""
+def _crs_name(crs: pyproj.CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.name
+
+
+def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    return a.equals(b, ignore_axis_order=True) or (a.to_epsg() is not None and a.to_epsg() == b.to_epsg())
+
+
+def read_frame(path: Path, *, filename: str | None = None, crs: str | None = None,
+               notes: list[dict[str, Any]] | None = None) -> tuple[gpd.GeoDataFrame, str]:
+    """Read any supported file into a GeoDataFrame in EPSG:4326 (no cleaning yet).
+
+    ``crs`` is checked first, whatever the file (an unknown CRS is refused). A file without a CRS
+    gets it; a file whose own CRS differs gets it too, as an override (its coordinates are taken to
+    be in ``crs``: a GeoJSON written in UTM, a wrong .prj), and a warning about the whole file
+    (row 0) is added to ``notes``.
+    """
+    crs = str(crs).strip() or None if crs is not None else None
+    wanted = given_crs(crs) if crs else None
     fmt = detect_format(path, filename)
     if fmt == "shapefile" and zipfile.is_zipfile(path):
         frame = _read_zip(path, crs)
@@ -332,6 +365,11 @@ def read_frame(path: Path, *, filename: str | None = None, crs: str | None = Non
         raise NoGeometry("the file has no geometry column")
     if crs and fmt in ("csv", "xlsx"):
         frame = _with_crs(frame, crs, override=True)
+    elif wanted is not None and frame.crs is not None and not _same_crs(frame.crs, wanted):
+        if notes is not None:
+            notes.append({"row": 0, "code": None, "warning": f"the given CRS {crs} replaces the file's own "
+                          f"({_crs_name(frame.crs)}): its coordinates are read as {crs}"})
+        frame = frame.set_crs(wanted, allow_override=True)
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         try:
             frame = frame.to_crs(4326)
@@ -342,6 +380,23 @@ def read_frame(path: Path, *, filename: str | None = None, crs: str | None = Non
 
 # -- cleaning ----------------------------------------------------------------------------
 
+#: Columns taken for the visit date of a register's rows when ``latest_by`` is not given (exactly one
+#: of them present, any case).
+DATE_COLUMNS = ("date", "visit_date", "date_visite", "date_de_visite", "vdate", "visitdate", "date_of_visit",
+                "survey_date")
+#: KML styling fields (how Google Earth draws a placemark, never a fact about the site): dropped.
+KML_STYLE = ("tessellate", "extrude", "visibility", "altitudeMode", "drawOrder", "icon")
+#: KML fields dropped when no placemark has one: times, and the placemarks' XML ids (so that, without
+#: ids, the placemark's name is the site code).
+KML_OPTIONAL = ("id", "begin", "end", "timestamp")
+#: Excel's day 0 (serial dates count days from it; 1900 leap-year bug included).
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T].*)?$")
+#: Rows whose property dicts are built at once (bounds the temporary lists).
+PROPERTY_CHUNK = 20_000
+#: Called with the fraction done (0–1) and what is being done, e.g. ``"cleaning"``.
+Progress = Callable[[float, str], None]
+
 
 def _column(frame: pd.DataFrame, candidates: list[str]) -> str | None:
     lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
@@ -351,20 +406,112 @@ def _column(frame: pd.DataFrame, candidates: list[str]) -> str | None:
     return None
 
 
-def _value(row: dict[str, Any], col: str | None) -> Any:
-    if col is None:
-        return None
-    value = row[col]
+def _value(value: Any) -> Any:
+    """One cell as the site keeps it: None when empty, text stripped, a date as YYYY-MM-DD."""
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, str):
         value = value.strip()
         return value or None
+    if isinstance(value, (bytes, bytearray)):
+        return None
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
-    return value
+    if isinstance(value, (list, tuple)):  # e.g. minerals of an already cleaned frame
+        return ",".join(map(str, value)) or None
+    return value if isinstance(value, (int, float, bool)) else str(value)
+
+
+def cells(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column's values as properties keep them, converted column-wise: (object array, present mask).
+
+    Empty cells (NaN, NaT, None, blank text) are None and not present; text is stripped; numbers and
+    booleans are Python ones; dates and timestamps are ISO dates (YYYY-MM-DD); anything else is text.
+    """
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        values = series.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+        present = series.notna().to_numpy()
+    elif pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        values = series.to_numpy(dtype=object)  # Python int/float/bool (pd.NA where a nullable column is empty)
+        present = series.notna().to_numpy()
+    elif pd.api.types.is_string_dtype(dtype) and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        # registers repeat their values: strip each distinct one once (factorize hashes in C)
+        index, distinct = pd.factorize(series, use_na_sentinel=True)
+        stripped = np.array([v.strip() or None for v in distinct] + [None], dtype=object)
+        values = stripped[index]  # index -1 (empty cell) takes the None at the end
+        present = np.array([v is not None for v in stripped], dtype=bool)[index]
+    else:  # mixed types (GeoJSON properties), categoricals, dates as objects: cell by cell
+        values = np.array([_value(v) for v in series.to_numpy(dtype=object)] + [None], dtype=object)[:-1]
+        present = np.array([v is not None for v in values], dtype=bool)
+    if not present.all():
+        values = values.copy()
+        values[~present] = None
+    return values, present
+
+
+def parse_dates(series: pd.Series) -> pd.Series:
+    """Dates as registers write them: ISO (``2024-05-03``, with or without a time), ``dd/mm/yyyy``
+    (also with ``-`` or ``.``), Excel serial day numbers (``45415``) or date columns; NaT where none."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        out = series
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert(None)
+        return out.astype("datetime64[ns]").reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return _excel_serials(pd.to_numeric(series, errors="coerce").reset_index(drop=True))
+    values, present = cells(series)
+    text = pd.Series(values, dtype=object).where(present, "").astype(str).str.strip()
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    number = text.str.fullmatch(r"\d+(?:\.\d+)?")
+    if number.any():
+        out[number] = _excel_serials(pd.to_numeric(text[number], errors="coerce"))
+    dmy = text.str.extract(DMY)
+    is_dmy = dmy[0].notna()
+    if is_dmy.any():
+        parts = dmy[is_dmy].astype(int)
+        out[is_dmy] = pd.to_datetime(pd.DataFrame({"year": parts[2], "month": parts[1], "day": parts[0]}),
+                                     errors="coerce")
+    rest = ~number & ~is_dmy & (text != "")
+    if rest.any():
+        iso = pd.to_datetime(text[rest], format="ISO8601", errors="coerce", utc=True)
+        out[rest] = iso.dt.tz_convert(None)
+    return out
+
+
+def _excel_serials(days: pd.Series) -> pd.Series:
+    """Excel day numbers (1 = 1900-01-01, fractions are the time of day) as timestamps; NaT out of range."""
+    days = days.where((days >= 1) & (days < 100_000))
+    return (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[ns]")
+
+
+def _date_column(frame: pd.DataFrame, latest_by: str | None) -> str | None:
+    """The column that dates a register's rows: ``latest_by``, else the one obvious date column."""
+    if latest_by:
+        col = _column(frame, [latest_by])
+        if col is None:
+            raise BadMapping(f"latest_by names column {latest_by!r}, but the file has no such column "
+                             f"(columns: {', '.join(map(str, frame.columns[:30]))})")
+        return col
+    found = [c for c in frame.columns if c != frame.geometry.name and str(c).strip().lower() in DATE_COLUMNS]
+    return found[0] if len(found) == 1 else None
+
+
+def _latest_rows(codes: np.ndarray, eligible: np.ndarray, dates: pd.Series) -> tuple[np.ndarray, int]:
+    """Row numbers (0-based) superseded by a later row of the same code among ``eligible`` rows (the
+    latest date wins, rows without a date rank oldest, equal dates go to the last row in the file),
+    and how many of the rows sharing a code have no date."""
+    idx = np.flatnonzero(eligible)
+    sub = pd.DataFrame({"code": codes[idx], "date": dates.to_numpy()[idx], "i": idx})
+    sub = sub[sub["code"].duplicated(keep=False).to_numpy()]
+    if len(sub) == 0:
+        return np.empty(0, dtype=int), 0
+    # NaT first (oldest) when sorting ascending; the file order breaks ties
+    sub = sub.sort_values(["code", "date", "i"], na_position="first", kind="stable")
+    older = sub["code"].duplicated(keep="last").to_numpy()
+    return np.sort(sub["i"].to_numpy()[older]), int(sub["date"].isna().sum())
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
@@ -378,14 +525,45 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
     return None
 
 
+def _minerals(value: Any) -> tuple[str, ...]:
+    return tuple(m.strip().lower() for m in re.split(r"[;,|]", str(value)) if m.strip()) if value else ()
+
+
+def _each(values: np.ndarray, fn: Callable[[Any], Any]) -> list[Any]:
+    """``fn`` of each value, computed once per distinct value (columns repeat a few values)."""
+    once = {v: fn(v) for v in set(values.tolist())}
+    return [once[v] for v in values.tolist()]
+
+
+def _code_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
+
+
+# shapely geometry type ids
+_POINT, _POLYGON, _MULTIPOINT, _MULTIPOLYGON, _COLLECTION = 0, 3, 4, 6, 7
+
+
 def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kind: str | None = None,
-          default_radius_m: float | None = 50.0, fmt: str = "", strict: bool = True) -> ReadResult:
+          default_radius_m: float | None = 50.0, fmt: str = "", strict: bool = True, latest_by: str | None = None,
+          history: bool = False, progress: Progress | None = None) -> ReadResult:
     """Map attributes, repair geometries, buffer points, drop bad rows (reported, not fatal).
+
+    Column-wise: each column is converted once (``cells``), geometry checks run on whole arrays;
+    only rows sharing a code are looked at one by one.
 
     :param mapping: our attribute → source column (``parse_mapping``); unmapped ones use defaults.
     :param kind: force every row to this kind (asm_site, zea, pe, pr, other).
     :param default_radius_m: radius for points without one (None: points without radius are refused).
     :param strict: a mapped column missing from the file is an error (presets: only the code column).
+    :param latest_by: the date column of a register with one row per visit: of the rows sharing a
+        code, the latest is the site, the older ones are superseded (``ReadResult.superseded``). Not
+        given: the one obvious date column (``DATE_COLUMNS``), and then only point rows are reduced
+        (polygons sharing a code stay parts of one multi-part site).
+    :param history: return the superseded rows as ``ReadResult.observations``.
+    :param progress: called with the fraction done and the step.
     """
     mapping = mapping or {}
     if kind is not None and kind not in KINDS:
@@ -402,150 +580,249 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             cols[attr] = _column(frame, candidates)
     if cols["code"] is None:
         raise NoCodeColumn("no site code column: name it code (or pcode/site_id), or pass a mapping such as code=MYCOLUMN")
+    date_col = _date_column(frame, latest_by)
     extra = {k: _column(frame, [v]) for k, v in mapping.items() if k not in DEFAULT_MAPPING}
     used = {c for c in (*cols.values(), *extra.values()) if c is not None}
+    n = len(frame)
+    table = pd.DataFrame(frame.drop(columns=[frame.geometry.name])).reset_index(drop=True)
+    source_columns = [c for c in table.columns if c != "_bad_wkt"]
+    converted: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
 
-    problems: list[dict[str, Any]] = []
-    warnings: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}  # code → index in rows
-    parts: dict[str, list[BaseGeometry]] = {}
-    merged = 0
-    bad_wkt = frame["_bad_wkt"] if "_bad_wkt" in frame.columns else None
-    geoms = frame.geometry.values
-    pending_points: list[tuple[int, float]] = []
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    # vectorised geometry facts, then one pass over plain dict rows
-    flat = shapely.force_2d(np.asarray(geoms, dtype=object))
+    def column(c: Any) -> tuple[np.ndarray, np.ndarray]:
+        if c not in converted:
+            converted[c] = cells(table[c])
+        return converted[c]
+
+    def attribute(attr: str) -> np.ndarray:
+        return column(cols[attr])[0] if cols[attr] is not None else np.full(n, None, dtype=object)
+
+    # -- every row's own problem (the first that applies), from whole columns -------------------------
+    codes = np.array([_code_text(v) for v in attribute("code")] + [None], dtype=object)[:-1]
+    no_code = np.array([not c for c in codes], dtype=bool)
+    long_code = np.array([c is not None and len(c) > 100 for c in codes], dtype=bool)
+    flat = shapely.force_2d(np.asarray(frame.geometry.values, dtype=object))
+    types = shapely.get_type_id(flat)
     missing = shapely.is_missing(flat) | shapely.is_empty(flat)
     with np.errstate(invalid="ignore"):
         b = shapely.bounds(flat)
         out_of_range = ~np.isfinite(b).all(axis=1) | (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | \
             (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
-    is_valid = shapely.is_valid(flat)
-    records = pd.DataFrame(frame.drop(columns=[frame.geometry.name])).to_dict("records")
-    for i, row in enumerate(records):
-        line = i + 1
-        code = _value(row, cols["code"])
-        code = None if code is None else str(code)
-        if isinstance(code, str) and re.fullmatch(r"\d+\.0", code):
-            code = code[:-2]
-        if not code:
-            problems.append({"row": line, "code": None, "problem": "missing site code"})
-            continue
-        if len(code) > 100:
-            problems.append({"row": line, "code": code[:40], "problem": "site code longer than 100 characters"})
-            continue
-        geom = flat[i]
-        if code in seen and not (rows[seen[code]]["geometry"].geom_type in ("Polygon", "MultiPolygon")
-                                 and geom is not None
-                                 and geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection")):
-            problems.append({"row": line, "code": code,
-                             "problem": f"duplicate code (first on row {rows[seen[code]]['row']})"})
-            continue
-        if bad_wkt is not None and bool(bad_wkt.iloc[i]):
-            problems.append({"row": line, "code": code, "problem": "geometry is not valid WKT"})
-            continue
-        if missing[i]:
-            problems.append({"row": line, "code": code, "problem": "empty geometry"})
-            continue
-        if out_of_range[i]:
-            problems.append({"row": line, "code": code, "problem": "coordinates are not longitude/latitude "
-                             "(out of range); is the CRS right?"})
-            continue
-        radius = _value(row, cols["radius_m"])
-        if geom.geom_type in ("Point", "MultiPoint"):
-            try:
-                r = float(radius) if radius is not None else default_radius_m
-            except (TypeError, ValueError):
-                r = None
-            if r is None or not np.isfinite(r) or r <= 0 or r > 50_000:
-                problems.append({"row": line, "code": code, "problem": "a point needs a radius in metres (0–50000)"})
+    bad_wkt = table["_bad_wkt"].to_numpy(dtype=bool) if "_bad_wkt" in table.columns else np.zeros(n, dtype=bool)
+    is_point = np.isin(types, (_POINT, _MULTIPOINT))
+    is_polygonal = np.isin(types, (_POLYGON, _MULTIPOLYGON, _COLLECTION))
+    radius_cells = attribute("radius_m")
+    radii = pd.to_numeric(pd.Series(radius_cells, dtype=object), errors="coerce").to_numpy(dtype=float, copy=True)
+    no_radius = np.array([v is None for v in radius_cells], dtype=bool)
+    radii[no_radius] = np.nan if default_radius_m is None else default_radius_m
+    with np.errstate(invalid="ignore"):
+        bad_radius = ~np.isfinite(radii) | (radii <= 0) | (radii > 50_000)
+    own: list[str | None] = [None] * n
+    checks = (
+        (bad_wkt, "geometry is not valid WKT"),
+        (missing, "empty geometry"),
+        (out_of_range, "coordinates are not longitude/latitude (out of range); is the CRS right?"),
+        (is_point & bad_radius, "a point needs a radius in metres (0–50000)"),
+    )
+    decided = no_code | long_code
+    for mask, problem in checks:
+        for i in np.flatnonzero(mask & ~decided):
+            own[i] = problem
+        decided |= mask
+    geoms = flat.copy()
+    warnings: list[dict[str, Any]] = []
+    # polygons: repair the invalid ones, keep the polygonal part of collections
+    valid = shapely.is_valid(flat)
+    for i in np.flatnonzero(is_polygonal & ~decided & (~valid | (types == _COLLECTION))):
+        if not valid[i]:
+            fixed = _polygonal(shapely.make_valid(flat[i]))
+            if fixed is None or fixed.is_empty:
+                own[i] = "invalid polygon that cannot be repaired"
                 continue
-            if geom.geom_type == "MultiPoint":
-                geom = shapely.centroid(geom)
-            pending_points.append((len(rows), r))
-        elif geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection"):
-            if not is_valid[i]:
-                fixed = _polygonal(shapely.make_valid(geom))
-                if fixed is None or fixed.is_empty:
-                    problems.append({"row": line, "code": code, "problem": "invalid polygon that cannot be repaired"})
-                    continue
-                warnings.append({"row": line, "code": code, "warning": "invalid polygon repaired (make_valid)"})
-                geom = fixed
-            else:
-                geom = _polygonal(geom)
-                if geom is None:
-                    problems.append({"row": line, "code": code, "problem": "no polygon in the geometry collection"})
-                    continue
+            warnings.append({"row": i + 1, "code": codes[i], "warning": "invalid polygon repaired (make_valid)"})
+            geoms[i] = fixed
         else:
-            problems.append({"row": line, "code": code, "problem": f"{geom.geom_type} is not a site shape "
-                             "(use polygons, or points with a radius)"})
+            geoms[i] = _polygonal(flat[i])
+            if geoms[i] is None:
+                own[i] = "no polygon in the geometry collection"
+    for i in np.flatnonzero(~decided & ~is_point & ~is_polygonal):
+        own[i] = f"{flat[i].geom_type} is not a site shape (use polygons, or points with a radius)"
+    multipoints = np.flatnonzero(types == _MULTIPOINT)
+    if len(multipoints):
+        geoms[multipoints] = shapely.centroid(flat[multipoints])
+    if progress:
+        progress(0.2, "checking rows")
+
+    # -- a register with one row per visit: the latest row of each code is the site --------------------
+    usable = ~no_code & ~long_code & np.array([p is None for p in own], dtype=bool)
+    dates = parse_dates(table[date_col]) if date_col is not None else None
+    superseded, undated = np.empty(0, dtype=int), 0
+    if dates is not None:
+        superseded, undated = _latest_rows(codes, usable if latest_by else usable & is_point, dates)
+    skip = np.zeros(n, dtype=bool)
+    skip[superseded] = True
+
+    # -- rows sharing a code: duplicates refused, other polygons merged (in file order) ----------------
+    problems: list[dict[str, Any]] = []
+    for i in np.flatnonzero(no_code):
+        problems.append({"row": i + 1, "code": None, "problem": "missing site code"})
+    for i in np.flatnonzero(long_code & ~no_code):
+        problems.append({"row": i + 1, "code": codes[i][:40], "problem": "site code longer than 100 characters"})
+    candidates = ~no_code & ~long_code & ~skip
+    shared = np.zeros(n, dtype=bool)
+    shared[candidates] = pd.Series(codes[candidates], dtype=object).duplicated(keep=False).to_numpy()
+    accepted = candidates & usable & ~shared
+    for i in np.flatnonzero(candidates & ~shared & ~usable):
+        problems.append({"row": i + 1, "code": codes[i], "problem": own[i]})
+    first: dict[str, int] = {}
+    parts: dict[str, list[BaseGeometry]] = {}
+    merged = 0
+    for i in np.flatnonzero(shared):
+        code = codes[i]
+        if code in first and not (is_polygonal[first[code]] and is_polygonal[i]):
+            problems.append({"row": i + 1, "code": code, "problem": f"duplicate code (first on row {first[code] + 1})"})
             continue
-        if code in seen:
-            # same code, another polygon: another part of a multi-part site split across rows
-            first = rows[seen[code]]
-            if any(shapely.equals(geom, part) for part in parts[code]):
-                problems.append({"row": line, "code": code, "problem": f"duplicate code (first on row {first['row']})"})
-                continue
-            parts[code].append(geom)
-            first["geometry"] = shapely.union_all(parts[code])
-            merged += 1
-            warnings.append({"row": line, "code": code, "warning": f"another part of the site on row {first['row']}: "
-                             "merged into one multi-polygon"})
+        if own[i] is not None:
+            problems.append({"row": i + 1, "code": code, "problem": own[i]})
             continue
-        x0, y0, x1, y1 = geom.bounds
-        rx, ry = (x0 + x1) / 2, (y0 + y1) / 2
-        if not spatial.in_drc_bbox(rx, ry):
-            warnings.append({"row": line, "code": code, "warning": f"location ({rx:.5f}, {ry:.5f}) is outside the "
-                             "DRC's bounding box; are longitude and latitude swapped?"})
-        props = {}
-        for c in columns:
-            if c in used or c == frame.geometry.name or c == "_bad_wkt":
-                continue
-            v = _value(row, c)
-            if v is not None and not isinstance(v, (bytes, bytearray)):
-                props[str(c)] = v if isinstance(v, (int, float, bool)) else str(v)
-        for k, c in extra.items():
-            v = _value(row, c)
-            if v is not None:
-                props[k] = v if isinstance(v, (int, float, bool)) else str(v)
-        minerals = _value(row, cols["minerals"])
-        seen[code] = len(rows)
-        parts[code] = [geom]
-        rows.append({
-            "row": line,
-            "code": code,
-            "name": str(_value(row, cols["name"]) or code)[:300],
-            "kind": kind or normalise_kind(_value(row, cols["kind"])),
-            "minerals": [m.strip().lower() for m in re.split(r"[;,|]", str(minerals)) if m.strip()] if minerals else [],
-            "territory": (str(_value(row, cols["territory"]))[:100] if _value(row, cols["territory"]) else None),
-            "properties": props,
-            "geometry": geom,
-        })
-    if pending_points:
-        idx = [p[0] for p in pending_points]
-        pts = [rows[i]["geometry"] for i in idx]
-        circles = spatial.buffer_points_m(np.array([p.x for p in pts]), np.array([p.y for p in pts]),
-                                          np.array([p[1] for p in pending_points]))
-        for i, c in zip(idx, circles, strict=True):
-            rows[i]["geometry"] = c
-    out = gpd.GeoDataFrame(rows, columns=["row", "code", "name", "kind", "minerals", "territory", "properties", "geometry"],
-                           geometry="geometry", crs=4326)
-    return ReadResult(frame=out, format=fmt, rows_read=len(frame), problems=problems, warnings=warnings,
-                      merged=merged)
+        if code not in first:
+            first[code] = i
+            parts[code] = [geoms[i]]
+            accepted[i] = True
+            continue
+        # same code, another polygon: another part of a multi-part site split across rows
+        if any(shapely.equals(geoms[i], part) for part in parts[code]):
+            problems.append({"row": i + 1, "code": code, "problem": f"duplicate code (first on row {first[code] + 1})"})
+            continue
+        parts[code].append(geoms[i])
+        merged += 1
+        warnings.append({"row": i + 1, "code": code, "warning": f"another part of the site on row {first[code] + 1}: "
+                         "merged into one multi-polygon"})
+    for code, pieces in parts.items():
+        if len(pieces) > 1:
+            geoms[first[code]] = shapely.union_all(pieces)
+    keep = np.flatnonzero(accepted)
+    if progress:
+        progress(0.3, "checking rows")
+
+    # -- the kept rows, column by column --------------------------------------------------------------
+    kept = geoms[keep]
+    kb = shapely.bounds(kept)
+    rx, ry = (kb[:, 0] + kb[:, 2]) / 2, (kb[:, 1] + kb[:, 3]) / 2
+    min_lon, min_lat, max_lon, max_lat = spatial.DRC_BBOX
+    outside = ~((rx >= min_lon) & (rx <= max_lon) & (ry >= min_lat) & (ry <= max_lat))
+    for j in np.flatnonzero(outside):
+        warnings.append({"row": int(keep[j]) + 1, "code": codes[keep[j]], "warning": f"location ({rx[j]:.5f}, "
+                         f"{ry[j]:.5f}) is outside the DRC's bounding box; are longitude and latitude swapped?"})
+    points = np.flatnonzero(is_point[keep])
+    if len(points):
+        centres = kept[points]
+        kept[points] = spatial.buffer_points_m(shapely.get_x(centres), shapely.get_y(centres), radii[keep[points]])
+    prop_columns = [(str(c), c) for c in source_columns if c not in used]
+    prop_columns += [(k, c) for k, c in extra.items() if c is not None]
+    properties = _properties(column, prop_columns, keep, progress, 0.3, 0.9)
+    names = attribute("name")[keep]
+    kinds = attribute("kind")[keep]
+    minerals = attribute("minerals")[keep]
+    territories = attribute("territory")[keep]
+    out = gpd.GeoDataFrame({
+        "row": keep + 1,
+        "code": codes[keep],
+        "name": [str(v or c)[:300] for v, c in zip(names, codes[keep], strict=True)],
+        "kind": [kind] * len(keep) if kind else _each(kinds, normalise_kind),
+        "minerals": [list(m) for m in _each(minerals, _minerals)],
+        "territory": [str(v)[:100] if v else None for v in territories],
+        "properties": properties,
+    }, geometry=gpd.GeoSeries(kept, crs=4326))
+    problems.sort(key=lambda p: p["row"])
+    warnings.sort(key=lambda w: w["row"])
+    result = ReadResult(frame=out, format=fmt, rows_read=n, problems=problems, warnings=warnings, merged=merged,
+                        superseded=len(superseded), latest_by=str(date_col) if len(superseded) else None)
+    if len(superseded):
+        result.warnings.insert(0, {"row": 0, "code": None, "warning": _supersede_note(result, history, undated)})
+    if history:
+        result.observations = _observations(column, codes, superseded, dates, flat, source_columns, cols["code"])
+    if progress:
+        progress(1.0, "done")
+    return result
+
+
+def _properties(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], prop_columns: list[tuple[str, Any]],
+                rows: np.ndarray, progress: Progress | None, start: float, end: float) -> list[dict[str, Any]]:
+    """Each row's dict of its non-empty cells: the columns converted once each into a table of values
+    and one of present flags, then each row's dict built in C (``dict(compress(zip(names, values), flags))``)."""
+    names = [name for name, _ in prop_columns]
+    values = np.empty((len(rows), len(names)), dtype=object)
+    present = np.empty((len(rows), len(names)), dtype=bool)
+    for k, (_, c) in enumerate(prop_columns):
+        v, p = column(c)
+        values[:, k], present[:, k] = v[rows], p[rows]
+        if progress and k % 8 == 7:
+            progress(start + (end - start) * 0.8 * (k + 1) / len(names), "cleaning")
+    props: list[dict[str, Any]] = []
+    for lo in range(0, len(rows), PROPERTY_CHUNK):
+        chunk = zip(values[lo:lo + PROPERTY_CHUNK].tolist(), present[lo:lo + PROPERTY_CHUNK].tolist(), strict=True)
+        props.extend(dict(compress(zip(names, v, strict=True), p)) for v, p in chunk)
+    if progress:
+        progress(end, "cleaning")
+    return props
+
+
+def _observations(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], codes: np.ndarray, rows: np.ndarray,
+                  dates: pd.Series | None, geoms: np.ndarray, source_columns: list[Any], code_col: Any) -> pd.DataFrame:
+    """The superseded rows of a register as observations: code, observed_on (date or None), row, properties
+    (every non-empty column but the code, and the point's lon/lat)."""
+    props = _properties(column, [(str(c), c) for c in source_columns if c != code_col], rows, None, 0, 0)
+    points = geoms[rows]
+    located = shapely.get_type_id(points) == _POINT
+    xs, ys = shapely.get_x(points), shapely.get_y(points)
+    for j in np.flatnonzero(located):
+        props[j]["lon"], props[j]["lat"] = round(float(xs[j]), 6), round(float(ys[j]), 6)
+    observed = [None if pd.isna(d) else d.date() for d in dates.iloc[rows]] if dates is not None else [None] * len(rows)
+    return pd.DataFrame({"code": codes[rows], "observed_on": pd.Series(observed, dtype=object),
+                         "row": rows + 1, "properties": pd.Series(props, dtype=object)})
+
+
+def _supersede_note(result: ReadResult, history: bool, undated: int) -> str:
+    """``4,987 rows → 2,991 sites: 1,996 older rows ... (kept as history)``: what a register became."""
+    fate = "kept as history" if history else "dropped: import with history to keep them as observations"
+    note = (f"{result.rows_read:,} rows → {len(result.frame):,} sites: {result.superseded:,} older rows of repeated "
+            f"site codes superseded by the latest row by {result.latest_by} ({fate})")
+    if undated:
+        note += f"; {undated:,} rows without a readable {result.latest_by} ranked oldest"
+    return note
 
 
 def read_sites(path: Path, *, filename: str | None = None, mapping: str | dict[str, str] | None = None,
-               kind: str | None = None, crs: str | None = None, default_radius_m: float | None = 50.0) -> ReadResult:
-    """Read and clean a site file. Raises ``Invalid`` when the file as a whole is unusable."""
-    frame, fmt = read_frame(Path(path), filename=filename, crs=crs)
+               kind: str | None = None, crs: str | None = None, default_radius_m: float | None = 50.0,
+               latest_by: str | None = None, history: bool = False, progress: Progress | None = None) -> ReadResult:
+    """Read and clean a site file. Raises ``Invalid`` when the file as a whole is unusable.
+
+    See ``clean`` for ``latest_by`` (registers with one row per visit), ``history`` and ``progress``.
+    """
+    if progress:
+        progress(0.0, "reading")
+    notes: list[dict[str, Any]] = []
+    frame, fmt = read_frame(Path(path), filename=filename, crs=crs, notes=notes)
     if len(frame) == 0:
         raise EmptySiteFile("the file holds no features")
+    if fmt == "kml":
+        frame = _without_kml_styling(frame)
+    if progress:
+        progress(0.3, "cleaning")
     preset = isinstance(mapping, str) and mapping.strip().lower() in PRESETS
+    step = None if progress is None else (lambda done, what: progress(0.3 + 0.7 * done, what))
     result = clean(frame, mapping=parse_mapping(mapping), kind=kind, default_radius_m=default_radius_m, fmt=fmt,
-                   strict=not preset)
+                   strict=not preset, latest_by=latest_by, history=history, progress=step)
+    result.warnings[:0] = notes
     return result
+
+
+def _without_kml_styling(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A KML's placemarks without the fields that only say how to draw them (``KML_STYLE``) and
+    without the optional fields no placemark uses (``KML_OPTIONAL``)."""
+    drop = [c for c in frame.columns if c in KML_STYLE
+            or (c in KML_OPTIONAL and not cells(frame[c])[1].any())]
+    return frame.drop(columns=drop)
 
 
 # -- provinces ---------------------------------------------------------------------------
