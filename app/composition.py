@@ -18,8 +18,9 @@ from forms.capability import capability as forms
 from geodata.capability import capability as geodata
 from reports.capability import capability as reports
 from sync.capability import capability as sync
+from webhooks.capability import capability as webhooks
 
-CAPABILITIES: tuple[Capability, ...] = (forms, sync, geodata, cases, reports)
+CAPABILITIES: tuple[Capability, ...] = (forms, sync, geodata, cases, reports, webhooks)
 
 
 def build_hooks(capabilities: tuple[Capability, ...] = CAPABILITIES) -> Hooks:

@@ -9,6 +9,7 @@ from app.events import GeneratedMedia, Hooks, SubmissionStored
 from app.main import create_app
 from cases import ingest as cases_ingest
 from geodata import ingest as geodata_ingest
+from webhooks import outbox as webhooks_outbox
 
 
 def test_subscribers_run_in_registration_order_for_their_event_type_only() -> None:
@@ -45,7 +46,8 @@ def test_the_composition_registers_geodata_before_cases_and_their_media() -> Non
     """Sites are mapped before case management reads the submission; forms never names these files."""
     hooks = build_hooks()
     assert hooks.subscribers[SubmissionStored] == [geodata_ingest.on_submission_stored,
-                                                   cases_ingest.on_submission_stored]
+                                                   cases_ingest.on_submission_stored,
+                                                   webhooks_outbox.on_submission_stored]  # last: sees the site
     assert hooks.edit_policies == [cases_ingest.edit_policy]
     assert hooks.restricted_data_policies == [cases_ingest.holds_case_data]
     assert hooks.per_caller_names() == {"cases.csv"}
