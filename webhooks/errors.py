@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import Conflict, Invalid, NotFound
 
 
 class EndpointNotFound(NotFound):
@@ -29,7 +29,3 @@ class UnknownForm(Invalid):
 
 class NotReplayable(Conflict):
     code = "webhook.not_replayable"
-
-
-class WebhooksForbidden(Forbidden):
-    code = "webhook.forbidden"
