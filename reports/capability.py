@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from app.capability import Capability
 from reports import export_routes, routes, web
+from reports.cli import cli as export_cli
 
 
 def install(app: FastAPI) -> None:
@@ -16,4 +17,5 @@ def install(app: FastAPI) -> None:
     export_routes.install(app)
 
 
-capability = Capability(name="reports", install=install, install_web=web.install, nav=web.NAV)
+capability = Capability(name="reports", install=install, install_web=web.install, nav=web.NAV, cli=export_cli,
+                        cli_name="export")
