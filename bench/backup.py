@@ -4,10 +4,10 @@ Seeds a fresh data directory and database (SQLite, or a new PostgreSQL database 
 one real visit form and 100,000 submissions (10,000 with ``--quick``) written with bulk Core
 inserts — rows shaped like the ingest service's (XML, typed data, a geopoint each) — and 1,000
 attached "photos" (100 KB of random bytes each: incompressible like JPEGs; the backup never decodes
-them). Then runs the real CLI as operators do, each command in its own process: ``asmfield backup``
-to a directory and to a ``.tar.gz``, ``backup --verify``, and ``asmfield restore`` into an empty data
-directory / database. Peak RSS is that of the largest process of each command (``wait4``: the
-command's process, or pg_dump / pg_restore which it waited for).
+them). Then backs up to a directory and to a ``.tar.gz``, verifies each and restores each into an
+empty data directory / database, each operation in its own process calling what ``asmfield backup``,
+``backup --verify`` and ``restore`` call; seconds are timed inside that process (the CLI start-up and
+its imports left out), peak RSS is that of the process or of pg_dump / pg_restore (``wait4``).
 """
 
 from __future__ import annotations
@@ -85,23 +85,40 @@ def _seed(settings: Settings, n: int, photos: int) -> None:
     engine.dispose()
 
 
-def _cli(settings: Settings, *args: str) -> tuple[float, int, str]:
-    """Run ``asmfield ARGS`` in its own process: (seconds, peak RSS bytes of that process, stdout)."""
+#: What each measured process runs: one operation of app.backup (as ``asmfield backup|restore`` calls it),
+#: timed inside the process, so the interpreter's start-up and the CLI's imports stay out of "seconds".
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from app.backup import create_backup, restore_backup, verify_backup
+from app.blobs import FilesystemBlobStore
+from app.settings import Settings
+op, path = sys.argv[1], Path(sys.argv[2])
+settings = Settings()
+started = time.perf_counter()
+if op == "backup":
+    create_backup(settings, FilesystemBlobStore(settings.media_path), path, operator="bench")
+elif op == "verify":
+    assert verify_backup(path).ok
+elif op == "restore":
+    restore_backup(settings, FilesystemBlobStore(settings.media_path), path, operator="bench")
+print(json.dumps({"seconds": time.perf_counter() - started}))
+"""
+
+
+def _measure(settings: Settings, op: str, path: Path) -> tuple[float, int]:
+    """Run one operation in its own process: (seconds inside it, peak RSS bytes of it or of what it waited for)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASMFIELD_")}
     env |= {"ASMFIELD_DATA_DIR": str(settings.data_dir), "ASMFIELD_DATABASE_URL": settings.db_url}
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()", *args], cwd=ROOT, env=env,
-                               stdout=out, stderr=err)
+    process = subprocess.Popen([sys.executable, "-c", CHILD, op, str(path)], cwd=ROOT, env=env, stdout=out, stderr=err)
     _, status, usage = os.wait4(process.pid, 0)  # usage: this process and the ones it waited for (pg_dump)
-    elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     out.seek(0)
     err.seek(0)
-    stdout, stderr = out.read().decode(), err.read().decode()
     if process.returncode != 0:
-        raise RuntimeError(f"asmfield {' '.join(args)} failed:\n{stderr}")
-    return elapsed, usage.ru_maxrss * 1024, stdout
+        raise RuntimeError(f"{op} failed:\n{err.read().decode()}")
+    return json.loads(out.read().decode().strip().splitlines()[-1])["seconds"], usage.ru_maxrss * 1024
 
 
 def _size(path: Path) -> int:
@@ -131,24 +148,18 @@ def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
         db_mb = (_size(Path(source.db_url.removeprefix("sqlite:///"))) / 1e6) if not pg_url else None
         print(f"seeded {n:,} submissions and {photos:,} photos in {seeded:.1f} s"
               + (f" (database {db_mb:.0f} MB)" if db_mb else ""), file=sys.stderr)
-        seconds, rss, _ = _cli(source, "--help")
-        rows = [{"database": db_label, "step": "CLI start-up only (asmfield --help)", "seconds": f"{seconds:.1f}",
-                 "peak RSS MB": f"{rss / 1e6:.0f}", "load": f"{load_average():.1f}"}]
+        _, rss = _measure(source, "import", tmp)
+        rows = [{"database": db_label, "step": "(imports only: the baseline)", "peak RSS MB": f"{rss / 1e6:.0f}",
+                 "load": f"{load_average():.1f}"}]
         for kind, target in (("directory", tmp / "backups" / "b1"), ("tar.gz", tmp / "backups" / "b2.tar.gz")):
-            seconds, rss, _ = _cli(source, "backup", str(target), "--json")
-            rows.append({"database": db_label, "step": f"backup → {kind}", "submissions": f"{n:,}",
-                         "photos": photos, "backup MB": f"{_size(target) / 1e6:.0f}", "seconds": f"{seconds:.1f}",
-                         "peak RSS MB": f"{rss / 1e6:.0f}", "load": f"{load_average():.1f}"})
-            seconds, rss, out = _cli(source, "backup", "--verify", str(target), "--json")
-            assert json.loads(out)["ok"]
-            rows.append({"database": db_label, "step": f"backup --verify ({kind})", "submissions": f"{n:,}",
-                         "photos": photos, "backup MB": f"{_size(target) / 1e6:.0f}", "seconds": f"{seconds:.1f}",
-                         "peak RSS MB": f"{rss / 1e6:.0f}", "load": f"{load_average():.1f}"})
             restored = Settings(data_dir=tmp / f"restored-{target.name}", database_url=database("dst"))
-            seconds, rss, _ = _cli(restored, "restore", str(target), "--json")
-            rows.append({"database": db_label, "step": f"restore ({kind})", "submissions": f"{n:,}",
-                         "photos": photos, "backup MB": f"{_size(target) / 1e6:.0f}", "seconds": f"{seconds:.1f}",
-                         "peak RSS MB": f"{rss / 1e6:.0f}", "load": f"{load_average():.1f}"})
+            for op, label, settings in (("backup", f"backup → {kind}", source),
+                                        ("verify", f"backup --verify ({kind})", source),
+                                        ("restore", f"restore ({kind})", restored)):
+                seconds, rss = _measure(settings, op, target)
+                rows.append({"database": db_label, "step": label, "submissions": f"{n:,}", "photos": photos,
+                             "backup MB": f"{_size(target) / 1e6:.0f}", "seconds": f"{seconds:.1f}",
+                             "peak RSS MB": f"{rss / 1e6:.0f}", "load": f"{load_average():.1f}"})
             engine = make_engine(restored)
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("SELECT count(*) FROM submission").scalar_one() == n
