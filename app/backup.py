@@ -48,11 +48,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, make_url, text
 
 from app import audit
 from app.blobs import CHUNK, BlobStore, FilesystemBlobStore
-from app.db import make_engine, migrate, session_scope
+from app.db import alembic_config, make_engine, migrate, session_scope
 from app.errors import Conflict, Invalid
 from app.settings import SECRET_FILE_NAME, Settings
 from app.timeutil import utcnow
@@ -612,6 +614,10 @@ def restore_backup(settings: Settings, blobs: BlobStore, source: Path, *, operat
         if manifest["database"] != database_kind(settings):
             raise BackupInvalid(f"this is a {manifest['database']} backup; the settings name a "
                                 f"{database_kind(settings)} database (ASMFIELD_DATABASE_URL)")
+        unknown = _unknown_revisions(manifest.get("alembic_revisions") or [])
+        if unknown:
+            raise BackupInvalid(f"this backup comes from a newer asmfield ({manifest.get('app_version')}; schema "
+                                f"revisions {', '.join(unknown)} unknown here): install that version or newer first")
         _copy_back(settings, store, source, manifest, progress)
     finally:
         if engine is not None:
@@ -629,6 +635,18 @@ def restore_backup(settings: Settings, blobs: BlobStore, source: Path, *, operat
     finally:
         engine.dispose()
     return manifest
+
+
+def _unknown_revisions(revisions: list[str]) -> list[str]:
+    """The schema revisions this code does not know (a backup made by a newer asmfield)."""
+    script = ScriptDirectory.from_config(alembic_config(None))
+    unknown = []
+    for revision in revisions:
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            unknown.append(revision)
+    return unknown
 
 
 def _expect(manifest: dict[str, Any], name: str, digest: str, size: int, where: str) -> None:

@@ -9,6 +9,7 @@ new, empty database this module creates).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import uuid
@@ -229,3 +230,15 @@ def test_restore_refuses_a_target_that_is_not_empty(small_backup, settings, engi
     assert result.exit_code == 1 and result.stderr.startswith("Error: restore goes into an empty")
     result = CliRunner().invoke(cli, ["backup", str(small_backup)], env=env)
     assert result.exit_code == 1 and "already exists" in result.stderr
+
+
+def test_a_backup_from_a_newer_asmfield_is_refused_before_anything_is_written(small_backup, tmp_path,
+                                                                               empty_database_url):
+    manifest_path = small_backup / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["alembic_revisions"].append("app_9999")
+    manifest_path.write_text(json.dumps(manifest))
+    target = restore_target(tmp_path, "old-server", empty_database_url)
+    with pytest.raises(BackupInvalid, match="newer asmfield .* app_9999 unknown here"):
+        restore_backup(target, FilesystemBlobStore(target.media_path), small_backup)
+    assert not any(p.is_file() for p in target.data_dir.rglob("*"))
