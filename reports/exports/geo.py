@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 #: Features per GeoPackage write (one GDAL transaction each).
-GPKG_CHUNK = 5000
+GPKG_CHUNK = 10_000
 #: The layer's geometry type per XForm geo type.
 GEOMETRY_TYPES = {"geopoint": "Point", "geotrace": "LineString", "geoshape": "Polygon"}
 WGS84 = 'GEOGCRS["WGS 84",DATUM["World Geodetic System 1984",ELLIPSOID["WGS 84",6378137,298.257223563]],' \
@@ -203,7 +203,8 @@ def _arrays(kinds: list[str], rows: list[list[Any]]) -> tuple[list[np.ndarray], 
     for j, kind in enumerate(kinds):
         column = [r[j] for r in rows]
         if kind == "str":
-            data.append(np.array([None if v is None else str(_plain(v)) for v in column], dtype=object))
+            data.append(np.array([v if v is None or v.__class__ is str else str(_plain(v)) for v in column],
+                                 dtype=object))
             masks.append(None)
         elif kind == "float":
             data.append(np.array([np.nan if (n := _number(v, kind)) is None else n for v in column], dtype=np.float64))
