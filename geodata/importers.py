@@ -440,7 +440,8 @@ def cells(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     elif pd.api.types.is_string_dtype(dtype) and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
         # registers repeat their values: strip each distinct one once (factorize hashes in C)
         index, distinct = pd.factorize(series, use_na_sentinel=True)
-        stripped = np.array([v.strip() or None for v in distinct] + [None], dtype=object)
+        stripped = np.array([v.strip() or None for v in np.asarray(distinct, dtype=object).tolist()] + [None],
+                            dtype=object)
         values = stripped[index]  # index -1 (empty cell) takes the None at the end
         present = np.array([v is not None for v in stripped], dtype=bool)[index]
     else:  # mixed types (GeoJSON properties), categoricals, dates as objects: cell by cell
@@ -462,8 +463,14 @@ def parse_dates(series: pd.Series) -> pd.Series:
         return out.astype("datetime64[ns]").reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         return _excel_serials(pd.to_numeric(series, errors="coerce").reset_index(drop=True))
-    values, present = cells(series)
-    text = pd.Series(values, dtype=object).where(present, "").astype(str).str.strip()
+    # a register has far fewer distinct dates than rows: parse each distinct text once
+    index, distinct = pd.factorize(pd.Series(cells(series)[0], dtype=object), use_na_sentinel=True)
+    parsed = _parse_texts(pd.Series(distinct, dtype=object).astype(str).str.strip())
+    return pd.Series(np.append(parsed.to_numpy(), np.datetime64("NaT", "ns"))[index], dtype="datetime64[ns]")
+
+
+def _parse_texts(text: pd.Series) -> pd.Series:
+    """Stripped texts as timestamps: Excel serials, then dd/mm/yyyy, then ISO 8601; NaT for the rest."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     number = text.str.fullmatch(r"\d+(?:\.\d+)?")
     if number.any():
