@@ -106,9 +106,11 @@ def _full_import(path: str, data_dir: str, database_url: str | None) -> dict:
 
 def _child(step: str, *args: str | None) -> dict:
     """Run one step in a fresh interpreter; its result and peak RSS (MB)."""
-    code = ("import json, resource, sys; from bench import geodata_import as b; "
+    # VmHWM, not ru_maxrss: the latter keeps the parent's peak, copied at fork, across exec
+    code = ("import json, re, sys; from bench import geodata_import as b; "
             f"r = b.{step}(*json.loads(sys.argv[1])); "
-            "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()); "
+            "r['peak_rss_mb'] = int(hwm.group(1)) / 1024; print(json.dumps(r))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(args)], check=True, capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent)
     return json.loads(out.stdout.strip().splitlines()[-1])
