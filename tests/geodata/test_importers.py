@@ -189,3 +189,16 @@ def test_a_file_with_only_lines_has_no_usable_site(tmp_path):
                      crs=4326).to_file(path)
     result = importers.read_sites(path)
     assert len(result.frame) == 0 and "not a site shape" in result.problems[0]["problem"]
+
+
+def test_properties_keep_numbers_booleans_and_dates_and_drop_empty_cells(tmp_path):
+    """Each column is converted once (issue 14, item 8); what a site keeps is what the cells say."""
+    path = tmp_path / "typed.gpkg"
+    frame(depth=[12, 7], width=[3.5, float("nan")], active=[True, False], remark=["  deep pit ", "  "],
+          seen=pd.to_datetime(["2024-05-03 10:00", None]), mixed=pd.Series([1, "x"], dtype=object)) \
+        .to_file(path, driver="GPKG")
+    props = list(importers.read_sites(path).frame["properties"])
+    assert props[0] == {"depth": 12, "width": 3.5, "active": True, "remark": "deep pit", "seen": "2024-05-03",
+                        "mixed": "1"}
+    assert props[1] == {"depth": 7, "active": False, "mixed": "x"}
+    assert type(props[0]["depth"]) is int and type(props[0]["width"]) is float
