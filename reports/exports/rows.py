@@ -51,7 +51,6 @@ from reports.errors import (
 from reports.exports import labels, queries
 from reports.exports.spec import ExportSpec
 from sync.form_lookup import get_form
-from sync.submission_xml import parse_geopoint
 
 #: Rows read per query (keyset paging): memory stays flat whatever the number of submissions.
 CHUNK_ROWS = 1000
@@ -314,26 +313,61 @@ def count(session: Session, plan: ExportPlan) -> int:
 # -- rows ------------------------------------------------------------------------------------------
 
 
-def _answer(plan: ExportPlan, column: Column, value: Any) -> Any:
-    """One cell: the answer as the options say (choice labels, split flags, geopoint parts)."""
-    if column.type == "geopoint" and column.part is not None:
-        point = parse_geopoint(value) if isinstance(value, str) else None
-        return None if point is None else point[GEOPOINT_PARTS.index(column.part)]
-    if column.type == "select":
-        chosen = value if isinstance(value, list) else str(value).split() if value is not None else None
-        if column.part is not None:
-            return None if chosen is None else int(column.part in chosen)
-        if chosen is None:
+def _geopoint_part(index: int) -> Callable[[Any], Any]:
+    def part(value: Any) -> Any:
+        if not isinstance(value, str):
             return None
-        if plan.spec.options.choices == "labels":
-            names = plan.choice_labels.get(column.path or "", {})
-            return LABEL_SEPARATOR.join(names.get(v, v) for v in chosen)
-        return " ".join(chosen)
-    if value is None or isinstance(value, (int, float, str)):  # bool is an int
-        if column.type == "select1" and plan.spec.options.choices == "labels" and isinstance(value, str):
-            return plan.choice_labels.get(column.path or "", {}).get(value, value)
-        return value
-    return str(value)
+        try:  # "lat lon [altitude accuracy]", validated when the submission was stored
+            return float(value.split()[index])
+        except (IndexError, ValueError):
+            return None
+
+    return part
+
+
+def _select_flag(choice: str) -> Callable[[Any], Any]:
+    def flag(value: Any) -> Any:
+        if value is None:
+            return None
+        return int(choice in (value if isinstance(value, list) else str(value).split()))
+
+    return flag
+
+
+def _converter(plan: ExportPlan, column: Column) -> Callable[[Any], Any] | None:
+    """How a stored answer becomes this column's cell (None: as stored)."""
+    labelled = plan.spec.options.choices == "labels"
+    names = plan.choice_labels.get(column.path or "", {})
+    if column.type == "geopoint" and column.part is not None:
+        return _geopoint_part(GEOPOINT_PARTS.index(column.part))
+    if column.type == "select" and column.part is not None:
+        return _select_flag(column.part)
+    if column.type == "select":
+        if labelled:
+            return lambda v: LABEL_SEPARATOR.join(names.get(x, x) for x in v) if isinstance(v, list) else v
+        return lambda v: " ".join(v) if isinstance(v, list) else v
+    if column.type == "select1" and labelled:
+        return lambda v: names.get(v, v) if isinstance(v, str) else v
+    return None
+
+
+class _Shape:
+    """Turns a submission's data (or a repeat instance) into a table's row: one dict lookup per
+    column, then the few columns that need converting (choices, geopoint parts, split flags)."""
+
+    def __init__(self, plan: ExportPlan, table: Table) -> None:
+        self.paths = [None if c.meta else c.path for c in table.columns]
+        self.convert = [(i, f) for i, c in enumerate(table.columns) if not c.meta and (f := _converter(plan, c))]
+        self.meta = [(i, c.meta) for i, c in enumerate(table.columns) if c.meta]
+
+    def row(self, data: dict[str, Any], meta: dict[str, Any]) -> list[Any]:
+        get = data.get
+        row = [get(p) for p in self.paths]
+        for i, convert in self.convert:
+            row[i] = convert(row[i])
+        for i, name in self.meta:
+            row[i] = meta[name]
+        return row
 
 
 @dataclass
@@ -353,10 +387,9 @@ def _load_facts(session: Session, plan: ExportPlan, rows: list[Any], facts: _Fac
     facts.cases = queries.case_codes(session, {r.root_instance_id for r in rows}) if plan.case_codes else {}
 
 
-def _main_row(plan: ExportPlan, row: Any, facts: _Facts, today: date) -> list[Any]:
-    data = row.data or {}
+def _main_meta(plan: ExportPlan, row: Any, facts: _Facts, today: date) -> dict[str, Any]:
     site = facts.sites.get(row.site_id) if row.site_id is not None else None
-    meta = {
+    return {
         "_submitted_at": row.received_at,
         "_site_code": site.code if site else None,
         "_site_name": site.name if site else None,
@@ -369,14 +402,13 @@ def _main_row(plan: ExportPlan, row: Any, facts: _Facts, today: date) -> list[An
         "_superseded_by": row.superseded_by,
         "_case": facts.cases.get(row.root_instance_id),
     }
-    return [meta[c.meta] if c.meta else _answer(plan, c, data.get(c.path)) for c in plan.main.columns]
 
 
-def _repeat_rows(plan: ExportPlan, tables: list[Table], container: dict[str, Any], parent: str | None,
+def _repeat_rows(tables: list[tuple[Table, _Shape]], container: dict[str, Any], parent: str | None,
                  parent_uuid: str) -> Iterator[tuple[Table, list[Any]]]:
     """The rows of every repeat table under ``container`` (a submission's data or a repeat
     instance), depth first, each instance's row before its own repeats' rows."""
-    for table in tables:
+    for table, shape in tables:
         if table.parent != parent:
             continue
         items = container.get(table.path or "")
@@ -387,9 +419,8 @@ def _repeat_rows(plan: ExportPlan, tables: list[Table], container: dict[str, Any
             if not isinstance(item, dict):
                 continue
             uuid = f"{parent_uuid}/{repeat_name}[{i}]"
-            keys = {"_index": i, "_parent_uuid": parent_uuid, "_uuid": uuid}
-            yield table, [keys[c.meta] if c.meta else _answer(plan, c, item.get(c.path)) for c in table.columns]
-            yield from _repeat_rows(plan, tables, item, table.path, uuid)
+            yield table, shape.row(item, {"_index": i, "_parent_uuid": parent_uuid, "_uuid": uuid})
+            yield from _repeat_rows(tables, item, table.path, uuid)
 
 
 def iter_records(session: Session, plan: ExportPlan, *, tables: Iterable[Table] | None = None,
@@ -403,7 +434,8 @@ def iter_records(session: Session, plan: ExportPlan, *, tables: Iterable[Table] 
     """
     wanted = list(plan.tables if tables is None else tables)
     with_main = plan.main in wanted
-    repeats = [t for t in wanted if t.path is not None]
+    main_shape = _Shape(plan, plan.main)
+    repeats = [(t, _Shape(plan, t)) for t in wanted if t.path is not None]
     facts = _Facts()
     today = utcnow().date()
     after, done = 0, 0
@@ -414,10 +446,11 @@ def iter_records(session: Session, plan: ExportPlan, *, tables: Iterable[Table] 
         if with_main:
             _load_facts(session, plan, rows, facts)
         for row in rows:
+            data = row.data or {}
             if with_main:
-                yield plan.main, _main_row(plan, row, facts, today)
+                yield plan.main, main_shape.row(data, _main_meta(plan, row, facts, today))
             if repeats:
-                yield from _repeat_rows(plan, repeats, row.data or {}, None, row.instance_id)
+                yield from _repeat_rows(repeats, data, None, row.instance_id)
         after = rows[-1].id
         done += len(rows)
         if progress is not None:

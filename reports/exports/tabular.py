@@ -46,13 +46,21 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _fixes(table: Table) -> list[int]:
+    """The columns whose cells ``csv`` would not write as we want (date-times, booleans); None is
+    written empty by ``csv`` itself."""
+    return [i for i, c in enumerate(table.columns) if c.meta == "_submitted_at" or c.type == "boolean"]
+
+
 def csv_name(plan: ExportPlan, table: Table) -> str:
     """``<form>.csv`` for the main table, ``<form>-<repeat>.csv`` for a repeat group's (as ODK Central)."""
     return f"{plan.xml_form_id}.csv" if table.path is None else f"{plan.xml_form_id}-{table.name}.csv"
 
 
 def _text_writer(raw: IO[bytes]) -> tuple[io.TextIOWrapper, Any]:
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", write_through=False)
+    """A CSV writer over ``raw``, the BOM written first (the utf-8-sig codec would cost a Python call per row)."""
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+    text.write("\ufeff")
     return text, csv.writer(text, lineterminator="\r\n")
 
 
@@ -65,17 +73,19 @@ def write_csv_zip(session: Session, plan: ExportPlan, out: BinaryIO, progress: P
             text, writer = _text_writer(raw)
             writer.writerow(table.header)
             spools[id(table)] = (raw, text, writer)
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=5) as archive:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
             with archive.open(csv_name(plan, plan.main), "w", force_zip64=True) as entry:
                 text, main = _text_writer(entry)
                 main.writerow(plan.main.header)
                 out.flush()  # the zip's first bytes leave now, before any row is read
+                fixes = {id(t): _fixes(t) for t in plan.tables}
                 for table, values in rows_.iter_records(session, plan, progress=progress):
-                    cells = [_cell(v) for v in values]
+                    for i in fixes[id(table)]:
+                        values[i] = _cell(values[i])
                     if table is plan.main:
-                        main.writerow(cells)
+                        main.writerow(values)
                     else:
-                        spools[id(table)][2].writerow(cells)
+                        spools[id(table)][2].writerow(values)
                 text.flush()
                 text.detach()
             for table in plan.tables[1:]:
@@ -157,8 +167,11 @@ def stream_csv(session: Session, plan: ExportPlan, *, progress: Progress | None 
     yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
     buffer.seek(0)
     buffer.truncate()
+    fixes = _fixes(plan.main)
     for values in rows_.iter_rows(session, plan, plan.main, progress=progress):
-        writer.writerow([_cell(v) for v in values])
+        for i in fixes:
+            values[i] = _cell(values[i])
+        writer.writerow(values)
         if buffer.tell() >= flush_bytes:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
