@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, select, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 from app.backup import BackupInvalid, BackupRefused, create_backup, restore_backup, verify_backup
 from app.blobs import FilesystemBlobStore
 from app.cli import cli
-from app.db import import_all_models, make_engine, session_scope
+from app.db import alembic_config, current_revisions, import_all_models, make_engine, session_scope
 from app.settings import SECRET_FILE_NAME, Settings
 from tests.e2e.server import live_server, settings_env
 from tests.factories import add_form, multipart, new_instance_id, photo, visit_xml
@@ -242,3 +243,20 @@ def test_a_backup_from_a_newer_asmfield_is_refused_before_anything_is_written(sm
     with pytest.raises(BackupInvalid, match="newer asmfield .* app_9999 unknown here"):
         restore_backup(target, FilesystemBlobStore(target.media_path), small_backup)
     assert not any(p.is_file() for p in target.data_dir.rglob("*"))
+
+
+def test_an_older_backup_is_upgraded_to_this_schema_on_restore(settings, engine, tmp_path, empty_database_url):
+    newest = current_revisions(engine)
+    command.downgrade(alembic_config(engine), "app@-1")  # the server as an older asmfield left it
+    older = current_revisions(engine)
+    manifest = create_backup(source_settings(settings), FilesystemBlobStore(settings.media_path), tmp_path / "old")
+    assert set(manifest["alembic_revisions"]) == older
+
+    target = restore_target(tmp_path, "new-server", empty_database_url)
+    restore_backup(target, FilesystemBlobStore(target.media_path), tmp_path / "old")
+    restored = make_engine(target)
+    try:
+        assert older != newest
+        assert current_revisions(restored) == newest
+    finally:
+        restored.dispose()
