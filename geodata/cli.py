@@ -1,4 +1,4 @@
-"""`asmfield sites` commands: import, export, recompute, attestation (thin over the geodata services).
+"""`asmfield sites` commands: import, retire/restore, export, recompute, attestation (thin over the geodata services).
 
 Each run has its own site index cache (``geodata.index``), attached to the run's engine; ``--json``
 prints the models of ``geodata.schemas``, as the API answers them.
@@ -15,7 +15,7 @@ import typer
 
 from app.cliutil import current_blobs, fail, service_session
 from geodata import export, importers, index, media, stages, synthetic, upsert
-from geodata.schemas import AssurancePublic, ImportReport, RecomputeResult, dump
+from geodata.schemas import AssurancePublic, ImportReport, RecomputeResult, StatusChange, dump
 
 cli = typer.Typer(help="Sites: import, export, formalisation stages.", no_args_is_help=True)
 
@@ -28,48 +28,106 @@ def import_cmd(
     kind: Annotated[str | None, typer.Option(help="Force a kind for every row: asm_site, zea, pe, pr, other.")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS for files that lack one, e.g. EPSG:32735.")] = None,
     radius: Annotated[float, typer.Option(help="Radius in metres for point sites without a radius column.")] = 50.0,
+    target: Annotated[str, typer.Option("--as", help="Where rows go: sites, legal-areas, or auto (rows whose kind or "
+                                                     "type names a title, ZEA or zone are legal areas).")] = "auto",
+    layer: Annotated[str | None, typer.Option(help="The legal areas' layer (codes are unique within it).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Accept rows that change a feature's kind, or (auto) give a "
+                                                        "site's code to a legal area or the reverse.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Retire the sites / legal areas of the layer that the "
+                                                            "file no longer holds (never deleted).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file and report; change nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
-    """Import or update sites by code; re-maps submissions, restages sites, republishes the site list."""
+    """Import sites and legal areas by code; re-maps submissions, restages sites, republishes the site list."""
     from rich.progress import Progress
 
     if not path.is_file():
         fail(f"{path} is not a file")
+    if target not in upsert.TARGETS:
+        fail(f"--as must be one of {', '.join(upsert.TARGETS)}")
     with service_session() as (settings, session):
-        read = importers.read_sites(path, mapping=mapping, kind=kind, crs=crs, default_radius_m=radius)
+        read = importers.read_sites(path, mapping=upsert.with_title_type(mapping, target), kind=kind, crs=crs,
+                                    default_radius_m=radius)
         total = len(read.frame)
         show = total >= 2000 and not as_json
         with Progress(disable=not show, transient=True) as progress:
             task = progress.add_task(f"Importing {path.name}", total=total)
             report = upsert.upsert_sites(session, read=read, settings=settings, blobs=current_blobs(ctx, settings),
                                          source=path.name, progress=lambda n: progress.update(task, completed=n),
-                                         dry_run=dry_run, cache=index.attach(session.get_bind()))
+                                         dry_run=dry_run, cache=index.attach(session.get_bind()), target=target,
+                                         layer=layer, force=force, replace=replace)
         if as_json:
             typer.echo(json.dumps(dump(ImportReport.model_validate(report)), default=str))
             return
-        verb = "Dry run, nothing written: would import" if dry_run else "Imported"
-        typer.echo(f"{verb} {path.name} ({report['format']}): {report['rows']} rows, {report['created']} created, "
-                   f"{report['updated']} updated, {report['unchanged']} unchanged, {report['skipped']} skipped"
-                   + (f", {report['merged']} merged into a multi-polygon" if report.get("merged") else ""))
-        if dry_run:
-            for action in ("created", "updated", "unchanged"):
-                rows = [i for i in report["items"] if i["action"] == action]
-                if rows:
-                    typer.echo(f"{action.capitalize()} ({len(rows)}):")
-                for item in rows[:50]:
-                    changed = f" ({', '.join(item['changed'])})" if item["changed"] else ""
-                    typer.echo(f"  row {item['row']} {item['code']}{changed}")
-                if len(rows) > 50:
-                    typer.echo(f"  … {len(rows) - 50} more (use --json)")
-            if report["problems"]:
-                typer.echo(f"Refused ({len(report['problems'])}):")
-        for p in report["problems"][:50]:
-            typer.echo(f"  row {p['row']} {p.get('code') or ''}: {p['problem']}")
-        for w in report["warnings"][:50]:
-            typer.echo(f"  warning row {w['row']} {w.get('code') or ''}: {w['warning']}")
-        if len(report["problems"]) + len(report["warnings"]) > 100:
-            typer.echo("  (more problems not shown; use --json)")
+        for line in report_lines(report, path.name):
+            typer.echo(line)
+
+
+def report_lines(report: dict, filename: str) -> list[str]:
+    """An import report as the CLI prints it: where rows went, the counts, then (dry run) every
+    feature by outcome, refused rows with why, and remarks."""
+    verb = "Dry run, nothing written: would import" if report["dry_run"] else "Imported"
+    lines = [f"{verb} {filename} ({report['format']}): {report['rows']:,} rows: {report['sites']:,} sites, "
+             f"{report['legal_areas']:,} legal areas (layer {report['layer']})",
+             f"  {report['created']} created, {report['updated']} updated, {report['unchanged']} unchanged, "
+             f"{report['refused']} refused, {report['retired']} retired, {report['skipped']} skipped"
+             + (f", {report['merged']} merged into a multi-polygon" if report.get("merged") else "")]
+    if report.get("observations"):
+        lines.append(f"  {report['observations']} older rows kept as site observations")
+    listed = ("created", "updated", "unchanged", "refused", "retired") if report["dry_run"] else ("refused", "retired")
+    for action in listed:
+        rows = [i for i in report["items"] if i["action"] == action]
+        if not rows:
+            continue
+        lines.append(f"{action.capitalize()} ({len(rows)}):")
+        for item in rows[:50]:
+            where = f"legal area {item.get('layer')}:" if item.get("target") == "legal_area" else "site "
+            at = f"row {item['row']} " if item.get("row") is not None else ""
+            changed = f" ({', '.join(item['changed'])})" if item.get("changed") else ""
+            reason = f": {item['reason']}" if item.get("reason") else ""
+            lines.append(f"  {at}{where}{item['code']}{changed}{reason}")
+        if len(rows) > 50:
+            lines.append(f"  … {len(rows) - 50} more (use --json)")
+    if report["problems"]:
+        lines.append(f"Skipped ({len(report['problems'])}):")
+    for p in report["problems"][:50]:
+        lines.append(f"  row {p['row']} {p.get('code') or ''}: {p['problem']}")
+    for w in report["warnings"][:50]:
+        lines.append(f"  warning row {w['row']} {w.get('code') or ''}: {w['warning']}")
+    if len(report["problems"]) + len(report["warnings"]) > 100:
+        lines.append("  (more problems not shown; use --json)")
+    return lines
+
+
+def _status_cmd(ctx: typer.Context, code: str, layer: str | None, as_json: bool, *, retired: bool) -> None:
+    with service_session() as (settings, session):
+        result = upsert.set_status(session, code=code, layer=layer, retired=retired, settings=settings,
+                                   blobs=current_blobs(ctx, settings), cache=index.attach(session.get_bind()))
+        what = f"Legal area {layer}:{code}" if layer else f"Site {code}"
+        typer.echo(json.dumps(dump(StatusChange.model_validate(result))) if as_json else
+                   f"{what} {result['status']}" + ("" if result["changed"] else " (it already was)"))
+
+
+@cli.command("retire")
+def retire_cmd(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Site code (or legal area code with --layer).")],
+    layer: Annotated[str | None, typer.Option(help="Retire this layer's legal area instead of a site.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Retire a site (off tablets, statistics and placement; visits and history kept) or a legal area."""
+    _status_cmd(ctx, code, layer, as_json, retired=True)
+
+
+@cli.command("restore")
+def restore_cmd(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Site code (or legal area code with --layer).")],
+    layer: Annotated[str | None, typer.Option(help="Restore this layer's legal area instead of a site.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Bring a retired site (or legal area) back."""
+    _status_cmd(ctx, code, layer, as_json, retired=False)
 
 
 @cli.command("export")

@@ -110,3 +110,26 @@ class BadMapping(Invalid):
 
 class NoCodeColumn(Invalid):
     code = "sites.no_code_column"
+
+
+class BadImportTarget(Invalid):
+    """``--as`` names neither sites, legal areas nor auto."""
+
+    code = "sites.bad_target"
+
+
+class BadLayer(Invalid):
+    code = "sites.bad_layer"
+
+
+# -- legal areas, retiring ---------------------------------------------------------------------
+
+
+class LegalAreaNotFound(NotFound):
+    code = "legal_areas.not_found"
+
+
+class AmbiguousLegalArea(Invalid):
+    """A code found in several layers: the caller must name the layer."""
+
+    code = "legal_areas.ambiguous"

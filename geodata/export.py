@@ -1,4 +1,4 @@
-"""Export of every site with its stage columns as a GeoJSON or GeoPackage file."""
+"""Export of every site (active and retired, with ``status``) and its stage columns as GeoJSON or GeoPackage."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def export(session: Session, *, fmt: str, path: Path) -> Path:
                      "last_visit": site.last_visit_on.isoformat() if site.last_visit_on else None,
                      "visit_count": site.visit_count, "zea_codes": ",".join(site.zea_codes or []),
                      "permit_codes": ",".join(site.permit_codes or []), "source": site.source,
+                     "status": site.status,
                      "geometry": shapely.from_geojson(site.geometry)})
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326) if rows else gpd.GeoDataFrame(
         {"code": []}, geometry=[], crs=4326)

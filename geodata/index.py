@@ -1,4 +1,4 @@
-"""The spatial index of the sites, cached per app (``SiteIndexCache``) and rebuilt when sites change.
+"""The spatial indexes of the sites and legal areas, cached per app (``SiteIndexCache``), rebuilt when they change.
 
 Every process keeps its own index and rebuilds it only when the ``sites_version`` counter in the
 database has moved (``sites_changed`` bumps it atomically), so several app processes stay correct.
@@ -24,12 +24,15 @@ from geodata import queries, spatial
 @dataclass
 class Indexes:
     version: int
-    sites: spatial.SiteIndex  # mappable sites (asm_site, other)
+    sites: spatial.SiteIndex  # active sites (what visits map onto)
     codes: list[str]
     position: dict[str, int]  # code -> position in ``sites``
-    legal: spatial.SiteIndex  # ZEA / PE / PR polygons
+    legal: spatial.SiteIndex  # active legal areas (titles, ZEA, forbidden zones...): never capture visits
     legal_codes: list[str]
     legal_kinds: list[str]
+    legal_layers: list[str]
+    legal_title_types: list[str | None]
+    legal_names: list[str]
 
 
 #: session.info key of the sites version read in the session's current transaction.
@@ -140,8 +143,8 @@ def sites_changed(session: Session) -> int:
 
 
 def _build(session: Session, version: int) -> Indexes:
-    rows = queries.index_rows(session, queries.MAPPABLE_KINDS)
-    legal_rows = queries.index_rows(session, queries.LEGAL_KINDS)
+    rows = queries.index_rows(session)
+    legal_rows = queries.legal_index_rows(session)
     return Indexes(
         version=version,
         sites=spatial.SiteIndex(_geometries(rows), np.array([r[0] for r in rows], dtype=np.int64)),
@@ -150,6 +153,9 @@ def _build(session: Session, version: int) -> Indexes:
         legal=spatial.SiteIndex(_geometries(legal_rows), np.array([r[0] for r in legal_rows], dtype=np.int64)),
         legal_codes=[r[1] for r in legal_rows],
         legal_kinds=[r[3] for r in legal_rows],
+        legal_layers=[r[4] for r in legal_rows],
+        legal_title_types=[r[5] for r in legal_rows],
+        legal_names=[r[6] for r in legal_rows],
     )
 
 

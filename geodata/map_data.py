@@ -5,7 +5,9 @@
 * ``site_layer``: at low zoom one point per site as compact arrays (code, name, stage, red flag,
   lon, lat); from ``POLYGON_ZOOM`` on, the polygons inside the view, simplified to about a
   pixel of that zoom and clipped to the view. Only code, name, stage and the flag travel.
-* ``legal_layer``: ZEA / PE / PR polygons simplified for the zoom (cached per sites version).
+* ``legal_layer``: the active legal areas (titles, ZEA, forbidden zones, quarry authorisations,
+  protected areas) of some kinds, simplified for the zoom (cached per sites version). They never
+  capture visits: they are the sites' legal context.
 * ``visit_points``: visits of the filtered sites, for clustering (monitors: their own only, as
   on the site page).
 * ``matching_site_ids``: the same filters for ``/api/v1/sites/stats``, so the legend counts and
@@ -73,7 +75,7 @@ def _site_rows(session: Session, filters: MapFilters, *, columns: tuple[str, ...
     """Mappable sites passing the SQL part of the filters, with what the rest of the filters need."""
     cols = [Site.id, Site.code, Site.name, Site.stage, Site.stage_status, Site.last_visit_on, Site.red_flag,
             Site.lon, Site.lat, cast(Site.minerals, Text).label("minerals"), *(getattr(Site, c) for c in columns)]
-    stmt = select(*cols).where(Site.kind.in_(queries.MAPPABLE_KINDS))  # type: ignore[attr-defined]
+    stmt = select(*cols).where(queries.MAPPABLE)
     if filters.province:
         stmt = stmt.where(or_(Site.province == filters.province, Site.province_iso == filters.province))
     if filters.flag:
@@ -174,27 +176,31 @@ def _polygons(rows: list[tuple[Any, int]], zoom: int, bbox: tuple[float, float, 
 # -- legal layers ------------------------------------------------------------------------------
 
 
-def legal_layer(session: Session, *, kind: str, zoom: int,
-                bbox: tuple[float, float, float, float] | None = None) -> bytes:
-    """ZEA / PE / PR polygons of ``kind`` as GeoJSON bytes (properties code, name, kind), simplified
-    to about a pixel of ``zoom`` (computed once per sites version, tolerance and app)."""
+#: The map's legal layers: the kinds each one draws (``/api/v1/map/legal/{layer}``).
+LEGAL_LAYERS: dict[str, tuple[str, ...]] = {"zea": ("zea",), "pe": ("pe",), "pr": ("pr",), "quarry": ("quarry",),
+                                            "zin": ("zin", "protected")}
+
+
+def legal_layer(session: Session, *, kinds: tuple[str, ...] | None = None, zoom: int,
+                bbox: tuple[float, float, float, float] | None = None, layer: str | None = None) -> bytes:
+    """Active legal areas of ``kinds`` (all when None; of one ``layer`` when given) as GeoJSON bytes
+    (properties layer, code, name, kind, title_type, holder), simplified to about a pixel of ``zoom``
+    (computed once per sites version, tolerance and app)."""
     cache = cache_of(session)
     tolerance = round(tolerance_m(zoom), 1)
     simplified = cache.simplified(queries.counter(session, queries.SITES_VERSION), tolerance)
-    stmt = select(Site.code, Site.name, Site.kind, Site.geometry).where(Site.kind == kind)
-    if bbox:
-        min_lon, min_lat, max_lon, max_lat = bbox
-        stmt = stmt.where(Site.max_lon >= min_lon, Site.min_lon <= max_lon, Site.max_lat >= min_lat,
-                          Site.min_lat <= max_lat)
-    rows = list(session.execute(stmt.order_by(Site.code)))
-    missing = [r for r in rows if r.code not in simplified]
+    rows = queries.legal_layer_rows(session, kinds=kinds, layer=layer, bbox=bbox)
+    keys = [f"legal:{r.id}" for r in rows]  # a site and a title may share a code: never the same key
+    missing = [(k, r) for k, r in zip(keys, rows, strict=True) if k not in simplified]
     if missing:
-        geoms = shapely.simplify(shapely.from_geojson([r.geometry for r in missing]), tolerance / spatial.M_PER_DEG,
-                                 preserve_topology=True)
-        for r, text in zip(missing, shapely.to_geojson(shapely.set_precision(geoms, 10 ** -PRECISION)), strict=True):
-            simplified[r.code] = str(text)
-    parts = [f'{{"type":"Feature","geometry":{simplified[r.code]},"properties":'
-             f'{{"code":{_dumps(r.code)},"name":{_dumps(r.name)},"kind":{_dumps(r.kind)}}}}}' for r in rows]
+        geoms = shapely.simplify(shapely.from_geojson([r.geometry for _, r in missing]),
+                                 tolerance / spatial.M_PER_DEG, preserve_topology=True)
+        for (k, _), text in zip(missing, shapely.to_geojson(shapely.set_precision(geoms, 10 ** -PRECISION)),
+                                strict=True):
+            simplified[k] = str(text)
+    parts = [f'{{"type":"Feature","id":{_dumps(r.layer + ":" + r.code)},"geometry":{simplified[k]},"properties":'
+             f'{{"layer":{_dumps(r.layer)},"code":{_dumps(r.code)},"name":{_dumps(r.name)},"kind":{_dumps(r.kind)},'
+             f'"title_type":{_dumps(r.title_type)},"holder":{_dumps(r.holder)}}}}}' for k, r in zip(keys, rows, strict=True)]
     return ('{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}").encode("utf-8")
 
 
@@ -249,7 +255,7 @@ def province_names() -> list[tuple[str, str]]:
 def mineral_choices(session: Session) -> list[str]:
     """The minerals named by mappable sites, sorted."""
     found: set[str] = set()
-    stmt = select(cast(Site.minerals, Text)).where(Site.kind.in_(queries.MAPPABLE_KINDS)).distinct()  # type: ignore[attr-defined]
+    stmt = select(cast(Site.minerals, Text)).where(queries.MAPPABLE).distinct()
     for (text,) in session.execute(stmt):
         found.update(m for m in json.loads(text or "[]") if isinstance(m, str))
     return sorted(found)

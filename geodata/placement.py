@@ -2,7 +2,9 @@
 
 A named site (the form's site field) wins; otherwise the containing site, or the nearest within
 the tolerance, or none. Strange or missing locations are flagged on the submission, never refused.
-Also the legal overlaps of each site (codes of the ZEA and PE/PR polygons containing its point).
+Only active sites capture visits; legal areas never do (they are the sites' legal context: the
+legal areas containing each site's point, ``derive_legal_codes``, and the nearest ZEA, ``legal_context``).
+A visit already mapped onto a retired site stays there (its history is kept; ``remap_all``).
 """
 
 from __future__ import annotations
@@ -120,6 +122,9 @@ def remap_all(session: Session, *, settings: Settings, cache: SiteIndexCache | N
     rows = queries.current_locations(session)
     if not rows:
         return 0
+    retired = queries.retired_site_ids(session)
+    if retired:  # a retired site keeps the visits it had; nothing new maps onto it
+        rows = [r for r in rows if r[5] not in retired]
     idx = indexes(session, cache)
     enabled = np.array([form_map.get(r[1], (False, None))[0] for r in rows])
     sel = np.nonzero(enabled)[0]
@@ -139,8 +144,13 @@ def remap_all(session: Session, *, settings: Settings, cache: SiteIndexCache | N
     return len(changes)
 
 
+#: legal-area kinds whose codes a site lists as ``permit_codes`` (titles a visit may quote), besides ZEA
+TITLE_KINDS = ("pe", "pr", "quarry")
+
+
 def derive_legal_codes(session: Session, cache: SiteIndexCache | None = None) -> None:
-    """For each mappable site, the codes of ZEA and PE/PR polygons containing its point."""
+    """For each active site, the codes of the ZEA and of the titles (PE, PR, quarry authorisations)
+    containing its point (legal areas of every layer)."""
     idx = indexes(session, cache)
     sites = queries.mappable_points(session)
     if not sites:
@@ -155,14 +165,42 @@ def derive_legal_codes(session: Session, cache: SiteIndexCache | None = None) ->
         for p, g in zip(pi, gi, strict=True):
             if not ok[p]:
                 continue
-            target = zea if idx.legal_kinds[g] == "zea" else permits
-            target.setdefault(int(p), []).append(idx.legal_codes[g])
+            kind = idx.legal_kinds[g]
+            if kind == "zea":
+                zea.setdefault(int(p), []).append(idx.legal_codes[g])
+            elif kind in TITLE_KINDS:
+                permits.setdefault(int(p), []).append(idx.legal_codes[g])
     changes = []
     for i, (site_id, _, _, old_zea, old_permits) in enumerate(sites):
-        z, pm = sorted(zea.get(i, [])), sorted(permits.get(i, []))
+        z, pm = sorted(set(zea.get(i, []))), sorted(set(permits.get(i, [])))
         if (old_zea or []) != z or (old_permits or []) != pm:
             changes.append({"id": site_id, "zea_codes": z, "permit_codes": pm})
     queries.update_rows(session, Site, changes)
     if changes:
         session.flush()
         session.expire_all()
+
+
+@dataclass
+class LegalContext:
+    """The legal areas containing a point, and the nearest ZEA (metres; 0 inside one)."""
+
+    areas: list[dict[str, Any]]
+    nearest_zea_code: str | None
+    nearest_zea_m: float | None
+
+
+def legal_context(idx: Indexes, lon: float | None, lat: float | None) -> LegalContext:
+    """Which active legal areas contain (``lon``, ``lat``), by layer and code, and how far the nearest ZEA is."""
+    if lon is None or lat is None or len(idx.legal) == 0:
+        return LegalContext([], None, None)
+    _, gi = idx.legal.containing(np.array([lon]), np.array([lat]))
+    areas = sorted(({"layer": idx.legal_layers[g], "code": idx.legal_codes[g], "kind": idx.legal_kinds[g],
+                     "title_type": idx.legal_title_types[g], "name": idx.legal_names[g]} for g in gi),
+                   key=lambda a: (a["layer"], a["kind"], a["code"]))
+    zea = np.array([g for g, k in enumerate(idx.legal_kinds) if k == "zea"], dtype=np.int64)
+    if len(zea) == 0:
+        return LegalContext(areas, None, None)
+    d = idx.legal.distances_m(np.full(len(zea), lon), np.full(len(zea), lat), zea)
+    best = int(np.argmin(d))
+    return LegalContext(areas, idx.legal_codes[zea[best]], round(float(d[best]), 1))

@@ -12,13 +12,15 @@ from sqlmodel import Session, select
 
 from forms.models import CASE_FORM_KINDS, Form, FormKind
 from geodata.importers import canonical_province
-from geodata.models import GeodataCounter, Site, SiteStage
+from geodata.models import GeodataCounter, LegalArea, Site, SiteObservation, SiteStage
 from sync.models import Submission, SubmissionAttachment
 
 SITES_VERSION = "sites_version"
-#: Kinds a visit can be mapped onto; ZEA/PE/PR are reference layers for the legal checks.
-MAPPABLE_KINDS = ("asm_site", "other")
-LEGAL_KINDS = ("zea", "pe", "pr")
+#: A site or legal area in use; ``RETIRED`` ones left their source (kept with their history and visits).
+ACTIVE = "active"
+RETIRED = "retired"
+#: Sites a visit can be mapped onto, that tablets, statistics and the ladder count: the active ones.
+MAPPABLE = Site.status == ACTIVE  # type: ignore[arg-type]
 
 
 def chunks(values: list, size: int = 900) -> Iterable[list]:
@@ -81,7 +83,7 @@ def site_state_by_codes(session: Session, codes: list[str], columns: tuple[str, 
 
 
 JSON_LIST_COLUMNS = ("minerals", "zea_codes", "permit_codes")
-SITE_LIST_COLUMNS = ("code", "name", "kind", "province", "province_iso", "minerals", "geometry", "stage",
+SITE_LIST_COLUMNS = ("code", "name", "kind", "status", "province", "province_iso", "minerals", "geometry", "stage",
                      "last_known_stage", "stage_status", "red_flag", "last_visit_on", "visit_count", "zea_codes",
                      "permit_codes")
 
@@ -105,29 +107,36 @@ def sites_needing_stage_work(session: Session) -> list[int]:
     """Mappable sites with visits, stage history, or a state other than the default."""
     ids = set(session.exec(select(Submission.site_id).where(Submission.site_id.is_not(None)).distinct()))  # type: ignore[union-attr]
     ids |= set(session.exec(select(SiteStage.site_id).distinct()))
-    ids |= set(session.exec(select(Site.id).where(or_(Site.stage != 0, Site.stage_status != "unassessed",
+    ids |= set(session.exec(select(Site.id).where(MAPPABLE, or_(Site.stage != 0, Site.stage_status != "unassessed",
                                                      Site.visit_count != 0, Site.red_flag == True))))  # noqa: E712
     return sorted(i for i in ids if i is not None)
 
 
-def index_rows(session: Session, kinds: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
-    """(id, code, geometry, kind) of every site of ``kinds``, ordered by id (for the spatial index)."""
-    stmt = (select(Site.id, Site.code, Site.geometry, Site.kind)
-            .where(Site.kind.in_(kinds)).order_by(Site.id))  # type: ignore[union-attr]
+def index_rows(session: Session) -> list[tuple[int, str, str, str]]:
+    """(id, code, geometry, kind) of every active site, ordered by id (for the spatial index)."""
+    stmt = select(Site.id, Site.code, Site.geometry, Site.kind).where(MAPPABLE).order_by(Site.id)
+    return [tuple(r) for r in session.exec(stmt)]
+
+
+def legal_index_rows(session: Session) -> list[tuple[int, str, str, str, str, str | None, str]]:
+    """(id, code, geometry, kind, layer, title_type, name) of every active legal area, by id."""
+    stmt = (select(LegalArea.id, LegalArea.code, LegalArea.geometry, LegalArea.kind, LegalArea.layer,
+                   LegalArea.title_type, LegalArea.name)
+            .where(LegalArea.status == ACTIVE).order_by(LegalArea.id))
     return [tuple(r) for r in session.exec(stmt)]
 
 
 def mappable_points(session: Session) -> list[tuple[int, float | None, float | None, list[str], list[str]]]:
     """(id, lon, lat, zea_codes, permit_codes) of every mappable site (for the legal overlaps)."""
     return [tuple(r) for r in session.exec(select(Site.id, Site.lon, Site.lat, Site.zea_codes, Site.permit_codes)
-                                            .where(Site.kind.in_(MAPPABLE_KINDS)))]  # type: ignore[union-attr]
+                                            .where(MAPPABLE))]
 
 
 def mappable_stage_rows(session: Session) -> list[tuple]:
     """(id, province, stage, stage_status, last_visit_on) of every mappable site (for the statistics)."""
     return [tuple(r) for r in session.exec(select(Site.id, Site.province, Site.stage, Site.stage_status,
                                                   Site.last_visit_on)
-                                           .where(Site.kind.in_(MAPPABLE_KINDS)))]  # type: ignore[union-attr]
+                                           .where(MAPPABLE))]
 
 
 def sites_for_restage(session: Session, ids: list[int]) -> list[Site]:
@@ -136,7 +145,7 @@ def sites_for_restage(session: Session, ids: list[int]) -> list[Site]:
     Row locks (PostgreSQL; in id order) serialise concurrent restaging of the same site, so two
     visits arriving together cannot interleave their history rewrites. SQLite serialises writers.
     """
-    stmt = (select(Site).where(Site.kind.in_(MAPPABLE_KINDS))  # type: ignore[union-attr]
+    stmt = (select(Site).where(MAPPABLE)
             .order_by(Site.id).with_for_update().execution_options(populate_existing=True))
     if len(ids) > 1000:  # many sites: one scan, filtered here
         wanted = set(ids)
@@ -153,8 +162,8 @@ def replace_stage_history(session: Session, site_id: int, rows: list[SiteStage])
 
 
 def mappable_sites(session: Session) -> list[Site]:
-    """The sites a visit can name (the published site list), by code."""
-    return list(session.exec(select(Site).where(Site.kind.in_(MAPPABLE_KINDS)).order_by(Site.code)))  # type: ignore[union-attr]
+    """The sites a visit can name (the published site list: active sites), by code."""
+    return list(session.exec(select(Site).where(MAPPABLE).order_by(Site.code)))
 
 
 def all_sites(session: Session) -> list[Site]:
@@ -222,8 +231,10 @@ def attachments_of(session: Session, submission_ids: list[int]) -> list[Submissi
 def filter_sites(session: Session, *, province: str | None = None, kind: str | None = None, stage: int | None = None,
                  bbox: tuple[float, float, float, float] | None = None, visited_since: date | None = None,
                  codes: list[str] | None = None, limit: int | None = None, offset: int = 0,
-                 _statement_only: bool = False):  # noqa: ANN201
+                 status: str | None = ACTIVE, _statement_only: bool = False):  # noqa: ANN201
     stmt = select(Site)
+    if status:
+        stmt = stmt.where(Site.status == status)
     if province:
         # accents, case, hyphens and ISO codes all name the same stored province (Kasai-Central, cd-kc)
         name = canonical_province(province)
@@ -294,3 +305,84 @@ def all_history(session: Session) -> list[tuple[int, date, int]]:
 def count_by(session: Session, *columns) -> list[tuple]:  # noqa: ANN002
     stmt = select(*columns, func.count()).group_by(*columns)
     return [tuple(r) for r in session.exec(stmt)]
+
+
+# -- retired sites, legal areas, observations ------------------------------------------------------
+
+
+def site_status_by_code(session: Session) -> dict[str, tuple[int, str]]:
+    """code -> (id, status) of every site (for an import replacing the sites as a whole)."""
+    return {r[0]: (r[1], r[2]) for r in session.execute(select(Site.code, Site.id, Site.status))}
+
+
+def retired_site_ids(session: Session) -> set[int]:
+    return set(session.exec(select(Site.id).where(Site.status == RETIRED)))
+
+
+def legal_state(session: Session, layer: str | None, columns: tuple[str, ...]) -> dict[tuple[str, str], tuple]:
+    """(layer, code) -> (id, *columns) of the legal areas of ``layer`` (every layer when None)."""
+    stmt = select(LegalArea.id, LegalArea.layer, LegalArea.code, *(getattr(LegalArea, c) for c in columns))
+    if layer is not None:
+        stmt = stmt.where(LegalArea.layer == layer)
+    return {(r[1], r[2]): (r[0], *r[3:]) for r in session.execute(stmt)}
+
+
+def active_legal_codes(session: Session) -> dict[str, list[tuple[str, str]]]:
+    """code -> [(layer, kind)] of the active legal areas (to tell a site code apart from a title's)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for code, layer, kind in session.execute(select(LegalArea.code, LegalArea.layer, LegalArea.kind)
+                                             .where(LegalArea.status == ACTIVE)):
+        out.setdefault(code, []).append((layer, kind))
+    return out
+
+
+def insert_rows(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    for chunk in chunks(rows, 1000):
+        session.execute(model.__table__.insert(), chunk)  # type: ignore[attr-defined]
+
+
+def legal_area(session: Session, layer: str, code: str) -> LegalArea | None:
+    return session.exec(select(LegalArea).where(LegalArea.layer == layer, LegalArea.code == code)).first()
+
+
+def legal_areas_by_code(session: Session, code: str) -> list[LegalArea]:
+    return list(session.exec(select(LegalArea).where(LegalArea.code == code).order_by(LegalArea.layer)))
+
+
+def legal_layer_rows(session: Session, *, kinds: tuple[str, ...] | None = None, layer: str | None = None,
+                     bbox: tuple[float, float, float, float] | None = None) -> list[Any]:
+    """(id, layer, code, name, kind, title_type, holder, geometry) of the active legal areas, filtered."""
+    stmt = (select(LegalArea.id, LegalArea.layer, LegalArea.code, LegalArea.name, LegalArea.kind,
+                   LegalArea.title_type, LegalArea.holder, LegalArea.geometry)
+            .where(LegalArea.status == ACTIVE))
+    if kinds:
+        stmt = stmt.where(LegalArea.kind.in_(kinds))  # type: ignore[attr-defined]
+    if layer:
+        stmt = stmt.where(LegalArea.layer == layer)
+    if bbox:
+        min_lon, min_lat, max_lon, max_lat = bbox
+        stmt = stmt.where(LegalArea.max_lon >= min_lon, LegalArea.min_lon <= max_lon, LegalArea.max_lat >= min_lat,
+                          LegalArea.min_lat <= max_lat)
+    return list(session.execute(stmt.order_by(LegalArea.layer, LegalArea.code)))
+
+
+def legal_area_count(session: Session) -> dict[str, int]:
+    """Active legal areas per kind."""
+    stmt = select(LegalArea.kind, func.count()).where(LegalArea.status == ACTIVE).group_by(LegalArea.kind)
+    return {k: n for k, n in session.execute(stmt)}
+
+
+def replace_observations(session: Session, site_id_by_code: dict[str, int], rows: list[dict[str, Any]],
+                         source: str | None) -> None:
+    """The observations of these sites from ``source`` become ``rows`` (a re-import never doubles them)."""
+    ids = sorted(set(site_id_by_code.values()))
+    for chunk in chunks(ids):
+        session.execute(delete(SiteObservation).where(SiteObservation.site_id.in_(chunk),  # type: ignore[attr-defined]
+                                                      SiteObservation.source == source))
+    insert_rows(session, SiteObservation, rows)
+
+
+def observations_of(session: Session, site_id: int, limit: int = 200) -> list[SiteObservation]:
+    stmt = (select(SiteObservation).where(SiteObservation.site_id == site_id)
+            .order_by(SiteObservation.observed_on.desc(), SiteObservation.id.desc()).limit(limit))  # type: ignore[union-attr]
+    return list(session.exec(stmt))

@@ -18,13 +18,15 @@ from sqlmodel import Session
 
 from app.identity import Actor
 from app.timeutil import isoformat, utcnow
-from geodata import ladder, queries, spatial
+from geodata import ladder, placement, queries, spatial
 from geodata.errors import FilterForbidden
-from geodata.index import SiteIndexCache, cache_of
+from geodata.index import SiteIndexCache, cache_of, indexes
 from geodata.schemas import (
+    LegalAreaRef,
     MonthStages,
     SiteDetail,
     SiteDetailProperties,
+    SiteObservationPublic,
     SiteStats,
     SiteVisit,
     StageChange,
@@ -112,7 +114,11 @@ def site_detail(session: Session, *, actor: Actor, code: str) -> SiteDetail:
         props.update(stage=stage, last_known_stage=site.last_known_stage, stage_status=status,
                      red_flag=site.red_flag, last_visit=site.last_visit_on, visit_count=site.visit_count,
                      zea_codes=site.zea_codes, permit_codes=site.permit_codes)
-    props.update(territory=site.territory, area_m2=site.area_m2, source=site.source, lon=site.lon, lat=site.lat)
+    props.update(territory=site.territory, area_m2=site.area_m2, source=site.source, lon=site.lon, lat=site.lat,
+                 status=site.status, retired_at=site.retired_at)
+    legal = placement.legal_context(indexes(session), site.lon, site.lat)
+    props.update(legal_areas=[LegalAreaRef(**a) for a in legal.areas], nearest_zea=legal.nearest_zea_code,
+                 nearest_zea_m=legal.nearest_zea_m)
     geometry = json.loads(site.geometry)
     if not with_visits:
         return SiteDetail(id=site.code, geometry=geometry, properties=SiteDetailProperties(**props))
@@ -138,8 +144,11 @@ def site_detail(session: Session, *, actor: Actor, code: str) -> SiteDetail:
                                 on_site=ladder.is_on_site(v, rules), red_flags=ladder.serious_abuse(v.answers, rules),
                                 photos=photos.get(r.id, [])))
     visits.sort(key=lambda v: (v.visit_date, v.submission_id), reverse=True)
+    observations = [SiteObservationPublic(observed_on=o.observed_on, source=o.source, properties=o.properties)
+                    for o in queries.observations_of(session, site.id)]
     return SiteDetail(id=site.code, geometry=geometry, properties=SiteDetailProperties(**props),
-                      stage_history=[StageChange.from_row(h) for h in history], visits=visits)
+                      stage_history=[StageChange.from_row(h) for h in history], visits=visits,
+                      observations=observations)
 
 
 def unmapped(session: Session, *, actor: Actor, limit: int = 500, offset: int = 0) -> UnmappedList:

@@ -29,10 +29,12 @@ from geodata.schemas import (
     AssurancePublic,
     AssuranceUpdate,
     ImportReport,
+    LegalAreaCollection,
     RecomputeResult,
     SiteCollection,
     SiteDetail,
     SiteStats,
+    StatusChange,
     UnmappedList,
 )
 
@@ -127,10 +129,11 @@ def map_sites(session: SessionDep, actor: ReaderActor, filters: MapFiltersDep, z
 
 
 @map_router.get("/legal/{kind}", response_class=GeoJSONResponse)
-def map_legal(kind: Literal["zea", "pe", "pr"], session: SessionDep, actor: ReaderActor, zoom: Zoom = 5,
-              bbox: Bbox = None) -> Response:
-    """ZEA, exploitation (PE) or research (PR) permit polygons, simplified for the zoom."""
-    body = map_data.legal_layer(session, kind=kind, zoom=zoom, bbox=_bbox(bbox))
+def map_legal(kind: Literal["zea", "pe", "pr", "quarry", "zin"], session: SessionDep, actor: ReaderActor,
+              zoom: Zoom = 5, bbox: Bbox = None) -> Response:
+    """A legal layer of the map: ZEA, exploitation (PE) or research (PR) permits, quarry authorisations,
+    or forbidden and protected zones (zin), simplified for the zoom."""
+    body = map_data.legal_layer(session, kinds=map_data.LEGAL_LAYERS[kind], zoom=zoom, bbox=_bbox(bbox))
     return Response(body, media_type=GeoJSONResponse.media_type, headers={"Cache-Control": MAP_CACHE})
 
 
@@ -203,13 +206,18 @@ def import_sites(
     kind: Annotated[str | None, Form(description="Force a kind: asm_site, zea, pe, pr, other")] = None,
     crs: Annotated[str | None, Form(description="CRS for files without one, e.g. EPSG:32735")] = None,
     default_radius_m: Annotated[float, Form(gt=0, le=50_000)] = 50.0,
+    target: Annotated[Literal["auto", "sites", "legal-areas"], Form(
+        alias="as", description="Where rows go: sites, legal-areas, or auto (by each row's kind/type).")] = "auto",
+    layer: Annotated[str | None, Form(description="The legal areas' layer (default cadastre).")] = None,
+    force: Annotated[bool, Form(description="Accept rows that change a feature's kind or namespace.")] = False,
+    replace: Annotated[bool, Form(description="Retire what the file no longer holds (sites, and the layer).")] = False,
     dry_run: Annotated[bool, Form(description="Only report what the import would do; write nothing.")] = False,
     dry_run_query: Annotated[bool, Query(alias="dry_run", description="Same as the form field.")] = False,
 ) -> ImportReport:
-    """Import or update sites by code; re-maps submissions and republishes the site list.
+    """Import sites and legal areas by code; re-maps submissions and republishes the site list.
 
     With ``dry_run`` (form field or ``?dry_run=true``) nothing is written: the report lists the rows
-    that would be created, updated, left unchanged or refused."""
+    that would be created, updated, left unchanged or refused, and what ``replace`` would retire."""
     dry_run = dry_run or dry_run_query
     limit = settings.max_attachment_bytes
     with tempfile.TemporaryDirectory(prefix="asmfield-sites-") as tmp:
@@ -226,7 +234,8 @@ def import_sites(
             raise EmptySiteFile("the uploaded file is empty")
         report = upsert.import_file(session, path=path, filename=name, settings=settings, mapping=mapping, kind=kind,
                                     crs=crs, default_radius_m=default_radius_m, blobs=blobs, actor=actor,
-                                    dry_run=dry_run, cache=cache)
+                                    dry_run=dry_run, cache=cache, target=target, layer=layer, force=force,
+                                    replace=replace)
         return ImportReport.model_validate(report)
 
 
@@ -257,10 +266,60 @@ def set_assurance(code: str, body: AssuranceUpdate, session: SessionDep, actor: 
     return AssurancePublic.from_site(site)
 
 
+@router.post("/{code}/retire")
+def retire_site(code: str, session: SessionDep, settings: SettingsDep, blobs: BlobsDep, cache: SiteIndexDep,
+                actor: StaffActor) -> StatusChange:
+    """Retire a site: off tablets, statistics and placement; its visits and history stay (audited)."""
+    return StatusChange.model_validate(upsert.set_status(session, code=code, retired=True, settings=settings,
+                                                         blobs=blobs, actor=actor, cache=cache))
+
+
+@router.post("/{code}/restore")
+def restore_site(code: str, session: SessionDep, settings: SettingsDep, blobs: BlobsDep, cache: SiteIndexDep,
+                 actor: StaffActor) -> StatusChange:
+    """Bring a retired site back (audited)."""
+    return StatusChange.model_validate(upsert.set_status(session, code=code, retired=False, settings=settings,
+                                                         blobs=blobs, actor=actor, cache=cache))
+
+
 @router.get("/{code}", response_model_exclude_unset=True)
 def get_site(code: str, session: SessionDep, actor: ApiActor) -> SiteDetail:
     """One site with stage history, visits and photos (as far as the caller's role allows)."""
     return read.site_detail(session, actor=actor, code=code)
+
+
+# -- legal areas (titles, ZEA, forbidden zones...: the sites' legal context, never sites) -------------
+
+legal_router = APIRouter(prefix="/api/v1/legal-areas", tags=["legal areas"])
+
+
+@legal_router.get("", response_model=LegalAreaCollection, response_class=GeoJSONResponse)
+def list_legal_areas(
+    session: SessionDep,
+    actor: ReaderActor,
+    layer: Annotated[str | None, Query(max_length=50, description="Only this layer (e.g. cadastre).")] = None,
+    kind: Annotated[Literal["zea", "pe", "pr", "quarry", "zin", "protected", "other"] | None, Query()] = None,
+    bbox: Bbox = None,
+) -> Response:
+    """The active legal areas as a GeoJSON FeatureCollection (full geometry)."""
+    body = map_data.legal_layer(session, kinds=(kind,) if kind else None, layer=layer, zoom=22, bbox=_bbox(bbox))
+    return Response(body, media_type=GeoJSONResponse.media_type)
+
+
+@legal_router.post("/{layer}/{code}/retire")
+def retire_legal_area(layer: str, code: str, session: SessionDep, settings: SettingsDep, blobs: BlobsDep,
+                      cache: SiteIndexDep, actor: StaffActor) -> StatusChange:
+    """Retire a legal area: off the map and the sites' legal context (audited)."""
+    return StatusChange.model_validate(upsert.set_status(session, code=code, layer=layer, retired=True,
+                                                         settings=settings, blobs=blobs, actor=actor, cache=cache))
+
+
+@legal_router.post("/{layer}/{code}/restore")
+def restore_legal_area(layer: str, code: str, session: SessionDep, settings: SettingsDep, blobs: BlobsDep,
+                       cache: SiteIndexDep, actor: StaffActor) -> StatusChange:
+    """Bring a retired legal area back (audited)."""
+    return StatusChange.model_validate(upsert.set_status(session, code=code, layer=layer, retired=False,
+                                                         settings=settings, blobs=blobs, actor=actor, cache=cache))
 
 
 def install(app: FastAPI) -> None:
@@ -270,5 +329,6 @@ def install(app: FastAPI) -> None:
     mbtiles = app.state.settings.mbtiles
     app.state.mbtiles = tiles.MBTiles(mbtiles) if mbtiles else None
     app.include_router(router)
+    app.include_router(legal_router)
     app.include_router(map_router)
     app.include_router(tiles_router)

@@ -8,7 +8,7 @@ what the caller may see; ``dump`` does the same for the CLI.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,7 +27,7 @@ class SiteProperties(BaseModel):
 
     code: str
     name: str
-    kind: str = Field(description="asm_site, other, or a legal layer: zea, pe, pr")
+    kind: str = Field(description="asm_site or other (legal areas are served by /api/v1/legal-areas)")
     province: str | None
     province_iso: str | None
     minerals: list[str]
@@ -55,6 +55,16 @@ class SiteCollection(BaseModel):
     features: list[SiteFeature]
 
 
+class LegalAreaRef(BaseModel):
+    """A legal area as a site names it."""
+
+    layer: str
+    code: str
+    kind: str = Field(description="zea, pe, pr, quarry, zin, protected or other")
+    title_type: str | None = Field(None, description="The type as the source writes it (PEPM, AECP...).")
+    name: str
+
+
 class SiteDetailProperties(SiteProperties):
     territory: str | None
     area_m2: float | None
@@ -66,6 +76,13 @@ class SiteDetailProperties(SiteProperties):
     stage_reasons: list[str] | None = None
     ladder_version: str | None = None
     attributes: dict[str, Any] | None = Field(None, description="The site file's other attributes.")
+    status: str = Field("active", description="active, or retired (off tablets, statistics and placement; "
+                        "visits and history kept)")
+    retired_at: datetime | None = None
+    legal_areas: list[LegalAreaRef] = Field(default_factory=list,
+                                            description="The active legal areas containing the site's point.")
+    nearest_zea: str | None = Field(None, description="Code of the nearest ZEA (any layer).")
+    nearest_zea_m: float | None = Field(None, description="Metres to the nearest ZEA (0 inside one).")
 
 
 class StageChange(BaseModel):
@@ -111,6 +128,14 @@ class SiteVisit(BaseModel):
     photos: list[VisitPhoto]
 
 
+class SiteObservationPublic(BaseModel):
+    """An older row of a point register (the site as observed that day)."""
+
+    observed_on: date | None
+    source: str | None
+    properties: dict[str, Any]
+
+
 class SiteDetail(BaseModel):
     """``GET /api/v1/sites/{code}``; ``stage_history`` and ``visits`` only for roles that see visits
     (a monitor's visits are their own only)."""
@@ -121,6 +146,7 @@ class SiteDetail(BaseModel):
     properties: SiteDetailProperties
     stage_history: list[StageChange] | None = None
     visits: list[SiteVisit] | None = None
+    observations: list[SiteObservationPublic] | None = None
 
 
 # -- review, statistics ------------------------------------------------------------------------
@@ -174,13 +200,17 @@ class ImportWarning(BaseModel):
 
 
 class ImportItem(BaseModel):
-    """One usable row of the file and what the import does (or would do) with its site."""
+    """One usable row of the file and what the import does (or would do) with its feature; or a feature
+    the file no longer holds that ``replace`` retires (``row`` null)."""
 
-    row: int = Field(description="Row (feature) number in the file, from 1.")
+    row: int | None = Field(description="Row (feature) number in the file, from 1; null for a retired feature.")
     code: str
     name: str
-    action: Literal["created", "updated", "unchanged"]
-    changed: list[str] = Field(description="For updates: which of the site's fields change.")
+    action: Literal["created", "updated", "unchanged", "refused", "retired"]
+    target: Literal["site", "legal_area"] = "site"
+    layer: str | None = Field(None, description="The legal area's layer.")
+    changed: list[str] = Field(description="For updates: which of the feature's fields change (status: restored).")
+    reason: str | None = Field(None, description="For refusals: why, and how to import it anyway.")
 
 
 class ImportReport(BaseModel):
@@ -193,7 +223,16 @@ class ImportReport(BaseModel):
     created: int
     updated: int
     unchanged: int
+    refused: int = Field(0, description="Rows refused because they would change a feature's kind or namespace "
+                         "(``items`` say why; ``force`` accepts them).")
+    retired: int = Field(0, description="Features absent from the file that ``replace`` retires.")
     skipped: int
+    sites: int = Field(0, description="Rows that went (would go) to sites.")
+    legal_areas: int = Field(0, description="Rows that went (would go) to legal areas.")
+    layer: str | None = Field(None, description="The legal areas' layer.")
+    target: str = "auto"
+    replace: bool = False
+    observations: int | None = Field(None, description="Older rows of the register stored as site observations.")
     merged: int = Field(0, description="Rows whose polygon was merged into an earlier row of the same code "
                         "(a multi-part site split across rows); each is also listed in warnings.")
     problems: list[ImportProblem] = Field(description="Rows skipped, with why.")
@@ -224,3 +263,35 @@ class AssurancePublic(BaseModel):
     def from_site(cls, site: Any) -> AssurancePublic:
         return cls(code=site.code, assurance_type=site.assurance_type,
                    assurance_valid_until=site.assurance_valid_until, stage=site.stage, stage_status=site.stage_status)
+
+
+class StatusChange(BaseModel):
+    """``POST /api/v1/sites/{code}/retire|restore`` (and legal areas): the feature's status now."""
+
+    code: str
+    layer: str | None
+    status: Literal["active", "retired"]
+    changed: bool = Field(description="False when it already had this status.")
+
+
+class LegalAreaProperties(BaseModel):
+    layer: str
+    code: str
+    name: str
+    kind: str
+    title_type: str | None
+    holder: str | None
+
+
+class LegalAreaFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str = Field(description="layer:code")
+    geometry: dict[str, Any]
+    properties: LegalAreaProperties
+
+
+class LegalAreaCollection(BaseModel):
+    """``GET /api/v1/legal-areas``: the active legal areas as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[LegalAreaFeature]

@@ -26,8 +26,6 @@ from geodata.stages import site_stage, to_visit
 
 #: Child figures under this many are shown as "< 5", never as the number.
 SUPPRESS_BELOW = 5
-#: Kinds listed by default (legal areas — ZEA, permits — only when asked for by kind).
-LISTED_KINDS = queries.MAPPABLE_KINDS
 PER_PAGE = 30
 #: answers summed into the site's child figures (names of the site-visit form's fields)
 CHILD_FIELDS = ("children_u15_seen", "children_15_17_seen", "children_referred")
@@ -61,9 +59,7 @@ def site_list(session: Session, *, stage: int | None = None, province: str | Non
     name, one page of them; ``by_stage`` counts the filtered sites per stage before the stage filter."""
     today = today or utcnow().date()
     since = today - timedelta(days=visited_days) if visited_days else None
-    rows = queries.site_rows(session, kind=kind or None, visited_since=since)
-    if not kind:
-        rows = [r for r in rows if r.kind in LISTED_KINDS]
+    rows = queries.site_rows(session, kind=kind or None, visited_since=since)  # active sites (legal areas never)
     provinces = sorted({r.province for r in rows if r.province})
     if province:
         wanted = _fold(province)

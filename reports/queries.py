@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from app.models import Device, User
 from forms.models import CASE_FORM_KINDS, Form, FormKind, FormVersion
 from geodata.models import Site
-from geodata.queries import MAPPABLE_KINDS
+from geodata.queries import MAPPABLE
 from sync.models import Submission
 
 #: A select-multiple answer that reports nothing.
@@ -104,7 +104,7 @@ def visits_by_month(session: Session, *, form_id: int, paths: dict[str, str], si
 
 def sites_visited_since(session: Session, day: date) -> int:
     """Mappable sites whose last visit is on or after ``day``."""
-    return int(session.execute(select(func.count(Site.id)).where(col(Site.kind).in_(MAPPABLE_KINDS),
+    return int(session.execute(select(func.count(Site.id)).where(MAPPABLE,
                                                                  col(Site.last_visit_on) >= day)).scalar_one())
 
 

@@ -184,11 +184,13 @@
     return marker;
   }
 
-  // -- legal layers (ZEA, PE, PR) -------------------------------------------------------------
+  // -- legal layers (ZEA, PE, PR, quarries, forbidden and protected zones): context, never sites --
   const LEGAL_STYLE = {
     zea: {color: "#1d5fa8", weight: 2, dashArray: "6 4", fillColor: "#1d5fa8", fillOpacity: 0.08},
     pe: {color: "#6a3d9a", weight: 1.5, fillColor: "#6a3d9a", fillOpacity: 0.06},
     pr: {color: "#555", weight: 1, dashArray: "2 4", fillColor: "#555", fillOpacity: 0.04},
+    quarry: {color: "#8a5a00", weight: 1, dashArray: "1 3", fillColor: "#8a5a00", fillOpacity: 0.05},
+    zin: {color: "#b00020", weight: 1.5, dashArray: "8 3", fillColor: "#b00020", fillOpacity: 0.07},
   };
   const legal = {};
   const legalZoom = {};
@@ -212,21 +214,24 @@
     }
   }
 
-  ["zea", "pe", "pr"].forEach((kind) => {
+  Object.keys(LEGAL_STYLE).forEach((kind) => {
     legal[kind] = L.geoJSON(null, {
       renderer: canvas,
       style: LEGAL_STYLE[kind],
       onEachFeature: (f, layer) => layer.bindPopup(() => {
+        const p = f.properties;
         const box = node("div", null, {class: "map-popup"});
-        box.appendChild(node("strong", f.properties.code));
-        box.appendChild(node("div", f.properties.name));
+        box.appendChild(node("strong", (p.title_type ? p.title_type + " " : "") + p.code));
+        if (p.name && p.name !== p.code) box.appendChild(node("div", p.name));
+        if (p.holder) box.appendChild(node("div", p.holder));
+        box.appendChild(node("div", p.layer, {class: "muted"}));
         return box;
       }),
     });
   });
 
   // -- layer switches (checkboxes and radios under the map) ------------------------------------
-  const overlays = {sites: sites, visits: visits, zea: legal.zea, pe: legal.pe, pr: legal.pr};
+  const overlays = {sites: sites, visits: visits, ...legal};
   const switches = document.getElementById("map-layers");
   if (switches) {
     switches.hidden = false;

@@ -49,6 +49,11 @@ STAGE_NAMES = {"0": N_("Unknown / unassessed"), "1": N_("Mapped, informal"), "2"
 STATUS_NAMES = {"assessed": N_("assessed"), "unassessed": N_("unassessed"), "inactive": N_("inactive")}
 KIND_NAMES = {"asm_site": N_("Mine site"), "zea": N_("ZEA"), "pe": N_("Exploitation permit"),
               "pr": N_("Research permit"), "other": N_("Other")}
+LEGAL_KIND_NAMES = {"zea": N_("ZEA"), "pe": N_("Exploitation permit"), "pr": N_("Research permit"),
+                    "quarry": N_("Quarry authorisation"), "zin": N_("Forbidden zone"),
+                    "protected": N_("Protected area"), "other": N_("Other title")}
+TARGET_NAMES = {"auto": N_("Sorted by their kind or type"), "sites": N_("Sites (mine sites monitors visit)"),
+                "legal-areas": N_("Legal areas (titles, ZEA, zones)")}
 #: the ladder's fixed reasons (geodata.ladder) as message ids; others are shown as the ladder says them
 REASONS = {
     "no on-site visit": N_("no on-site visit"),
@@ -102,6 +107,7 @@ IMPORT_ERRORS = {
     "sites.bad_mapping": N_("The mapping does not match the file's columns."),
     "sites.bad_kind": N_("Unknown kind."),
     "sites.no_geometry": N_("The file has no geometry."),
+    "sites.bad_layer": N_("Bad layer name: lower-case letters, digits, _ . - (at most 50), e.g. cadastre."),
 }
 #: the importer's per-row problems and remarks (geodata.importers) as message ids
 ROW_PROBLEMS = {
@@ -116,7 +122,7 @@ ROW_PROBLEMS = {
     "no polygon in the geometry collection": N_("no polygon in the geometry collection"),
     "invalid polygon repaired (make_valid)": N_("invalid polygon repaired (make_valid)"),
 }
-ERROR_FIELDS = {"sites.bad_mapping": "mapping", "sites.no_code_column": "mapping", "sites.bad_kind": "kind",
+ERROR_FIELDS = {"sites.bad_layer": "layer", "sites.bad_mapping": "mapping", "sites.no_code_column": "mapping", "sites.bad_kind": "kind",
                 "sites.bad_crs": "crs", "sites.missing_crs": "crs"}
 
 
@@ -156,11 +162,27 @@ def problem_text(text: str) -> str:
     return text
 
 
+def refusal_text(text: str | None) -> str:
+    """Why the import refuses a row (``geodata.upsert``), in the reader's language (else as said)."""
+    text = text or ""
+    if m := re.fullmatch(r"would change the kind of (?:site )?(.+?) (?:in layer (\S+) )?from (\S+) to (\S+): .*", text):
+        return gettext("would change the kind of %(code)s from %(old)s to %(new)s: tick Force if it is the same "
+                       "feature") % {"code": m.group(1), "old": m.group(3), "new": m.group(4)}
+    if m := re.fullmatch(r"code (.+?) is a legal area \((.+)\); .*", text):
+        return gettext("code %(code)s is already a legal area (%(where)s): choose Sites if both exist, or tick "
+                       "Force") % {"code": m.group(1), "where": m.group(2)}
+    if m := re.fullmatch(r"code (.+?) is a site \((\S+)\); .*", text):
+        return gettext("code %(code)s is already a site: choose Legal areas if both exist, or tick Force") % {
+            "code": m.group(1)}
+    return text
+
+
 def _names() -> dict[str, Any]:
     return {"stage_names": {k: gettext(v) for k, v in STAGE_NAMES.items()},
             "status_names": {k: gettext(v) for k, v in STATUS_NAMES.items()},
             "kind_names": {k: gettext(v) for k, v in KIND_NAMES.items()}, "reason_text": reason_text,
-            "problem_text": problem_text}
+            "legal_kind_names": {k: gettext(v) for k, v in LEGAL_KIND_NAMES.items()},
+            "problem_text": problem_text, "refusal_text": refusal_text}
 
 
 # -- the list ----------------------------------------------------------------------------
@@ -235,7 +257,8 @@ def _import_form(request: Request, *, errors: dict[str, str] | None = None, valu
                  status_code: int = 200) -> Response:
     return render(request, "geodata/import.html", {
         **_names(), "errors": errors or {}, "values": values or {}, "report": report, "token": token, "done": done,
-        "kinds": [(k, gettext(KIND_NAMES[k])) for k in importers.KINDS]}, status_code=status_code)
+        "kinds": [(k, gettext(KIND_NAMES[k])) for k in importers.KINDS],
+        "targets": [(k, gettext(v)) for k, v in TARGET_NAMES.items()]}, status_code=status_code)
 
 
 def _error(exc: DomainError) -> tuple[str, str]:
@@ -251,7 +274,9 @@ def _run(session, settings, blobs, cache, actor, folder: Path, meta: dict[str, A
     report = upsert.import_file(session, path=folder / "upload", filename=meta["filename"], settings=settings,
                                 mapping=options["mapping"], kind=options["kind"], crs=options["crs"],
                                 default_radius_m=options["default_radius_m"], blobs=blobs, actor=actor,
-                                dry_run=dry_run, cache=cache)
+                                dry_run=dry_run, cache=cache, target=options.get("target", "auto"),
+                                layer=options.get("layer"), force=options.get("force", False),
+                                replace=options.get("replace", False))
     return ImportReport.model_validate(report).model_dump(mode="json")
 
 
@@ -266,11 +291,18 @@ def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, se
                    blobs: BlobsDep, cache: SiteIndexDep,
                    file: Annotated[UploadFile | None, File()] = None, mapping: Annotated[str, Form()] = "",
                    kind: Annotated[str, Form()] = "", crs: Annotated[str, Form()] = "",
-                   default_radius_m: Annotated[str, Form()] = "50") -> Response:
+                   default_radius_m: Annotated[str, Form()] = "50", target: Annotated[str, Form()] = "auto",
+                   layer: Annotated[str, Form()] = "", force: Annotated[str, Form()] = "",
+                   replace: Annotated[str, Form()] = "") -> Response:
     """Keep the upload under a fresh token and show the dry run of importing it."""
     require(actor, *IMPORTERS)
-    values = {"mapping": mapping[:500], "kind": kind, "crs": crs[:100], "default_radius_m": default_radius_m[:20]}
+    values = {"mapping": mapping[:500], "kind": kind, "crs": crs[:100], "default_radius_m": default_radius_m[:20],
+              "target": target, "layer": layer[:50], "force": bool(force), "replace": bool(replace)}
     errors: dict[str, str] = {}
+    if target not in TARGET_NAMES:
+        errors["target"] = gettext("Choose from the list.")
+    if layer.strip() and not upsert.LAYER_PATTERN.match(layer.strip().lower()):
+        errors["layer"] = gettext("Lower-case letters, digits, _ . - (at most 50), e.g. cadastre.")
     try:
         radius = float(default_radius_m.replace(",", "."))
         if not 0 < radius <= 50_000:
@@ -301,7 +333,8 @@ def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, se
         return _import_form(request, errors={"file": message}, values=values, status_code=413 if size else 422)
     meta = {"user_id": actor.user.id, "created": time.time(), "filename": name,
             "options": {"mapping": mapping.strip() or None, "kind": kind or None, "crs": crs.strip() or None,
-                        "default_radius_m": radius}}
+                        "default_radius_m": radius, "target": target, "layer": layer.strip().lower() or None,
+                        "force": bool(force), "replace": bool(replace)}}
     (folder / "meta.json").write_text(json.dumps(meta))
     try:
         report = _run(session, settings, blobs, cache, actor, folder, meta, dry_run=True)

@@ -28,12 +28,13 @@ def test_import_export_recompute_and_attestation(env, tmp_path):
                  ("A", square(*KOLWEZI, 100))]).to_file(path)
     r = runner.invoke(cli, ["sites", "import", str(path)])
     assert r.exit_code == 0, r.output
+    assert "3 rows: 1 sites, 1 legal areas (layer cadastre)" in r.output  # the ZEA is a legal area, not a site
     assert "2 created" in r.output and "1 skipped" in r.output and "duplicate code" in r.output
     r = runner.invoke(cli, ["sites", "import", str(path), "--json"])
     assert (json.loads(r.output)["updated"], json.loads(r.output)["unchanged"]) == (0, 2)
     out = tmp_path / "export.gpkg"
     r = runner.invoke(cli, ["sites", "export", str(out)])
-    assert r.exit_code == 0 and sorted(gpd.read_file(out)["code"]) == ["A", "ZEA-360"]
+    assert r.exit_code == 0 and sorted(gpd.read_file(out)["code"]) == ["A"]
     r = runner.invoke(cli, ["sites", "recompute", "--json"])
     assert r.exit_code == 0 and json.loads(r.output) == {"remapped": 0, "stage_changes": 0}
     r = runner.invoke(cli, ["sites", "assurance", "A", "--type", "craft_verification", "--valid-until", "2027-01-31"])
@@ -80,7 +81,7 @@ def test_a_multi_part_site_split_across_rows_is_merged_and_said_so(env, tmp_path
     sites_frame([("M", square(*KOLWEZI, 100)), ("M", square(*offset(*KOLWEZI, 900), 300))]).to_file(path)
     r = runner.invoke(cli, ["sites", "import", str(path)])
     assert r.exit_code == 0, r.output
-    assert "1 created, 0 updated, 0 unchanged, 0 skipped, 1 merged into a multi-polygon" in r.output
+    assert "1 created, 0 updated, 0 unchanged, 0 refused, 0 retired, 0 skipped, 1 merged into a multi-polygon" in r.output
     assert "warning row 2 M: another part of the site on row 1: merged into one multi-polygon" in r.output
     r = runner.invoke(cli, ["sites", "import", str(path), "--json"])
     report = json.loads(r.output)

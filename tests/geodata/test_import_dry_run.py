@@ -91,12 +91,12 @@ def test_cli_dry_run_lists_each_kind_of_row(engine, settings, forms, tmp_path, m
     r = runner.invoke(cli, ["sites", "import", str(path), "--dry-run"])
 
     assert r.exit_code == 0, r.output
-    assert "nothing written" in r.output and "1 created, 1 updated, 1 unchanged, 1 skipped" in r.output
-    assert "Updated (1):\n  row 2 B (name)" in r.output and "Refused (1):\n  row 4 C: duplicate code" in r.output
+    assert "nothing written" in r.output and "1 created, 1 updated, 1 unchanged, 0 refused, 0 retired, 1 skipped" in r.output
+    assert "Updated (1):\n  row 2 site B (name)" in r.output and "Skipped (1):\n  row 4 C: duplicate code" in r.output
     assert _sites(engine)["B"] == "Site B"
     r = runner.invoke(cli, ["sites", "import", str(path), "--dry-run", "--json"])
     assert json.loads(r.output)["items"][2] == {"row": 3, "code": "C", "name": "Site C", "action": "created",
-                                                "changed": []}
+                                                "target": "site", "changed": []}
 
 
 def test_an_unreadable_upload_is_refused_without_the_servers_path(client, world, forms):

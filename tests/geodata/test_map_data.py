@@ -14,6 +14,7 @@ from app.db import session_scope
 from app.timeutil import utcnow
 from geodata import map_data, queries, read
 from geodata.map_data import MapFilters
+from geodata.models import LegalArea
 from tests.app.factories import PASSWORD, login
 from tests.browser import Web
 from tests.e2e.server import live_server, settings_env
@@ -139,14 +140,19 @@ def test_a_stale_stage_counts_as_unassessed_on_the_map_and_in_the_statistics(ses
 
 
 def test_legal_layers_hold_only_their_kind(session):
-    rows = site_rows(2)
-    zea = square(*offset(*KOLWEZI, 3000), 2000)
-    rows[1].update(code="ZEA-1", kind="zea", geometry=shapely.to_geojson(zea))
+    rows = site_rows(1)
     queries.insert_sites(session, rows)
-    body = json.loads(map_data.legal_layer(session, kind="zea", zoom=8))
-    assert [f["properties"] for f in body["features"]] == [{"code": "ZEA-1", "name": rows[1]["name"], "kind": "zea"}]
-    assert json.loads(map_data.legal_layer(session, kind="pe", zoom=8))["features"] == []
-    assert json.loads(map_data.site_layer(session, MapFilters(), zoom=5))["sites"][0][0] == "SITE-00000"
+    zea = square(*offset(*KOLWEZI, 3000), 2000)
+    x0, y0, x1, y1 = zea.bounds
+    queries.insert_rows(session, LegalArea, [dict(layer="cadastre", code="ZEA-1", kind="zea", title_type="ZEA",
+                                                  name="Kasulo", geometry=shapely.to_geojson(zea), min_lon=x0,
+                                                  min_lat=y0, max_lon=x1, max_lat=y1, properties={},
+                                                  status="active", created_at=utcnow(), updated_at=utcnow())])
+    body = json.loads(map_data.legal_layer(session, kinds=map_data.LEGAL_LAYERS["zea"], zoom=8))
+    assert [f["properties"] for f in body["features"]] == [{"layer": "cadastre", "code": "ZEA-1", "name": "Kasulo",
+                                                            "kind": "zea", "title_type": "ZEA", "holder": None}]
+    assert json.loads(map_data.legal_layer(session, kinds=map_data.LEGAL_LAYERS["pe"], zoom=8))["features"] == []
+    assert [s[0] for s in json.loads(map_data.site_layer(session, MapFilters(), zoom=5))["sites"]] == ["SITE-00000"]
 
 
 def test_provinces_are_the_26_bundled_ones_simplified():

@@ -9,7 +9,7 @@ import shapely
 from sqlmodel import Session, select
 
 from geodata import importers
-from geodata.models import Site
+from geodata.models import LegalArea
 from tests.geodata.conftest import import_frame, sites_frame
 
 #: On the Lualaba (west) / Haut-Katanga (east) border, which runs about north-south here.
@@ -53,8 +53,8 @@ def test_shapefile_and_geojson_of_the_same_title_give_the_same_province(engine, 
         assert names == ["Lualaba"]
     import_frame(engine, settings, from_shapefile.frame)
     with Session(engine) as s:
-        site = s.exec(select(Site).where(Site.code == "PE-1")).one()
-    assert (site.province, site.province_iso) == ("Lualaba", "CD-LU")
+        title = s.exec(select(LegalArea).where(LegalArea.code == "PE-1")).one()
+    assert (title.province, title.province_iso) == ("Lualaba", "CD-LU")
 
 
 @pytest.fixture

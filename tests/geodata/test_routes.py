@@ -39,11 +39,11 @@ def test_list_is_geojson_with_stage_and_visit_properties(client, seeded):
 
 def test_list_filters_and_simplify(client, seeded):
     h = seeded.admin.bearer
-    assert [f["id"] for f in client.get("/api/v1/sites?kind=zea", headers=h).json()["features"]] == ["ZEA-360"]
+    assert [f["id"] for f in client.get("/api/v1/sites?kind=zea", headers=h).json()["features"]] == []  # a legal area
     assert [f["id"] for f in client.get("/api/v1/sites?stage=1", headers=h).json()["features"]] == ["A"]
     west, south, east, north = SITE.bounds
     bbox = f"{west},{south},{east},{north}"
-    assert {f["id"] for f in client.get(f"/api/v1/sites?bbox={bbox}", headers=h).json()["features"]} == {"A", "ZEA-360"}
+    assert {f["id"] for f in client.get(f"/api/v1/sites?bbox={bbox}", headers=h).json()["features"]} == {"A"}
     assert [f["id"] for f in client.get("/api/v1/sites?visited_since=2026-10-02", headers=h).json()["features"]] == ["A"]
     assert len(client.get("/api/v1/sites?province=CD-HK", headers=h).json()["features"]) == 0
     simple = client.get("/api/v1/sites?simplify=50&kind=asm_site", headers=h).json()
@@ -94,13 +94,13 @@ def test_stats(client, seeded):
 
 def test_exports_geojson_and_geopackage(client, seeded, tmp_path):
     r = client.get("/api/v1/sites/export.geojson", headers=seeded.coordinator.bearer)
-    assert r.status_code == 200 and len(r.json()["features"]) == 3
+    assert r.status_code == 200 and len(r.json()["features"]) == 2  # sites only (the ZEA is a legal area)
     g = client.get("/api/v1/sites/export.gpkg", headers=seeded.coordinator.bearer)
     assert g.status_code == 200
     path = tmp_path / "x.gpkg"
     path.write_bytes(g.content)
     frame = gpd.read_file(path)
-    assert sorted(frame["code"]) == ["A", "B", "ZEA-360"] and "stage" in frame.columns
+    assert sorted(frame["code"]) == ["A", "B"] and "stage" in frame.columns
 
 
 def test_import_creates_sites_and_reports_row_problems(client, world, forms):
@@ -188,7 +188,7 @@ def test_the_list_reflects_new_visits_and_site_edits_at_once(client, engine, set
 def test_every_sites_route_declares_its_response(app):
     """Issue 10: OpenAPI describes every answer of the sites API (GeoJSON models, binary exports)."""
     paths = {p: ops for p, ops in app.openapi()["paths"].items() if p.startswith("/api/v1/sites")}
-    assert len(paths) == 10
+    assert len(paths) == 12
     for path, ops in paths.items():
         for method, op in ops.items():
             content = op["responses"]["200"]["content"]
