@@ -146,3 +146,9 @@ def form_and_version(session: Session, form_id: int, version_id: int) -> tuple[F
 
 def form_exists(session: Session, xml_form_id: str) -> bool:
     return session.execute(select(Form.id).where(Form.xml_form_id == xml_form_id)).first() is not None
+
+
+def form_choices(session: Session) -> list[tuple[str, str]]:
+    """(xml form id, title) of every form, for the web page's form filter."""
+    rows = session.execute(select(Form.xml_form_id, Form.title).order_by(col(Form.xml_form_id)))
+    return [(i, t) for i, t in rows]

@@ -8,15 +8,16 @@ import pytest
 
 MENU = "nav.wide li a"
 EXPECTED = {
-    "admin": ["/", "/map", "/sites", "/submissions", "/forms", "/people", "/devices"],
+    "admin": ["/", "/map", "/sites", "/submissions", "/forms", "/people", "/devices", "/webhooks"],
     "coord": ["/", "/map", "/sites", "/submissions", "/forms", "/cases", "/people", "/devices"],
     "monitor1": ["/map", "/sites", "/submissions", "/forms", "/devices"],
     "cw_kipaji": ["/forms", "/cases", "/cases/kpi", "/cases/handoff", "/devices"],
 }
 REFUSED = {
     "admin": ["/cases"],
-    "monitor1": ["/", "/cases/kpi", "/people"],
-    "cw_kipaji": ["/map", "/sites", "/submissions", "/people", "/cases/duplicates"],
+    "coord": ["/webhooks"],
+    "monitor1": ["/", "/cases/kpi", "/people", "/webhooks"],
+    "cw_kipaji": ["/map", "/sites", "/submissions", "/people", "/cases/duplicates", "/webhooks"],
 }
 
 
