@@ -66,6 +66,7 @@ SQLITE_FILE = "database.sqlite"
 PG_FILE = "database.pgdump"
 SECRET_FILE = "secret_key"
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _BLOB_NAME = re.compile(r"^media/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})$")
 _DERIVED_NAME = re.compile(r"^media/derived/([A-Za-z0-9]+)/([0-9a-f]{2})/([0-9a-f]{64})\.jpg$")
 
@@ -204,8 +205,10 @@ class _TarWriter:
         if self.partial.exists():
             raise FileExistsError(self.partial)
         final.parent.mkdir(parents=True, exist_ok=True)
-        mode = "w" if final.name.endswith(".tar") else "w:gz"
-        self.tar = tarfile.open(self.partial, mode, format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        # Level 1: photos do not compress anyway; the database shrinks almost as much as at level 6, 4x faster.
+        options: dict[str, Any] = {} if final.name.endswith(".tar") else {"compresslevel": 1}
+        self.tar = tarfile.open(self.partial, "w" if final.name.endswith(".tar") else "w:gz",  # noqa: SIM115
+                                format=tarfile.PAX_FORMAT, **options)
 
     def _info(self, name: str, size: int) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
@@ -267,7 +270,19 @@ def _hashes_query(columns: dict[str, list[str]]) -> str | None:
 
 
 def _valid_hashes(values: Iterator[str]) -> set[str]:
-    return {v for v in values if isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)}
+    return {v for v in values if isinstance(v, str) and len(v) == 64}
+
+
+def _stored_hashes(store: FilesystemBlobStore) -> set[str]:
+    """The sha256 of every blob file in the store (its ``ab/cd/<sha256>`` layout), listed once."""
+    found: set[str] = set()
+    for first in os.scandir(store.root):
+        if len(first.name) != 2 or not first.is_dir():
+            continue  # derived/, tmp/
+        for second in os.scandir(first.path):
+            if len(second.name) == 2 and second.is_dir():
+                found.update(f.name for f in os.scandir(second.path) if _SHA256.fullmatch(f.name))
+    return found
 
 
 @dataclass
@@ -422,15 +437,18 @@ def _copy_media(store: FilesystemBlobStore, hashes: set[str], writer: _DirWriter
                 files: dict[str, dict[str, Any]], progress: Progress) -> dict[str, Any]:
     derived_root = store.root / "derived"
     variants = sorted(d.name for d in derived_root.iterdir() if d.is_dir()) if derived_root.is_dir() else []
-    ticker = _Ticker(progress, "media", len(hashes))
-    not_in_store, corrupt, derived = 0, [], 0
-    for sha in sorted(hashes):
+    # Listing the store once beats trying a path per hash: most hashes in a database name no file
+    # (every submission's XML hash, the originals of stripped images).
+    present = hashes & _stored_hashes(store)
+    ticker = _Ticker(progress, "media", len(present))
+    not_in_store, corrupt, derived = len(hashes) - len(present), [], 0
+    for sha in sorted(present):
         name = f"media/{sha[:2]}/{sha[2:4]}/{sha}"
         try:
             # Read once to check (the copy then reads from the page cache): a damaged file in the
             # store must not go into a backup under a name its bytes do not have.
             digest, _ = _sha256_file(store.path(sha))
-        except FileNotFoundError:  # never stored (e.g. an XForm's own hash), or deleted since the snapshot
+        except FileNotFoundError:  # deleted since the store was listed (its rows were deleted after the snapshot)
             not_in_store += 1
             continue
         if digest != sha:
@@ -545,6 +563,8 @@ def verify_backup(path: Path, *, progress: Progress = _quiet) -> Verification:
             problems.append(f"{name}: changed (manifest: sha256 {meta.get('sha256')}, {meta.get('size')} bytes; "
                             f"found: sha256 {found[0]}, {found[1]} bytes)")
     problems += [f"{name}: not in the manifest" for name in sorted(set(seen) - set(manifest["files"]))]
+    problems += [f"{name}: the manifest's sha256 is not the one in its name" for name, meta in sorted(manifest["files"].items())
+                 if (m := _BLOB_NAME.match(name)) and meta.get("sha256") != m.group(3)]
     problems += [f"{name}: not a file a backup holds" for name in sorted(manifest["files"])
                  if name not in (SQLITE_FILE, PG_FILE, SECRET_FILE)
                  and not _BLOB_NAME.match(name) and not _DERIVED_NAME.match(name)]
@@ -684,9 +704,7 @@ def _copy_back(settings: Settings, store: FilesystemBlobStore, source: Path, man
                 _place(settings, name, landing, progress)
             elif match := _BLOB_NAME.match(name):
                 sha = match.group(3)
-                stored = store.put_stream(iter(lambda h=handle: h.read(CHUNK), b""))
-                if stored.sha256 != sha:
-                    raise BackupInvalid(f"{name}: its bytes hash to {stored.sha256}; restore stopped part-way")
+                _land(handle, store.path(sha), store.tmp)
                 _expect(manifest, name, *_sha256_file(store.path(sha)), "after copying,")
             elif match := _DERIVED_NAME.match(name):
                 variant, sha = match.group(1), match.group(3)
@@ -695,7 +713,23 @@ def _copy_back(settings: Settings, store: FilesystemBlobStore, source: Path, man
             else:
                 raise BackupInvalid(f"{name}: not a file a backup holds; nothing of it was restored")
             ticker.step(files[name]["size"])
+        # One sync for everything instead of two fsyncs per file (put_stream's, for a live server):
+        # nothing uses these files before the restore has finished.
+        os.sync()
     ticker.end()
+
+
+def _land(handle: BinaryIO, target: Path, tmp: Path) -> None:
+    """Copy to a temporary file in the store, then rename: complete under its name or absent."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(handle, out, CHUNK)
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def _place(settings: Settings, name: str, landing: Path, progress: Progress) -> None:
