@@ -1,6 +1,6 @@
 """The stable CSV URL of a form, called over real HTTP (uvicorn) the way analysts call it: pandas with
 a Bearer token in ``storage_options``, urllib answering a Basic challenge as Excel and Power BI
-“From Web” do; and streamed: the first bytes arrive before a single row has been read."""
+“From Web” do, GDAL as QGIS does; and streamed: the first bytes arrive before a single row has been read."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 import pandas as pd
+import pyogrio
 import pytest
 import uvicorn
 
@@ -90,3 +91,17 @@ def test_the_first_bytes_arrive_before_any_row_is_read(served, kit, visits, monk
         first_bytes_held.set()
         archive = zipfile.ZipFile(io.BytesIO(first + b"".join(pieces)))
     assert archive.namelist() == ["export_visit.csv", "export_visit-pits.csv", "export_visit-pits-shafts.csv"]
+
+
+def test_gdal_reads_the_stable_url_as_points_as_qgis_does(served, kit, visits):
+    """QGIS opens the URL through GDAL (``/vsicurl_streaming/``, Basic or a Bearer header) and
+    places the rows by the geopoint's longitude and latitude columns."""
+    url = f"CSV:/vsicurl_streaming/{served}/api/v1/forms/export_visit/export.csv?site=KZ-1"
+    options = {"GDAL_HTTP_HEADERS": f"Authorization: Bearer {kit.world.coordinator.token}"}
+    pyogrio.set_gdal_config_options(options)
+    try:
+        frame = pyogrio.read_dataframe(url, X_POSSIBLE_NAMES="location-longitude", Y_POSSIBLE_NAMES="location-latitude")
+    finally:
+        pyogrio.set_gdal_config_options(dict.fromkeys(options))
+    assert set(frame["_uuid"]) == {visits["edited"], visits["second"], visits["third"]}
+    assert {(p.x, p.y) for p in frame.geometry} == {(25.405, -10.705)}
