@@ -872,8 +872,11 @@ def provinces_of_geometries(geoms: np.ndarray) -> tuple[list[str | None], list[s
     found = np.full(len(geoms), -1)
     if len(geoms) == 0:
         return [], []
-    pairs = tree.query(geoms, predicate="intersects")
-    site_idx, prov_idx = pairs[0], pairs[1]
+    # candidates by bounding box, then the test against the (prepared) province: far cheaper than
+    # the tree's own predicate, which prepares each site and walks the province's thousands of vertices
+    site_idx, prov_idx = tree.query(geoms)
+    hit = shapely.intersects(provinces[prov_idx], geoms[site_idx])
+    site_idx, prov_idx = site_idx[hit], prov_idx[hit]
     counts = np.bincount(site_idx, minlength=len(geoms))
     single = counts[site_idx] == 1
     found[site_idx[single]] = prov_idx[single]
