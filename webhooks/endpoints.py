@@ -146,10 +146,7 @@ def resume(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> Non
     endpoint.active, endpoint.paused_reason, endpoint.paused_at = True, None, None
     endpoint.consecutive_failures, endpoint.updated_at = 0, now
     session.add(endpoint)
-    for delivery in queries.deliveries(session, endpoint_id=endpoint.id, state="pending", limit=100_000):
-        if delivery.next_attempt_at > now:
-            delivery.next_attempt_at = now
-            session.add(delivery)
+    queries.due_now(session, endpoint.id or 0, now)
     session.info[outbox.WROTE] = True
 
 

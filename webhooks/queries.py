@@ -111,6 +111,14 @@ def claim(session: Session, delivery_id: int, now: datetime, until: datetime) ->
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def due_now(session: Session, endpoint_id: int, now: datetime) -> None:
+    """Make every pending delivery of the endpoint due now (in one statement)."""
+    session.execute(update(WebhookDelivery)
+                    .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.state == "pending",
+                           col(WebhookDelivery.next_attempt_at) > now)
+                    .values(next_attempt_at=now))
+
+
 def next_due_at(session: Session) -> datetime | None:
     """When the next pending delivery of an active endpoint is due and free (None: nothing pending)."""
     later = case((col(WebhookDelivery.claimed_until) > col(WebhookDelivery.next_attempt_at),

@@ -57,7 +57,8 @@ class SecretUnreadable(Exception):
 
 def _keys(server_secret: str) -> tuple[bytes, bytes]:
     base = hashlib.sha256(b"asmfield.webhooks.secret:" + server_secret.encode()).digest()
-    return (hmac.new(base, b"encrypt", hashlib.sha256).digest(), hmac.new(base, b"authenticate", hashlib.sha256).digest())
+    return (hmac.new(base, b"encrypt", hashlib.sha256).digest(),
+            hmac.new(base, b"authenticate", hashlib.sha256).digest())
 
 
 def _stream(key: bytes, nonce: bytes, size: int) -> bytes:

@@ -29,13 +29,15 @@ EVENT_NAMES = {
     "site.stage_changed": N_("Site stage changed"),
     "case.transition": N_("Case moved on (no identifying data)"),
 }
-STATE_NAMES = {"pending": (N_("Waiting"), "warn"), "delivered": (N_("Delivered"), "ok"), "failed": (N_("Failed"), "bad")}
+STATE_NAMES = {"pending": (N_("Waiting"), "warn"), "delivered": (N_("Delivered"), "ok"),
+               "failed": (N_("Failed"), "bad")}
 PAUSED = {"admin": N_("Paused by an administrator"), "failures": N_("Paused after repeated failures"),
           "gone": N_("Stopped: the receiver answered 410 Gone")}
 DONE = {"paused": N_("Endpoint paused: events wait until you resume it."),
         "resumed": N_("Endpoint resumed: what waited is being sent."),
         "replayed": N_("Delivery queued again: it will be sent in a moment.")}
-MESSAGES = {"webhook.bad_url": N_("Type an address starting with http:// or https://, without a user name or password."),
+MESSAGES = {"webhook.bad_url": N_("Type an address starting with http:// or https://, "
+                                  "without a user name or password."),
             "webhook.bad_event": N_("Choose at least one event."),
             "webhook.unknown_form": N_("Choose a form from the list.")}
 FIELDS = {"webhook.bad_url": "url", "webhook.bad_event": "events", "webhook.unknown_form": "form"}
@@ -52,18 +54,21 @@ def _page(request: Request, session: Session, actor: Actor, *, form: dict[str, A
     urls = {e.id: e.url for e in listing.endpoints}
     shown = []
     for e in listing.endpoints:
-        state = (gettext("Active"), "ok") if e.active else (gettext(PAUSED.get(e.paused_reason or "admin", PAUSED["admin"])),
-                                                          "bad" if e.paused_reason in ("failures", "gone") else "warn")
-        shown.append({"id": e.id, "url": e.url, "events": [gettext(EVENT_NAMES[n]) for n in e.events if n in EVENT_NAMES],
-                      "form": e.form, "description": e.description, "active": e.active, "state": state,
+        if e.active:
+            state = (gettext("Active"), "ok")
+        else:
+            state = (gettext(PAUSED.get(e.paused_reason or "admin", PAUSED["admin"])),
+                     "bad" if e.paused_reason in ("failures", "gone") else "warn")
+        shown.append({"id": e.id, "url": e.url, "form": e.form, "description": e.description, "active": e.active,
+                      "events": [gettext(EVENT_NAMES[n]) for n in e.events if n in EVENT_NAMES], "state": state,
                       "pending": e.pending, "failures": e.consecutive_failures, "paused_at": _when(e.paused_at)})
     deliveries = []
     for d in endpoints.delivery_list(session, limit=20).deliveries:
         name, badge = STATE_NAMES.get(d.state, (d.state, ""))
-        deliveries.append({"id": d.id, "url": urls.get(d.endpoint_id, "—"), "event": gettext(EVENT_NAMES.get(d.event, d.event)),
-                           "state": gettext(name), "badge": badge, "attempts": d.attempts, "created": _when(d.created_at),
-                           "last": d.last_status or (d.last_error and "—") or "", "error": d.last_error,
-                           "replayable": d.state != "pending"})
+        deliveries.append({"id": d.id, "url": urls.get(d.endpoint_id, "—"), "state": gettext(name), "badge": badge,
+                           "event": gettext(EVENT_NAMES.get(d.event, d.event)), "attempts": d.attempts,
+                           "created": _when(d.created_at), "last": d.last_status or (d.last_error and "—") or "",
+                           "error": d.last_error, "replayable": d.state != "pending"})
     done = request.query_params.get("done")
     return render(request, "webhooks/index.html", {
         "endpoints": shown, "attention": listing.attention, "deliveries": deliveries,
