@@ -290,6 +290,12 @@ _DEVICE_IDS = RowIds()
 
 def device_for_token(session: Session, token: str) -> Device | None:
     """The live (not revoked) device holding ``token``, whose user is active."""
+    found = device_and_owner_for_token(session, token)
+    return found[0] if found is not None else None
+
+
+def device_and_owner_for_token(session: Session, token: str) -> tuple[Device, User] | None:
+    """``device_for_token`` and the device's user, read once (the OpenRosa upload path needs both)."""
     hashed = token_hash(token)
     ids = _DEVICE_IDS.of(session)
     device_id = ids.get(hashed)
@@ -305,7 +311,7 @@ def device_for_token(session: Session, token: str) -> Device | None:
     owner = session.get(User, device.user_id)
     if owner is None or not owner.active:
         return None
-    return device
+    return device, owner
 
 
 # -- API tokens --------------------------------------------------------------------------

@@ -143,13 +143,15 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
     addr = client_addr(request)
     token = request.path_params.get("device_token")
     if token is not None:
-        device = accounts.device_for_token(session, token) if len(token) <= 200 else None
-        if device is None:
+        found = accounts.device_and_owner_for_token(session, token) if len(token) <= 200 else None
+        if found is None:
             check_throttle(session, request)
             record_failed_login(request, None, "device_token")
             # 403, not 401: a 401 would make clients prompt for a password that cannot help.
             raise Forbidden("this device token is unknown or has been revoked", code="auth.device_revoked")
-        return _device_actor(session, device, addr)
+        device, user = found
+        _touch(device, "last_seen_at", session)
+        return Actor(user=user, device=device, via="device", client_addr=addr)
     auth = _authorization(request)
     if auth is None:
         raise unauthorized(request, "authentication required")

@@ -20,7 +20,7 @@ from forms.models import Form, FormVersion
 from sync import queries
 from sync.queries import NO_XFORM
 
-__all__ = ["get_form", "get_version"]
+__all__ = ["get_form", "get_version", "remembered_form_and_version"]
 
 #: {("form", xml_form_id) | ("version", form id, version): row id} per process and engine (``RowIds``).
 _IDS = RowIds()
@@ -61,3 +61,24 @@ def get_version(session: Session, form: Form, version: str | None) -> FormVersio
                                   if version is not None else f"form {form.xml_form_id!r} has no published version",
                                   details={"form": form.xml_form_id, "version": version})
     return row
+
+
+def remembered_form_and_version(session: Session, xml_form_id: str, version: str | None
+                                ) -> tuple[Form, FormVersion] | None:
+    """The form and its ``version`` read together in one query when both ids are remembered (every
+    submission after a form's first, issue 13) and the rows still match what was asked; else None,
+    and the caller takes the two steps (``get_form``, then ``get_version``) with their errors."""
+    if version is None:
+        return None
+    ids = _IDS.of(session)
+    form_id = ids.get(("form", xml_form_id))
+    version_id = ids.get(("version", form_id, version)) if form_id is not None else None
+    if version_id is None:
+        return None
+    row = queries.form_and_version(session, form_id, version_id)
+    if row is None:
+        return None
+    form, found = row
+    if form.xml_form_id != xml_form_id or found.form_id != form.id or found.version != version:
+        return None
+    return form, found

@@ -74,9 +74,9 @@ from sync.errors import (
     SubmissionXmlConflict,
     SubmissionXmlEncoding,
 )
-from sync.form_lookup import get_form, get_version
+from sync.form_lookup import get_form, get_version, remembered_form_and_version
 from sync.media import IncomingFile, PreparedFile
-from sync.models import Submission, SubmissionAttachment, SubmissionGeopoint
+from sync.models import Submission, SubmissionAttachment
 from sync.queries import NO_XFORM
 from sync.rights import may_edit, may_submit
 
@@ -132,11 +132,12 @@ def receive_submission(
         # Everything up to the first write runs without autoflush: pending changes (a device's
         # last_seen_at) would otherwise take SQLite's write lock during image work and fsyncs.
         with session.no_autoflush:
-            form = get_form(session, instance.form_id)
+            pair = remembered_form_and_version(session, instance.form_id, instance.version)
+            form = pair[0] if pair is not None else get_form(session, instance.form_id)
             if actor is not None and not may_submit(actor, form):
                 raise SubmissionForbidden(f"{actor.user.username} ({actor.role}) may not submit to form {form.xml_form_id!r} "
                                           f"({form.kind})")
-            version = get_version(session, form, instance.version)
+            version = pair[1] if pair is not None else get_version(session, form, instance.version)
             parsed = submission_xml.read_data(instance, version.fields or [])
             existing, old = _known(session, instance, form, actor, has_files=bool(files), hooks=hooks)
             if existing is None:
@@ -342,9 +343,11 @@ def _expected_rows(session: Session, submission: Submission, expected: dict[str,
 
 
 def _geopoints(session: Session, submission: Submission, points: list[submission_xml.Geopoint]) -> None:
-    for p in points:
-        session.add(SubmissionGeopoint(submission_id=submission.id, field_path=p.field_path, repeat_index=p.ordinal,
-                                       lon=p.lon, lat=p.lat, altitude=p.altitude, accuracy=p.accuracy))
+    """The submission's geopoint rows, written at once (Core, no ORM objects: nothing left pending for
+    the next autoflush)."""
+    queries.insert_geopoints(session, [
+        {"submission_id": submission.id, "field_path": p.field_path, "repeat_index": p.ordinal, "lon": p.lon,
+         "lat": p.lat, "altitude": p.altitude, "accuracy": p.accuracy} for p in points])
 
 
 def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachment],
@@ -369,9 +372,10 @@ def _fill(session: Session, submission: Submission, rows: list[SubmissionAttachm
                      object_id=submission.instance_id, name=row.name, sha256=blob.sha256, size=blob.size,
                      stripped=file.stripped)
     present = sum(1 for r in rows if r.received)
-    submission.attachments_expected = len(rows)
-    submission.attachments_present = present
-    submission.complete = present == len(rows)
+    counts = (len(rows), present, present == len(rows))
+    # Only a real change dirties the row: a clean new submission leaves nothing for the next autoflush.
+    if (submission.attachments_expected, submission.attachments_present, submission.complete) != counts:
+        submission.attachments_expected, submission.attachments_present, submission.complete = counts
     if added:
         submission.updated_at = utcnow()
     session.add(submission)

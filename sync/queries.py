@@ -15,7 +15,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from forms.models import Form, FormVersion
-from sync.models import BlobHolder, Submission, SubmissionAttachment
+from sync.models import BlobHolder, Submission, SubmissionAttachment, SubmissionGeopoint
 
 
 def known_instances(session: Session, instance_ids: list[str]) -> list[tuple[str, int, str, bool, str | None]]:
@@ -110,6 +110,14 @@ def version_of(session: Session, form_id: int, version: str) -> FormVersion | No
                         .options(*NO_XFORM)).first()
 
 
+def form_and_version(session: Session, form_id: int, version_id: int) -> tuple[Form, FormVersion] | None:
+    """The form and a form version by their ids, in one query (XForm text deferred)."""
+    row = session.exec(select(Form, FormVersion).join(FormVersion, col(FormVersion.form_id) == col(Form.id))
+                       .where(Form.id == form_id, FormVersion.id == version_id)
+                       .options(*NO_XFORM)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def fresh_submission_by_instance_id(session: Session, instance_id: str) -> Submission | None:
     """The submission with this instanceID as the database has it now (identity map refreshed)."""
     return session.exec(select(Submission).where(Submission.instance_id == instance_id)
@@ -154,3 +162,12 @@ def insert_submission(session: Session, values: dict[str, Any]) -> int | None:
         stmt = insert(table).on_conflict_do_nothing(index_elements=["instance_id"]).returning(table.c.id)
         _INSERT_STATEMENTS[dialect] = stmt
     return session.execute(stmt, values).scalar()
+
+
+_GEOPOINT_TABLE = SubmissionGeopoint.__table__  # type: ignore[attr-defined]
+
+
+def insert_geopoints(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert geopoint rows (one executemany) on the session's connection, outside the ORM unit of work."""
+    if rows:
+        session.connection().execute(_GEOPOINT_TABLE.insert(), rows)
