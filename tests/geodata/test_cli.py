@@ -90,3 +90,29 @@ def test_a_multi_part_site_split_across_rows_is_merged_and_said_so(env, tmp_path
     assert runner.invoke(cli, ["sites", "export", str(out)]).exit_code == 0
     exported = gpd.read_file(out)
     assert list(exported["code"]) == ["M"] and exported.geometry.iloc[0].geom_type == "MultiPolygon"
+
+
+def test_a_cadastre_as_legal_areas_then_replace_retire_and_restore(env, tmp_path):
+    """Issue 14, items 2 and 3, as a GIS officer types them."""
+    titles = tmp_path / "cadastre.geojson"
+    gpd.GeoDataFrame({"code": ["10011", "5"], "type": ["AECP", "PE"]},
+                     geometry=[square(*KOLWEZI, 300), square(*offset(*KOLWEZI, 4000), 900)], crs=4326).to_file(titles)
+    r = runner.invoke(cli, ["sites", "import", str(titles), "--as", "legal-areas", "--layer", "cadastre-2024"])
+    assert r.exit_code == 0, r.output
+    assert "2 rows: 0 sites, 2 legal areas (layer cadastre-2024)" in r.output
+    older = tmp_path / "older.geojson"
+    gpd.GeoDataFrame({"code": ["5"], "type": ["PE"]}, geometry=[square(*offset(*KOLWEZI, 4000), 900)],
+                     crs=4326).to_file(older)
+    r = runner.invoke(cli, ["sites", "import", str(older), "--layer", "cadastre-2024", "--replace", "--dry-run"])
+    assert "Retired (1):\n  legal area cadastre-2024:10011" in r.output and "Unchanged (1):" in r.output
+    sites = tmp_path / "register.geojson"
+    sites_frame([("KOL-1", square(*KOLWEZI, 50))]).to_file(sites)
+    runner.invoke(cli, ["sites", "import", str(sites)])
+    r = runner.invoke(cli, ["sites", "retire", "KOL-1"])
+    assert r.exit_code == 0 and r.output.strip() == "Site KOL-1 retired"
+    r = runner.invoke(cli, ["sites", "restore", "KOL-1", "--json"])
+    assert json.loads(r.output) == {"code": "KOL-1", "layer": None, "status": "active", "changed": True}
+    r = runner.invoke(cli, ["sites", "retire", "5", "--layer", "nope"])
+    assert r.exit_code == 1 and "no legal area '5' in layer 'nope'" in r.output
+    r = runner.invoke(cli, ["sites", "import", str(sites), "--layer", "Bad Layer!"])
+    assert r.exit_code == 1 and "bad layer name" in r.output

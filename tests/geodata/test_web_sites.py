@@ -134,6 +134,27 @@ def test_dry_run_then_confirm_imports_the_same_file(client, seeded, engine):
     assert client.post("/sites/import/confirm", data={"token": "../../etc"}, headers=SAME_ORIGIN).status_code == 410
 
 
+def test_the_dry_run_page_says_where_rows_go_and_what_it_refuses_and_retires(client, seeded, engine):
+    """Issue 14, items 2 and 3: a points file whose codes are titles' numbers, replacing the sites."""
+    signed_in(client, "coord")
+    frame = sites_frame([("A", SITE), ("ZEA-9", square(*offset(*KOLWEZI, 9000), 100))])
+    dry = client.post("/sites/import", files=upload(frame), data={"replace": "1"}, headers=SAME_ORIGIN)
+    assert dry.status_code == 200
+    assert "2 lignes : 1 sites, 0 zones légales (couche cadastre)." in dry.text
+    assert "Refusés (1)" in dry.text and "le code ZEA-9 est déjà une zone légale (ZEA in layer cadastre)" in dry.text
+    assert "Retirés : absents du fichier (1)" in dry.text and ">B</td>" in dry.text
+    token = re.search(r'name="token" value="([^"]+)"', dry.text).group(1)
+    assert client.post("/sites/import/confirm", data={"token": token}, headers=SAME_ORIGIN).status_code == 200
+    with session_scope(engine) as s:
+        assert s.exec(select(Site.status).where(Site.code == "B")).one() == "retired"
+    page = client.get("/sites/B")
+    assert page.status_code == 200 and "Ce site est retiré" in page.text
+    assert "Dans la ZEA ZEA-9." in client.get("/sites/A").text
+    bad = client.post("/sites/import", files=upload(frame), data={"layer": "Bad Layer!", "target": "x"},
+                      headers=SAME_ORIGIN)
+    assert bad.status_code == 422 and re.search(r'id="f-layer"[^>]*aria-invalid="true"', bad.text)
+
+
 def test_an_upload_waits_an_hour_at_most(client, seeded, settings):
     signed_in(client, "coord")
     dry = client.post("/sites/import", files=upload(sites_frame([("LATE", SITE)])), headers=SAME_ORIGIN)
