@@ -455,7 +455,6 @@ def iter_records(session: Session, plan: ExportPlan, *, tables: Iterable[Table] 
         done += len(rows)
         if progress is not None:
             progress(done)
-        session.expunge_all()
         if len(rows) < chunk_rows:
             break
 
