@@ -7,6 +7,7 @@ prints the models of ``geodata.schemas``, as the API answers them.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -26,8 +27,16 @@ def import_cmd(
     path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV or XLSX (WKT or lon/lat).")],
     mapping: Annotated[str | None, typer.Option(help="Preset (ipis, cami) or attribute=column pairs, e.g. code=pcode,name=nom.")] = None,
     kind: Annotated[str | None, typer.Option(help="Force a kind for every row: asm_site, zea, pe, pr, other.")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS for files that lack one, e.g. EPSG:32735.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of the coordinates, e.g. EPSG:32735, for files that lack "
+                                                 "one; overrides the file's own (with a warning).")] = None,
     radius: Annotated[float, typer.Option(help="Radius in metres for point sites without a radius column.")] = 50.0,
+    latest_by: Annotated[str | None, typer.Option("--latest-by", help="A register with one row per visit: keep each "
+                                                  "code's latest row by this date column (default: the one column "
+                                                  "named date, visit_date, date_visite or vdate; points only).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="Keep a register's older rows as observations of their "
+                                                            "site (else they are dropped).")] = False,
+    progress_bar: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr "
+                                                      "(default: when stderr is a terminal).")] = None,
     target: Annotated[str, typer.Option("--as", help="Where rows go: sites, legal-areas, or auto (rows whose kind or "
                                                      "type names a title, ZEA or zone are legal areas).")] = "auto",
     layer: Annotated[str | None, typer.Option(help="The legal areas' layer (codes are unique within it).")] = None,
@@ -39,6 +48,7 @@ def import_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Import sites and legal areas by code; re-maps submissions, restages sites, republishes the site list."""
+    from rich.console import Console
     from rich.progress import Progress
 
     if not path.is_file():
@@ -46,12 +56,14 @@ def import_cmd(
     if target not in upsert.TARGETS:
         fail(f"--as must be one of {', '.join(upsert.TARGETS)}")
     with service_session() as (settings, session):
-        read = importers.read_sites(path, mapping=upsert.with_title_type(mapping, target), kind=kind, crs=crs,
-                                    default_radius_m=radius)
-        total = len(read.frame)
-        show = total >= 2000 and not as_json
-        with Progress(disable=not show, transient=True) as progress:
-            task = progress.add_task(f"Importing {path.name}", total=total)
+        show = (sys.stderr.isatty() if progress_bar is None else progress_bar) and not as_json
+        with Progress(console=Console(stderr=True), disable=not show, transient=True) as progress:
+            reading = progress.add_task(f"Reading {path.name}", total=1.0)
+            read = importers.read_sites(path, mapping=upsert.with_title_type(mapping, target), kind=kind, crs=crs,
+                                        default_radius_m=radius,
+                                        latest_by=latest_by, history=history,
+                                        progress=lambda done, _: progress.update(reading, completed=done))
+            task = progress.add_task(f"Importing {path.name}", total=len(read.frame))
             report = upsert.upsert_sites(session, read=read, settings=settings, blobs=current_blobs(ctx, settings),
                                          source=path.name, progress=lambda n: progress.update(task, completed=n),
                                          dry_run=dry_run, cache=index.attach(session.get_bind()), target=target,
@@ -93,7 +105,8 @@ def report_lines(report: dict, filename: str) -> list[str]:
     for p in report["problems"][:50]:
         lines.append(f"  row {p['row']} {p.get('code') or ''}: {p['problem']}")
     for w in report["warnings"][:50]:
-        lines.append(f"  warning row {w['row']} {w.get('code') or ''}: {w['warning']}")
+        where = f" row {w['row']} {w.get('code') or ''}" if w["row"] else ""  # row 0: the whole file
+        lines.append(f"  warning{where}: {w['warning']}")
     if len(report["problems"]) + len(report["warnings"]) > 100:
         lines.append("  (more problems not shown; use --json)")
     return lines
