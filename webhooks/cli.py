@@ -144,13 +144,16 @@ def deliver(
             counts = sender.run_once(limit=10_000)
             typer.echo(json.dumps(counts) if as_json else ", ".join(f"{k}: {v}" for k, v in counts.items()))
             return
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the thread starts: it inherits the mask
         worker = delivery.Worker(sender)
         worker.start()
         typer.echo("delivering webhooks; Ctrl-C to stop")
         try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            signal.sigwait(stop_signals)
         finally:
             worker.stop()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
     finally:
         sender.close()
         engine.dispose()
