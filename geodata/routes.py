@@ -204,7 +204,11 @@ def import_sites(
     file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV or XLSX")],
     mapping: Annotated[str | None, Form(description="Preset (ipis, cami) or attribute=column pairs")] = None,
     kind: Annotated[str | None, Form(description="Force a kind: asm_site, zea, pe, pr, other")] = None,
-    crs: Annotated[str | None, Form(description="CRS for files without one, e.g. EPSG:32735")] = None,
+    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:32735, for files without one; "
+                                                "overrides the file's own (with a warning)")] = None,
+    latest_by: Annotated[str | None, Form(description="A register with one row per visit: keep each code's "
+                                                      "latest row by this date column")] = None,
+    history: Annotated[bool, Form(description="Keep a register's older rows as observations of their site.")] = False,
     default_radius_m: Annotated[float, Form(gt=0, le=50_000)] = 50.0,
     target: Annotated[Literal["auto", "sites", "legal-areas"], Form(
         alias="as", description="Where rows go: sites, legal-areas, or auto (by each row's kind/type).")] = "auto",
@@ -235,7 +239,7 @@ def import_sites(
         report = upsert.import_file(session, path=path, filename=name, settings=settings, mapping=mapping, kind=kind,
                                     crs=crs, default_radius_m=default_radius_m, blobs=blobs, actor=actor,
                                     dry_run=dry_run, cache=cache, target=target, layer=layer, force=force,
-                                    replace=replace)
+                                    replace=replace, latest_by=latest_by, history=history)
         return ImportReport.model_validate(report)
 
 

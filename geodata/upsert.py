@@ -309,13 +309,14 @@ def import_file(session: Session, *, path: Path, settings: Settings, filename: s
                 default_radius_m: float | None = 50.0, blobs: BlobStore | None = None,
                 actor: Actor | None = None, progress: Callable[[int], None] | None = None,
                 dry_run: bool = False, cache: SiteIndexCache | None = None, target: str = "auto",
-                layer: str | None = None, force: bool = False, replace: bool = False) -> dict[str, Any]:
+                layer: str | None = None, force: bool = False, replace: bool = False,
+                latest_by: str | None = None, history: bool = False) -> dict[str, Any]:
     """Read a site file (any supported format) and import it (``upsert_sites``). See ``importers.read_sites``."""
     if target not in TARGETS:
         raise BadImportTarget(f"unknown import target {target!r}; use one of {', '.join(TARGETS)}")
     check_layer(layer)
     read = importers.read_sites(path, filename=filename, mapping=with_title_type(mapping, target), kind=kind, crs=crs,
-                                default_radius_m=default_radius_m)
+                                default_radius_m=default_radius_m, latest_by=latest_by, history=history)
     return upsert_sites(session, read=read, settings=settings, blobs=blobs, source=filename or Path(path).name,
                         actor=actor, progress=progress, dry_run=dry_run, cache=cache, target=target, layer=layer,
                         force=force, replace=replace)

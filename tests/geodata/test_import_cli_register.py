@@ -1,4 +1,4 @@
-"""`asmfield sites import` of a register with one row per visit: --latest-by, --history, the
+"""Importing a register with one row per visit through `asmfield sites import` and the API: --latest-by, --history, the
 whole-file remark and --progress (issue 14, items 5 and 8), over the test database."""
 
 import json
@@ -38,3 +38,19 @@ def test_a_register_keeps_the_latest_visits_and_their_history(env, tmp_path):
     assert (report["unchanged"], report["skipped"]) == (2, 0)
     r = runner.invoke(cli, ["sites", "import", str(path), "--latest-by", "visite"])
     assert r.exit_code == 1 and "latest_by names column 'visite'" in r.output
+
+
+def test_the_api_takes_latest_by_and_history_and_refuses_a_bad_crs(client, world):
+    h = world.coordinator.bearer
+    register = pd.DataFrame({"code": ["K-1", "K-1", "K-2"], "relevé": ["45000", "44000", "45100"],
+                             "lon": [25.47, 25.48, 25.50], "lat": [-10.72, -10.72, -10.70]}).to_csv(index=False)
+    upload = {"file": ("registre.csv", register.encode(), "text/csv")}
+
+    r = client.post("/api/v1/sites/import", headers=h, files=upload, data={"latest_by": "relevé", "history": "true"})
+
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["created"], body["observations"]) == (2, 1)
+    assert body["warnings"][0]["row"] == 0 and body["warnings"][0]["warning"].startswith("3 rows → 2 sites")
+    r = client.post("/api/v1/sites/import", headers=h, files=upload, data={"crs": "EPSG:12345678"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "sites.bad_crs"
