@@ -9,11 +9,14 @@ Two phases, so that a bad file refuses the whole submission before anything is s
    re-encoded from their pixels alone, so no EXIF, GPS, XMP, IPTC, ICC profile, comment, text
    chunk or thumbnail survives (the stripped file is what will be stored; the original never is).
    There, an image we cannot decode and clean (HEIC, JPEG 2000, JPEG XL...) is refused, and so is
-   anything that is not an image where the question takes an image. The derived sizes are
-   rendered in memory.
+   anything that is not an image where the question takes an image.
 2. ``store(session, blobs, prepared)`` writes the file into the blob store (temp file, fsync,
-   rename), writes the thumbnail (240 px) and web size (1280 px) JPEGs beside it, and upserts the
-   ``Blob`` row. The caller's transaction commits the row after the file is durable.
+   rename) and upserts the ``Blob`` row. The caller's transaction commits the row after the file is
+   durable.
+
+The thumbnail (240 px) and web size (1280 px) JPEGs are made on their first read
+(``derived(blobs, sha256, variant)``), never while a tablet waits for its 201 (issue 13: they were
+most of the CPU of a photo upload, and most are never looked at).
 
 ``served(...)`` gives the headers every media response carries (finding 6): only a raster image
 Pillow reads as JPEG, PNG, WebP or GIF is sent inline, with the type of its checked format; anything
@@ -27,9 +30,10 @@ import io
 import mimetypes
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -105,7 +109,6 @@ class PreparedFile:
     width: int | None = None
     height: int | None = None
     stripped: bool = False
-    derived: dict[str, Image.Image] = field(default_factory=dict)
     #: sha256 of the bytes the client sent, when what is stored differs (a stripped image).
     source_sha256: str | None = None
 
@@ -284,13 +287,10 @@ def _prepare_image(prepared: PreparedFile, family: str, *, settings: Settings, s
             prepared.media_type = _mime(fmt)
             prepared.width, prepared.height = clean.size
             prepared.stripped = True
-            source = clean
         else:
-            if image.format == "JPEG":
+            if image.format == "JPEG":  # decoded at a reduced scale: only checked here, not kept
                 image.draft("RGB", (WEB_PX, WEB_PX))
             image.load()
-            source = ImageOps.exif_transpose(image)
-        prepared.derived = _derived(source)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaCorruptImage(f"image {name!r} is truncated or corrupt: {exc}",
                                 details={"name": name}) from exc
@@ -315,31 +315,48 @@ def _without_metadata(image: Image.Image) -> Image.Image:
     return Image.frombytes(image.mode, image.size, image.tobytes())
 
 
-def _derived(image: Image.Image) -> dict[str, Image.Image]:
-    """Thumbnail and web-size copies, RGB, longest side at most the variant's size."""
-    base = image if image.mode == "RGB" else image.convert("RGB")
-    out: dict[str, Image.Image] = {}
-    web = base.copy()
-    web.thumbnail((WEB_PX, WEB_PX))
-    out["web"] = web
-    thumb = web.copy()
-    thumb.thumbnail((THUMB_PX, THUMB_PX))
-    out["thumb"] = thumb
-    return out
+#: One maker of derived sizes at a time in this process (a page of thumbnails asks for each once;
+#: across processes the store's write-once rename keeps the first complete file).
+_DERIVING = threading.Lock()
+
+
+def derived(blobs: BlobStore, sha256: str, variant: str) -> bool:
+    """Make sure the ``variant`` (``thumb``/``web``) JPEG of a stored image exists, making it now
+    (once) if not; False when the stored file is not an image this server decodes. Race-safe:
+    a second caller finds the file the first one wrote."""
+    if blobs.derived_exists(sha256, variant):
+        return True
+    path = blobs.local_path(sha256)
+    if sniff(_head(path)) not in DECODABLE:
+        return False
+    with _DERIVING:
+        if blobs.derived_exists(sha256, variant):
+            return True
+        longest = DERIVED_SIZES[variant]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    if image.format == "JPEG":
+                        image.draft("RGB", (longest, longest))
+                    image.load()
+                    copy = ImageOps.exif_transpose(image)
+                    copy = copy if copy.mode == "RGB" else copy.convert("RGB")
+                    copy.thumbnail((longest, longest))
+                    buffer = io.BytesIO()
+                    copy.save(buffer, format="JPEG", quality=82)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return False
+        blobs.put_derived(sha256, variant, buffer.getvalue())
+    return True
 
 
 def write(blobs: BlobStore, prepared: PreparedFile, *, settings: Settings) -> StoredBlob:
-    """Put a prepared file into the store (durable when this returns) and write its derived sizes.
+    """Put a prepared file into the store (durable when this returns); derived sizes come on first read.
 
     Needs no database, so callers can do it before their transaction takes any write lock.
     """
-    stored = blobs.put_file(prepared.path, max_bytes=settings.max_attachment_bytes)
-    for variant, image in prepared.derived.items():
-        if not blobs.derived_exists(stored.sha256, variant):
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=82)
-            blobs.put_derived(stored.sha256, variant, buffer.getvalue())
-    return stored
+    return blobs.put_file(prepared.path, max_bytes=settings.max_attachment_bytes)
 
 
 def record(session: Session, prepared: PreparedFile, stored: StoredBlob, *, holder: int | None = None) -> Blob:
@@ -354,7 +371,7 @@ def record(session: Session, prepared: PreparedFile, stored: StoredBlob, *, hold
 
 def store(session: Session, blobs: BlobStore, prepared: PreparedFile, *, settings: Settings,
           holder: int | None = None) -> Blob:
-    """Put a prepared file into the store, write its derived sizes, upsert its ``Blob`` row."""
+    """Put a prepared file into the store and upsert its ``Blob`` row."""
     return record(session, prepared, write(blobs, prepared, settings=settings), holder=holder)
 
 

@@ -26,7 +26,7 @@ from app.identity import Actor, Role
 from app.models import Device, User
 from app.timeutil import as_utc, isoformat
 from forms.models import CASE_FORM_KINDS, Form, FormVersion
-from sync import queries
+from sync import media, queries
 from sync.blob_uploads import check_sha256, holds
 from sync.errors import (
     MediaBadSize,
@@ -332,7 +332,7 @@ def media_file(session: Session, *, blobs: BlobStore, actor: Actor, sha256: str,
         media_type, etag = blob.media_type, f'"{sha256}"'
     else:
         media_type, etag = "image/jpeg", f'"{sha256}-{size}"'
-        if not blobs.derived_exists(sha256, size):
+        if not media.derived(blobs, sha256, size):  # made on the first read (issue 13)
             raise MediaNoVariant(f"media {sha256} has no {size} size (only images have one)")
     return MediaFile(sha256=sha256, variant=size, media_type=media_type, etag=etag,
                      size=blobs.size(sha256, variant=size))

@@ -39,12 +39,26 @@ def incoming(tmp_path: Path, name: str, content: bytes, media_type: str | None =
     return IncomingFile(name=name, path=path, size=len(content), media_type=media_type)
 
 
-def test_a_jpeg_is_checked_measured_and_gets_derived_sizes(plain_settings, tmp_path):
+def test_a_jpeg_is_checked_and_measured_and_its_sizes_are_made_on_first_read(plain_settings, tmp_path):
+    blobs = FilesystemBlobStore(plain_settings.media_path)
     prepared = media.prepare(incoming(tmp_path, "photo.jpg", jpeg((2000, 1000))), settings=plain_settings,
                              strip_metadata=False, workdir=tmp_path)
     assert (prepared.media_type, prepared.width, prepared.height, prepared.stripped) == ("image/jpeg", 2000, 1000, False)
-    assert prepared.derived["web"].size == (1280, 640)
-    assert prepared.derived["thumb"].size == (240, 120)
+    sha = media.write(blobs, prepared, settings=plain_settings).sha256
+    assert not blobs.derived_exists(sha, "thumb") and not blobs.derived_exists(sha, "web")  # not in the upload
+    assert media.derived(blobs, sha, "web") and media.derived(blobs, sha, "thumb")
+    assert Image.open(blobs.derived_path(sha, "web")).size == (1280, 640)
+    assert Image.open(blobs.derived_path(sha, "thumb")).size == (240, 120)
+    made = blobs.derived_path(sha, "thumb").stat().st_mtime_ns
+    assert media.derived(blobs, sha, "thumb") and blobs.derived_path(sha, "thumb").stat().st_mtime_ns == made  # once
+
+
+def test_a_stored_file_that_is_not_an_image_has_no_derived_size(plain_settings, tmp_path):
+    blobs = FilesystemBlobStore(plain_settings.media_path)
+    prepared = media.prepare(incoming(tmp_path, "notes.txt", b"field notes", "text/plain"), settings=plain_settings,
+                             strip_metadata=False, workdir=tmp_path)
+    sha = media.write(blobs, prepared, settings=plain_settings).sha256
+    assert not media.derived(blobs, sha, "thumb") and not blobs.derived_exists(sha, "thumb")
 
 
 def test_a_file_claiming_to_be_a_jpeg_that_is_not_is_refused(plain_settings, tmp_path):
@@ -96,7 +110,7 @@ def test_an_attachment_above_the_size_limit_is_refused(tmp_path):
 def test_non_images_are_kept_as_they_are(plain_settings, tmp_path):
     prepared = media.prepare(incoming(tmp_path, "voice.m4a", b"\x00\x00\x00\x18ftypM4A ", "audio/mp4"),
                              settings=plain_settings, strip_metadata=True, workdir=tmp_path)
-    assert (prepared.media_type, prepared.width, prepared.derived, prepared.stripped) == ("audio/mp4", None, {}, False)
+    assert (prepared.media_type, prepared.width, prepared.stripped) == ("audio/mp4", None, False)
 
 
 def test_case_photos_lose_every_metadata_byte(plain_settings, tmp_path):
@@ -113,7 +127,7 @@ def test_case_photos_lose_every_metadata_byte(plain_settings, tmp_path):
     assert b"Exif" not in stripped and b"FieldCam" not in stripped and b"taken at the mine" not in stripped
 
 
-def test_store_writes_blob_derived_files_and_one_row(plain_settings, session, tmp_path):
+def test_store_writes_the_blob_and_one_row_and_the_sizes_come_on_first_read(plain_settings, session, tmp_path):
     blobs = FilesystemBlobStore(plain_settings.media_path)
     prepared = media.prepare(incoming(tmp_path, "p.jpg", jpeg((1600, 1200))), settings=plain_settings,
                              strip_metadata=False, workdir=tmp_path)
@@ -122,6 +136,7 @@ def test_store_writes_blob_derived_files_and_one_row(plain_settings, session, tm
     assert again.sha256 == blob.sha256
     assert blobs.path(blob.sha256).read_bytes() == prepared.path.read_bytes()
     assert (blob.size, blob.media_type, blob.width, blob.height) == (prepared.size, "image/jpeg", 1600, 1200)
+    assert media.derived(blobs, blob.sha256, "thumb") and media.derived(blobs, blob.sha256, "web")
     assert Image.open(blobs.derived_path(blob.sha256, "thumb")).size == (240, 180)
     assert Image.open(blobs.derived_path(blob.sha256, "web")).size == (1280, 960)
     assert len(session.exec(select(Blob)).all()) == 1
@@ -163,7 +178,7 @@ def test_an_image_that_cannot_be_cleaned_is_refused_on_a_case_form(plain_setting
 def test_an_image_that_cannot_be_cleaned_is_kept_as_it_is_on_other_forms(plain_settings, tmp_path):
     prepared = media.prepare(incoming(tmp_path, "child.heic", HEIC, "image/heic"), settings=plain_settings,
                              strip_metadata=False, workdir=tmp_path)
-    assert (prepared.media_type, prepared.stripped, prepared.derived) == ("image/heif", False, {})
+    assert (prepared.media_type, prepared.stripped) == ("image/heif", False)
 
 
 def test_a_file_that_is_not_an_image_is_refused_where_a_case_form_expects_a_photo(plain_settings, tmp_path):
@@ -180,7 +195,6 @@ def test_a_jpeg_under_any_name_is_checked_and_typed_from_its_bytes_on_other_form
     prepared = media.prepare(incoming(tmp_path, "voice.m4a", jpeg((300, 200)), "audio/mp4"), settings=plain_settings,
                              strip_metadata=False, workdir=tmp_path)
     assert (prepared.media_type, prepared.width, prepared.stripped) == ("image/jpeg", 300, False)
-    assert set(prepared.derived) == {"thumb", "web"}
 
 
 @pytest.mark.parametrize(("head", "family"), [

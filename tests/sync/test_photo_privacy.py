@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 
 from app.db import session_scope
+from sync import media
 from sync.models import Blob, BlobHolder, Submission, SubmissionAttachment
 from sync.submission_xml import build_instance_xml
 from tests.factories import batch_item, case_data, new_instance_id, sha256, visit_data
@@ -56,7 +57,8 @@ def test_a_jpeg_posted_over_openrosa_under_any_name_is_stored_without_metadata(c
     assert row.received and row.media_type == "image/jpeg" and row.sha256 != sha256(original)
     assert_no_metadata(app.state.blobs.path(row.sha256).read_bytes())
     assert not app.state.blobs.exists(sha256(original))
-    for variant in ("thumb", "web"):
+    for variant in ("thumb", "web"):  # made on first read, from the stripped file
+        assert media.derived(app.state.blobs, row.sha256, variant)
         assert_no_metadata(app.state.blobs.derived_path(row.sha256, variant).read_bytes())
 
 
