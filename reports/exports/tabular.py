@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import IO, Any, BinaryIO
 
 from openpyxl import Workbook
@@ -115,15 +115,29 @@ def sheet_names(plan: ExportPlan) -> list[str]:
     return names
 
 
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    """A typed cell; text stays text (a leading ``=`` is never a formula), trimmed to Excel's limits."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)  # Excel has no time zones; the value is UTC
-    if isinstance(value, str):
-        cell = WriteOnlyCell(sheet, value=_ILLEGAL_XML.sub("", value)[:XLSX_MAX_CELL])
-        cell.data_type = "s"
-        return cell
-    return value
+def _xlsx_text(sheet: Any, value: str) -> Any:
+    """A text cell for a string openpyxl would take for a formula (``=…``) or refuse (control
+    characters), or one past Excel's cell limit."""
+    cell = WriteOnlyCell(sheet, value=_ILLEGAL_XML.sub("", value)[:XLSX_MAX_CELL])
+    cell.data_type = "s"
+    return cell
+
+
+def _xlsx_row(sheet: Any, values: list[Any], dates: list[int], times: list[int]) -> list[Any]:
+    """Typed cells: numbers stay numbers, ``date`` answers become dates, text stays text."""
+    for i in times:
+        if values[i] is not None:
+            values[i] = values[i].replace(tzinfo=None)  # Excel has no time zones; the value is UTC
+    for i in dates:
+        if isinstance(values[i], str):
+            try:
+                values[i] = date.fromisoformat(values[i])
+            except ValueError:
+                pass
+    for i, value in enumerate(values):
+        if value.__class__ is str and (value[:1] == "=" or len(value) > XLSX_MAX_CELL or _ILLEGAL_XML.search(value)):
+            values[i] = _xlsx_text(sheet, value)
+    return values
 
 
 def check_xlsx(session: Session, plan: ExportPlan) -> None:
@@ -146,14 +160,16 @@ def write_xlsx(session: Session, plan: ExportPlan, out: BinaryIO, progress: Prog
     sheets = {}
     for table, name in zip(plan.tables, sheet_names(plan), strict=True):
         sheet = book.create_sheet(title=name)
-        sheet.append(table.header)
-        sheets[id(table)] = [sheet, 1]
+        sheet.append([_xlsx_text(sheet, h) for h in table.header])
+        dates = [i for i, c in enumerate(table.columns) if c.type == "date" and not c.meta]
+        times = [i for i, c in enumerate(table.columns) if c.meta == "_submitted_at"]
+        sheets[id(table)] = [sheet, 1, dates, times]
     for table, values in rows_.iter_records(session, plan, progress=progress):
         entry = sheets[id(table)]
         entry[1] += 1
         if entry[1] > XLSX_MAX_ROWS:
             raise ExportTooLarge(f"sheet {table.name!r} has more than {XLSX_MAX_ROWS - 1} rows; export as CSV")
-        entry[0].append([_xlsx_cell(entry[0], v) for v in values])
+        entry[0].append(_xlsx_row(entry[0], values, entry[2], entry[3]))
     book.save(out)
 
 

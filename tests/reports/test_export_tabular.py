@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import datetime
 
 import pandas as pd
 import pytest
@@ -85,6 +86,8 @@ def test_the_workbook_has_a_sheet_per_table_with_typed_cells_and_no_formulas(cli
     rows = [dict(zip(header, (c.value for c in r), strict=True)) for r in main.iter_rows(min_row=2)]
     assert [r["_uuid"] for r in rows] == [visits["edited"], visits["second"], visits["third"], visits["outside"]]
     assert [r["counts-workers"] for r in rows] == [13, 5, 7, 1]  # numbers, not text
+    assert rows[0]["visit_date"] == datetime(2026, 3, 1)  # a date Excel sorts and filters as a date
+    assert rows[0]["_submitted_at"].tzinfo is None  # UTC, as Excel has no time zones
     assert rows[2]["remark"] == "Été sec, accès difficile"
     note = next(c for r in book["pits-shafts"].iter_rows(min_row=2) for c in r if c.value == "=1+1")
     assert note.data_type == "s"  # a text answer starting with "=" is never a formula
