@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import datetime
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -17,8 +18,9 @@ from app.composition import build_hooks
 from app.db import session_scope
 from app.identity import Actor
 from reports.exports import FORMATS
-from reports.exports.rows import export_plan, iter_records, merge_fields
+from reports.exports.rows import Table, export_plan, iter_records, merge_fields
 from reports.exports.spec import ExportSpec, Filters, Options, parse_spec
+from reports.exports.tabular import sheet_names
 from sync import review
 from sync.models import Submission
 from tests.reports.conftest import ROOT
@@ -172,3 +174,10 @@ def test_columns_are_the_union_of_the_versions_in_form_order():
     v1 = [{"path": "/f/a"}, {"path": "/f/old"}, {"path": "/f/b"}]
     v2 = [{"path": "/f/a"}, {"path": "/f/b"}, {"path": "/f/new"}]
     assert [f["path"] for f in merge_fields([v2, v1])] == ["/f/a", "/f/old", "/f/b", "/f/new"]
+
+
+def test_sheet_names_fit_excel_and_stay_unique():
+    long = "a_very_long_repeat_group_name_of_a_form"
+    tables = [Table(name=n, path=None, parent=None, columns=()) for n in (long, long + "_2", long.upper(), "x[1]:y/z")]
+    names = sheet_names(SimpleNamespace(tables=tables))
+    assert names == [long[:31], long[:29] + "~2", long.upper()[:29] + "~3", "x_1__y_z"]  # Excel ignores case
