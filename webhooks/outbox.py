@@ -44,6 +44,7 @@ EVENTS = (*SUBMISSION_EVENTS, "site.stage_changed", "case.transition")
 
 #: session.info keys: the endpoints version read in this transaction; "rows were written" (wake the worker).
 _VERSION_MEMO = "webhooks.endpoints_version"
+_CHANGED_IN = "webhooks.endpoints_changed_in"
 WROTE = "webhooks.wrote"
 
 
@@ -59,6 +60,10 @@ class _Filters:
         self._lock = threading.Lock()
 
     def of(self, session: Session) -> list[tuple[int, list[str], str | None]]:
+        changed_in = session.info.get(_CHANGED_IN)
+        if changed_in is not None and changed_in is session.get_transaction():
+            # this transaction changed endpoints: what it sees is not committed, so it is not cached
+            return queries.endpoint_filters(session)
         version = endpoints_version(session)
         engine = engine_of(session)
         cached = self._by_engine.get(engine)
@@ -92,6 +97,7 @@ def endpoints_version(session: Session) -> int:
 def endpoints_changed(session: Session) -> None:
     """Bump the counter (one statement): every process re-reads the endpoints on its next event."""
     session.info.pop(_VERSION_MEMO, None)
+    session.info[_CHANGED_IN] = session.get_transaction()
     queries.bump_counter(session, queries.ENDPOINTS_VERSION)
 
 

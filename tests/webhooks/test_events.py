@@ -19,6 +19,7 @@ from geodata import importers, upsert
 from geodata.models import Site
 from tests.cases.conftest import CaseKit, eligible_answers
 from tests.factories import batch_item, new_instance_id, visit_data
+from webhooks import endpoints, outbox
 from webhooks.models import WebhookDelivery
 
 HOOKS = "/api/v1/webhooks"
@@ -111,3 +112,25 @@ def test_a_review_is_sent_with_the_states_before_and_after(client, world, visit_
     (review,) = bodies(engine, "submission.reviewed")
     assert review["data"]["review"] == {"from": "received", "to": "approved"}
     assert review["data"]["review_state"] == "approved"
+
+
+def test_each_process_follows_endpoint_changes_and_never_keeps_a_rolled_back_one(engine, settings, receiver):
+    def add(session, event: str) -> int:
+        made = endpoints.register(session, url=receiver.url, events=[event], server_secret=settings.secret,
+                                  allow_private=True)
+        return made.endpoint.id
+
+    with session_scope(engine) as s:
+        assert outbox.matching(s, "case.transition") == []  # read and cached: no endpoint
+    try:
+        with session_scope(engine) as s:
+            ghost = add(s, "case.transition")
+            assert outbox.matching(s, "case.transition") == [ghost]  # seen by its own transaction only
+            raise RuntimeError("the registration rolls back")
+    except RuntimeError:
+        pass
+    with session_scope(engine) as s:
+        real = add(s, "site.stage_changed")  # the counter moves to the value the rolled-back change had reached
+    with session_scope(engine) as s:
+        assert outbox.matching(s, "case.transition") == []
+        assert outbox.matching(s, "site.stage_changed") == [real]
