@@ -45,7 +45,7 @@ from app.models import User
 from app.settings import Settings
 from app.timeutil import as_utc, isoformat, utcnow
 from reports.errors import ExportJobNotFound, ExportNotReady
-from reports.exports import FORMATS, media_zip
+from reports.exports import FORMATS, geo, media_zip
 from reports.exports.rows import count, export_plan
 from reports.exports.spec import parse_spec
 from reports.models import ExportJob
@@ -77,6 +77,14 @@ def file_type(fmt: str) -> tuple[str, str]:
     if fmt == "media":
         return media_zip.EXTENSION, media_zip.MEDIA_TYPE
     return FORMATS[fmt].extension, FORMATS[fmt].media_type
+
+
+def check_format(plan: Any) -> None:
+    """What only a format refuses, checked before any file is written: the geo field to draw, case photos."""
+    if plan.spec.format in ("geojson", "gpkg"):
+        geo.geometry_field(plan)
+    elif plan.spec.format == "media":
+        media_zip.check(plan)
 
 
 def write_export(session: Session, plan: Any, out: BinaryIO, *, blobs: BlobStore,
@@ -151,7 +159,8 @@ def submit(session: Session, *, actor: Actor, hooks: Hooks, params: Mapping[str,
     """
     spec = parse_spec(params)
     clean = spec.as_params()
-    export_plan(session, actor, hooks, spec, audited=False)  # the run audits (export.create)
+    plan = export_plan(session, actor, hooks, spec, audited=False)  # the run audits (export.create)
+    check_format(plan)
     job = ExportJob(user_id=actor.user.id, xml_form_id=spec.xml_form_id, format=spec.format, spec=clean)
     session.add(job)
     session.flush()

@@ -59,15 +59,20 @@ def member_name(instance_id: str, field_path: str | None, file_name: str) -> str
     return f"media/{_folder(instance_id)}/{_field_name(field_path)}_{file_name}"
 
 
+def check(plan: ExportPlan) -> None:
+    """Refuse a case form's media zip to anyone but its organisation's caseworkers (``ExportCaseData``)."""
+    if plan.kind in CASE_FORM_KINDS and plan.case_rows != "organisation":
+        raise ExportCaseData("photos of case forms are exported only by the owning organisation's caseworkers",
+                             details={"form": plan.xml_form_id})
+
+
 def write_media_zip(session: Session, plan: ExportPlan, out: BinaryIO, progress: Progress | None = None, *,
                     blobs: BlobStore) -> None:
     """The media zip of ``plan``'s submissions into ``out`` (may be unseekable).
 
     :raises ExportCaseData: a case form's media for anyone but its organisation's caseworkers.
     """
-    if plan.kind in CASE_FORM_KINDS and plan.case_rows != "organisation":
-        raise ExportCaseData("photos of case forms are exported only by the owning organisation's caseworkers",
-                             details={"form": plan.xml_form_id})
+    check(plan)
     exported = {c.path for table in plan.tables for c in table.columns if c.path is not None}
     with tempfile.TemporaryFile() as raw_index, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         index = io.TextIOWrapper(raw_index, encoding="utf-8-sig", newline="")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reports.web import dashboard
+from reports.web import dashboard, exports
 
-NAV = (*dashboard.NAV,)
+NAV = (*dashboard.NAV, *exports.NAV)
 
 
 def install(app: FastAPI) -> None:
     app.include_router(dashboard.router)
+    app.include_router(exports.router)

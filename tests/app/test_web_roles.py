@@ -8,10 +8,10 @@ import pytest
 
 MENU = "nav.wide li a"
 EXPECTED = {
-    "admin": ["/", "/map", "/sites", "/submissions", "/forms", "/people", "/devices", "/webhooks"],
-    "coord": ["/", "/map", "/sites", "/submissions", "/forms", "/cases", "/people", "/devices"],
-    "monitor1": ["/map", "/sites", "/submissions", "/forms", "/devices"],
-    "cw_kipaji": ["/forms", "/cases", "/cases/kpi", "/cases/handoff", "/devices"],
+    "admin": ["/", "/map", "/sites", "/submissions", "/forms", "/exports", "/people", "/devices", "/webhooks"],
+    "coord": ["/", "/map", "/sites", "/submissions", "/forms", "/exports", "/cases", "/people", "/devices"],
+    "monitor1": ["/map", "/sites", "/submissions", "/forms", "/exports", "/devices"],
+    "cw_kipaji": ["/forms", "/exports", "/cases", "/cases/kpi", "/cases/handoff", "/devices"],
 }
 REFUSED = {
     "admin": ["/cases"],
