@@ -1,7 +1,8 @@
 """Who may export what: monitors their own visits, caseworkers no site-visit data; case forms only
 as the cases capability allows (a caseworker the cases of their own NGO, every column; the
 coordinator the cases that consented to statistics, never an identifying field; admins and
-monitors nothing); every export audited with its spec."""
+monitors nothing); records case management took in never leave through another form's export; every
+export audited with its spec."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import zipfile
 import pandas as pd
 from sqlmodel import Session, select
 
+from app.db import session_scope
 from app.models import AuditLog
 from cases.access import IDENTIFYING_NAMES
+from cases.models import CaseSubmission
+from sync.models import Submission
 
 
 def main_csv(client, person, form: str = "export_visit", query: str = "") -> pd.DataFrame:  # noqa: ANN001
@@ -82,3 +86,13 @@ def test_every_export_is_audited_with_its_spec_and_the_fields_left_out(client, k
     assert entry.object_id == "child_case_intake"
     assert entry.details["spec"]["since"].startswith("2026-01-01T00:00:00")
     assert "/child_case_intake/identity/child_given_name" in entry.details["dropped"]
+
+
+def test_a_visit_that_case_management_took_in_is_left_out_of_every_export(client, kit, visits, engine):
+    with session_scope(engine) as s:
+        sub = s.exec(select(Submission).where(Submission.instance_id == visits["second"])).one()
+        # Written directly: case management links only case-form submissions; this stands for a form
+        # whose records it took in before its kind was changed (Hooks.is_restricted_data says yes).
+        s.add(CaseSubmission(submission_id=sub.id, root_instance_id=sub.root_instance_id, kind="intake"))
+    assert set(main_csv(client, kit.world.coordinator)["_uuid"]) == {visits["edited"], visits["third"], visits["outside"]}
+    assert set(main_csv(client, kit.world.monitor)["_uuid"]) == {visits["edited"]}
