@@ -84,7 +84,12 @@ def init(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (use several with PostgreSQL).")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes. Default by database: SQLite 1 (one process queues its writers in memory and "
+        "hands the write lock on at once; writers of several processes wait for each other in SQLite's busy "
+        "handler, which sleeps, so a second process adds little throughput and seconds of tail latency); "
+        "PostgreSQL one per CPU (the database serialises nothing, so each process adds a core of Python).",
+        show_default=False)] = None,
 ) -> None:
     """Serve the web, JSON and OpenRosa APIs with uvicorn."""
     import uvicorn
@@ -94,6 +99,8 @@ def serve(
         settings.secret  # noqa: B018
     except RuntimeError as exc:
         fail(str(exc))
+    if workers is None:
+        workers = 1 if settings.is_sqlite else max(1, os.cpu_count() or 1)
     # X-Forwarded-For names the client only when the operator lists the proxies that set it (uvicorn's
     # FORWARDED_ALLOW_IPS); else a local process, or a proxy passing the header on, picks the address
     # the auth throttle and the audit log see.

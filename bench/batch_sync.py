@@ -36,7 +36,8 @@ def _send(env: BenchEnv, payloads: list[bytes], clients: int, expect: str) -> fl
     return time.perf_counter() - start
 
 
-def main(pg_url: str | None = None, *, quick: bool = False, workers: int = 2) -> list[dict]:
+def main(pg_url: str | None = None, *, quick: bool = False, workers: int | None = None) -> list[dict]:
+    """``workers`` None: ``asmfield serve`` with the worker count it picks for the database."""
     n, size = (2000, 500) if quick else (10_000, 500)
     rows = []
     with bench_env(pg_url=pg_url, workers=workers) as env:
@@ -50,5 +51,5 @@ def main(pg_url: str | None = None, *, quick: bool = False, workers: int = 2) ->
             rows.append({"db": env.db_label, "case": f"{n} items, batches of {size}, {clients} client(s)",
                          "stored": stored, "created_per_second": round(n / created, 1),
                          "duplicate_per_second": round(n / again, 1), "seconds": round(created, 2),
-                         "load1": load_average()})
+                         "load1": load_average(), "workers": workers if workers is not None else "serve default"})
     return rows

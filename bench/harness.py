@@ -57,8 +57,12 @@ def _pg(url: str, sql: str) -> None:
 
 
 @contextmanager
-def bench_env(*, pg_url: str | None = None, workers: int = 2, **overrides: object) -> Iterator[BenchEnv]:
-    """A migrated, seeded database and a running server; everything removed afterwards."""
+def bench_env(*, pg_url: str | None = None, workers: int | None = 2, **overrides: object) -> Iterator[BenchEnv]:
+    """A migrated, seeded database and a running server; everything removed afterwards.
+
+    :param workers: uvicorn worker processes; None starts ``asmfield serve`` as operators do, with
+        the worker count it picks for the database.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="asmfield-bench-"))
     db_name = None
     try:
@@ -79,7 +83,7 @@ def bench_env(*, pg_url: str | None = None, workers: int = 2, **overrides: objec
             _, api_token = accounts.create_api_token(s, user=admin, name="bench")
             _, version = add_form(s, blobs=FilesystemBlobStore(settings.media_path), settings=settings)
         engine.dispose()
-        with live_server(settings_env(settings, **overrides), workers=workers) as server:
+        with live_server(settings_env(settings, **overrides), workers=workers or 1, cli=workers is None) as server:
             try:
                 yield BenchEnv(settings=settings, server=server, device_token=device_token, api_token=api_token,
                                version=version, db_label="PostgreSQL" if pg_url else "SQLite")
