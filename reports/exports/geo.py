@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 #: Features per GeoPackage write (one GDAL transaction each).
-GPKG_CHUNK = 10_000
+GPKG_CHUNK = 2_000
 #: The layer's geometry type per XForm geo type.
 GEOMETRY_TYPES = {"geopoint": "Point", "geotrace": "LineString", "geoshape": "Polygon"}
 WGS84 = 'GEOGCRS["WGS 84",DATUM["World Geodetic System 1984",ELLIPSOID["WGS 84",6378137,298.257223563]],' \
