@@ -494,16 +494,17 @@ def _excel_serials(days: pd.Series) -> pd.Series:
     return (EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[ns]")
 
 
-def _date_column(frame: pd.DataFrame, latest_by: str | None) -> str | None:
-    """The column that dates a register's rows: ``latest_by``, else the one obvious date column."""
+def _date_column(frame: pd.DataFrame, latest_by: str | None) -> tuple[str | None, list[str]]:
+    """The column that dates a register's rows: ``latest_by``, else the one obvious date column
+    (None when there are several: they are returned too)."""
     if latest_by:
         col = _column(frame, [latest_by])
         if col is None:
             raise BadMapping(f"latest_by names column {latest_by!r}, but the file has no such column "
                              f"(columns: {', '.join(map(str, frame.columns[:30]))})")
-        return col
+        return col, [col]
     found = [c for c in frame.columns if c != frame.geometry.name and str(c).strip().lower() in DATE_COLUMNS]
-    return found[0] if len(found) == 1 else None
+    return (found[0] if len(found) == 1 else None), found
 
 
 def _latest_rows(codes: np.ndarray, eligible: np.ndarray, dates: pd.Series) -> tuple[np.ndarray, int]:
@@ -587,7 +588,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             cols[attr] = _column(frame, candidates)
     if cols["code"] is None:
         raise NoCodeColumn("no site code column: name it code (or pcode/site_id), or pass a mapping such as code=MYCOLUMN")
-    date_col = _date_column(frame, latest_by)
+    date_col, date_columns = _date_column(frame, latest_by)
     extra = {k: _column(frame, [v]) for k, v in mapping.items() if k not in DEFAULT_MAPPING}
     used = {c for c in (*cols.values(), *extra.values()) if c is not None}
     n = len(frame)
@@ -632,14 +633,14 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     )
     decided = no_code | long_code
     for mask, problem in checks:
-        for i in np.flatnonzero(mask & ~decided):
+        for i in np.flatnonzero(mask & ~decided).tolist():
             own[i] = problem
         decided |= mask
     geoms = flat.copy()
     warnings: list[dict[str, Any]] = []
     # polygons: repair the invalid ones, keep the polygonal part of collections
     valid = shapely.is_valid(flat)
-    for i in np.flatnonzero(is_polygonal & ~decided & (~valid | (types == _COLLECTION))):
+    for i in np.flatnonzero(is_polygonal & ~decided & (~valid | (types == _COLLECTION))).tolist():
         if not valid[i]:
             fixed = _polygonal(shapely.make_valid(flat[i]))
             if fixed is None or fixed.is_empty:
@@ -651,7 +652,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             geoms[i] = _polygonal(flat[i])
             if geoms[i] is None:
                 own[i] = "no polygon in the geometry collection"
-    for i in np.flatnonzero(~decided & ~is_point & ~is_polygonal):
+    for i in np.flatnonzero(~decided & ~is_point & ~is_polygonal).tolist():
         own[i] = f"{flat[i].geom_type} is not a site shape (use polygons, or points with a radius)"
     multipoints = np.flatnonzero(types == _MULTIPOINT)
     if len(multipoints):
@@ -667,23 +668,29 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
         superseded, undated = _latest_rows(codes, usable if latest_by else usable & is_point, dates)
     skip = np.zeros(n, dtype=bool)
     skip[superseded] = True
+    if len(date_columns) > 1 and date_col is None:
+        point_codes = pd.Series(codes[usable & is_point], dtype=object)
+        if point_codes.duplicated().any():
+            warnings.append({"row": 0, "code": None, "warning": f"several date columns ({', '.join(map(str, date_columns))}): "
+                             "points repeating a code are refused as duplicates; give latest_by (the date column) "
+                             "to keep the latest row of each site"})
 
     # -- rows sharing a code: duplicates refused, other polygons merged (in file order) ----------------
     problems: list[dict[str, Any]] = []
-    for i in np.flatnonzero(no_code):
+    for i in np.flatnonzero(no_code).tolist():
         problems.append({"row": i + 1, "code": None, "problem": "missing site code"})
-    for i in np.flatnonzero(long_code & ~no_code):
+    for i in np.flatnonzero(long_code & ~no_code).tolist():
         problems.append({"row": i + 1, "code": codes[i][:40], "problem": "site code longer than 100 characters"})
     candidates = ~no_code & ~long_code & ~skip
     shared = np.zeros(n, dtype=bool)
     shared[candidates] = pd.Series(codes[candidates], dtype=object).duplicated(keep=False).to_numpy()
     accepted = candidates & usable & ~shared
-    for i in np.flatnonzero(candidates & ~shared & ~usable):
+    for i in np.flatnonzero(candidates & ~shared & ~usable).tolist():
         problems.append({"row": i + 1, "code": codes[i], "problem": own[i]})
     first: dict[str, int] = {}
     parts: dict[str, list[BaseGeometry]] = {}
     merged = 0
-    for i in np.flatnonzero(shared):
+    for i in np.flatnonzero(shared).tolist():
         code = codes[i]
         if code in first and not (is_polygonal[first[code]] and is_polygonal[i]):
             problems.append({"row": i + 1, "code": code, "problem": f"duplicate code (first on row {first[code] + 1})"})
@@ -717,7 +724,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     rx, ry = (kb[:, 0] + kb[:, 2]) / 2, (kb[:, 1] + kb[:, 3]) / 2
     min_lon, min_lat, max_lon, max_lat = spatial.DRC_BBOX
     outside = ~((rx >= min_lon) & (rx <= max_lon) & (ry >= min_lat) & (ry <= max_lat))
-    for j in np.flatnonzero(outside):
+    for j in np.flatnonzero(outside).tolist():
         warnings.append({"row": int(keep[j]) + 1, "code": codes[keep[j]], "warning": f"location ({rx[j]:.5f}, "
                          f"{ry[j]:.5f}) is outside the DRC's bounding box; are longitude and latitude swapped?"})
     points = np.flatnonzero(is_point[keep])
@@ -782,7 +789,7 @@ def _observations(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], codes:
     points = geoms[rows]
     located = shapely.get_type_id(points) == _POINT
     xs, ys = shapely.get_x(points), shapely.get_y(points)
-    for j in np.flatnonzero(located):
+    for j in np.flatnonzero(located).tolist():
         props[j]["lon"], props[j]["lat"] = round(float(xs[j]), 6), round(float(ys[j]), 6)
     observed = [None if pd.isna(d) else d.date() for d in dates.iloc[rows]] if dates is not None else [None] * len(rows)
     return pd.DataFrame({"code": codes[rows], "observed_on": pd.Series(observed, dtype=object),

@@ -109,3 +109,14 @@ def test_dates_as_registers_write_them():
     assert parsed[6:].isna().all()
     assert list(importers.parse_dates(pd.Series([45415, None], dtype="Int64"))[:1]) == [day]
     assert importers.parse_dates(pd.Series(pd.to_datetime(["2024-05-03"]))).iloc[0] == day
+
+
+def test_two_date_columns_are_not_guessed_between(tmp_path):
+    path = tmp_path / "registre.csv"
+    frame = register([("S-1", "2023-01-01"), ("S-1", "2024-01-01")], date_column="date", width=1)
+    frame["visit_date"] = ["2024-06-01", "2023-06-01"]
+    frame.to_csv(path, index=False)
+    read = importers.read_sites(path)
+    assert read.superseded == 0 and read.problems[0]["problem"] == "duplicate code (first on row 1)"
+    assert read.warnings[0]["warning"].startswith("several date columns (date, visit_date)")
+    assert importers.read_sites(path, latest_by="visit_date").frame["properties"].iloc[0]["q00"] == "row 1"
