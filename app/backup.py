@@ -177,13 +177,14 @@ class _DirWriter:
 
     def add_file(self, name: str, source: Path) -> tuple[str, int]:
         target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
-        with source.open("rb") as src, target.open("wb") as out:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+        with source.open("rb") as src:  # opened first: a source that is gone leaves nothing behind
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
         return digest.hexdigest(), size
 
     def add_bytes(self, name: str, data: bytes) -> tuple[str, int]:
@@ -436,7 +437,8 @@ def _write_backup(settings: Settings, engine: Engine, store: FilesystemBlobStore
 def _copy_media(store: FilesystemBlobStore, hashes: set[str], writer: _DirWriter | _TarWriter,
                 files: dict[str, dict[str, Any]], progress: Progress) -> dict[str, Any]:
     derived_root = store.root / "derived"
-    variants = sorted(d.name for d in derived_root.iterdir() if d.is_dir()) if derived_root.is_dir() else []
+    variants = sorted(d.name for d in derived_root.iterdir() if d.is_dir() and d.name.isascii() and d.name.isalnum()) \
+        if derived_root.is_dir() else []
     # Listing the store once beats trying a path per hash: most hashes in a database name no file
     # (every submission's XML hash, the originals of stripped images).
     present = hashes & _stored_hashes(store)
@@ -448,23 +450,24 @@ def _copy_media(store: FilesystemBlobStore, hashes: set[str], writer: _DirWriter
             # Read once to check (the copy then reads from the page cache): a damaged file in the
             # store must not go into a backup under a name its bytes do not have.
             digest, _ = _sha256_file(store.path(sha))
+            if digest != sha:
+                corrupt.append(sha)
+                progress(f"media: {sha} in the store is damaged (its bytes hash to {digest}); left out")
+                continue
+            digest, size = writer.add_file(name, store.path(sha))
         except FileNotFoundError:  # deleted since the store was listed (its rows were deleted after the snapshot)
             not_in_store += 1
             continue
-        if digest != sha:
-            corrupt.append(sha)
-            progress(f"media: {sha} in the store is damaged (its bytes hash to {digest}); left out")
-            continue
-        digest, size = writer.add_file(name, store.path(sha))
         files[name] = {"sha256": digest, "size": size}
         ticker.step(size)
         for variant in variants:
-            path = store.derived_path(sha, variant)
-            if path.is_file():
-                vname = f"media/derived/{variant}/{sha[:2]}/{sha}.jpg"
-                digest, size = writer.add_file(vname, path)
-                files[vname] = {"sha256": digest, "size": size}
-                derived += 1
+            vname = f"media/derived/{variant}/{sha[:2]}/{sha}.jpg"
+            try:
+                digest, size = writer.add_file(vname, store.derived_path(sha, variant))
+            except FileNotFoundError:  # none made for this blob (not an image), or deleted with it
+                continue
+            files[vname] = {"sha256": digest, "size": size}
+            derived += 1
     ticker.end()
     return {"blobs": ticker.done, "derived": derived, "referenced_not_in_store": not_in_store,
             "damaged_in_store": corrupt}
