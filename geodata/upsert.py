@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 from sqlmodel import Session
 
@@ -295,8 +297,8 @@ def _observations(session: Session, read: importers.ReadResult, *, source: str |
         site_id = by_code.get(str(code))
         if site_id is None:
             continue
-        observed = on if on is not None and not (isinstance(on, float) and np.isnan(on)) else None
-        if observed is not None and hasattr(observed, "date") and callable(observed.date):
+        observed = None if on is None or pd.isna(on) else on
+        if isinstance(observed, (datetime, pd.Timestamp)):
             observed = observed.date()
         rows.append({"site_id": site_id, "observed_on": observed, "source": source,
                      "properties": {str(k): v for k, v in dict(props or {}).items()}, "created_at": utcnow()})
