@@ -9,10 +9,11 @@ answer gets a null geometry (GeoJSON) / an empty one (GeoPackage): it is still a
 
 * GeoJSON (RFC 7946, WGS 84 longitude/latitude) is written as it is read: the FeatureCollection's
   head at once, then a feature per line.
-* GeoPackage is written with pyogrio in chunks (each chunk appended to the layer) into a temporary
-  file, then copied to the output: memory stays flat. The layer is named after the form and typed
-  by the field (Point, LineString or Polygon); columns are typed from the form (integers, decimals,
-  text), the same for every chunk.
+* GeoPackage is written with pyogrio in chunks (each chunk appended to its layers) into a temporary
+  file, then copied to the output: memory stays flat. It has one layer per geo field (or only the
+  ``geometry_field`` one), named after the field and typed Point, LineString or Polygon: the first
+  holds every submission, the others those that answered their field. Columns are typed from the
+  form (integers, decimals, text), the same for every chunk.
 """
 
 from __future__ import annotations
@@ -230,33 +231,69 @@ def _field_names(headers: list[str]) -> list[str]:
     return out
 
 
+def geo_fields(plan: ExportPlan) -> list[dict[str, Any]]:
+    """The geo fields a GeoPackage draws, one layer each: the one ``geometry_field`` names, else every
+    geo field outside repeats (the first one first)."""
+    first = geometry_field(plan)
+    if plan.spec.options.geometry_field:
+        return [first]
+    return [first] + [f for f in plan.fields if f is not first and f.get("kind") == "field"
+                      and f.get("type") in GEO_TYPES and f.get("repeat") is None]
+
+
+class _Layer:
+    """One layer of the GeoPackage: a geo field's geometry; every row (the first layer) or only the
+    rows with an answer to it (the others: a perimeter walked on some visits)."""
+
+    def __init__(self, plan: ExportPlan, geo: dict[str, Any], *, every_row: bool) -> None:
+        self.name, self.type, self.every_row = geo["name"], GEOMETRY_TYPES[geo["type"]], every_row
+        self.geometry = _Geometry(plan, geo)
+        self.written = 0
+
+
 def write_gpkg_file(session: Session, plan: ExportPlan, path: Path, progress: Progress | None = None) -> int:
-    """Write the GeoPackage to ``path`` (a new file), a chunk at a time; returns the features written."""
-    geo = geometry_field(plan)
-    geometry = _Geometry(plan, geo)
-    kept = [i for i in range(len(plan.main.columns)) if i not in geometry.hidden]
+    """Write the GeoPackage to ``path`` (a new file), a chunk at a time; returns the submissions written.
+
+    One layer per geo field drawn (named after it, typed Point, LineString or Polygon): the first holds
+    every submission (an empty geometry where there is no answer), the others the submissions with an
+    answer to their field. Every layer has the same columns: the main table's, less the raw text of the
+    geotraces and geoshapes drawn.
+    """
+    layers = [_Layer(plan, geo, every_row=i == 0) for i, geo in enumerate(geo_fields(plan))]
+    hidden = set().union(*(layer.geometry.hidden for layer in layers))
+    kept = [i for i in range(len(plan.main.columns)) if i not in hidden]
     kinds = [_kind(plan.main.columns[i]) for i in kept]
     names = _field_names([plan.main.columns[i].header for i in kept])
-    written = 0
+    done = 0
     chunk: list[list[Any]] = []
 
-    def flush() -> None:
-        nonlocal written
-        wkb = shapely.to_wkb(geometry.shapes(chunk))
-        data, masks = _arrays(kinds, [[values[i] for i in kept] for values in chunk])
-        ogr_write(str(path), wkb, data, names, field_mask=masks, layer=plan.xml_form_id, driver="GPKG",
-                  geometry_type=GEOMETRY_TYPES[geo["type"]], crs=WGS84, encoding="UTF-8", append=written > 0,
+    def write(layer: _Layer, rows: list[list[Any]], shapes: np.ndarray) -> None:
+        data, masks = _arrays(kinds, [[values[i] for i in kept] for values in rows])
+        ogr_write(str(path), shapely.to_wkb(shapes), data, names, field_mask=masks, layer=layer.name, driver="GPKG",
+                  geometry_type=layer.type, crs=WGS84, encoding="UTF-8", append=layer.written > 0,
                   promote_to_multi=False)
-        written += len(chunk)
+        layer.written += len(rows)
+
+    def flush(last: bool = False) -> None:
+        nonlocal done
+        for layer in layers:
+            shapes = layer.geometry.shapes(chunk)
+            if layer.every_row:
+                rows = chunk
+            else:
+                drawn = np.array([s is not None for s in shapes], dtype=bool)
+                rows, shapes = [r for r, d in zip(chunk, drawn, strict=True) if d], shapes[drawn]
+            if rows or (last and layer.written == 0):  # a layer without features is still in the file
+                write(layer, rows, shapes)
+        done += len(chunk)
         chunk.clear()
 
     for values in rows_.iter_rows(session, plan, plan.main, progress=progress):
         chunk.append(values)
         if len(chunk) >= GPKG_CHUNK:
             flush()
-    if chunk or written == 0:
-        flush()  # an export without rows is still a GeoPackage with its (empty) layer
-    return written
+    flush(last=True)
+    return done
 
 
 def write_gpkg(session: Session, plan: ExportPlan, out: BinaryIO, progress: Progress | None = None) -> None:

@@ -68,17 +68,20 @@ def test_geojson_has_a_point_feature_per_visit_with_the_site_and_the_answers(kit
     assert json.loads(raw)["features"][0]["geometry"]["type"] == "Point"
 
 
-def test_geopackage_layers_hold_the_points_or_the_walked_perimeter(kit, tmp_path) -> None:
+def test_geopackage_has_a_layer_per_geo_question_or_only_the_one_asked(kit, tmp_path) -> None:
     version = kit.publish(GEO_MD)
     with_shape = kit.submit(kit.world.monitor, version, {
         "/geo_visit/workers": 3, "/geo_visit/entrance": "-10.705 25.405 900 4", "/geo_visit/perimeter": SHAPE,
         "/geo_visit/track": "-10.7 25.4 0 0;-10.71 25.41 0 0"})
     without = kit.submit(kit.world.monitor, version, {"/geo_visit/workers": 0})
 
-    path = tmp_path / "points.gpkg"
+    path = tmp_path / "visits.gpkg"
     path.write_bytes(_export(kit.engine, kit.world.coordinator, write_gpkg, form="geo_visit", format="gpkg"))
-    assert [name for name, _ in pyogrio.list_layers(path)] == ["geo_visit"]
-    points = gpd.read_file(path).set_index("_uuid")
+    assert [list(layer) for layer in pyogrio.list_layers(path)] == [
+        ["entrance", "Point"], ["perimeter", "Polygon"], ["track", "LineString"]]
+    assert list(gpd.read_file(path, layer="perimeter")["_uuid"]) == [with_shape]  # the visits that walked it
+    assert list(gpd.read_file(path, layer="track")["_uuid"]) == [with_shape]
+    points = gpd.read_file(path, layer="entrance").set_index("_uuid")
     assert points.geom_type.loc[with_shape] == "Point"
     assert points.loc[without].geometry is None or points.loc[without].geometry.is_empty
     assert points.loc[with_shape, "workers"] == 3
@@ -89,7 +92,7 @@ def test_geopackage_layers_hold_the_points_or_the_walked_perimeter(kit, tmp_path
     path.write_bytes(_export(kit.engine, kit.world.coordinator, write_gpkg, form="geo_visit", format="gpkg",
                              geometry_field="perimeter"))
     shapes = gpd.read_file(path).set_index("_uuid")
-    assert pyogrio.read_info(path)["geometry_type"] == "Polygon"
+    assert [list(layer) for layer in pyogrio.list_layers(path)] == [["perimeter", "Polygon"]]
     assert shapes.loc[with_shape].geometry.equals(shapely.box(25.401, -10.709, 25.409, -10.701))
     assert "perimeter" not in shapes.columns  # drawn, not repeated as text
 
