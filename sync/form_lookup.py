@@ -12,6 +12,7 @@ check and is looked up again.
 
 from __future__ import annotations
 
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from app.db import RowIds
@@ -75,10 +76,25 @@ def remembered_form_and_version(session: Session, xml_form_id: str, version: str
     version_id = ids.get(("version", form_id, version)) if form_id is not None else None
     if version_id is None:
         return None
-    row = queries.form_and_version(session, form_id, version_id)
-    if row is None:
-        return None
-    form, found = row
+    # Already in this session (the items of a batch after the first): no query at all.
+    form = session.identity_map.get(Session.identity_key(Form, form_id))
+    found = session.identity_map.get(Session.identity_key(FormVersion, version_id))
+    if form is None or found is None:
+        row = queries.form_and_version(session, form_id, version_id)
+        if row is None:
+            return None
+        form, found = row
     if form.xml_form_id != xml_form_id or found.form_id != form.id or found.version != version:
         return None
+    if "fields" not in found.__dict__:  # not already loaded in this session
+        fields = _FIELDS.of(session).get(found.id)
+        if fields is None:
+            fields = _FIELDS.of(session)[found.id] = queries.version_fields(session, found.id)
+        set_committed_value(found, "fields", fields)
     return form, found
+
+
+#: {version id: its field schema} per process and engine. A version never changes (a new version is a
+#: new row), so its parsed schema is kept instead of decoding the JSON column at every submission;
+#: callers only read it.
+_FIELDS = RowIds(max_entries=500)
