@@ -601,6 +601,13 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
             converted[c] = cells(table[c])
         return converted[c]
 
+    def column_at(c: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Column ``c`` at ``rows`` only (the kept rows of a register are a part of it)."""
+        if c in converted:
+            values, present = converted[c]
+            return values[rows], present[rows]
+        return cells(table[c].iloc[rows])
+
     def attribute(attr: str) -> np.ndarray:
         return column(cols[attr])[0] if cols[attr] is not None else np.full(n, None, dtype=object)
 
@@ -733,7 +740,7 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
         kept[points] = spatial.buffer_points_m(shapely.get_x(centres), shapely.get_y(centres), radii[keep[points]])
     prop_columns = [(str(c), c) for c in source_columns if c not in used]
     prop_columns += [(k, c) for k, c in extra.items() if c is not None]
-    properties = _properties(column, prop_columns, keep, progress, 0.3, 0.9)
+    properties = _properties(column_at, prop_columns, keep, progress, 0.3, 0.9)
     names = attribute("name")[keep]
     kinds = attribute("kind")[keep]
     minerals = attribute("minerals")[keep]
@@ -754,13 +761,14 @@ def clean(frame: gpd.GeoDataFrame, *, mapping: dict[str, str] | None = None, kin
     if len(superseded):
         result.warnings.insert(0, {"row": 0, "code": None, "warning": _supersede_note(result, history, undated)})
     if history:
-        result.observations = _observations(column, codes, superseded, dates, flat, source_columns, cols["code"])
+        result.observations = _observations(column_at, codes, superseded, dates, flat, source_columns, cols["code"])
     if progress:
         progress(1.0, "done")
     return result
 
 
-def _properties(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], prop_columns: list[tuple[str, Any]],
+def _properties(column_at: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                prop_columns: list[tuple[str, Any]],
                 rows: np.ndarray, progress: Progress | None, start: float, end: float) -> list[dict[str, Any]]:
     """Each row's dict of its non-empty cells: the columns converted once each into a table of values
     and one of present flags, then each row's dict built in C (``dict(compress(zip(names, values), flags))``)."""
@@ -768,8 +776,7 @@ def _properties(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], prop_col
     values = np.empty((len(rows), len(names)), dtype=object)
     present = np.empty((len(rows), len(names)), dtype=bool)
     for k, (_, c) in enumerate(prop_columns):
-        v, p = column(c)
-        values[:, k], present[:, k] = v[rows], p[rows]
+        values[:, k], present[:, k] = column_at(c, rows)
         if progress and k % 8 == 7:
             progress(start + (end - start) * 0.8 * (k + 1) / len(names), "cleaning")
     props: list[dict[str, Any]] = []
@@ -781,11 +788,12 @@ def _properties(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], prop_col
     return props
 
 
-def _observations(column: Callable[[Any], tuple[np.ndarray, np.ndarray]], codes: np.ndarray, rows: np.ndarray,
+def _observations(column_at: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]], codes: np.ndarray,
+                  rows: np.ndarray,
                   dates: pd.Series | None, geoms: np.ndarray, source_columns: list[Any], code_col: Any) -> pd.DataFrame:
     """The superseded rows of a register as observations: code, observed_on (date or None), row, properties
     (every non-empty column but the code, and the point's lon/lat)."""
-    props = _properties(column, [(str(c), c) for c in source_columns if c != code_col], rows, None, 0, 0)
+    props = _properties(column_at, [(str(c), c) for c in source_columns if c != code_col], rows, None, 0, 0)
     points = geoms[rows]
     located = shapely.get_type_id(points) == _POINT
     xs, ys = shapely.get_x(points), shapely.get_y(points)
