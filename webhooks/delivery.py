@@ -10,7 +10,8 @@ Outcomes: 2xx delivered; 410 Gone disables the endpoint (paused, reason ``gone``
 delivery; anything else (other status, timeout, refused connection, a redirect: never followed) is
 retried after ``BACKOFF`` with ±20 % jitter until ``max_attempts``. After ``pause_after``
 consecutive failed attempts across its deliveries the endpoint is paused (reason ``failures``) and
-an audit row ``webhook.paused`` is written; the admin sees the flag in the API and on /webhooks.
+an audit row ``webhook.paused`` is written (``webhook.gone`` for a 410); the admin sees the flag in the API and
+on /webhooks (there is no e-mail in asmfield).
 The clock and the jitter are injectable (tests do not sleep).
 """
 
@@ -146,6 +147,8 @@ class Sender:
                     endpoint.consecutive_failures += 1
                     if gone:
                         endpoints.pause(session, endpoint, reason="gone", now=now)
+                        audit.record(session, "webhook.gone", object_type="webhook", object_id=endpoint.id,
+                                     url=endpoint.url)
                     elif endpoint.active and endpoint.consecutive_failures >= self.settings.pause_after:
                         endpoints.pause(session, endpoint, reason="failures", now=now)
                         audit.record(session, "webhook.paused", object_type="webhook", object_id=endpoint.id,

@@ -150,6 +150,8 @@ def test_410_gone_disables_the_endpoint(client, world, visit_form, receiver, sen
     assert sender.run_once()["failed"] == 1
     (endpoint,) = client.get(HOOKS, headers=world.admin.bearer).json()["endpoints"]
     assert (endpoint["active"], endpoint["paused_reason"]) == (False, "gone")
+    with session_scope(engine) as s:
+        assert s.exec(select(AuditLog).where(AuditLog.action == "webhook.gone")).one().details["url"] == receiver.url
 
 
 def test_replay_sends_the_same_event_again(client, world, visit_form, receiver, sender, engine):
