@@ -49,6 +49,8 @@ STAGE_NAMES = {"0": N_("Unknown / unassessed"), "1": N_("Mapped, informal"), "2"
 STATUS_NAMES = {"assessed": N_("assessed"), "unassessed": N_("unassessed"), "inactive": N_("inactive")}
 KIND_NAMES = {"asm_site": N_("Mine site"), "zea": N_("ZEA"), "pe": N_("Exploitation permit"),
               "pr": N_("Research permit"), "other": N_("Other")}
+#: the kinds of sites (legal areas are never in the site list)
+SITE_KINDS = ("asm_site", "other")
 LEGAL_KIND_NAMES = {"zea": N_("ZEA"), "pe": N_("Exploitation permit"), "pr": N_("Research permit"),
                     "quarry": N_("Quarry authorisation"), "zin": N_("Forbidden zone"),
                     "protected": N_("Protected area"), "other": N_("Other title")}
@@ -202,12 +204,13 @@ def sites_page(request: Request, actor: WebActorDep, session: SessionDep, stage:
                q: str | None = None, page: str | None = None) -> Response:
     require(actor, *READERS)
     filters = {"stage": _int_or_none(stage, 0, 6), "province": (province or "").strip()[:100] or None,
-               "kind": kind if kind in importers.KINDS else None,
+               "kind": kind if kind in SITE_KINDS else None,
                "visited_days": _int_or_none(visited_days, 1, 3650), "q": (q or "").strip()[:100] or None}
     listing = site_page.site_list(session, page=_int_or_none(page, 1, 100_000) or 1, **filters)
     query = {k: v for k, v in filters.items() if v is not None}
     return render(request, "geodata/sites.html", {
         **_names(), "listing": listing, "filters": filters,
+        "site_kinds": [(k, gettext(KIND_NAMES[k])) for k in SITE_KINDS],
         "here_without_page": "/sites?" + urlencode(query) + ("&" if query else ""),
         "stage_link": lambda s: "/sites?" + urlencode({**query, "stage": s} if s is not None else
                                                       {k: v for k, v in query.items() if k != "stage"}),
