@@ -149,6 +149,7 @@ def test_the_dry_run_page_says_where_rows_go_and_what_it_refuses_and_retires(cli
         assert s.exec(select(Site.status).where(Site.code == "B")).one() == "retired"
     page = client.get("/sites/B")
     assert page.status_code == 200 and "Ce site est retiré" in page.text
+    assert "ZEA la plus proche : ZEA-9, à 3,0 km." in page.text  # a French decimal comma
     assert "Dans la ZEA ZEA-9." in client.get("/sites/A").text
     bad = client.post("/sites/import", files=upload(frame), data={"layer": "Bad Layer!", "target": "x"},
                       headers=SAME_ORIGIN)
