@@ -47,6 +47,11 @@ def test_export_writes_files_pandas_and_geopandas_read(env, kit, visits, tmp_pat
     assert "Wrote 2 submission(s) of export_visit" in result.stdout
     frame = gpd.read_file(out)
     assert set(frame["_uuid"]) == {visits["third"], visits["outside"]} and "Remark" in frame.columns
+    out = tmp_path / "photos.zip"
+    result = runner.invoke(cli, ["export", "export_visit", "--format", "media", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as z:  # these visits have no photos: the index alone
+        assert z.namelist() == ["media.csv"]
     assert not list(tmp_path.glob("*.part"))
     with session_scope(kit.engine) as session:
         entry = session.exec(select(AuditLog).where(AuditLog.action == "export.create")).all()[-1]
