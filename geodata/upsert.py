@@ -326,12 +326,13 @@ def import_file(session: Session, *, path: Path, settings: Settings, filename: s
 
 def with_title_type(mapping: str | dict[str, str] | None, target: str) -> str | dict[str, str] | None:
     """The mapping plus ``title_type`` = the kind column, so a legal area keeps its type as the source
-    writes it (``PEPM``, ``AECP``: the cleaned kind only says pe, pr, zea or other). Presets are left as
-    they are (they name their own columns)."""
+    writes it (``PEPM``, ``AECP``: the cleaned kind only says pe, pr, zea or other). A preset naming a kind
+    column (``cami``) gets it too (its columns are then all required); other presets are left as they are."""
     if target == "sites":
         return mapping
     if isinstance(mapping, str) and mapping.strip().lower() in importers.PRESETS:
-        return mapping
+        preset = importers.PRESETS[mapping.strip().lower()]
+        return {**preset, "title_type": preset["kind"]} if "kind" in preset else mapping
     parsed = importers.parse_mapping(mapping)
     if "title_type" not in parsed:
         parsed["title_type"] = parsed.get("kind", "type")

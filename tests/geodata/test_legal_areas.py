@@ -193,3 +193,12 @@ def test_older_rows_of_a_register_are_kept_as_observations(engine, settings, wor
     assert [(o["observed_on"], o["properties"]) for o in detail["observations"]] == [
         ("2021-03-01", {"workers": 120}), ("2019-05-02", {"workers": 40})]
     assert json.dumps(detail)  # plain JSON
+
+
+def test_the_title_type_is_read_from_the_kind_column_whatever_the_mapping():
+    assert upsert.with_title_type(None, "auto") == {"title_type": "type"}
+    assert upsert.with_title_type("code=no,kind=categorie", "legal-areas")["title_type"] == "categorie"
+    assert upsert.with_title_type("cami", "auto")["title_type"] == "type"
+    assert upsert.with_title_type("ipis", "auto") == "ipis" and upsert.with_title_type(None, "sites") is None
+    assert [upsert.legal_kind("other", t) for t in ("AECP", "ZIN", "PEPM", "Aire protégée", "PR 99", "river bed")] == [
+        "quarry", "zin", "pe", "protected", "pr", None]
