@@ -14,6 +14,10 @@ PASS_THROUGH = ("/submission", "/key/", "/formList", "/forms/", "/api/v1/sync", 
                 "/media/", "/tiles/")
 #: static files are cached for a year when their URL carries the content hash (``static_url``)
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: exports that are already compressed containers (zip, xlsx, GeoPackage) and background export files
+#: pass untouched too: gzip would only spend CPU and hold back the first bytes of a streamed download
+PACKED_SUFFIXES = (".zip", ".xlsx", ".gpkg")
+EXPORT_FILES = "/api/v1/exports/"
 
 
 class CompressPages:
@@ -28,7 +32,8 @@ class CompressPages:
         path: str = scope.get("path", "")
         if path.startswith("/static/"):
             send = _cache_static(scope, send)
-        if path.startswith(PASS_THROUGH) or "/photos/" in path:
+        if (path.startswith(PASS_THROUGH) or "/photos/" in path or path.endswith(PACKED_SUFFIXES)
+                or (path.startswith(EXPORT_FILES) and path.endswith("/file"))):
             await self.app(scope, receive, send)
         else:
             await self.gzip(scope, receive, send)
