@@ -107,7 +107,7 @@ def test_failures_are_retried_with_backoff_and_recorded_until_attempts_run_out(c
     assert len(receiver.requests) == 4
 
 
-def test_a_redirect_is_not_followed_and_a_dead_receiver_is_an_error(client, world, visit_form, receiver, sender,
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(client, world, visit_form, receiver, sender,
                                                                     engine):
     register(client, world, receiver.url)
     receiver.statuses.append(302)
