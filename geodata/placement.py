@@ -62,7 +62,7 @@ def place(idx: Indexes, *, lons: np.ndarray, lats: np.ndarray, named: list[str |
                 out.append(Placement(site_id, None, "named", flag))
                 continue
             if result.index[i] == named_pos[i]:
-                out.append(Placement(site_id, float(result.distance_m[i]),
+                out.append(Placement(site_id, round(float(result.distance_m[i]), 1),
                                      "inside" if result.inside[i] else "nearest", flag))
                 continue
             d = float(named_d[i])
