@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.deps import BlobsDep, SessionDep, SettingsDep
 from app.errors import DomainError
 from app.settings import Settings
-from app.web.i18n import N_, gettext
+from app.web.i18n import N_, current_language, gettext
 from app.web.render import NavLink, WebActorDep, render, require, web_router
 from geodata import importers, site_page, upsert
 from geodata.routes import SiteIndexDep
@@ -151,10 +151,59 @@ def reason_text(reason: str) -> str:
     return reason
 
 
+def _number(text: str) -> str:
+    """A count as the importer writes it (``4,987``) with the reader's thousands separator."""
+    return text.replace(",", "\u202f") if current_language() == "fr" else text
+
+
+def _decimal(text: str) -> str:
+    """A decimal number as the importer writes it (``27.47912``) with the reader's decimal mark."""
+    return text.replace(".", ",") if current_language() == "fr" else text
+
+
+#: the importer's whole-file remarks (row 0) and its remark on far-away rows (geodata.importers)
+REGISTER_NOTE = re.compile(r"([\d,]+) rows → ([\d,]+) sites: ([\d,]+) older rows of repeated site codes superseded by "
+                           r"the latest row by (.+?) \((kept as history|dropped: [^)]*)\)"
+                           r"(?:; ([\d,]+) rows without a readable .+ ranked oldest)?")
+CRS_NOTE = re.compile(r"the given CRS (.+) replaces the file's own \((.+)\): its coordinates are read as .+")
+DATE_COLUMNS_NOTE = re.compile(r"several date columns \((.+)\): points repeating a code are refused as duplicates; .*")
+OUTSIDE_NOTE = re.compile(r"location \((-?[\d.]+), (-?[\d.]+)\) is outside the DRC's bounding box; .*")
+
+
+def _file_note(text: str) -> str | None:
+    """A whole-file remark of the importer in the reader's language, or None if it is not one of them."""
+    if m := REGISTER_NOTE.fullmatch(text):
+        values = {"rows": _number(m.group(1)), "sites": _number(m.group(2)), "older": _number(m.group(3)),
+                  "column": m.group(4)}
+        if m.group(5) == "kept as history":
+            note = gettext("%(rows)s rows → %(sites)s sites: %(older)s older rows of repeated site codes superseded "
+                           "by the latest row by %(column)s (kept as history)", **values)
+        else:
+            note = gettext("%(rows)s rows → %(sites)s sites: %(older)s older rows of repeated site codes superseded "
+                           "by the latest row by %(column)s (dropped: tick “Keep older rows as history” to keep them "
+                           "as observations)", **values)
+        if m.group(6):
+            note = gettext("%(note)s; %(undated)s rows without a readable %(column)s ranked oldest", note=note,
+                           undated=_number(m.group(6)), column=m.group(4))
+        return note
+    if m := CRS_NOTE.fullmatch(text):
+        return gettext("the given CRS %(crs)s replaces the file's own (%(own)s): its coordinates are read as %(crs)s",
+                       crs=m.group(1), own=m.group(2))
+    if m := DATE_COLUMNS_NOTE.fullmatch(text):
+        return gettext("several date columns (%(columns)s): points repeating a code are refused as duplicates; give "
+                       "“Latest by” (the date column) to keep the latest row of each site", columns=m.group(1))
+    return None
+
+
 def problem_text(text: str) -> str:
     """A row's problem or remark from the importer in the reader's language (else as the importer says it)."""
     if text in ROW_PROBLEMS:
         return gettext(ROW_PROBLEMS[text])
+    if (note := _file_note(text)) is not None:
+        return note
+    if m := OUTSIDE_NOTE.fullmatch(text):
+        return gettext("location (%(lon)s; %(lat)s) is outside the DRC's bounding box; are longitude and latitude "
+                       "swapped?", lon=_decimal(m.group(1)), lat=_decimal(m.group(2)))
     if m := re.fullmatch(r"duplicate code \(first on row (\d+)\)", text):
         return gettext("duplicate code (first on row %(row)s)") % {"row": m.group(1)}
     if m := re.fullmatch(r"another part of the site on row (\d+): merged into one multi-polygon", text):
@@ -172,10 +221,19 @@ def refusal_text(text: str | None) -> str:
                        "feature") % {"code": m.group(1), "old": m.group(3), "new": m.group(4)}
     if m := re.fullmatch(r"code (.+?) is a legal area \((.+)\); .*", text):
         return gettext("code %(code)s is already a legal area (%(where)s): choose Sites if both exist, or tick "
-                       "Force") % {"code": m.group(1), "where": m.group(2)}
+                       "Force") % {"code": m.group(1), "where": ", ".join(_where(w) for w in m.group(2).split(", "))}
     if m := re.fullmatch(r"code (.+?) is a site \((\S+)\); .*", text):
         return gettext("code %(code)s is already a site: choose Legal areas if both exist, or tick Force") % {
             "code": m.group(1)}
+    return text
+
+
+def _where(text: str) -> str:
+    """``ZEA in layer cadastre`` (where a code is a legal area, ``geodata.upsert``) in the reader's language."""
+    if m := re.fullmatch(r"(\S+) in layer (\S+)", text):
+        kind = m.group(1).lower()
+        name = m.group(1) if kind in ("zea", "pe", "pr") else gettext(LEGAL_KIND_NAMES.get(kind, m.group(1)))
+        return gettext("%(kind)s in layer %(layer)s", kind=name, layer=m.group(2))
     return text
 
 
@@ -184,7 +242,7 @@ def _names() -> dict[str, Any]:
             "status_names": {k: gettext(v) for k, v in STATUS_NAMES.items()},
             "kind_names": {k: gettext(v) for k, v in KIND_NAMES.items()}, "reason_text": reason_text,
             "legal_kind_names": {k: gettext(v) for k, v in LEGAL_KIND_NAMES.items()},
-            "problem_text": problem_text, "refusal_text": refusal_text}
+            "problem_text": problem_text, "refusal_text": refusal_text, "file_note": _file_note}
 
 
 # -- the list ----------------------------------------------------------------------------
@@ -265,6 +323,10 @@ def _import_form(request: Request, *, errors: dict[str, str] | None = None, valu
 
 
 def _error(exc: DomainError) -> tuple[str, str]:
+    if exc.code == "sites.bad_mapping" and (m := re.fullmatch(r"latest_by names column .*\(columns: (.*)\)",
+                                                                exc.message)):
+        return "latest_by", gettext("The file has no column of that name (columns: %(columns)s).",
+                                    columns=m.group(1))
     text = gettext(IMPORT_ERRORS[exc.code]) if exc.code in IMPORT_ERRORS else exc.message
     if exc.code in IMPORT_ERRORS and exc.code not in ("sites.too_large", "sites.empty_file"):
         text = f"{text} ({exc.message})"
@@ -279,7 +341,8 @@ def _run(session, settings, blobs, cache, actor, folder: Path, meta: dict[str, A
                                 default_radius_m=options["default_radius_m"], blobs=blobs, actor=actor,
                                 dry_run=dry_run, cache=cache, target=options.get("target", "auto"),
                                 layer=options.get("layer"), force=options.get("force", False),
-                                replace=options.get("replace", False))
+                                replace=options.get("replace", False), latest_by=options.get("latest_by"),
+                                history=options.get("history", False))
     return ImportReport.model_validate(report).model_dump(mode="json")
 
 
@@ -296,11 +359,13 @@ def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, se
                    kind: Annotated[str, Form()] = "", crs: Annotated[str, Form()] = "",
                    default_radius_m: Annotated[str, Form()] = "50", target: Annotated[str, Form()] = "auto",
                    layer: Annotated[str, Form()] = "", force: Annotated[str, Form()] = "",
-                   replace: Annotated[str, Form()] = "") -> Response:
+                   replace: Annotated[str, Form()] = "", latest_by: Annotated[str, Form()] = "",
+                   history: Annotated[str, Form()] = "") -> Response:
     """Keep the upload under a fresh token and show the dry run of importing it."""
     require(actor, *IMPORTERS)
     values = {"mapping": mapping[:500], "kind": kind, "crs": crs[:100], "default_radius_m": default_radius_m[:20],
-              "target": target, "layer": layer[:50], "force": bool(force), "replace": bool(replace)}
+              "target": target, "layer": layer[:50], "force": bool(force), "replace": bool(replace),
+              "latest_by": latest_by[:100], "history": bool(history)}
     errors: dict[str, str] = {}
     if target not in TARGET_NAMES:
         errors["target"] = gettext("Choose from the list.")
@@ -312,6 +377,8 @@ def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, se
             raise ValueError
     except ValueError:
         errors["default_radius_m"] = gettext("A radius in metres, more than 0 and at most 50000.")
+    if len(latest_by.strip()) > 100:
+        errors["latest_by"] = gettext("A column name of at most 100 characters.")
     if kind and kind not in importers.KINDS:
         errors["kind"] = gettext("Unknown kind.")
     if file is None or not file.filename:
@@ -337,7 +404,8 @@ def import_dry_run(request: Request, actor: WebActorDep, session: SessionDep, se
     meta = {"user_id": actor.user.id, "created": time.time(), "filename": name,
             "options": {"mapping": mapping.strip() or None, "kind": kind or None, "crs": crs.strip() or None,
                         "default_radius_m": radius, "target": target, "layer": layer.strip().lower() or None,
-                        "force": bool(force), "replace": bool(replace)}}
+                        "force": bool(force), "replace": bool(replace), "latest_by": latest_by.strip() or None,
+                        "history": bool(history)}}
     (folder / "meta.json").write_text(json.dumps(meta))
     try:
         report = _run(session, settings, blobs, cache, actor, folder, meta, dry_run=True)

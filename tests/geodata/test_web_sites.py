@@ -141,7 +141,7 @@ def test_the_dry_run_page_says_where_rows_go_and_what_it_refuses_and_retires(cli
     dry = client.post("/sites/import", files=upload(frame), data={"replace": "1"}, headers=SAME_ORIGIN)
     assert dry.status_code == 200
     assert "2 lignes : 1 sites, 0 zones légales (couche cadastre)." in dry.text
-    assert "Refusés (1)" in dry.text and "le code ZEA-9 est déjà une zone légale (ZEA in layer cadastre)" in dry.text
+    assert "Refusés (1)" in dry.text and "le code ZEA-9 est déjà une zone légale (ZEA de la couche cadastre)" in dry.text
     assert "Retirés : absents du fichier (1)" in dry.text and ">B</td>" in dry.text
     token = re.search(r'name="token" value="([^"]+)"', dry.text).group(1)
     assert client.post("/sites/import/confirm", data={"token": token}, headers=SAME_ORIGIN).status_code == 200
