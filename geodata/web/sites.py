@@ -49,6 +49,10 @@ STAGE_NAMES = {"0": N_("Unknown / unassessed"), "1": N_("Mapped, informal"), "2"
 STATUS_NAMES = {"assessed": N_("assessed"), "unassessed": N_("unassessed"), "inactive": N_("inactive")}
 KIND_NAMES = {"asm_site": N_("Mine site"), "zea": N_("ZEA"), "pe": N_("Exploitation permit"),
               "pr": N_("Research permit"), "other": N_("Other")}
+#: why a visit's placement on its site is doubtful (geodata.placement)
+FLAG_NAMES = {"gps_disagrees_with_named_site": N_("the GPS point is far from the site the monitor named"),
+              "unknown_site_code": N_("the site code the monitor gave is unknown"),
+              "location_outside_drc": N_("the GPS point is outside the DRC"), "no_location": N_("no GPS point")}
 #: the kinds of sites (legal areas are never in the site list)
 SITE_KINDS = ("asm_site", "other")
 LEGAL_KIND_NAMES = {"zea": N_("ZEA"), "pe": N_("Exploitation permit"), "pr": N_("Research permit"),
@@ -237,12 +241,19 @@ def _where(text: str) -> str:
     return text
 
 
+def metres(value: float) -> str:
+    """A distance in whole metres, e.g. ``285 m``, ``1\u202f250 m`` in French (stored to 0.1 m)."""
+    text = f"{round(value):,}"
+    return (text.replace(",", "\u202f") if current_language() == "fr" else text) + "\u00a0m"
+
+
 def _names() -> dict[str, Any]:
     return {"stage_names": {k: gettext(v) for k, v in STAGE_NAMES.items()},
             "status_names": {k: gettext(v) for k, v in STATUS_NAMES.items()},
             "kind_names": {k: gettext(v) for k, v in KIND_NAMES.items()}, "reason_text": reason_text,
             "legal_kind_names": {k: gettext(v) for k, v in LEGAL_KIND_NAMES.items()},
-            "problem_text": problem_text, "refusal_text": refusal_text, "file_note": _file_note}
+            "problem_text": problem_text, "refusal_text": refusal_text, "metres": metres,
+            "flag_names": {k: gettext(v) for k, v in FLAG_NAMES.items()}}
 
 
 # -- the list ----------------------------------------------------------------------------

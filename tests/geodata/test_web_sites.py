@@ -91,6 +91,17 @@ def test_the_site_page_shows_evidence_and_suppresses_small_child_figures(client,
     assert '<div class="value">&lt; 5</div>' in page.text  # 15-17: none seen
 
 
+def test_a_visit_near_a_site_shows_its_distance_in_whole_metres(client, seeded, engine, settings):
+    lon, lat = offset(*KOLWEZI, 5000 + 100 + 185)  # 185 m east of site B's edge: within the tolerance
+    stored = submit(engine, settings, "monitor", visit_answers(1, visit_date="2026-10-07"), lon=lon, lat=lat)
+    signed_in(client, "coord")
+    assert client.get(f"/api/v1/submissions/{stored.instance_id}").json()["site_distance_m"] == pytest.approx(185, abs=2)
+    distance = re.search(r"à (\d+)\u00a0m du site", client.get("/sites/B").text)
+    assert distance and abs(int(distance.group(1)) - 185) <= 2  # not 185.00000000000003
+    client.cookies.set("asmfield_lang", "en")
+    assert re.search(r"\d+\u00a0m from the site", client.get("/sites/B").text)
+
+
 def test_a_monitor_sees_only_their_own_visits(client, seeded):
     signed_in(client, "monitor")
     page = client.get("/sites/A")
