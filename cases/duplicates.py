@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from app.events import announce
 from app.identity import Actor
 from app.timeutil import isoformat, utcnow
 from cases import access, codes, dedup, journal, lifecycle, queries
@@ -82,6 +83,8 @@ def merge(session: Session, *, actor: Actor, case: ChildCase, into: str, reason:
                               details={"into": target.code, "from_person": old_person.code if old_person else None,
                                        "to_person": new_person.code if new_person else None})
     session.add(event)
+    announce(session, "case.transition", {"case_id": case.id, "action": "merge", "from": source, "to": case.status,
+                                          "at": event.at})
     session.flush()
     journal.record(session, "case.merge", actor=actor, object_type="case", object_id=case.code, into=target.code)
     return event

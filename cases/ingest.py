@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.blobs import BlobStore
 from app.errors import DomainError
-from app.events import SubmissionStored
+from app.events import SubmissionStored, announce
 from app.identity import Actor
 from app.models import Organisation
 from app.settings import Settings
@@ -204,6 +204,8 @@ def _intake(session: Session, *, submission: Submission, actor: Actor | None, se
         proposed_organisation_id=proposed.id if proposed else (actor.organisation_id if own_ngo else None),
         **fields)
     session.add(lifecycle_event(case, submission, actor))
+    announce(session, "case.transition", {"case_id": case.id, "action": "submit", "from": None,
+                                          "to": lifecycle.SUBMITTED, "at": utcnow()})
     _store_keys(session, case=case, answers=a, birth_year=birth_year, settings=settings)
     opening.link_submission(session, submission=submission, case=case, kind="intake")
     _photo_consent(session, submission, case=case, answers=a, blobs=blobs)

@@ -92,8 +92,10 @@ def test_case_events_and_case_form_submissions_carry_no_identifying_field(client
     (intake,) = bodies(engine, "submission.created")
     assert intake["form"] == "child_case_intake"
     assert "data" not in intake["data"] and "site" not in intake["data"]
-    (event,) = bodies(engine, "case.transition")
-    assert set(event["data"]) == {"case", "action", "from", "to", "organisation", "at"}
+    opened, event = bodies(engine, "case.transition")
+    assert set(event["data"]) == set(opened["data"]) == {"case", "action", "from", "to", "organisation", "at"}
+    assert (opened["data"]["case"], opened["data"]["action"]) == (case.code, "submit")
+    assert (opened["data"]["from"], opened["data"]["to"]) == (None, "submitted")
     assert (event["data"]["case"], event["data"]["action"]) == (case.code, "verify")
     assert (event["data"]["from"], event["data"]["to"]) == ("submitted", "verified")
     sent = json.dumps(bodies(engine))
