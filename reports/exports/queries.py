@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Text, cast, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
@@ -17,11 +17,12 @@ from forms.models import FormVersion
 from geodata.models import Site
 from sync.models import Submission
 
-#: The submission columns a row of an export needs (never the XML).
+#: The submission columns a row of an export needs (never the XML); ``data`` as its JSON text, which
+#: ``rows`` decodes with orjson (twice as fast as SQLAlchemy's JSON type with the standard ``json``).
 ROW_COLUMNS = (Submission.id, Submission.instance_id, Submission.root_instance_id, Submission.superseded_by,
                Submission.form_version_id, Submission.submitted_by_user_id, Submission.device_id,
                Submission.client_device_id, Submission.received_at, Submission.review_state, Submission.site_id,
-               Submission.data)
+               cast(Submission.data, Text).label("data"))
 
 
 def versions_of(session: Session, form_id: int) -> list[Any]:
