@@ -207,11 +207,12 @@ def _arrays(kinds: list[str], rows: list[list[Any]]) -> tuple[list[np.ndarray], 
             data.append(np.array([v if v is None or v.__class__ is str else str(_plain(v)) for v in column],
                                  dtype=object))
             masks.append(None)
-        elif kind == "float":
-            data.append(np.array([np.nan if (n := _number(v, kind)) is None else n for v in column], dtype=np.float64))
+        elif kind == "float":  # finite floats (geopoint parts, decimals) as they are: ``v - v`` is 0 only for them
+            data.append(np.array([v if v.__class__ is float and v - v == 0.0 else
+                                  np.nan if (n := _number(v, kind)) is None else n for v in column], dtype=np.float64))
             masks.append(None)
         else:
-            numbers = [_number(v, kind) for v in column]
+            numbers = [v if v.__class__ is int else _number(v, kind) for v in column]
             data.append(np.array([0 if n is None else n for n in numbers], dtype=np.int64))
             masks.append(np.array([n is None for n in numbers], dtype=bool))
     return data, masks

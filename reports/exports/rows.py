@@ -315,95 +315,99 @@ def count(session: Session, plan: ExportPlan) -> int:
 # -- rows ------------------------------------------------------------------------------------------
 
 
-def _geopoint_part(index: int) -> Callable[[Any], Any]:
-    def part(value: Any) -> Any:
-        if not isinstance(value, str):
-            return None
-        try:  # "lat lon [altitude accuracy]", validated when the submission was stored
-            return float(value.split()[index])
-        except (IndexError, ValueError):
-            return None
-
-    return part
-
-
-def _select_flag(choice: str) -> Callable[[Any], Any]:
-    def flag(value: Any) -> Any:
-        if value is None:
-            return None
-        return int(choice in (value if isinstance(value, list) else str(value).split()))
-
-    return flag
-
-
-def _converter(plan: ExportPlan, column: Column) -> Callable[[Any], Any] | None:
-    """How a stored answer becomes this column's cell (None: as stored)."""
-    labelled = plan.spec.options.choices == "labels"
-    names = plan.choice_labels.get(column.path or "", {})
-    if column.type == "geopoint" and column.part is not None:
-        return _geopoint_part(GEOPOINT_PARTS.index(column.part))
-    if column.type == "select" and column.part is not None:
-        return _select_flag(column.part)
-    if column.type == "select":
-        if labelled:
-            return lambda v: LABEL_SEPARATOR.join(names.get(x, x) for x in v) if isinstance(v, list) else v
-        return lambda v: " ".join(v) if isinstance(v, list) else v
-    if column.type == "select1" and labelled:
-        return lambda v: names.get(v, v) if isinstance(v, str) else v
-    return None
+#: The order of the values ``_main_meta`` gives (a main table's meta columns pick theirs by position).
+MAIN_META = ("_submitted_at", "_site_code", "_site_name", "_site_stage", "_submitter", "_device", "_review_state",
+             "_version", "_uuid", "_superseded_by", "_case")
 
 
 class _Shape:
     """Turns a submission's data (or a repeat instance) into a table's row: one dict lookup per
-    column, then the few columns that need converting (choices, geopoint parts, split flags)."""
+    column, then the few columns that need converting, each kind in one loop without a call per
+    cell (choices, geopoints split once for their four parts, split flags), then the meta columns
+    (``meta``: values in ``order``)."""
 
-    def __init__(self, plan: ExportPlan, table: Table) -> None:
+    def __init__(self, plan: ExportPlan, table: Table, order: tuple[str, ...]) -> None:
+        labelled = plan.spec.options.choices == "labels"
         self.paths = [None if c.meta else c.path for c in table.columns]
-        self.convert = [(i, f) for i, c in enumerate(table.columns) if not c.meta and (f := _converter(plan, c))]
-        self.meta = [(i, c.meta) for i, c in enumerate(table.columns) if c.meta]
+        #: select_multiple columns: (index, labels or None); select_one columns (labels only): (index, labels).
+        self.multiple: list[tuple[int, Mapping[str, str] | None]] = []
+        self.single: list[tuple[int, Mapping[str, str]]] = []
+        #: split select_multiple flags: (index, choice).
+        self.flags: list[tuple[int, str]] = []
+        #: per geopoint field: (index, part number) of its columns.
+        points: dict[str, list[tuple[int, int]]] = {}
+        for i, c in enumerate(table.columns):
+            if c.meta:
+                continue
+            names = plan.choice_labels.get(c.path or "", {})
+            if c.type == "geopoint" and c.part is not None:
+                points.setdefault(c.path or "", []).append((i, GEOPOINT_PARTS.index(c.part)))
+            elif c.type == "select" and c.part is not None:
+                self.flags.append((i, c.part))
+            elif c.type == "select":
+                self.multiple.append((i, names if labelled else None))
+            elif c.type == "select1" and labelled:
+                self.single.append((i, names))
+        self.points = [(parts[0][0], parts) for parts in points.values()]
+        self.meta = [(i, order.index(c.meta)) for i, c in enumerate(table.columns) if c.meta]
 
-    def row(self, data: dict[str, Any], meta: dict[str, Any]) -> list[Any]:
+    def row(self, data: dict[str, Any], meta: tuple[Any, ...]) -> list[Any]:
         get = data.get
         row = [get(p) for p in self.paths]
-        for i, convert in self.convert:
-            row[i] = convert(row[i])
-        for i, name in self.meta:
-            row[i] = meta[name]
+        for i, names in self.multiple:
+            value = row[i]
+            if value.__class__ is list:
+                row[i] = " ".join(value) if names is None else LABEL_SEPARATOR.join([names.get(x, x) for x in value])
+        for i, names in self.single:
+            value = row[i]
+            if value.__class__ is str:
+                row[i] = names.get(value, value)
+        for i, choice in self.flags:
+            value = row[i]
+            if value is not None:
+                row[i] = int(choice in (value if value.__class__ is list else str(value).split()))
+        for first, parts in self.points:
+            value = row[first]
+            pieces = value.split() if value.__class__ is str else ()
+            for i, k in parts:
+                try:  # "lat lon [altitude accuracy]", validated when the submission was stored
+                    row[i] = float(pieces[k])
+                except (IndexError, ValueError):
+                    row[i] = None
+        for i, at in self.meta:
+            row[i] = meta[at]
         return row
 
 
 @dataclass
 class _Facts:
-    """Per-chunk lookups: names of submitters and devices (kept across chunks), sites and cases."""
+    """Per-chunk lookups: names of submitters and devices (kept across chunks), sites (code, name,
+    stage as of today) and cases."""
 
     users: dict[int, str] = field(default_factory=dict)
     devices: dict[int, str] = field(default_factory=dict)
-    sites: dict[int, Any] = field(default_factory=dict)
+    sites: dict[int, tuple[str, str, int]] = field(default_factory=dict)
     cases: dict[str, str] = field(default_factory=dict)
 
 
-def _load_facts(session: Session, plan: ExportPlan, rows: list[Any], facts: _Facts) -> None:
+_NO_SITE = (None, None, None)
+
+
+def _load_facts(session: Session, plan: ExportPlan, rows: list[Any], facts: _Facts, today: date) -> None:
     facts.users.update(queries.names(session, User, {r.submitted_by_user_id for r in rows} - set(facts.users)))
     facts.devices.update(queries.names(session, Device, {r.device_id for r in rows} - set(facts.devices)))
-    facts.sites = queries.sites(session, {r.site_id for r in rows})
+    facts.sites = {i: (s.code, s.name, effective_stage(s.stage, s.stage_status, s.last_visit_on, today)[0])
+                   for i, s in queries.sites(session, {r.site_id for r in rows}).items()}
     facts.cases = queries.case_codes(session, {r.root_instance_id for r in rows}) if plan.case_codes else {}
 
 
-def _main_meta(plan: ExportPlan, row: Any, facts: _Facts, today: date) -> dict[str, Any]:
-    site = facts.sites.get(row.site_id) if row.site_id is not None else None
-    return {
-        "_submitted_at": row.received_at,
-        "_site_code": site.code if site else None,
-        "_site_name": site.name if site else None,
-        "_site_stage": effective_stage(site.stage, site.stage_status, site.last_visit_on, today)[0] if site else None,
-        "_submitter": facts.users.get(row.submitted_by_user_id),
-        "_device": facts.devices.get(row.device_id) or row.client_device_id,
-        "_review_state": row.review_state,
-        "_version": plan.versions.get(row.form_version_id),
-        "_uuid": row.instance_id,
-        "_superseded_by": row.superseded_by,
-        "_case": facts.cases.get(row.root_instance_id),
-    }
+def _main_meta(plan: ExportPlan, row: Any, facts: _Facts) -> tuple[Any, ...]:
+    """The main table's meta values of a submission, in ``MAIN_META`` order."""
+    site = facts.sites.get(row.site_id, _NO_SITE) if row.site_id is not None else _NO_SITE
+    return (row.received_at, site[0], site[1], site[2], facts.users.get(row.submitted_by_user_id),
+            facts.devices.get(row.device_id) or row.client_device_id, row.review_state,
+            plan.versions.get(row.form_version_id), row.instance_id, row.superseded_by,
+            facts.cases.get(row.root_instance_id))
 
 
 def _repeat_rows(tables: list[tuple[Table, _Shape]], container: dict[str, Any], parent: str | None,
@@ -421,7 +425,7 @@ def _repeat_rows(tables: list[tuple[Table, _Shape]], container: dict[str, Any], 
             if not isinstance(item, dict):
                 continue
             uuid = f"{parent_uuid}/{repeat_name}[{i}]"
-            yield table, shape.row(item, {"_index": i, "_parent_uuid": parent_uuid, "_uuid": uuid})
+            yield table, shape.row(item, (i, parent_uuid, uuid))
             yield from _repeat_rows(tables, item, table.path, uuid)
 
 
@@ -447,8 +451,8 @@ def iter_records(session: Session, plan: ExportPlan, *, tables: Iterable[Table] 
     """
     wanted = list(plan.tables if tables is None else tables)
     with_main = plan.main in wanted
-    main_shape = _Shape(plan, plan.main)
-    repeats = [(t, _Shape(plan, t)) for t in wanted if t.path is not None]
+    main_shape = _Shape(plan, plan.main, MAIN_META)
+    repeats = [(t, _Shape(plan, t, REPEAT_KEYS)) for t in wanted if t.path is not None]
     facts = _Facts()
     today = utcnow().date()
     after, done = 0, 0
@@ -457,11 +461,11 @@ def iter_records(session: Session, plan: ExportPlan, *, tables: Iterable[Table] 
         if not rows:
             break
         if with_main:
-            _load_facts(session, plan, rows, facts)
+            _load_facts(session, plan, rows, facts, today)
         for row in rows:
             data = _decode(row.data)
             if with_main:
-                yield plan.main, main_shape.row(data, _main_meta(plan, row, facts, today))
+                yield plan.main, main_shape.row(data, _main_meta(plan, row, facts))
             if repeats:
                 yield from _repeat_rows(repeats, data, None, row.instance_id)
         after = rows[-1].id
