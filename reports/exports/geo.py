@@ -22,13 +22,15 @@ import json
 import math
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import shapely
+from pyogrio import get_gdal_config_option, set_gdal_config_options
 from pyogrio.raw import write as ogr_write
 from sqlmodel import Session
 
@@ -297,10 +299,24 @@ def write_gpkg_file(session: Session, plan: ExportPlan, path: Path, progress: Pr
     return done
 
 
+@contextmanager
+def _unsynced() -> Iterator[None]:
+    """GDAL's SQLite writes without waiting for the disk (``PRAGMA synchronous=OFF``) meanwhile: for a
+    temporary file, thrown away if anything fails, the wait buys nothing (a third of the wall time of
+    a GeoPackage's writes). GDAL's option is the process's: restored after."""
+    before = get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+    try:
+        yield
+    finally:
+        set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": before})
+
+
 def write_gpkg(session: Session, plan: ExportPlan, out: BinaryIO, progress: Progress | None = None) -> None:
     """The GeoPackage into ``out`` (written to a temporary file first: SQLite needs a real file)."""
     with tempfile.TemporaryDirectory(prefix="asmfield-gpkg-") as tmp:
         path = Path(tmp) / "export.gpkg"
-        write_gpkg_file(session, plan, path, progress)
+        with _unsynced():
+            write_gpkg_file(session, plan, path, progress)
         with path.open("rb") as source:
             shutil.copyfileobj(source, out, 1 << 20)
