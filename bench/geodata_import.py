@@ -78,7 +78,7 @@ def write(frame: gpd.GeoDataFrame, folder: Path) -> dict[str, Path]:
 
 
 def _read_only(path: str) -> dict:
-    from geodata import importers
+    from geodata import importers  # reason: only in the step it measures
 
     t, cpu = time.perf_counter(), time.process_time()
     read = importers.read_sites(Path(path))
@@ -87,10 +87,10 @@ def _read_only(path: str) -> dict:
 
 
 def _full_import(path: str, data_dir: str, database_url: str | None) -> dict:
-    from app.blobs import FilesystemBlobStore
-    from app.db import make_engine, migrate, session_scope
-    from app.settings import Settings
-    from geodata import upsert
+    from app.blobs import FilesystemBlobStore  # reason: only in the step it measures
+    from app.db import make_engine, migrate, session_scope  # reason: only in the step it measures
+    from app.settings import Settings  # reason: only in the step it measures
+    from geodata import upsert  # reason: only in the step it measures
 
     settings = Settings(data_dir=Path(data_dir), secret_key=SECRET, database_url=database_url)
     engine = make_engine(settings)
@@ -117,7 +117,7 @@ def _child(step: str, *args: str | None) -> dict:
 
 
 def main(pg_url: str | None = None, quick: bool = False) -> list[dict]:
-    from bench.harness import _pg
+    from bench.harness import _pg  # reason: heavy; step children skip it
 
     n = 10_000 if quick else 100_000
     tmp = Path(tempfile.mkdtemp(prefix="asmfield-importbench-"))
