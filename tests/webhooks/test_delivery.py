@@ -210,8 +210,12 @@ def test_outbox_rows_survive_a_restart_and_a_new_process_delivers_them(settings,
     second = create_app(settings)
     with TestClient(second):
         (request,) = receiver.wait_for(1)
-        while deliveries(engine)[0].state != "delivered":  # the worker records the answer just after
+        for _ in range(600):  # the worker records the answer just after the receiver has it
+            if deliveries(engine)[0].state == "delivered":
+                break
             time.sleep(0.05)
+        else:
+            raise AssertionError("the receiver got the delivery but the worker never recorded it")
     second.state.engine.dispose()
     assert request.json["event"] == "submission.created"
 
