@@ -4,11 +4,9 @@ all stored through the real services (forms, sync ingest, geodata upsert, case i
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -20,10 +18,10 @@ from app.composition import build_hooks
 from app.db import session_scope
 from app.identity import Actor
 from forms.service import add_form
-from forms.xlsform import convert
 from geodata import importers, upsert
 from sync.ingest import receive_submission
 from sync.submission_xml import build_instance_xml
+from tests.cases.conftest import bundled_xform, eligible_answers
 
 #: A visit form: groups, a select_multiple, a geopoint and a repeat with a nested repeat; labels
 #: in French and English (version 1).
@@ -145,29 +143,9 @@ def visits(kit: ExportKit) -> dict[str, Any]:
             "outside": outside}
 
 
-BUNDLED = Path(__file__).resolve().parents[2] / "forms" / "bundled"
-
-
-@functools.cache
-def bundled_xform(form_id: str) -> bytes:
-    """A bundled markdown XLSForm converted once per test run (pyxform takes a second)."""
-    return convert((BUNDLED / f"{form_id}.md").read_text(), kind="md").xform.encode("utf-8")
-
-
 def intake_answers(**overrides: Any) -> dict[str, Any]:
-    """An eligible child_case_intake (a 13-year-old carrying ore, every consent given), by field name."""
-    answers = {
-        "intake_date": (date.today() - timedelta(days=30)).isoformat(), "identified_by": "monitor_observation",
-        "consent_giver": "caregiver", "consent_services": "yes", "consent_share_partner": "yes",
-        "consent_reporting": "yes", "consent_photo": "no", "immediate_danger": "no",
-        "child_given_name": "Mwamba", "child_family_name": "Kabeya", "sex": "male", "dob_known": "no",
-        "age_estimated_years": 13, "age_basis": "caregiver_statement", "caregiver_relation": "mother",
-        "caregiver_phone": "+243970000001", "residence_area": "kanina", "activities": ["carrying_ore"],
-        "hours_per_day": 6, "forced_or_trafficked": ["none"], "school_status": "dropped_out",
-        "needs": ["school_kit"], "monitor_notes": "found carrying sacks at the washing pond",
-    }
-    answers.update(overrides)
-    return {k: v for k, v in answers.items() if v is not None}
+    """The cases tests' eligible intake (a 13-year-old carrying ore, every consent given), taken in last month."""
+    return eligible_answers(**{"intake_date": (date.today() - timedelta(days=30)).isoformat(), **overrides})
 
 
 @pytest.fixture
