@@ -25,6 +25,7 @@ from app.security import (
     token_hash,
     verify_password,
 )
+from app.snapshots import RowSnapshots
 from app.timeutil import utcnow
 
 #: Realm of HTTP Digest/Basic challenges; part of each user's stored HA1, so never change it.
@@ -295,23 +296,33 @@ def device_for_token(session: Session, token: str) -> Device | None:
 
 
 def device_and_owner_for_token(session: Session, token: str) -> tuple[Device, User] | None:
-    """``device_for_token`` and the device's user, read once (the OpenRosa upload path needs both)."""
+    """``device_for_token`` and the device's user, read once (the OpenRosa upload path needs both).
+
+    Both are read-only copies (``app.snapshots``), checked against their rows with one raw read each:
+    callers never change them (``session.get`` the row to change it)."""
     hashed = token_hash(token)
     ids = _DEVICE_IDS.of(session)
     device_id = ids.get(hashed)
-    device = session.get(Device, device_id) if device_id is not None else None
+    device = _DEVICES.get(session, device_id) if device_id is not None else None
     if device is None or device.token_hash != hashed:
-        device = session.exec(select(Device).where(Device.token_hash == hashed)).first()
+        found = session.exec(select(Device.id).where(Device.token_hash == hashed)).first()
+        device = _DEVICES.get(session, found) if found is not None else None
         if device is None:
             ids.pop(hashed, None)
             return None
         ids[hashed] = device.id
     if device.revoked_at is not None:
         return None
-    owner = session.get(User, device.user_id)
+    owner = _USERS.get(session, device.user_id)
     if owner is None or not owner.active:
         return None
     return device, owner
+
+
+#: Read-only copies of device and user rows (``app.snapshots``): the upload path's two reads, each one raw
+#: statement while the row is unchanged.
+_DEVICES = RowSnapshots(Device)
+_USERS = RowSnapshots(User)
 
 
 # -- API tokens --------------------------------------------------------------------------

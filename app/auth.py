@@ -13,6 +13,7 @@ holds the FastAPI dependencies. Per credential type: ``app.basic`` (Basic and it
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -65,12 +66,14 @@ def session_user(session: Session, request: Request) -> User | None:
     return _session_user(session, request)
 
 
+def _stale(last: datetime | None) -> bool:
+    return last is None or (utcnow() - last).total_seconds() > TOUCH_SECONDS
+
+
 def _touch(row: Device | ApiToken, attr: str, session: Session) -> None:
     """Record use of a credential, at most once a minute (not a database write per request)."""
-    now = utcnow()
-    last = getattr(row, attr)
-    if last is None or (now - last).total_seconds() > TOUCH_SECONDS:
-        setattr(row, attr, now)
+    if _stale(getattr(row, attr)):
+        setattr(row, attr, utcnow())
         session.add(row)
 
 
@@ -150,7 +153,8 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
             # 403, not 401: a 401 would make clients prompt for a password that cannot help.
             raise Forbidden("this device token is unknown or has been revoked", code="auth.device_revoked")
         device, user = found
-        _touch(device, "last_seen_at", session)
+        if _stale(device.last_seen_at):  # the copy is read-only: the row itself is loaded to be touched
+            _touch(session.get(Device, device.id), "last_seen_at", session)
         return Actor(user=user, device=device, via="device", client_addr=addr)
     auth = _authorization(request)
     if auth is None:

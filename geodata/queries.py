@@ -10,6 +10,7 @@ from sqlalchemy import Text, cast, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
+from app.snapshots import raw_rows
 from forms.models import CASE_FORM_KINDS, Form, FormKind
 from geodata.importers import canonical_province
 from geodata.models import GeodataCounter, LegalArea, Site, SiteObservation, SiteStage
@@ -29,9 +30,13 @@ def chunks(values: list, size: int = 900) -> Iterable[list]:
 
 
 def counter(session: Session, name: str) -> int:
-    """The counter's value as stored now (a column read, not the identity map: a bump is Core SQL)."""
-    value = session.execute(select(GeodataCounter.value).where(GeodataCounter.name == name)).scalar()
-    return value or 0
+    """The counter's value as stored now: one raw read (``app.snapshots.raw_rows``; every upload reads
+    it, issue 13), not the identity map (a bump is Core SQL)."""
+    rows = raw_rows(session, _COUNTER_SQL, (name,))
+    return int(rows[0][0] or 0) if rows else 0
+
+
+_COUNTER_SQL = f'SELECT value FROM {GeodataCounter.__tablename__} WHERE name = ?'
 
 
 def bump_counter(session: Session, name: str) -> int:

@@ -12,10 +12,10 @@ check and is looked up again.
 
 from __future__ import annotations
 
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from app.db import RowIds
+from app.snapshots import RowSnapshots
 from forms.errors import FormNotFound, FormVersionNotFound
 from forms.models import Form, FormVersion
 from sync import queries
@@ -66,9 +66,12 @@ def get_version(session: Session, form: Form, version: str | None) -> FormVersio
 
 def remembered_form_and_version(session: Session, xml_form_id: str, version: str | None
                                 ) -> tuple[Form, FormVersion] | None:
-    """The form and its ``version`` read together in one query when both ids are remembered (every
-    submission after a form's first, issue 13) and the rows still match what was asked; else None,
-    and the caller takes the two steps (``get_form``, then ``get_version``) with their errors."""
+    """Read-only copies of the form and its ``version`` (``app.snapshots``: one raw read each, issue 13)
+    when both ids are remembered (every submission after a form's first) and the rows still match
+    what was asked; else None, and the caller takes the two steps (``get_form``, then ``get_version``)
+    with their errors. The form's copy is checked against every column of its row (a closed form is
+    refused at once); a version's only against its identity (versions never change). Callers only read
+    the copies; the version's XForm text is not on its copy."""
     if version is None:
         return None
     ids = _IDS.of(session)
@@ -76,25 +79,16 @@ def remembered_form_and_version(session: Session, xml_form_id: str, version: str
     version_id = ids.get(("version", form_id, version)) if form_id is not None else None
     if version_id is None:
         return None
-    # Already in this session (the items of a batch after the first): no query at all.
-    form = session.identity_map.get(Session.identity_key(Form, form_id))
-    found = session.identity_map.get(Session.identity_key(FormVersion, version_id))
+    form = _FORMS.get(session, form_id)
+    found = _VERSIONS.get(session, version_id) if form is not None else None
     if form is None or found is None:
-        row = queries.form_and_version(session, form_id, version_id)
-        if row is None:
-            return None
-        form, found = row
+        return None
     if form.xml_form_id != xml_form_id or found.form_id != form.id or found.version != version:
         return None
-    if "fields" not in found.__dict__:  # not already loaded in this session
-        fields = _FIELDS.of(session).get(found.id)
-        if fields is None:
-            fields = _FIELDS.of(session)[found.id] = queries.version_fields(session, found.id)
-        set_committed_value(found, "fields", fields)
     return form, found
 
 
-#: {version id: its field schema} per process and engine. A version never changes (a new version is a
-#: new row), so its parsed schema is kept instead of decoding the JSON column at every submission;
-#: callers only read it.
-_FIELDS = RowIds(max_entries=500)
+#: Read-only copies of forms (checked against every column) and of versions (checked against their
+#: identity only: a version never changes; a new version is a new row), per process and engine.
+_FORMS = RowSnapshots(Form)
+_VERSIONS = RowSnapshots(FormVersion, stamp=("id", "form_id", "version"), exclude=("xform_xml",), max_entries=500)

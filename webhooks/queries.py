@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.models import Organisation
+from app.snapshots import raw_rows
 from cases.models import ChildCase
 from forms.models import Form, FormVersion
 from geodata.models import Site
@@ -18,8 +19,13 @@ ENDPOINTS_VERSION = "endpoints_version"
 
 
 def counter(session: Session, name: str) -> int:
-    """The counter's value as stored now (a column read, not the identity map: a bump is Core SQL)."""
-    return session.execute(select(WebhookCounter.value).where(WebhookCounter.name == name)).scalar() or 0
+    """The counter's value as stored now: one raw read (``app.snapshots.raw_rows``; every upload reads
+    it, issue 13), not the identity map (a bump is Core SQL)."""
+    rows = raw_rows(session, _COUNTER_SQL, (name,))
+    return int(rows[0][0] or 0) if rows else 0
+
+
+_COUNTER_SQL = f'SELECT value FROM {WebhookCounter.__tablename__} WHERE name = ?'
 
 
 def bump_counter(session: Session, name: str) -> int:
