@@ -4,8 +4,10 @@ then the same batches again (every item a duplicate, as after a client retry).""
 from __future__ import annotations
 
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
@@ -16,6 +18,33 @@ from tests.factories import batch_item, new_instance_id, visit_data
 def batches(n: int, size: int) -> list[bytes]:
     items = [batch_item(new_instance_id(), data=visit_data(workers=i, lat=-2.5 + i * 1e-5)) for i in range(n)]
     return [json.dumps({"device": "bench", "items": items[i:i + size]}).encode() for i in range(0, n, size)]
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``asmfield serve`` starts uvicorn workers under it)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def server_cpu_seconds(env: BenchEnv) -> float:
+    """User + system CPU seconds used so far by the server and its workers (Linux ``/proc``): the
+    machine is shared, so CPU per item is steadier than wall time. The database server is not counted."""
+    ticks = 0
+    for pid in _tree(env.server.process.pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _send(env: BenchEnv, payloads: list[bytes], clients: int, expect: str) -> float:
@@ -45,11 +74,17 @@ def main(pg_url: str | None = None, *, quick: bool = False, workers: int | None 
         for clients in (1, 2):
             payloads = batches(n, size)
             before = count_submissions(env)
+            cpu = server_cpu_seconds(env)
             created = _send(env, payloads, clients, "created")
+            cpu_created = server_cpu_seconds(env) - cpu
             stored = count_submissions(env) - before
+            cpu = server_cpu_seconds(env)
             again = _send(env, payloads, clients, "duplicate")
+            cpu_again = server_cpu_seconds(env) - cpu
             rows.append({"db": env.db_label, "case": f"{n} items, batches of {size}, {clients} client(s)",
                          "stored": stored, "created_per_second": round(n / created, 1),
                          "duplicate_per_second": round(n / again, 1), "seconds": round(created, 2),
+                         "server_cpu_ms_per_created": round(cpu_created * 1000 / n, 3),
+                         "server_cpu_ms_per_duplicate": round(cpu_again * 1000 / n, 3),
                          "load1": load_average(), "workers": workers if workers is not None else "serve default"})
     return rows

@@ -32,18 +32,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from app.blobs import BlobStore
 from app.errors import DomainError
-from app.events import Hooks
+from app.events import Hooks, SubmissionStored
 from app.identity import Actor
+from app.models import AuditLog
 from app.settings import Settings
-from forms.models import Form, FormVersion
+from app.timeutil import utcnow
+from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
 from forms.service import may_submit
-from sync import media, queries
+from sync import media, queries, submission_xml
 from sync.blob_uploads import SHA256_RE, hashes_held
 from sync.errors import BatchBadData, BatchItemMismatch, BatchTooManyItems, SubmissionInvalidValue
 from sync.form_lookup import get_form, get_version
@@ -175,11 +180,27 @@ def sync_batch(session: Session, *, blobs: BlobStore, settings: Settings, hooks:
     client_device = device or (actor.device.name if actor.device else None)
     versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]] = {}
     known = _known(session, [raw.get("instance_id") for raw in fit])
-    return [ItemResult(instance_id=_reported_id(raw), status="invalid", code=bad[0], reason=bad[1])
-            if bad is not None else
-            _sync_item(session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, raw=raw, held=held,
+    context = _Context(session=session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, held=held,
                        device=client_device, user_agent=user_agent, versions=versions, known=known)
-            for raw, bad in zip(items, problems, strict=True)]
+    results: list[ItemResult | None] = [None] * len(items)
+    run: list[_NewSubmission] = []  # consecutive plain new submissions, stored together
+    in_run: set[str] = set()
+    for index, (raw, bad) in enumerate(zip(items, problems, strict=True)):
+        if bad is not None:
+            results[index] = ItemResult(instance_id=_reported_id(raw), status="invalid", code=bad[0], reason=bad[1])
+            continue
+        outcome = _prepare_item(context, index, raw, pending=in_run)
+        if isinstance(outcome, _NewSubmission):
+            run.append(outcome)
+            in_run.add(outcome.instance_id)
+            continue
+        # Anything else waits for the run before it: items keep their order's effects (an edit of a
+        # submission created earlier in the batch finds it).
+        _store_run(context, run, results)
+        run, in_run = [], set()
+        results[index] = outcome if isinstance(outcome, ItemResult) else _sync_item(context, raw)
+    _store_run(context, run, results)
+    return results  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -220,18 +241,229 @@ def _begin_write(session: Session) -> None:
         session.execute(text("UPDATE submission SET id = id WHERE 0"))
 
 
-def _sync_item(session: Session, *, blobs: BlobStore, settings: Settings, hooks: Hooks, actor: Actor, raw: Any,
-               held: set[str], device: str | None, user_agent: str | None,
-               versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]],
-               known: dict[str, _Known]) -> ItemResult:
+@dataclass
+class _Context:
+    """What every item of one batch is stored with."""
+
+    session: Session
+    blobs: BlobStore
+    settings: Settings
+    hooks: Hooks
+    actor: Actor
+    held: set[str]
+    device: str | None
+    user_agent: str | None
+    versions: dict[tuple[str, str | None], tuple[Form, FormVersion | None]]
+    known: dict[str, _Known]
+    #: (form id, version named in the XML) -> the version, for the bulk path's lookups.
+    xml_versions: dict[tuple[int, str], FormVersion] = field(default_factory=dict)
+
+
+@dataclass
+class _NewSubmission:
+    """A batch item that is a plain new submission (no edit, no attachment, not a case form, not
+    known to the server), read and checked like ``receive_submission`` does before its insert."""
+
+    index: int
+    raw: dict[str, Any]
+    instance_id: str
+    form: Form
+    version: FormVersion
+    values: dict[str, Any]
+    geopoints: list[submission_xml.Geopoint]
+
+
+def _validated(raw: Any) -> BatchItem | ItemResult:
     raw_id = raw.get("instance_id") if isinstance(raw, dict) else None
     try:
-        item = BatchItem.model_validate(raw)
+        return BatchItem.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         return ItemResult(instance_id=raw_id if isinstance(raw_id, str) else None, status="invalid",
                           code="batch.item_invalid", reason=f"{where}: {first.get('msg')}" if where else first.get("msg"))
+
+
+def _prepare_item(context: _Context, index: int, raw: dict[str, Any], *, pending: set[str]
+                  ) -> _NewSubmission | ItemResult | None:
+    """The item's result when it is decided without writing (invalid, a complete duplicate), a
+    ``_NewSubmission`` for the bulk path, or None: the item goes through ``receive_submission``
+    alone (edits, attachments, case forms, resends, and every refusal, so its answer is exactly the
+    ingest's)."""
+    item = _validated(raw)
+    if isinstance(item, ItemResult):
+        return item
+    try:
+        form, xml = _item_xml(context.session, item, context.versions)
+    except DomainError as exc:
+        return _refused(item, exc)
+    known = context.known.get(item.instance_id)
+    if _already_complete(known, form=form, xml=xml, item=item, actor=context.actor):
+        return ItemResult(instance_id=item.instance_id, status="duplicate", complete=True)
+    if (known is not None or item.instance_id in pending or item.deprecated_id or item.attachments
+            or form.kind in CASE_FORM_KINDS or form.state == FormState.closed or not may_submit(context.actor, form)):
+        return None
+    return _new_submission(context, index, raw, item, form, xml)
+
+
+def _new_submission(context: _Context, index: int, item_raw: dict[str, Any], item: BatchItem, form: Form,
+                    xml: bytes) -> _NewSubmission | None:
+    """The row ``receive_submission`` would insert for this item, or None when any of its checks
+    would refuse it or the item needs more than an insert (the per-item path then answers)."""
+    try:
+        instance = submission_xml.parse_instance(xml)
+        if (instance.form_id != form.xml_form_id or instance.instance_id != item.instance_id
+                or instance.deprecated_id is not None):
+            return None
+        key = (form.id, instance.version)
+        version = context.xml_versions.get(key)
+        if version is None:
+            version = context.xml_versions[key] = get_version(context.session, form, instance.version)
+        if item.xml is not None and item.version is not None and version.version != item.version:
+            return None
+        parsed = submission_xml.read_data(instance, version.fields or [])
+        xml_text = xml.decode("utf-8")
+    except (DomainError, UnicodeDecodeError):
+        return None
+    if parsed.attachments:
+        return None
+    actor, now = context.actor, utcnow()
+    lon, lat, altitude, accuracy = _location(form, version, parsed.geopoints)
+    values: dict[str, Any] = dict(
+        instance_id=instance.instance_id, root_instance_id=instance.instance_id, deprecated_id=None, current=True,
+        form_id=form.id, form_version_id=version.id, submitted_by_user_id=actor.user.id,
+        device_id=actor.device.id if actor.device else None,
+        client_device_id=(context.device or None) and context.device[:200],
+        user_agent=(context.user_agent or None) and context.user_agent[:300],
+        received_at=now, updated_at=now, xml_sha256=hashlib.sha256(xml).hexdigest(), xml=xml_text, data=parsed.data,
+        lon=lon, lat=lat, altitude=altitude, accuracy=accuracy,
+        attachments_expected=0, attachments_present=0, complete=True, review_state="received", review_reason=None,
+        restricted=False, superseded_by=None, site_id=None, site_distance_m=None, site_match=None, site_flag=None)
+    return _NewSubmission(index=index, raw=item_raw, instance_id=instance.instance_id, form=form, version=version, values=values,
+                          geopoints=parsed.geopoints)
+
+
+def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
+    """(lon, lat, altitude, accuracy) of the form's location field, as ``sync.ingest`` chooses it."""
+    if not points:
+        return None, None, None, None
+    wanted = (form.settings or {}).get("location_field")
+    if wanted:
+        chosen = next((p for p in points if p.field_path == wanted), None)
+    else:
+        repeats = {f["path"] for f in version.fields or [] if f.get("kind") == "repeat"}
+        chosen = next((p for p in points if submission_xml.enclosing_repeat(p.field_path, repeats) is None), points[0])
+    if chosen is None:
+        return None, None, None, None
+    return chosen.lon, chosen.lat, chosen.altitude, chosen.accuracy
+
+
+def _store_run(context: _Context, run: list[_NewSubmission], results: list[ItemResult | None]) -> None:
+    """Store a run of new submissions with one statement per table instead of one per item.
+
+    The run gets one SAVEPOINT: if anything in it is refused (a hook's error, a deadlock, a
+    constraint), the run is rolled back and every item goes through the per-item path, each in its
+    own SAVEPOINT as before, so a refused item is still refused alone. An instanceID a concurrent
+    upload inserted first is left to the per-item path too (it answers as a resend).
+    """
+    if not run:
+        return
+    session = context.session
+    try:
+        with session.begin_nested():
+            stored = _insert_run(context, run)
+    except (DomainError, IntegrityError, OperationalError):
+        stored = {}
+    for new in run:
+        submission = stored.get(new.instance_id)
+        results[new.index] = (ItemResult(instance_id=new.instance_id, status="created", complete=submission.complete)
+                              if submission is not None else None)
+    for new in run:
+        if results[new.index] is None:
+            results[new.index] = _sync_item(context, new.raw)
+
+
+def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submission]:
+    session, actor = context.session, context.actor
+    # Pending changes (a device's last_seen_at) go first, as the per-item insert does.
+    session.flush()
+    ids = _insert_submissions(session, [new.values for new in run])
+    stored: dict[str, Submission] = {}
+    for new in run:
+        new_id = ids.get(new.instance_id)
+        if new_id is not None:
+            stored[new.instance_id] = _as_loaded(session, {"id": new_id, **new.values})
+    queries.insert_geopoints(session, [
+        {"submission_id": stored[new.instance_id].id, "field_path": p.field_path, "repeat_index": p.ordinal,
+         "lon": p.lon, "lat": p.lat, "altitude": p.altitude, "accuracy": p.accuracy}
+        for new in run if new.instance_id in stored for p in new.geopoints])
+    entries = []
+    for new in run:
+        submission = stored.get(new.instance_id)
+        if submission is None:
+            continue
+        context.hooks.emit(SubmissionStored(session=session, submission=submission, form=new.form, version=new.version,
+                                            actor=actor, settings=context.settings, blobs=context.blobs))
+        session.add(submission)
+        entries.append(_audit_row(actor, submission.instance_id, form=new.form.xml_form_id, version=new.version.version))
+    if entries:
+        session.connection().execute(_AUDIT_TABLE.insert(), entries)
+    session.flush()
+    return stored
+
+
+def _as_loaded(session: Session, values: dict[str, Any]) -> Submission:
+    """The row just inserted as a clean persistent object, as if read back (values set as committed,
+    without the model's per-attribute validation and change tracking: a quarter of a batch's CPU)."""
+    submission = _SUBMISSION_MAPPER.class_manager.new_instance()
+    for key, value in values.items():
+        set_committed_value(submission, key, value)
+    make_transient_to_detached(submission)
+    session.add(submission)
+    return submission
+
+
+_SUBMISSION_MAPPER = inspect(Submission)
+_AUDIT_TABLE = AuditLog.__table__  # type: ignore[attr-defined]
+
+
+def _audit_row(actor: Actor, instance_id: str, **details: Any) -> dict[str, Any]:
+    """The ``submission.create`` entry ``audit.record`` writes, as a row for one multi-row insert."""
+    return {"at": utcnow(), "action": "submission.create", "actor_user_id": actor.user.id,
+            "actor_device_id": actor.device.id if actor.device else None, "actor_label": actor.label,
+            "object_type": "submission", "object_id": instance_id, "client_addr": actor.client_addr,
+            "details": details, "last_at": None, "aggregate_key": None}
+
+
+_INSERT_MANY: dict[str, Any] = {}
+
+
+def _insert_submissions(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """``INSERT .. ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, id`` for many rows in
+    one statement (SQLAlchemy's "insertmanyvalues"): {instanceID: new id}; a known instanceID is
+    absent. The statement is built once per dialect (this cache holds statements, never data)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_MANY.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = Submission.__table__  # type: ignore[attr-defined]
+        stmt = _INSERT_MANY[dialect] = (insert(table).on_conflict_do_nothing(index_elements=["instance_id"])
+                                        .returning(table.c.instance_id, table.c.id))
+    return {instance_id: new_id for instance_id, new_id in session.execute(stmt, rows)}
+
+
+def _refused(item: BatchItem, exc: DomainError) -> ItemResult:
+    return ItemResult(instance_id=item.instance_id, status="conflict" if exc.status_code == 409 else "invalid",
+                      code=exc.code, reason=exc.message)
+
+
+def _sync_item(context: _Context, raw: Any) -> ItemResult:
+    session, blobs, settings, hooks, actor = context.session, context.blobs, context.settings, context.hooks, context.actor
+    held, device, user_agent, versions, known = (context.held, context.device, context.user_agent, context.versions,
+                                                 context.known)
+    item = _validated(raw)
+    if isinstance(item, ItemResult):
+        return item
     try:
         form, xml = _item_xml(session, item, versions)
         if _already_complete(known.get(item.instance_id), form=form, xml=xml, item=item, actor=actor):
@@ -258,8 +490,7 @@ def _sync_item(session: Session, *, blobs: BlobStore, settings: Settings, hooks:
             else:
                 missing, missing_names = [], list(result.missing)
     except DomainError as exc:
-        return ItemResult(instance_id=item.instance_id, status="conflict" if exc.status_code == 409 else "invalid",
-                          code=exc.code, reason=exc.message)
+        return _refused(item, exc)
     except OperationalError as exc:
         if session.get_bind().dialect.name != "postgresql":
             raise
