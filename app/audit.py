@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from app.identity import Actor
 from app.models import AuditLog
+from app.timeutil import utcnow
 
 
 def record(
@@ -45,3 +47,24 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def append(
+    session: Session,
+    action: str,
+    *,
+    actor: Actor | None = None,
+    object_type: str | None = None,
+    object_id: str | int | None = None,
+    **details: Any,
+) -> None:
+    """``record`` written at once as one Core insert, without an ORM object (issue 13: the entry of
+    every stored upload). Pending ORM changes are flushed first, so entries keep their order."""
+    session.flush()
+    session.execute(insert(AuditLog), [{
+        "at": utcnow(), "action": action, "actor_user_id": actor.user.id if actor else None,
+        "actor_device_id": actor.device.id if actor and actor.device else None,
+        "actor_label": actor.label if actor else None, "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "client_addr": actor.client_addr if actor else None, "details": details, "count": 1,
+    }])

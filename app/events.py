@@ -4,8 +4,9 @@ Imports point down only (docs/architecture.md), so sync cannot call geodata or c
 holds a ``Hooks`` object, built by the composition root from the capability list (one per app,
 one per CLI run, one per test app), and:
 
-* **emits events**: ``hooks.emit(SubmissionStored(...))`` after a new submission or an edit is
-  stored, in the same transaction; subscribers (geodata: map onto a site; cases: open or advance
+* **emits events**: ``hooks.emit(SubmissionInserting(...))`` just before a new submission or an
+  edit is inserted (subscribers fill the columns they own in the row), ``hooks.emit(SubmissionStored(...))``
+  after it is stored, in the same transaction; subscribers (geodata: map onto a site; cases: open or advance
   a case) run in capability order and never refuse the data;
 * **asks record policies** before storing or serving: ``hooks.may_edit_record(...)`` (may this
   actor replace this record? the first policy with an opinion decides) and
@@ -45,6 +46,22 @@ class SubmissionStored:
     actor: Actor | None
     settings: Settings
     blobs: BlobStore
+
+
+@dataclass(frozen=True)
+class SubmissionInserting:
+    """A new submission or an edit is about to be inserted; ``values`` is its row, column by column.
+
+    Subscribers fill in the columns they own (geodata: ``site_*``, where the visit's location falls)
+    so the row is written once, not inserted and then updated (issue 13). They write nothing else
+    and never refuse the data; what depends on the stored row waits for ``SubmissionStored``.
+    """
+
+    session: Session
+    values: dict[str, Any]
+    form: Any  # forms.models.Form
+    version: Any  # forms.models.FormVersion
+    settings: Settings
 
 
 #: ``policy(session, actor, form, submission) -> bool | None``: may ``actor`` replace the current

@@ -13,6 +13,7 @@ from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
+from app.snapshots import RowSnapshots
 from forms.models import Form, FormMedia, FormVersion
 
 
@@ -33,6 +34,15 @@ def get_version(session: Session, form: Form, version: str | None) -> FormVersio
 def published_version(session: Session, form: Form) -> FormVersion | None:
     """The version offered to tablets (the newest upload)."""
     return session.get(FormVersion, form.published_version_id) if form.published_version_id else None
+
+
+def published_schema(session: Session, form: Form) -> FormVersion | None:
+    """A read-only copy of the published version without its XForm text (``app.snapshots``: one raw
+    read per call; versions never change), for what only needs its fields (every upload's placement)."""
+    return _VERSION_COPIES.get(session, form.published_version_id) if form.published_version_id else None
+
+
+_VERSION_COPIES = RowSnapshots(FormVersion, stamp=("id", "form_id", "version"), exclude=("xform_xml",), max_entries=500)
 
 
 def versions_of(session: Session, form: Form) -> list[FormVersion]:

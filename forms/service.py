@@ -373,8 +373,8 @@ def _settled(form: Form, version: FormVersion, current: dict[str, Any]) -> dict[
 
 
 def effective_settings(session: Session, form: Form) -> dict[str, Any]:
-    """``form.settings`` with defaults resolved against the published version."""
-    version = queries.published_version(session, form)
+    """``form.settings`` with defaults resolved against the published version (its fields only)."""
+    version = queries.published_schema(session, form)
     return _settled(form, version, form.settings or {}) if version else dict(form.settings or {})
 
 

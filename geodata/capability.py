@@ -4,7 +4,7 @@ mapping of every stored submission onto a site, and the generated ``sites.csv``/
 from __future__ import annotations
 
 from app.capability import Capability
-from app.events import GeneratedMedia, SubmissionStored
+from app.events import GeneratedMedia, SubmissionInserting, SubmissionStored
 from geodata import cli, demo, ingest, media, routes, submission_fields, web
 from sync.review import SubmissionReviewed
 
@@ -14,7 +14,8 @@ capability = Capability(
     cli=cli.cli,
     cli_name="sites",
     seed_demo=demo.seed,
-    subscriptions=((SubmissionStored, ingest.on_submission_stored),
+    subscriptions=((SubmissionInserting, ingest.on_submission_inserting),
+                   (SubmissionStored, ingest.on_submission_stored),
                    (SubmissionReviewed, ingest.on_submission_reviewed)),
     submission_filters=(("site", submission_fields.site_condition),),
     submission_fields=(submission_fields.site_fields,),

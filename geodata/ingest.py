@@ -1,4 +1,5 @@
-"""Map each stored submission onto a site (on ``SubmissionStored``), then restage the site.
+"""Map each new submission onto a site before it is inserted (``SubmissionInserting``: the row is
+written once), then restage the site once it is stored (``SubmissionStored``).
 
 Never raises for bad field data: a missing or strange location is flagged on the submission
 (``site_flag``) and listed by ``GET /api/v1/sites/unmapped`` for review.
@@ -10,7 +11,7 @@ import logging
 
 from sqlmodel import Session
 
-from app.events import SubmissionStored
+from app.events import SubmissionInserting, SubmissionStored
 from app.settings import Settings
 from forms.models import Form, FormVersion
 from geodata import placement, queries, stages
@@ -18,6 +19,14 @@ from sync.models import Submission
 from sync.review import SubmissionReviewed
 
 log = logging.getLogger("asmfield.geodata")
+
+
+def on_submission_inserting(event: SubmissionInserting) -> None:
+    """The ``SubmissionInserting`` subscriber: the row's ``site_*`` columns from its location."""
+    values = event.values
+    p = placement.placement_of(event.session, lon=values.get("lon"), lat=values.get("lat"), data=values.get("data"),
+                               form=event.form, settings=event.settings)
+    values.update(site_id=p.site_id, site_distance_m=p.distance_m, site_match=p.match, site_flag=p.flag)
 
 
 def on_submission_stored(event: SubmissionStored) -> None:
@@ -37,8 +46,12 @@ def on_submission_reviewed(event: SubmissionReviewed) -> None:
 
 def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
                   settings: Settings) -> None:
-    """Set ``submission.site_*`` from its location and recompute the affected sites' stages."""
-    affected = placement.map_submission(session, submission=submission, form=form, settings=settings)
+    """Set ``submission.site_*`` from its location (unless placed before its insert) and recompute the
+    affected sites' stages."""
+    if submission.site_match is None:  # stored by a path that emits no ``SubmissionInserting``
+        affected = placement.map_submission(session, submission=submission, form=form, settings=settings)
+    else:
+        affected = {submission.site_id} if submission.site_id else set()
     if submission.deprecated_id:
         # an edit: the replaced version's site loses this visit
         previous = queries.site_id_of_instance(session, submission.deprecated_id)

@@ -97,20 +97,25 @@ def named_code(data: dict[str, Any], site_field: str | None) -> str | None:
     return str(value).strip() or None
 
 
+def placement_of(session: Session, *, lon: float | None, lat: float | None, data: dict[str, Any] | None, form: Any,
+                 settings: Settings, cache: SiteIndexCache | None = None) -> Placement:
+    """Where a visit at (``lon``, ``lat``) with answers ``data`` belongs (``disabled``: the form maps no site)."""
+    enabled, site_field = form_mapping(session, form)
+    if not enabled:
+        return Placement(None, None, "disabled", None)
+    idx = indexes(session, cache)
+    (p,) = place(idx, lons=np.array([lon if lon is not None else math.nan]),
+                 lats=np.array([lat if lat is not None else math.nan]),
+                 named=[named_code(data or {}, site_field)], tolerance_m=settings.site_tolerance_m)
+    return p
+
+
 def map_submission(session: Session, *, submission: Any, form: Any, settings: Settings,
                    cache: SiteIndexCache | None = None) -> set[int]:
     """Set ``submission.site_*``; returns the ids of sites whose stage may have changed."""
-    enabled, site_field = form_mapping(session, form)
     before = {submission.site_id} if submission.site_id else set()
-    if not enabled:
-        submission.site_id, submission.site_distance_m = None, None
-        submission.site_match, submission.site_flag = "disabled", None
-        return before
-    idx = indexes(session, cache)
-    lon = submission.lon if submission.lon is not None else math.nan
-    lat = submission.lat if submission.lat is not None else math.nan
-    (p,) = place(idx, lons=np.array([lon]), lats=np.array([lat]), named=[named_code(submission.data or {}, site_field)],
-                 tolerance_m=settings.site_tolerance_m)
+    p = placement_of(session, lon=submission.lon, lat=submission.lat, data=submission.data, form=form,
+                     settings=settings, cache=cache)
     submission.site_id, submission.site_distance_m, submission.site_match, submission.site_flag = (
         p.site_id, p.distance_m, p.match, p.flag)
     return before | ({p.site_id} if p.site_id else set())

@@ -57,7 +57,7 @@ from sqlmodel import Session
 
 from app import audit
 from app.blobs import BlobStore, StoredBlob
-from app.events import Hooks, SubmissionStored
+from app.events import Hooks, SubmissionInserting, SubmissionStored
 from app.identity import Actor
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -149,7 +149,7 @@ def receive_submission(
                            settings=settings, actor=actor, workdir=workdir)
         submission = _insert(session, instance=instance, parsed=parsed, form=form, version=version, actor=actor,
                              xml_text=xml_text, xml_sha=xml_sha, root=old.root_instance_id if old else None,
-                             client_device_id=client_device_id, user_agent=user_agent)
+                             client_device_id=client_device_id, user_agent=user_agent, hooks=hooks, settings=settings)
         if submission is None:  # the instanceID is known (a resend, or a concurrent twin won the race)
             existing = queries.fresh_submission_by_instance_id(session, instance.instance_id)
             if existing is None:  # pragma: no cover -- the winner rolled back after we looked
@@ -167,10 +167,9 @@ def receive_submission(
     hooks.emit(SubmissionStored(session=session, submission=submission, form=form, version=version, actor=actor,
                                 settings=settings, blobs=blobs))
     session.add(submission)
-    audit.record(session, "submission.edit" if old is not None else "submission.create", actor=actor,
+    audit.append(session, "submission.edit" if old is not None else "submission.create", actor=actor,
                  object_type="submission", object_id=submission.instance_id, form=form.xml_form_id,
                  version=version.version, **({"deprecated_id": old.instance_id} if old is not None else {}))
-    session.flush()
     return ReceiveResult(status="edit" if old is not None else "created", submission=submission,
                          missing=[r.name for r in rows if not r.received])
 
@@ -246,8 +245,9 @@ def _prepare(files: list[IncomingFile], expected: dict[str, str], *, form: Form,
 
 def _insert(session: Session, *, instance: submission_xml.Instance, parsed: submission_xml.SubmissionData,
             form: Form, version: FormVersion, actor: Actor | None, xml_text: str, xml_sha: str, root: str | None,
-            client_device_id: str | None, user_agent: str | None) -> Submission | None:
-    """Insert the row unless this instanceID exists (then None: a concurrent twin won)."""
+            client_device_id: str | None, user_agent: str | None, hooks: Hooks, settings: Settings) -> Submission | None:
+    """Insert the row unless this instanceID exists (then None: a concurrent twin won). Capabilities
+    fill their columns first (``SubmissionInserting``: geodata places the visit), so it is written once."""
     now = utcnow()
     lon, lat, altitude, accuracy = _location(form, version, parsed.geopoints)
     values: dict[str, Any] = dict(
@@ -276,6 +276,7 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
         superseded_by=None,
         site_id=None, site_distance_m=None, site_match=None, site_flag=None,
     )
+    hooks.emit(SubmissionInserting(session=session, values=values, form=form, version=version, settings=settings))
     # Pending changes (a device's last_seen_at) go first, as an ORM insert's autoflush did: the
     # order in which rows get locked stays the same (a no-op when nothing is pending).
     session.flush()
