@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from app.identity import Actor
 from app.models import AuditLog
+from app.rawsql import FastInsert
 from app.timeutil import utcnow
 
 
@@ -58,13 +58,16 @@ def append(
     object_id: str | int | None = None,
     **details: Any,
 ) -> None:
-    """``record`` written at once as one Core insert, without an ORM object (issue 13: the entry of
+    """``record`` written at once as one driver-level insert (``app.rawsql``), without an ORM object (issue 13: the entry of
     every stored upload). Pending ORM changes are flushed first, so entries keep their order."""
     session.flush()
-    session.execute(insert(AuditLog), [{
+    _INSERT.insert_one(session, {
         "at": utcnow(), "action": action, "actor_user_id": actor.user.id if actor else None,
         "actor_device_id": actor.device.id if actor and actor.device else None,
         "actor_label": actor.label if actor else None, "object_type": object_type,
         "object_id": None if object_id is None else str(object_id),
         "client_addr": actor.client_addr if actor else None, "details": details, "count": 1,
-    }])
+    })
+
+
+_INSERT = FastInsert(AuditLog.__table__)  # type: ignore[attr-defined]

@@ -22,30 +22,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlmodel import Session
 
+from app.rawsql import raw_rows
+
 T = TypeVar("T")
 
-__all__ = ["RowSnapshots", "raw_rows"]
-
-#: Statements per dialect, written with ``?`` placeholders (SQLite's); PostgreSQL's driver wants ``%s``.
-_PG_TEXT: dict[str, str] = {}
-
-
-def raw_rows(session: Session, sql: str, params: tuple = ()) -> list[tuple]:
-    """Run a read-only statement on the session's connection through the DB-API cursor (no SQLAlchemy
-    compilation, caching or result processing: raw values, e.g. datetimes as stored text on SQLite).
-
-    Only for reads: writes must go through SQLAlchemy, whose events take the SQLite writer gate."""
-    connection = session.connection()
-    raw = connection.connection.dbapi_connection
-    if connection.dialect.name == "postgresql":
-        sql = _PG_TEXT.get(sql) or _PG_TEXT.setdefault(sql, sql.replace("?", "%s"))
-    cursor = raw.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
+__all__ = ["RowSnapshots"]
 
 class RowSnapshots(Generic[T]):
     """Read-only copies of ``model`` rows by primary key, reused while their stamp columns are unchanged.

@@ -10,7 +10,7 @@ from sqlalchemy import Text, cast, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from app.snapshots import raw_rows
+from app.rawsql import raw_rows
 from forms.models import CASE_FORM_KINDS, Form, FormKind
 from geodata.importers import canonical_province
 from geodata.models import GeodataCounter, LegalArea, Site, SiteObservation, SiteStage

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from app.rawsql import FastInsert
 from forms.models import Form, FormVersion
 from sync.models import BlobHolder, Submission, SubmissionAttachment, SubmissionGeopoint
 
@@ -152,27 +152,18 @@ def supersede(session: Session, old_id: int, new_instance_id: str, now: datetime
     return result.rowcount
 
 
-_INSERT_STATEMENTS: dict[str, Any] = {}
-
-
 def insert_submission(session: Session, values: dict[str, Any]) -> int | None:
     """``INSERT .. ON CONFLICT (instance_id) DO NOTHING RETURNING id``: the new row's id, None when the
-    instanceID exists. The statement is built once per dialect (Core, bound parameters: compiled once,
-    not per submission); this cache holds statements, never data."""
-    dialect = session.get_bind().dialect.name
-    stmt = _INSERT_STATEMENTS.get(dialect)
-    if stmt is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = Submission.__table__  # type: ignore[attr-defined]
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["instance_id"]).returning(table.c.id)
-        _INSERT_STATEMENTS[dialect] = stmt
-    return session.execute(stmt, values).scalar()
+    instanceID exists. One driver-level statement built once per dialect (``app.rawsql``, issue 13)."""
+    return _INSERT_SUBMISSION.insert_one(session, values)
 
 
-_GEOPOINT_TABLE = SubmissionGeopoint.__table__  # type: ignore[attr-defined]
+_INSERT_SUBMISSION = FastInsert(Submission.__table__, on_conflict="instance_id", returning="id")  # type: ignore[attr-defined]
 
 
 def insert_geopoints(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert geopoint rows (one executemany) on the session's connection, outside the ORM unit of work."""
-    if rows:
-        session.connection().execute(_GEOPOINT_TABLE.insert(), rows)
+    _INSERT_GEOPOINTS.insert_many(session, rows)
+
+
+_INSERT_GEOPOINTS = FastInsert(SubmissionGeopoint.__table__)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.models import Organisation
-from app.snapshots import raw_rows
+from app.rawsql import raw_rows
 from cases.models import ChildCase
 from forms.models import Form, FormVersion
 from geodata.models import Site
