@@ -155,9 +155,14 @@ async def require_declared_body_type(request: Request) -> None:
     Bodyless requests (close, open, logout) need no Content-Type. Runs before the route's own
     dependencies and handler, so nothing is authenticated, read or stored.
     """
+    check_body_type(request, declared_body_types(request.scope.get("route")))
+
+
+def check_body_type(request: Request, accepted: tuple[str, ...]) -> None:
+    """``require_declared_body_type`` for a route that takes ``accepted`` (plain routes outside FastAPI's
+    table call it themselves)."""
     if request.method in SAFE_METHODS or not _has_body(request):
         return
-    accepted = declared_body_types(request.scope.get("route"))
     content_type = request.headers.get("content-type", "")
     if media_type_matches(content_type, accepted):
         if content_type.split(";", 1)[0].strip().lower() in CROSS_SITE_TYPES:

@@ -435,3 +435,18 @@ def test_manifest_lists_per_caller_media_with_the_md5_of_what_is_served(engine, 
     coordinator = client.get(entry["manifestUrl"].replace("http://testserver", ""),
                              headers={**OR, **world.coordinator.basic})
     assert etree.fromstring(coordinator.content).findall("m:mediaFile", namespaces=MANIFEST) == []
+
+
+def test_an_upload_with_a_too_long_device_id_is_refused_naming_the_parameter(client, world, forms):
+    """Uploads are answered by a plain route ahead of the route table (issue 13); it checks what the
+    documented route's parameters say, with the same 4xx."""
+    xml = xml_for(forms["visit"], typed_visit_data())
+    response = post(client, world.monitor, xml, url="/submission?deviceID=" + "x" * 201)
+    assert response.status_code == 422
+    assert "deviceID" in response.text
+    assert post(client, world.monitor, xml, url="/submission?deviceID=" + "x" * 200).status_code == 201
+
+
+def test_the_upload_is_still_described_in_the_openapi_document(client):
+    operations = client.get("/openapi.json").json()["paths"]
+    assert "post" in operations["/submission"] and "post" in operations["/key/{device_token}/submission"]
