@@ -47,11 +47,11 @@ def _placeholder(dialect_name: str) -> str:
 class FastInsert:
     """``INSERT INTO table (columns) VALUES (...)`` of whole rows, built once per dialect and column set.
 
-    :param on_conflict: a unique column: ``ON CONFLICT (column) DO NOTHING`` (SQLite and PostgreSQL).
+    :param on_conflict: the columns of a unique key: ``ON CONFLICT (columns) DO NOTHING`` (SQLite and PostgreSQL).
     :param returning: a column whose value ``insert_one`` returns (None when the row was not inserted).
     """
 
-    def __init__(self, table: Table, *, on_conflict: str | None = None, returning: str | None = None) -> None:
+    def __init__(self, table: Table, *, on_conflict: tuple[str, ...] = (), returning: str | None = None) -> None:
         self.table = table
         self.on_conflict = on_conflict
         self.returning = returning
@@ -66,7 +66,7 @@ class FastInsert:
             sql = (f'INSERT INTO "{self.table.name}" ({", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)}) '
                    f'VALUES ({", ".join(mark for _ in names)})')
             if self.on_conflict:
-                sql += f' ON CONFLICT ("{self.on_conflict}") DO NOTHING'
+                sql += f' ON CONFLICT ({", ".join(f"{chr(34)}{n}{chr(34)}" for n in self.on_conflict)}) DO NOTHING'
             if self.returning:
                 sql += f' RETURNING "{self.returning}"'
             processors = [c.type._cached_bind_processor(dialect) for c in columns]  # noqa: SLF001 -- the types' own conversion

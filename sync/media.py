@@ -39,10 +39,10 @@ from typing import Any
 from urllib.parse import quote
 
 from PIL import Image, ImageOps, UnidentifiedImageError, features
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from app.blobs import BlobStore, StoredBlob
+from app.rawsql import FastInsert
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.models import CASE_FORM_KINDS, Form
@@ -375,16 +375,11 @@ def store(session: Session, blobs: BlobStore, prepared: PreparedFile, *, setting
     return record(session, prepared, write(blobs, prepared, settings=settings), holder=holder)
 
 
-def _insert(session: Session):  # noqa: ANN202
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def upsert_blob(session: Session, *, sha256: str, size: int, media_type: str, width: int | None = None,
                 height: int | None = None) -> Blob:
     """Insert the ``Blob`` row unless it exists (race-free on SQLite and PostgreSQL)."""
-    values = dict(sha256=sha256, size=size, media_type=media_type[:100], width=width, height=height)
-    session.execute(_insert(session)(Blob).values(created_at=utcnow(), **values)
-                    .on_conflict_do_nothing(index_elements=["sha256"]))
+    _INSERT_BLOB.insert_one(session, dict(sha256=sha256, size=size, media_type=media_type[:100], width=width,
+                                          height=height, created_at=utcnow()))
     blob = session.get(Blob, sha256)
     assert blob is not None
     return blob
@@ -392,8 +387,12 @@ def upsert_blob(session: Session, *, sha256: str, size: int, media_type: str, wi
 
 def record_holder(session: Session, *, user_id: int, sha256: str) -> None:
     """Remember that ``user_id`` sent these bytes (idempotent, race-free)."""
-    session.execute(_insert(session)(BlobHolder).values(sha256=sha256, user_id=user_id, created_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["sha256", "user_id"]))
+    _INSERT_HOLDER.insert_one(session, dict(sha256=sha256, user_id=user_id, created_at=utcnow()))
+
+
+#: Driver-level inserts (``app.rawsql``): every attachment of every upload runs both (issue 13).
+_INSERT_BLOB = FastInsert(Blob.__table__, on_conflict=("sha256",))  # type: ignore[attr-defined]
+_INSERT_HOLDER = FastInsert(BlobHolder.__table__, on_conflict=("sha256", "user_id"))  # type: ignore[attr-defined]
 
 
 # -- serving -------------------------------------------------------------------------------
