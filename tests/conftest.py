@@ -3,6 +3,12 @@
 
 The schema is migrated once per test session into a template (a SQLite file that is copied,
 or a PostgreSQL template database that is cloned), so every test still gets a fresh database.
+On PostgreSQL the clones are made ahead and dropped behind the tests in background threads
+(``PgClones``): a DROP DATABASE waits ~0.8 s for a checkpoint, longer than most tests run.
+
+Apps built here run neither the webhook delivery worker nor the export runner (their threads
+cost ~140 ms at every app start-up and write to the test's database behind its back); the tests
+of those threads switch them on with ``ASMFIELD_WEBHOOK_WORKER`` / ``ASMFIELD_EXPORT_RUNNER``.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +46,13 @@ STORAGE_FIXTURES = {"settings", "engine", "session", "app", "client", "live_serv
 # A developer's own ASMFIELD_* settings (Makefile exports ASMFIELD_DATA_DIR) must not leak into tests.
 for _name in [n for n in os.environ if n.startswith("ASMFIELD_") and n != "ASMFIELD_TEST_POSTGRES_URL"]:
     del os.environ[_name]
+# Background threads off in the apps of this process (live servers get their own environment: on there).
+os.environ["ASMFIELD_WEBHOOK_WORKER"] = "false"
+os.environ["ASMFIELD_EXPORT_RUNNER"] = "false"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Cheap argon2 parameters in tests: every fixture user costs ~3 ms instead of ~150 ms.
+    """Cheap argon2 parameters in tests: every fixture user costs ~0.2 ms instead of ~150 ms.
 
     Hashes carry their parameters, so verification (also in a live server process) is unchanged;
     tests/app/test_security.py checks the production parameters separately.
@@ -49,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from app import security
 
-    security._hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)  # noqa: SLF001
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # noqa: SLF001
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,17 +71,72 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.storage)
 
 
-def _pg_admin_url() -> str:
-    return PG_URL.rsplit("/", 1)[0] + "/postgres"
+def _pg_url(name: str) -> str:
+    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
-def _pg_execute(sql: str) -> None:
-    engine = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
+_pg_admin_engine = None
+
+
+def _pg_execute(*statements: str) -> None:
+    """Run statements on the server's ``postgres`` database (autocommit; safe from several threads)."""
+    global _pg_admin_engine  # noqa: PLW0603 -- one small pool per test process
+    if _pg_admin_engine is None:
+        _pg_admin_engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT", pool_size=6,
+                                         max_overflow=0)
+    with _pg_admin_engine.connect() as conn:
+        for sql in statements:
             conn.execute(text(sql))
-    finally:
-        engine.dispose()
+
+
+class PgClones:
+    """Fresh PostgreSQL databases cloned from the migrated template, two made ahead of need and each
+    dropped after its test in the background, so neither wait is in a test's setup or teardown.
+
+    A clone is taken once and dropped once (never reused). Commits on clones skip the WAL flush
+    (``synchronous_commit = off``: a crash of the test server may lose them, nothing else changes).
+    """
+
+    AHEAD = 2
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self._makers = ThreadPoolExecutor(1, thread_name_prefix="pg-clone")
+        self._droppers = ThreadPoolExecutor(4, thread_name_prefix="pg-drop")
+        self._ready: deque[Future[str]] = deque()
+        self._dropped: list[Future[None]] = []
+        self._lock = threading.Lock()
+
+    def _make(self) -> str:
+        name = f"asmfield_t_{uuid.uuid4().hex[:12]}"
+        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
+                    f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        return name
+
+    def take(self) -> str:
+        with self._lock:
+            while len(self._ready) < self.AHEAD + 1:
+                self._ready.append(self._makers.submit(self._make))
+            made = self._ready.popleft()
+        return made.result()
+
+    def drop(self, name: str) -> None:
+        self._dropped.append(self._droppers.submit(_pg_execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        """Drop the clones made ahead and wait for every drop (a failed one is raised: no database is left behind
+        unnoticed)."""
+        self._makers.shutdown(wait=True)
+        for made in self._ready:
+            if made.exception() is None:
+                self.drop(made.result())
+        self._droppers.shutdown(wait=True)
+        for dropped in self._dropped:
+            dropped.result()
+
+
+#: The clone makers of this process's templates (``fresh_database`` is also called outside fixtures).
+_pg_clones: dict[str, PgClones] = {}
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +145,14 @@ def db_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str
     if PG_URL:
         name = f"asmfield_tmpl_{worker_id}_{uuid.uuid4().hex[:8]}"
         _pg_execute(f'CREATE DATABASE "{name}"')
-        settings = Settings(data_dir=tmp_path_factory.mktemp("tmpl"), secret_key=SECRET,
-                            database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}")
+        settings = Settings(data_dir=tmp_path_factory.mktemp("tmpl"), secret_key=SECRET, database_url=_pg_url(name))
         engine = make_engine(settings)
         migrate(engine)
         engine.dispose()
+        _pg_clones[name] = clones = PgClones(name)
         yield name
+        del _pg_clones[name]
+        clones.close()
         _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         return
     path = tmp_path_factory.mktemp("tmpl") / "template.db"
@@ -101,12 +170,12 @@ def fresh_database(data_dir: Path, db_template: str) -> Iterator[Settings]:
     """Settings over ``data_dir`` and a new database cloned from the migrated template (dropped after)."""
     data_dir.mkdir()
     if PG_URL:
-        name = f"asmfield_t_{uuid.uuid4().hex[:12]}"
-        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{db_template}"')
+        clones = _pg_clones[db_template]
+        name = clones.take()
         try:
-            yield Settings(data_dir=data_dir, secret_key=SECRET, database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}")
+            yield Settings(data_dir=data_dir, secret_key=SECRET, database_url=_pg_url(name))
         finally:
-            _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            clones.drop(name)
         return
     shutil.copyfile(db_template, data_dir / "asmfield.db")
     yield Settings(data_dir=data_dir, secret_key=SECRET)

@@ -161,15 +161,27 @@ class Sender:
 
 class Worker:
     """The background thread of one app: sends due deliveries, sleeps until woken (a commit wrote
-    deliveries), the next retry is due, or ``poll_seconds`` passed."""
+    deliveries), the next retry is due, or ``poll_seconds`` passed.
+
+    It ends when stopped (the app's shutdown) or when its engine is disposed (``Engine.dispose``
+    replaces the pool): an app torn down without its shutdown, e.g. a test's app whose database is
+    dropped next, must not leave a thread failing against a database that is gone. A pass that fails
+    because the worker is ending is not an error worth logging.
+    """
 
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
         self._stop = threading.Event()
         self._wake = outbox.wake_event(sender.engine)
         self._thread: threading.Thread | None = None
+        self._pool = sender.engine.pool
+
+    @property
+    def ending(self) -> bool:
+        return self._stop.is_set() or self.sender.engine.pool is not self._pool
 
     def start(self) -> None:
+        self._pool = self.sender.engine.pool
         self._thread = threading.Thread(target=self._run, name="asmfield-webhooks", daemon=True)
         self._thread.start()
 
@@ -181,16 +193,20 @@ class Worker:
         self.sender.close()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self.ending:
             self._wake.clear()
             try:
                 self.sender.run_once()
                 with session_scope(self.sender.engine) as session:
                     due = queries.next_due_at(session)
             except Exception:  # noqa: BLE001 -- the thread must survive a database hiccup
+                if self.ending:
+                    break
                 log.exception("webhook delivery pass failed")
                 due = None
             wait = self.sender.settings.poll_seconds
             if due is not None:
                 wait = min(wait, max((due - self.sender.now()).total_seconds(), 0.05))
             self._wake.wait(wait)
+        if not self._stop.is_set():  # ended by its engine's disposal: nobody will call stop()
+            self.sender.close()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, delete, select, update
 from sqlmodel import Session, col
 
@@ -386,6 +387,15 @@ def purge_expired(engine: Engine, settings: Settings) -> int:
 # -- the runner ------------------------------------------------------------------------------
 
 
+class RunnerSettings(BaseSettings):
+    """Whether this process runs background exports, from ``ASMFIELD_EXPORT_RUNNER`` (documented in
+    README's "Background jobs"); off, queued exports wait for a process where it is on."""
+
+    model_config = SettingsConfigDict(env_prefix="ASMFIELD_EXPORT_", env_ignore_empty=True, extra="ignore")
+
+    runner: bool = Field(True, description="Run the background export threads in each server process.")
+
+
 class ExportRunner:
     """The background exports of one app process: ``WORKERS`` threads and a sweeper thread.
 
@@ -405,6 +415,9 @@ class ExportRunner:
         self._sweeper: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start the threads, unless ``ASMFIELD_EXPORT_RUNNER`` is off (then ``kick`` and ``stop`` do nothing)."""
+        if not RunnerSettings().runner:
+            return
         _LIVE_RUNNERS.add(self.runner_id)
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="export")
         self._sweeper = threading.Thread(target=self._sweep_loop, name="export-sweeper", daemon=True)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -22,6 +23,12 @@ from app.db import make_engine, session_scope
 from app.timeutil import utcnow
 from reports.exports import jobs
 from reports.models import ExportJob
+
+
+@pytest.fixture(autouse=True)
+def export_runner_on(monkeypatch) -> None:
+    """These tests are about the runner: their apps start it (tests/conftest.py turns it off elsewhere)."""
+    monkeypatch.setenv("ASMFIELD_EXPORT_RUNNER", "true")
 
 
 def wait_for(client, person, job_id: int, *, until=("done", "failed")) -> dict:

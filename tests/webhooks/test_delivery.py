@@ -1,6 +1,7 @@
 """Signed webhooks from the outbox, against a real HTTP receiver on 127.0.0.1: what is sent and
 how it is signed, retries with backoff (an injected clock, no sleeping), pausing, 410, replay,
-transactions that roll back, a restart before delivery, and two workers over one database."""
+transactions that roll back, a restart before delivery, two workers over one database, and a worker
+whose app is gone."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from forms.models import FormVersion
 from sync.ingest import receive_submission
 from tests.factories import batch_item, new_instance_id, visit_data, visit_xml
 from webhooks import queries, signing
-from webhooks.delivery import Sender
+from webhooks.delivery import Sender, Worker
 from webhooks.models import WebhookAttempt, WebhookDelivery
 from webhooks.settings import WebhookSettings
 
@@ -247,3 +248,13 @@ def test_two_workers_over_one_database_never_send_a_delivery_twice(client, world
         sender.close()
     for e in engines:
         e.dispose()
+
+
+def test_a_worker_whose_engine_is_disposed_ends_without_an_error(settings, caplog):
+    """An app torn down without its shutdown (its database dropped next) leaves no thread failing behind."""
+    worker = Worker(Sender(make_engine(settings), settings.secret, WebhookSettings(poll_seconds=0.05)))
+    worker.start()
+    worker.sender.engine.dispose()
+    worker._thread.join(timeout=30)  # noqa: SLF001 -- the thread is the point of this test
+    assert not worker._thread.is_alive()  # noqa: SLF001
+    assert "webhook delivery pass failed" not in caplog.text
