@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, inspect
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import Session
 
-__all__ = ["FastInsert", "raw_rows"]
+__all__ = ["FastInsert", "loaded", "raw_rows"]
 
 #: Statements per dialect, written with ``?`` placeholders (SQLite's); PostgreSQL's driver wants ``%s``.
 _PG_TEXT: dict[str, str] = {}
@@ -96,3 +97,16 @@ class FastInsert:
         names = tuple(rows[0])
         sql, processors = self._plan(connection.dialect, names)
         connection.exec_driver_sql(sql, [self._params(processors, names, row) for row in rows])
+
+
+def loaded(model: type, values: dict[str, Any]) -> Any:
+    """A ``model`` object holding a row's ``values`` as if the ORM had loaded it (detached: ``session.add``
+    attaches it clean), without the model's ``__init__`` (for a 30-column row ~20 µs against ~160 µs):
+    for rows just written by ``FastInsert``, whose values are exactly what is stored."""
+    mapper = inspect(model)
+    if not mapper.configured:
+        configure_mappers()
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)
+    return obj

@@ -19,10 +19,10 @@ import weakref
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import defer, make_transient_to_detached
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
-from app.rawsql import raw_rows
+from app.rawsql import loaded, raw_rows
 
 T = TypeVar("T")
 
@@ -73,8 +73,7 @@ class RowSnapshots(Generic[T]):
         row = session.get(self.model, key, options=self.options)
         if row is None:  # pragma: no cover -- deleted between the two reads
             return None
-        copy = self.model(**{c: getattr(row, c) for c in self.columns})  # type: ignore[call-arg]
-        make_transient_to_detached(copy)
+        copy = loaded(self.model, {c: getattr(row, c) for c in self.columns})
         # The stamp read before the ORM load: if the row changed in between, the next request sees a
         # different stamp and loads it again (never a newer stamp over an older copy).
         snapshots[key] = (stamp, copy)

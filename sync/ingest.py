@@ -52,13 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from app import audit
 from app.blobs import BlobStore, StoredBlob
 from app.events import Hooks, SubmissionInserting, SubmissionStored
 from app.identity import Actor
+from app.rawsql import loaded
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.errors import FormClosed
@@ -284,8 +284,7 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
     if new_id is None:
         return None
     # The row is exactly ``values``: attach it as loaded instead of reading it back.
-    submission = Submission(id=new_id, **values)
-    make_transient_to_detached(submission)
+    submission = loaded(Submission, {"id": new_id, **values})
     session.add(submission)
     return submission
 
