@@ -399,7 +399,7 @@ def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submi
         new_id = ids.get(new.instance_id)
         if new_id is not None:
             stored[new.instance_id] = _as_loaded(session, {"id": new_id, **new.values})
-    queries.insert_geopoints(session, [
+    _insert_geopoints(session, [
         {"submission_id": stored[new.instance_id].id, "field_path": p.field_path, "repeat_index": p.ordinal,
          "lon": p.lon, "lat": p.lat, "altitude": p.altitude, "accuracy": p.accuracy}
         for new in run if new.instance_id in stored for p in new.geopoints])
@@ -411,7 +411,7 @@ def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submi
         context.hooks.emit(SubmissionStored(session=session, submission=submission, form=new.form, version=new.version,
                                             actor=actor, settings=context.settings, blobs=context.blobs))
         entries.append(_audit_row(actor, submission.instance_id, form=new.form.xml_form_id, version=new.version.version))
-    _AUDIT_INSERT.insert_many(session, entries)
+    _insert_audit(session, entries)
     session.flush()
     return stored
 
@@ -439,44 +439,66 @@ def _audit_row(actor: Actor, instance_id: str, **details: Any) -> dict[str, Any]
             "details": details, "count": 1}
 
 
-_INSERT_MANY: dict[str, Any] = {}
+_SQLITE_INSERT = (sqlite.insert(Submission.__table__)  # type: ignore[attr-defined]
+                  .on_conflict_do_nothing(index_elements=["instance_id"])
+                  .returning(Submission.__table__.c.instance_id, Submission.__table__.c.id))  # type: ignore[attr-defined]
 
 
 def _insert_submissions(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """``INSERT .. ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, id`` for many rows in
-    one statement: {instanceID: new id}; a known instanceID is absent.
-
-    SQLite: SQLAlchemy's multi-row VALUES ("insertmanyvalues"). PostgreSQL: the rows travel as one
-    JSON parameter read by ``json_populate_recordset`` -- a short statement instead of one with 31
-    placeholders per row, which psycopg spent more time splitting than the server spent inserting.
-    Statements are built once per dialect and column list (this cache holds statements, never data).
-    """
-    dialect = session.get_bind().dialect.name
-    columns = tuple(rows[0])
-    stmt = _INSERT_MANY.get((dialect, columns))
-    if stmt is None:
-        table = Submission.__table__  # type: ignore[attr-defined]
-        if dialect == "postgresql":
-            names = ", ".join(f'"{c}"' for c in columns)
-            stmt = text(f"INSERT INTO submission ({names}) SELECT {names} FROM "
-                        "json_populate_recordset(NULL::submission, CAST(:rows AS json)) "
-                        "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, id")
-        else:
-            stmt = (sqlite.insert(table).on_conflict_do_nothing(index_elements=["instance_id"])
-                    .returning(table.c.instance_id, table.c.id))
-        _INSERT_MANY[(dialect, columns)] = stmt
-    if dialect == "postgresql":
-        result = session.execute(stmt, {"rows": json.dumps(rows, default=_json_value)})
+    one statement: {instanceID: new id}; a known instanceID is absent. SQLite: SQLAlchemy's multi-row
+    VALUES ("insertmanyvalues"); PostgreSQL: ``_json_insert``."""
+    if _is_postgresql(session):
+        result = _json_insert(session, "submission", rows, "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, id")
     else:
-        result = session.execute(stmt, rows)
+        result = session.execute(_SQLITE_INSERT, rows)
     return {instance_id: new_id for instance_id, new_id in result}
 
 
+def _insert_geopoints(session: Session, rows: list[dict[str, Any]]) -> None:
+    if _is_postgresql(session):
+        _json_insert(session, "submissiongeopoint", rows)
+    else:
+        queries.insert_geopoints(session, rows)
+
+
+def _insert_audit(session: Session, rows: list[dict[str, Any]]) -> None:
+    if _is_postgresql(session):
+        _json_insert(session, "auditlog", rows)
+    else:
+        _AUDIT_INSERT.insert_many(session, rows)
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+_JSON_INSERTS: dict[tuple[str, tuple[str, ...], str], Any] = {}
+
+
+def _json_insert(session: Session, table: str, rows: list[dict[str, Any]], tail: str = "") -> Any:
+    """PostgreSQL: insert ``rows`` (same keys) with ONE statement and ONE parameter, the rows as a JSON
+    array read by ``json_populate_recordset``. A multi-row VALUES has a placeholder per value, which
+    psycopg split in Python for longer than the server took to insert (0.4 ms per submission row), and
+    an executemany is one execution per row. Times go as ISO text with their offset (the columns are
+    ``timestamptz``); JSON columns get the value's own JSON. Statements are cached per table, column
+    list and tail (this cache holds statements, never data)."""
+    if not rows:
+        return None
+    columns = tuple(rows[0])
+    key = (table, columns, tail)
+    stmt = _JSON_INSERTS.get(key)
+    if stmt is None:
+        names = ", ".join(f'"{c}"' for c in columns)
+        stmt = _JSON_INSERTS[key] = text(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM '
+                                         f'json_populate_recordset(NULL::"{table}", CAST(:rows AS json)) {tail}')
+    return session.execute(stmt, {"rows": json.dumps(rows, default=_json_value)})
+
+
 def _json_value(value: Any) -> str:
-    """Datetimes as ISO text for ``json_populate_recordset`` (UTC, like every stored time)."""
     if isinstance(value, datetime):
         return value.isoformat()
-    raise TypeError(f"{type(value).__name__} in a submission row")
+    raise TypeError(f"{type(value).__name__} in a row for json_populate_recordset")
 
 
 def _refused(item: BatchItem, exc: DomainError) -> ItemResult:
