@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from bench.harness import BenchEnv, bench_env, count_submissions, load_average
 from tests.factories import batch_item, new_instance_id, visit_data
@@ -34,17 +36,49 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def server_cpu_seconds(env: BenchEnv) -> float:
-    """User + system CPU seconds used so far by the server and its workers (Linux ``/proc``): the
-    machine is shared, so CPU per item is steadier than wall time. The database server is not counted."""
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far (Linux ``/proc``)."""
     ticks = 0
-    for pid in _tree(env.server.process.pid):
+    for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(env: BenchEnv) -> float:
+    """CPU seconds used so far by the server and its workers: the machine is shared, so CPU per item
+    is steadier than wall time. With SQLite this is all of it; PostgreSQL's share is ``database_cpu_seconds``."""
+    return _cpu_seconds(_tree(env.server.process.pid))
+
+
+def database_cpu_seconds(env: BenchEnv) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backends serving the bench database (its own
+    database, so no other client's work is counted; the server's pool keeps them connected), or None
+    on SQLite. Needs the database server on this machine, as ``bench`` starts it."""
+    url = env.settings.database_url
+    if not url or not url.startswith("postgresql"):
+        return None
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND pid <> pg_backend_pid()")).scalars().all()
+    finally:
+        engine.dispose()
+    return _cpu_seconds(list(pids))
+
+
+def _cpu_now(env: BenchEnv) -> tuple[float, float | None]:
+    return server_cpu_seconds(env), database_cpu_seconds(env)
+
+
+def _ms_per_item(before: tuple[float, float | None], after: tuple[float, float | None], n: int) -> tuple[float, str]:
+    server = round((after[0] - before[0]) * 1000 / n, 3)
+    database = "" if after[1] is None or before[1] is None else round((after[1] - before[1]) * 1000 / n, 3)
+    return server, database
 
 
 def _send(env: BenchEnv, payloads: list[bytes], clients: int, expect: str) -> float:
@@ -74,17 +108,17 @@ def main(pg_url: str | None = None, *, quick: bool = False, workers: int | None 
         for clients in (1, 2):
             payloads = batches(n, size)
             before = count_submissions(env)
-            cpu = server_cpu_seconds(env)
+            cpu = _cpu_now(env)
             created = _send(env, payloads, clients, "created")
-            cpu_created = server_cpu_seconds(env) - cpu
+            server_created, db_created = _ms_per_item(cpu, _cpu_now(env), n)
             stored = count_submissions(env) - before
-            cpu = server_cpu_seconds(env)
+            cpu = _cpu_now(env)
             again = _send(env, payloads, clients, "duplicate")
-            cpu_again = server_cpu_seconds(env) - cpu
+            server_again, db_again = _ms_per_item(cpu, _cpu_now(env), n)
             rows.append({"db": env.db_label, "case": f"{n} items, batches of {size}, {clients} client(s)",
                          "stored": stored, "created_per_second": round(n / created, 1),
                          "duplicate_per_second": round(n / again, 1), "seconds": round(created, 2),
-                         "server_cpu_ms_per_created": round(cpu_created * 1000 / n, 3),
-                         "server_cpu_ms_per_duplicate": round(cpu_again * 1000 / n, 3),
+                         "server_cpu_ms_per_created": server_created, "db_cpu_ms_per_created": db_created,
+                         "server_cpu_ms_per_duplicate": server_again, "db_cpu_ms_per_duplicate": db_again,
                          "load1": load_average(), "workers": workers if workers is not None else "serve default"})
     return rows
