@@ -82,7 +82,7 @@ def _pg_execute(*statements: str) -> None:
     """Run statements on the server's ``postgres`` database (autocommit; safe from several threads)."""
     global _pg_admin_engine  # noqa: PLW0603 -- one small pool per test process
     if _pg_admin_engine is None:
-        _pg_admin_engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT", pool_size=6,
+        _pg_admin_engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT", pool_size=10,
                                          max_overflow=0)
     with _pg_admin_engine.connect() as conn:
         for sql in statements:
@@ -102,7 +102,7 @@ class PgClones:
     def __init__(self, template: str) -> None:
         self.template = template
         self._makers = ThreadPoolExecutor(1, thread_name_prefix="pg-clone")
-        self._droppers = ThreadPoolExecutor(4, thread_name_prefix="pg-drop")
+        self._droppers = ThreadPoolExecutor(8, thread_name_prefix="pg-drop")
         self._ready: deque[Future[str]] = deque()
         self._dropped: list[Future[None]] = []
         self._lock = threading.Lock()
