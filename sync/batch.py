@@ -1,10 +1,18 @@
 """JSON batch sync for our own clients and integrations (``POST /api/v1/sync/batches``).
 
-A batch is a loop over ``sync.ingest.receive_submission`` (the OpenRosa ingest), so both paths
-share every rule: JSON ``data`` is turned into instance XML with ``build_instance_xml`` first.
-Each item runs in its own SAVEPOINT; a refused item is rolled back alone and reported as
-``conflict`` (409 rules: same instanceID with different content, an edit of a replaced version)
-or ``invalid`` (anything else, with the error code and message), while the others are stored.
+Both paths share every rule: JSON ``data`` is turned into instance XML with ``build_instance_xml``
+first and read back as the OpenRosa ingest reads it. Items are stored in order, two ways (issue 13):
+
+* a *run* of consecutive plain new submissions (no edit, no attachment, not a case form, not yet on
+  the server) is stored together in one SAVEPOINT: one multi-row insert per table, each item read and
+  checked as ``receive_submission`` does, the same events (``SubmissionInserting``/``SubmissionStored``)
+  and audit entry per submission; if anything in the run fails, the run is rolled back and its items
+  go the second way;
+* every other item goes through ``sync.ingest.receive_submission`` in its own SAVEPOINT.
+
+A refused item is rolled back alone and reported as ``conflict`` (409 rules: same instanceID with
+different content, an edit of a replaced version) or ``invalid`` (anything else, with the error
+code and message), while the others are stored.
 
 Attachments are announced by sha256. Only the bytes prove possession (issue 9, finding 5): a
 file is attached at once only when its blob is stored *and* the caller sent those very bytes
@@ -33,11 +41,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import Session
 
 from app.blobs import BlobStore
@@ -45,7 +51,7 @@ from app.errors import DomainError
 from app.events import Hooks, SubmissionInserting, SubmissionStored
 from app.identity import Actor
 from app.models import AuditLog
-from app.rawsql import FastInsert
+from app.rawsql import FastInsert, loaded
 from app.settings import Settings
 from app.timeutil import utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
@@ -398,7 +404,8 @@ def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submi
     for new in run:
         new_id = ids.get(new.instance_id)
         if new_id is not None:
-            stored[new.instance_id] = _as_loaded(session, {"id": new_id, **new.values})
+            stored[new.instance_id] = submission = loaded(Submission, {"id": new_id, **new.values})
+            session.add(submission)
     _insert_geopoints(session, [
         {"submission_id": stored[new.instance_id].id, "field_path": p.field_path, "repeat_index": p.ordinal,
          "lon": p.lon, "lat": p.lat, "altitude": p.altitude, "accuracy": p.accuracy}
@@ -416,18 +423,6 @@ def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submi
     return stored
 
 
-def _as_loaded(session: Session, values: dict[str, Any]) -> Submission:
-    """The row just inserted as a clean persistent object, exactly as the ORM loads a row: a new
-    instance whose attribute dict is filled with the committed values (no per-attribute validation or
-    change events: building it with ``Submission(**values)`` was a quarter of a batch's CPU)."""
-    submission = _SUBMISSION_MAPPER.class_manager.new_instance()
-    instance_state(submission).dict.update(values)
-    make_transient_to_detached(submission)
-    session.add(submission)
-    return submission
-
-
-_SUBMISSION_MAPPER = inspect(Submission)
 _AUDIT_INSERT = FastInsert(AuditLog.__table__)  # type: ignore[attr-defined]
 
 
