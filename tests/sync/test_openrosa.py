@@ -450,3 +450,27 @@ def test_an_upload_with_a_too_long_device_id_is_refused_naming_the_parameter(cli
 def test_the_upload_is_still_described_in_the_openapi_document(client):
     operations = client.get("/openapi.json").json()["paths"]
     assert "post" in operations["/submission"] and "post" in operations["/key/{device_token}/submission"]
+
+
+def test_a_new_upload_writes_its_submission_row_once(client, engine, world, forms):
+    """Capabilities fill their columns before the insert (geodata: where the visit falls), so a new
+    submission costs one INSERT and no UPDATE of its row (issue 13)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):  # noqa: ANN001, ANN002
+        statements.append(" ".join(statement.split()).lower())
+
+    app_engine = client.app.state.engine
+    event.listen(app_engine, "before_cursor_execute", seen)
+    try:
+        response = post(client, world.monitor, xml_for(forms["visit"], typed_visit_data()))
+    finally:
+        event.remove(app_engine, "before_cursor_execute", seen)
+    assert response.status_code == 201
+    assert len([s for s in statements if s.startswith('insert into "submission"')]) == 1
+    assert not [s for s in statements if s.startswith("update submission") or s.startswith('update "submission"')]
+    with session_scope(engine) as s:
+        stored = s.exec(select(Submission)).one()
+        assert (stored.site_match, stored.site_flag) == ("unmapped", None)
