@@ -25,7 +25,7 @@ from app.security import (
     token_hash,
     verify_password,
 )
-from app.snapshots import RowSnapshots
+from app.snapshots import RowPairSnapshots, RowSnapshots
 from app.timeutil import utcnow
 
 #: Realm of HTTP Digest/Basic challenges; part of each user's stored HA1, so never change it.
@@ -303,26 +303,23 @@ def device_and_owner_for_token(session: Session, token: str) -> tuple[Device, Us
     hashed = token_hash(token)
     ids = _DEVICE_IDS.of(session)
     device_id = ids.get(hashed)
-    device = _DEVICES.get(session, device_id) if device_id is not None else None
-    if device is None or device.token_hash != hashed:
-        found = session.exec(select(Device.id).where(Device.token_hash == hashed)).first()
-        device = _DEVICES.get(session, found) if found is not None else None
-        if device is None:
+    found = _DEVICE_AND_USER.get(session, device_id) if device_id is not None else None
+    if found is None or found[0].token_hash != hashed:
+        device_id = session.exec(select(Device.id).where(Device.token_hash == hashed)).first()
+        found = _DEVICE_AND_USER.get(session, device_id) if device_id is not None else None
+        if found is None:
             ids.pop(hashed, None)
             return None
-        ids[hashed] = device.id
-    if device.revoked_at is not None:
-        return None
-    owner = _USERS.get(session, device.user_id)
-    if owner is None or not owner.active:
+        ids[hashed] = device_id
+    device, owner = found
+    if device.revoked_at is not None or not owner.active:
         return None
     return device, owner
 
 
-#: Read-only copies of device and user rows (``app.snapshots``): the upload path's two reads, each one raw
-#: statement while the row is unchanged.
-_DEVICES = RowSnapshots(Device)
-_USERS = RowSnapshots(User)
+#: Read-only copies of device and user rows (``app.snapshots``): the upload path's reads, one raw statement
+#: (a join) while both rows are unchanged.
+_DEVICE_AND_USER = RowPairSnapshots(RowSnapshots(Device), "user_id", RowSnapshots(User))
 
 
 # -- API tokens --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from app.db import RowIds
-from app.snapshots import RowSnapshots
+from app.snapshots import RowPairSnapshots, RowSnapshots
 from forms.errors import FormNotFound, FormVersionNotFound
 from forms.models import Form, FormVersion
 from sync import queries
@@ -66,7 +66,7 @@ def get_version(session: Session, form: Form, version: str | None) -> FormVersio
 
 def remembered_form_and_version(session: Session, xml_form_id: str, version: str | None
                                 ) -> tuple[Form, FormVersion] | None:
-    """Read-only copies of the form and its ``version`` (``app.snapshots``: one raw read each, issue 13)
+    """Read-only copies of the form and its ``version`` (``app.snapshots``: one raw read for both, issue 13)
     when both ids are remembered (every submission after a form's first) and the rows still match
     what was asked; else None, and the caller takes the two steps (``get_form``, then ``get_version``)
     with their errors. The form's copy is checked against every column of its row (a closed form is
@@ -79,10 +79,10 @@ def remembered_form_and_version(session: Session, xml_form_id: str, version: str
     version_id = ids.get(("version", form_id, version)) if form_id is not None else None
     if version_id is None:
         return None
-    form = _FORMS.get(session, form_id)
-    found = _VERSIONS.get(session, version_id) if form is not None else None
-    if form is None or found is None:
+    pair = _VERSION_AND_FORM.get(session, version_id)
+    if pair is None:
         return None
+    found, form = pair
     if form.xml_form_id != xml_form_id or found.form_id != form.id or found.version != version:
         return None
     return form, found
@@ -90,5 +90,6 @@ def remembered_form_and_version(session: Session, xml_form_id: str, version: str
 
 #: Read-only copies of forms (checked against every column) and of versions (checked against their
 #: identity only: a version never changes; a new version is a new row), per process and engine.
-_FORMS = RowSnapshots(Form)
-_VERSIONS = RowSnapshots(FormVersion, stamp=("id", "form_id", "version"), exclude=("xform_xml",), max_entries=500)
+_VERSION_AND_FORM = RowPairSnapshots(
+    RowSnapshots(FormVersion, stamp=("id", "form_id", "version"), exclude=("xform_xml",), max_entries=500),
+    "form_id", RowSnapshots(Form))

@@ -105,3 +105,27 @@ def test_snapshots_of_two_databases_never_mix(engine, tmp_path):
             assert users.get(b, first_there).username == "neema"
     finally:
         other_engine.dispose()
+
+
+def test_a_row_and_the_row_it_refers_to_are_checked_together(engine):
+    """A device and its user in one read: a change to either is seen at once (deactivating a user also
+    revokes their devices)."""
+    from app.snapshots import RowPairSnapshots
+
+    user_id = _monitor(engine)
+    with session_scope(engine) as s:
+        device, _ = accounts.create_device(s, name="tablet-kolwezi", user=user_id)
+        device_id = device.id
+    pairs = RowPairSnapshots(RowSnapshots(Device), "user_id", RowSnapshots(User))
+    with Session(engine) as s:
+        first = pairs.get(s, device_id)
+        assert (first[0].name, first[1].username) == ("tablet-kolwezi", "amani")
+        again = pairs.get(s, device_id)
+        assert again[0] is first[0] and again[1] is first[1]
+    with session_scope(engine) as s:
+        accounts.set_active(s, s.get(User, user_id), False)
+    with Session(engine) as s:
+        device_copy, user_copy = pairs.get(s, device_id)
+        assert user_copy is not first[1] and user_copy.active is False
+        assert device_copy is not first[0] and device_copy.revoked_at is not None
+        assert pairs.get(s, 10**9) is None
