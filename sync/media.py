@@ -288,8 +288,11 @@ def _prepare_image(prepared: PreparedFile, family: str, *, settings: Settings, s
             prepared.width, prepared.height = clean.size
             prepared.stripped = True
         else:
-            if image.format == "JPEG":  # decoded at a reduced scale: only checked here, not kept
-                image.draft("RGB", (WEB_PX, WEB_PX))
+            if image.format == "JPEG":  # only checked here, not kept: decoded at 1/8 scale, which still reads
+                # every byte of the compressed data (a truncated or corrupt file fails) but skips most of
+                # the inverse DCT (issue 13: ~4x less CPU per photo than at 1280 px)
+                width, height = image.size
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             image.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaCorruptImage(f"image {name!r} is truncated or corrupt: {exc}",
