@@ -36,6 +36,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -366,6 +368,26 @@ def _location(form: Form, version: FormVersion, points: list[submission_xml.Geop
     return chosen.lon, chosen.lat, chosen.altitude, chosen.accuracy
 
 
+@contextmanager
+def _savepoint(session: Session) -> Iterator[None]:
+    """A SAVEPOINT whose rollback also takes out of the session the submissions attached inside it.
+
+    Their rows are gone, but a reference held elsewhere (a subscriber's) would keep the stale object in
+    the identity map, and the next insert, which on SQLite reuses the rolled-back row id, could not
+    attach its own submission (InvalidRequestError: a 500 for the whole batch).
+    """
+    before = {key for key in session.identity_map.keys() if key[0] is Submission}
+    try:
+        with session.begin_nested():
+            yield
+    except BaseException:
+        for key in [k for k in session.identity_map.keys() if k[0] is Submission and k not in before]:
+            stale = session.identity_map.get(key)
+            if stale is not None:
+                session.expunge(stale)
+        raise
+
+
 def _store_run(context: _Context, run: list[_NewSubmission], results: list[ItemResult | None]) -> None:
     """Store a run of new submissions with one statement per table instead of one per item.
 
@@ -378,9 +400,10 @@ def _store_run(context: _Context, run: list[_NewSubmission], results: list[ItemR
     if not run:
         return
     session = context.session
+    stored: dict[str, Submission] = {}
     try:
-        with session.begin_nested():
-            stored = _insert_run(context, run)
+        with _savepoint(session):
+            _insert_run(context, run, stored)
     except (DomainError, DBAPIError):
         stored = {}
     for new in run:
@@ -392,7 +415,8 @@ def _store_run(context: _Context, run: list[_NewSubmission], results: list[ItemR
             results[new.index] = _sync_item(context, new.raw)
 
 
-def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submission]:
+def _insert_run(context: _Context, run: list[_NewSubmission], stored: dict[str, Submission]) -> None:
+    """Insert the run's rows; ``stored`` gets each new submission by instanceID as it is attached."""
     session, actor = context.session, context.actor
     for new in run:  # capabilities fill the columns they own (geodata: the site), as for one upload
         context.hooks.emit(SubmissionInserting(session=session, values=new.values, form=new.form, version=new.version,
@@ -400,7 +424,6 @@ def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submi
     # Pending changes (a device's last_seen_at) go first, as the per-item insert does.
     session.flush()
     ids = _insert_submissions(session, [new.values for new in run])
-    stored: dict[str, Submission] = {}
     for new in run:
         new_id = ids.get(new.instance_id)
         if new_id is not None:
@@ -420,7 +443,6 @@ def _insert_run(context: _Context, run: list[_NewSubmission]) -> dict[str, Submi
         entries.append(_audit_row(actor, submission.instance_id, form=new.form.xml_form_id, version=new.version.version))
     _insert_audit(session, entries)
     session.flush()
-    return stored
 
 
 _AUDIT_INSERT = FastInsert(AuditLog.__table__)  # type: ignore[attr-defined]
@@ -512,7 +534,7 @@ def _sync_item(context: _Context, raw: Any) -> ItemResult:
         form, xml = _item_xml(session, item, versions)
         if _already_complete(known.get(item.instance_id), form=form, xml=xml, item=item, actor=actor):
             return ItemResult(instance_id=item.instance_id, status="duplicate", complete=True)
-        with session.begin_nested():
+        with _savepoint(session):
             files = [media.IncomingFile(name=a.name, path=blobs.local_path(a.sha256), size=a.size, media_type=a.media_type)
                      for a in item.attachments if a.sha256 in held and blobs.exists(a.sha256)]
             result = receive_submission(session, blobs=blobs, settings=settings, hooks=hooks, actor=actor, xml=xml, files=files,

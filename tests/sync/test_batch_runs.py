@@ -72,8 +72,10 @@ def test_items_keep_the_effects_of_their_order(client, world, visit_form, engine
 
 def test_an_item_refused_while_its_run_is_stored_is_rolled_back_alone(client, app, world, visit_form, engine):
     refused = new_instance_id()
+    seen = []  # a subscriber may keep the submissions it is given (the rolled-back ones too)
 
     def refuse_one(event: SubmissionStored) -> None:
+        seen.append(event.submission)
         if event.submission.instance_id == refused:
             raise Conflict("this one is refused after its insert", code="test.refused")
 
