@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 export ASMFIELD_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install chromium run test test-postgres bench lint clean
+.PHONY: install chromium run test test-postgres bench bench-sync lint clean
 
 $(STAMP): pyproject.toml constraints.txt package.json package-lock.json
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,13 @@ test-postgres: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -m storage tests
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Issue 13's table: sync speed (reference generator, JSON batch) of the code at BEFORE and of this checkout,
+# back to back in one run; PostgreSQL too when ASMFIELD_BENCH_PG names a server.
+BEFORE ?= d05ca23
+bench-sync: $(STAMP)
+	$(BIN)/python -m bench central_load batch --before $(BEFORE) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
