@@ -249,7 +249,7 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
     """Insert the row unless this instanceID exists (then None: a concurrent twin won). Capabilities
     fill their columns first (``SubmissionInserting``: geodata places the visit), so it is written once."""
     now = utcnow()
-    lon, lat, altitude, accuracy = _location(form, version, parsed.geopoints)
+    lon, lat, altitude, accuracy = location_of(form, version, parsed.geopoints)
     values: dict[str, Any] = dict(
         instance_id=instance.instance_id,
         root_instance_id=root or instance.instance_id,
@@ -289,7 +289,7 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
     return submission
 
 
-def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
+def location_of(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
     """(lon, lat, altitude, accuracy) of the form's location field (default: first geopoint
     outside repeats, else the first geopoint)."""
     if not points:
