@@ -203,12 +203,14 @@ def sync_batch(session: Session, *, blobs: BlobStore, settings: Settings, hooks:
         if isinstance(outcome, _NewSubmission):
             run.append(outcome)
             in_run.add(outcome.instance_id)
-            continue
-        # Anything else waits for the run before it: items keep their order's effects (an edit of a
-        # submission created earlier in the batch finds it).
-        _store_run(context, run, results)
-        run, in_run = [], set()
-        results[index] = outcome if isinstance(outcome, ItemResult) else _sync_item(context, raw)
+        elif isinstance(outcome, ItemResult):  # decided without reading or writing what the run writes
+            results[index] = outcome
+        else:
+            # An item for the ingest waits for the run before it: items keep their order's effects (an
+            # edit of a submission created earlier in the batch finds it).
+            _store_run(context, run, results)
+            run, in_run = [], set()
+            results[index] = _sync_item(context, raw, outcome)
     _store_run(context, run, results)
     return results  # type: ignore[return-value]
 
@@ -294,10 +296,19 @@ def _validated(raw: Any) -> BatchItem | ItemResult:
                           code="batch.item_invalid", reason=f"{where}: {first.get('msg')}" if where else first.get("msg"))
 
 
+@dataclass(frozen=True)
+class _Read:
+    """An item validated and turned into instance XML, for the per-item path (read only once)."""
+
+    item: BatchItem
+    form: Form
+    xml: bytes
+
+
 def _prepare_item(context: _Context, index: int, raw: dict[str, Any], *, pending: set[str]
-                  ) -> _NewSubmission | ItemResult | None:
+                  ) -> _NewSubmission | ItemResult | _Read:
     """The item's result when it is decided without writing (invalid, a complete duplicate), a
-    ``_NewSubmission`` for the bulk path, or None: the item goes through ``receive_submission``
+    ``_NewSubmission`` for the bulk path, or ``_Read``: the item goes through ``receive_submission``
     alone (edits, attachments, case forms, resends, and every refusal, so its answer is exactly the
     ingest's)."""
     item = _validated(raw)
@@ -312,8 +323,8 @@ def _prepare_item(context: _Context, index: int, raw: dict[str, Any], *, pending
         return ItemResult(instance_id=item.instance_id, status="duplicate", complete=True)
     if (known is not None or item.instance_id in pending or item.deprecated_id or item.attachments
             or form.kind in CASE_FORM_KINDS or form.state == FormState.closed or not may_submit(context.actor, form)):
-        return None
-    return _new_submission(context, index, raw, item, form, xml)
+        return _Read(item, form, xml)
+    return _new_submission(context, index, raw, item, form, xml) or _Read(item, form, xml)
 
 
 def _new_submission(context: _Context, index: int, item_raw: dict[str, Any], item: BatchItem, form: Form,
@@ -523,17 +534,25 @@ def _refused(item: BatchItem, exc: DomainError) -> ItemResult:
                       code=exc.code, reason=exc.message)
 
 
-def _sync_item(context: _Context, raw: Any) -> ItemResult:
+def _sync_item(context: _Context, raw: Any, read: _Read | None = None) -> ItemResult:
+    """One item through ``receive_submission`` in its own SAVEPOINT (``read``: already validated and
+    turned into XML by ``_prepare_item``)."""
     session, blobs, settings, hooks, actor = context.session, context.blobs, context.settings, context.hooks, context.actor
     held, device, user_agent, versions, known = (context.held, context.device, context.user_agent, context.versions,
                                                  context.known)
-    item = _validated(raw)
-    if isinstance(item, ItemResult):
-        return item
+    if read is None:
+        item = _validated(raw)
+        if isinstance(item, ItemResult):
+            return item
+    else:
+        item = read.item
     try:
-        form, xml = _item_xml(session, item, versions)
-        if _already_complete(known.get(item.instance_id), form=form, xml=xml, item=item, actor=actor):
-            return ItemResult(instance_id=item.instance_id, status="duplicate", complete=True)
+        if read is None:
+            form, xml = _item_xml(session, item, versions)
+            if _already_complete(known.get(item.instance_id), form=form, xml=xml, item=item, actor=actor):
+                return ItemResult(instance_id=item.instance_id, status="duplicate", complete=True)
+        else:
+            form, xml = read.form, read.xml
         with _savepoint(session):
             files = [media.IncomingFile(name=a.name, path=blobs.local_path(a.sha256), size=a.size, media_type=a.media_type)
                      for a in item.attachments if a.sha256 in held and blobs.exists(a.sha256)]

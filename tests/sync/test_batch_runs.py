@@ -101,3 +101,16 @@ def test_a_run_of_many_items_answers_each_in_order(client, world, visit_form, en
     assert stored == {i["instance_id"]: (n, -2.5 + n * 1e-4) for n, i in enumerate(items)}
     again = results(client.post(URL, json={"items": items}, headers=world.monitor.bearer))
     assert {r["status"] for r in again} == {"duplicate"}
+
+
+def test_a_resent_batch_with_new_items_among_known_ones(client, world, visit_form, engine):
+    sent = [batch_item(new_instance_id(), data=visit_data(workers=n)) for n in range(3)]
+    results(client.post(URL, json={"items": sent}, headers=world.monitor.bearer))
+    new = [batch_item(new_instance_id(), data=visit_data(workers=n)) for n in (10, 11)]
+    bad = batch_item(new_instance_id(), data=visit_data() | {"/field_visit/workers": "many"})
+    out = results(client.post(URL, json={"items": [sent[0], new[0], bad, sent[1], new[1], sent[2]]},
+                              headers=world.monitor.bearer))
+    assert [r["status"] for r in out] == ["duplicate", "created", "invalid", "duplicate", "created", "duplicate"]
+    assert [r["instance_id"] for r in out] == [i["instance_id"] for i in (sent[0], new[0], bad, sent[1], new[1], sent[2])]
+    with session_scope(engine) as s:
+        assert {r.instance_id for r in s.exec(select(Submission))} == {i["instance_id"] for i in sent + new}
