@@ -372,9 +372,14 @@ def _settled(form: Form, version: FormVersion, current: dict[str, Any]) -> dict[
     return result
 
 
-def effective_settings(session: Session, form: Form) -> dict[str, Any]:
-    """``form.settings`` with defaults resolved against the published version (its fields only)."""
-    version = queries.published_schema(session, form)
+def effective_settings(session: Session, form: Form, known: FormVersion | None = None) -> dict[str, Any]:
+    """``form.settings`` with defaults resolved against the published version (its fields only).
+
+    :param known: a version of ``form`` the caller holds; used when it is the published one (an upload
+        to the current version: no read)."""
+    published = form.published_version_id
+    version = known if known is not None and published is not None and known.id == published else (
+        queries.published_schema(session, form))
     return _settled(form, version, form.settings or {}) if version else dict(form.settings or {})
 
 

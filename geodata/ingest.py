@@ -25,7 +25,7 @@ def on_submission_inserting(event: SubmissionInserting) -> None:
     """The ``SubmissionInserting`` subscriber: the row's ``site_*`` columns from its location."""
     values = event.values
     p = placement.placement_of(event.session, lon=values.get("lon"), lat=values.get("lat"), data=values.get("data"),
-                               form=event.form, settings=event.settings)
+                               form=event.form, settings=event.settings, version=event.version)
     values.update(site_id=p.site_id, site_distance_m=p.distance_m, site_match=p.match, site_flag=p.flag)
 
 

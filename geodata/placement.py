@@ -80,9 +80,10 @@ def place(idx: Indexes, *, lons: np.ndarray, lats: np.ndarray, named: list[str |
     return out
 
 
-def form_mapping(session: Session, form: Any) -> tuple[bool, str | None]:
-    """(mapping on?, site field path) for a form, with the contract's defaults."""
-    settings = effective_settings(session, form)
+def form_mapping(session: Session, form: Any, version: Any = None) -> tuple[bool, str | None]:
+    """(mapping on?, site field path) for a form, with the contract's defaults (``version``: one of the
+    form's versions the caller holds, spares a read when it is the published one)."""
+    settings = effective_settings(session, form, version)
     enabled = bool(settings.get("site_mapping", form.kind not in CASE_FORM_KINDS))
     return enabled, settings.get("site_field")
 
@@ -98,9 +99,9 @@ def named_code(data: dict[str, Any], site_field: str | None) -> str | None:
 
 
 def placement_of(session: Session, *, lon: float | None, lat: float | None, data: dict[str, Any] | None, form: Any,
-                 settings: Settings, cache: SiteIndexCache | None = None) -> Placement:
+                 settings: Settings, cache: SiteIndexCache | None = None, version: Any = None) -> Placement:
     """Where a visit at (``lon``, ``lat``) with answers ``data`` belongs (``disabled``: the form maps no site)."""
-    enabled, site_field = form_mapping(session, form)
+    enabled, site_field = form_mapping(session, form, version)
     if not enabled:
         return Placement(None, None, "disabled", None)
     idx = indexes(session, cache)
