@@ -62,7 +62,7 @@ from sync import media, queries, submission_xml
 from sync.blob_uploads import SHA256_RE, hashes_held
 from sync.errors import BatchBadData, BatchItemMismatch, BatchTooManyItems, SubmissionInvalidValue
 from sync.form_lookup import get_form, get_version
-from sync.ingest import receive_submission
+from sync.ingest import location_of, receive_submission
 from sync.models import Submission
 from sync.submission_xml import build_instance_xml
 
@@ -349,7 +349,7 @@ def _new_submission(context: _Context, index: int, item_raw: dict[str, Any], ite
     if parsed.attachments:
         return None
     actor, now = context.actor, utcnow()
-    lon, lat, altitude, accuracy = _location(form, version, parsed.geopoints)
+    lon, lat, altitude, accuracy = location_of(form, version, parsed.geopoints)
     values: dict[str, Any] = dict(
         instance_id=instance.instance_id, root_instance_id=instance.instance_id, deprecated_id=None, current=True,
         form_id=form.id, form_version_id=version.id, submitted_by_user_id=actor.user.id,
@@ -362,21 +362,6 @@ def _new_submission(context: _Context, index: int, item_raw: dict[str, Any], ite
         restricted=False, superseded_by=None, site_id=None, site_distance_m=None, site_match=None, site_flag=None)
     return _NewSubmission(index=index, raw=item_raw, instance_id=instance.instance_id, form=form, version=version, values=values,
                           geopoints=parsed.geopoints)
-
-
-def _location(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
-    """(lon, lat, altitude, accuracy) of the form's location field, as ``sync.ingest`` chooses it."""
-    if not points:
-        return None, None, None, None
-    wanted = (form.settings or {}).get("location_field")
-    if wanted:
-        chosen = next((p for p in points if p.field_path == wanted), None)
-    else:
-        repeats = {f["path"] for f in version.fields or [] if f.get("kind") == "repeat"}
-        chosen = next((p for p in points if submission_xml.enclosing_repeat(p.field_path, repeats) is None), points[0])
-    if chosen is None:
-        return None, None, None, None
-    return chosen.lon, chosen.lat, chosen.altitude, chosen.accuracy
 
 
 @contextmanager
