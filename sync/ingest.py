@@ -76,7 +76,7 @@ from sync.errors import (
 )
 from sync.form_lookup import get_form, get_version, remembered_form_and_version
 from sync.media import IncomingFile, PreparedFile
-from sync.models import Submission, SubmissionAttachment
+from sync.models import Blob, Submission, SubmissionAttachment
 from sync.queries import NO_XFORM
 from sync.rights import may_edit, may_submit
 
@@ -147,9 +147,12 @@ def receive_submission(
         if existing is not None:
             return _resend(session, existing, form=form, xml_sha=xml_sha, files=files, blobs=blobs,
                            settings=settings, actor=actor, workdir=workdir)
+        # A new record's files are recorded first, so its row is inserted already counting them.
+        received = _record_files(session, prepared, written, actor=actor) if old is None else None
         submission = _insert(session, instance=instance, parsed=parsed, form=form, version=version, actor=actor,
                              xml_text=xml_text, xml_sha=xml_sha, root=old.root_instance_id if old else None,
-                             client_device_id=client_device_id, user_agent=user_agent, hooks=hooks, settings=settings)
+                             client_device_id=client_device_id, user_agent=user_agent, hooks=hooks, settings=settings,
+                             received=received)
         if submission is None:  # the instanceID is known (a resend, or a concurrent twin won the race)
             existing = queries.fresh_submission_by_instance_id(session, instance.instance_id)
             if existing is None:  # pragma: no cover -- the winner rolled back after we looked
@@ -160,9 +163,12 @@ def receive_submission(
             _kind_unchanged(session, form)
         if old is not None:
             _supersede(session, old, submission)
-        rows = _expected_rows(session, submission, parsed.attachments, carried=old)
+            rows = _expected_rows(session, submission, parsed.attachments, carried=old)
+            _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor, flush=False)
+            missing = [r.name for r in rows if not r.received]
+        else:
+            missing = _new_attachments(session, submission, parsed.attachments, received, prepared, actor=actor)
         _geopoints(session, submission, parsed.geopoints)
-        _fill(session, submission, rows, prepared, written, blobs=blobs, settings=settings, actor=actor, flush=False)
 
     hooks.emit(SubmissionStored(session=session, submission=submission, form=form, version=version, actor=actor,
                                 settings=settings, blobs=blobs))
@@ -170,8 +176,7 @@ def receive_submission(
     audit.append(session, "submission.edit" if old is not None else "submission.create", actor=actor,
                  object_type="submission", object_id=submission.instance_id, form=form.xml_form_id,
                  version=version.version, **({"deprecated_id": old.instance_id} if old is not None else {}))
-    return ReceiveResult(status="edit" if old is not None else "created", submission=submission,
-                         missing=[r.name for r in rows if not r.received])
+    return ReceiveResult(status="edit" if old is not None else "created", submission=submission, missing=missing)
 
 
 def _known(session: Session, instance: submission_xml.Instance, form: Form, actor: Actor | None,
@@ -245,7 +250,8 @@ def _prepare(files: list[IncomingFile], expected: dict[str, str], *, form: Form,
 
 def _insert(session: Session, *, instance: submission_xml.Instance, parsed: submission_xml.SubmissionData,
             form: Form, version: FormVersion, actor: Actor | None, xml_text: str, xml_sha: str, root: str | None,
-            client_device_id: str | None, user_agent: str | None, hooks: Hooks, settings: Settings) -> Submission | None:
+            client_device_id: str | None, user_agent: str | None, hooks: Hooks, settings: Settings,
+            received: dict[str, Blob] | None = None) -> Submission | None:
     """Insert the row unless this instanceID exists (then None: a concurrent twin won). Capabilities
     fill their columns first (``SubmissionInserting``: geodata places the visit), so it is written once."""
     now = utcnow()
@@ -268,8 +274,8 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
         data=parsed.data,
         lon=lon, lat=lat, altitude=altitude, accuracy=accuracy,
         attachments_expected=len(parsed.attachments),
-        attachments_present=0,
-        complete=not parsed.attachments,
+        attachments_present=len(received or ()),
+        complete=len(received or ()) == len(parsed.attachments),
         review_state="received",
         review_reason=None,
         restricted=False,
@@ -340,6 +346,33 @@ def _expected_rows(session: Session, submission: Submission, expected: dict[str,
     if rows:
         session.flush()
     return rows
+
+
+def _record_files(session: Session, prepared: dict[str, PreparedFile], written: dict[str, StoredBlob], *,
+                  actor: Actor | None) -> dict[str, Blob]:
+    """The blob (and holder) rows of a new record's received files, by attachment name."""
+    holder = actor.user.id if actor is not None else None
+    return {name: media.record(session, file, written[name], holder=holder) for name, file in prepared.items()}
+
+
+def _new_attachments(session: Session, submission: Submission, expected: dict[str, str], received: dict[str, Blob],
+                     prepared: dict[str, PreparedFile], *, actor: Actor | None) -> list[str]:
+    """A new record's attachment rows, received ones filled, written at once (driver-level: no ORM rows
+    to insert and then update, issue 13), each received file audited; returns the names still missing."""
+    now = utcnow()
+    rows = []
+    for name, field_path in expected.items():
+        blob = received.get(name)
+        rows.append({"submission_id": submission.id, "name": name, "field_path": field_path,
+                     "sha256": blob.sha256 if blob else None, "expected_sha256": None,
+                     "size": blob.size if blob else None, "media_type": blob.media_type if blob else None,
+                     "received": blob is not None, "received_at": now if blob else None})
+    queries.insert_attachments(session, rows)
+    for name, blob in received.items():
+        audit.record(session, "submission.attachment_add", actor=actor, object_type="submission",
+                     object_id=submission.instance_id, name=name, sha256=blob.sha256, size=blob.size,
+                     stripped=prepared[name].stripped)
+    return [name for name in expected if name not in received]
 
 
 def _geopoints(session: Session, submission: Submission, points: list[submission_xml.Geopoint]) -> None:

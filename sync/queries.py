@@ -173,3 +173,11 @@ def insert_geopoints(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 _INSERT_GEOPOINTS = FastInsert(SubmissionGeopoint.__table__)  # type: ignore[attr-defined]
+
+
+def insert_attachments(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert a new submission's attachment rows (one executemany), outside the ORM unit of work."""
+    _INSERT_ATTACHMENTS.insert_many(session, rows)
+
+
+_INSERT_ATTACHMENTS = FastInsert(SubmissionAttachment.__table__)  # type: ignore[attr-defined]
