@@ -48,6 +48,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
+from app import audit
 from app.blobs import BlobStore
 from app.errors import DomainError
 from app.events import Hooks, SubmissionInserting, SubmissionStored
@@ -55,14 +56,13 @@ from app.identity import Actor
 from app.models import AuditLog
 from app.rawsql import FastInsert, loaded
 from app.settings import Settings
-from app.timeutil import utcnow
 from forms.models import CASE_FORM_KINDS, Form, FormState, FormVersion
 from forms.service import may_submit
 from sync import media, queries, submission_xml
 from sync.blob_uploads import SHA256_RE, hashes_held
 from sync.errors import BatchBadData, BatchItemMismatch, BatchTooManyItems, SubmissionInvalidValue
 from sync.form_lookup import get_form, get_version
-from sync.ingest import location_of, receive_submission
+from sync.ingest import new_row, receive_submission
 from sync.models import Submission
 from sync.submission_xml import build_instance_xml
 
@@ -348,18 +348,9 @@ def _new_submission(context: _Context, index: int, item_raw: dict[str, Any], ite
         return None
     if parsed.attachments:
         return None
-    actor, now = context.actor, utcnow()
-    lon, lat, altitude, accuracy = location_of(form, version, parsed.geopoints)
-    values: dict[str, Any] = dict(
-        instance_id=instance.instance_id, root_instance_id=instance.instance_id, deprecated_id=None, current=True,
-        form_id=form.id, form_version_id=version.id, submitted_by_user_id=actor.user.id,
-        device_id=actor.device.id if actor.device else None,
-        client_device_id=(context.device or None) and context.device[:200],
-        user_agent=(context.user_agent or None) and context.user_agent[:300],
-        received_at=now, updated_at=now, xml_sha256=hashlib.sha256(xml).hexdigest(), xml=xml_text, data=parsed.data,
-        lon=lon, lat=lat, altitude=altitude, accuracy=accuracy,
-        attachments_expected=0, attachments_present=0, complete=True, review_state="received", review_reason=None,
-        restricted=False, superseded_by=None, site_id=None, site_distance_m=None, site_match=None, site_flag=None)
+    values = new_row(instance=instance, parsed=parsed, form=form, version=version, actor=context.actor,
+                     xml_text=xml_text, xml_sha=hashlib.sha256(xml).hexdigest(), root=None,
+                     client_device_id=context.device, user_agent=context.user_agent)
     return _NewSubmission(index=index, raw=item_raw, instance_id=instance.instance_id, form=form, version=version, values=values,
                           geopoints=parsed.geopoints)
 
@@ -436,20 +427,14 @@ def _insert_run(context: _Context, run: list[_NewSubmission], stored: dict[str, 
             continue
         context.hooks.emit(SubmissionStored(session=session, submission=submission, form=new.form, version=new.version,
                                             actor=actor, settings=context.settings, blobs=context.blobs))
-        entries.append(_audit_row(actor, submission.instance_id, form=new.form.xml_form_id, version=new.version.version))
+        entries.append(audit.entry_values("submission.create", actor=actor, object_type="submission",
+                                          object_id=submission.instance_id,
+                                          details={"form": new.form.xml_form_id, "version": new.version.version}))
     _insert_audit(session, entries)
     session.flush()
 
 
 _AUDIT_INSERT = FastInsert(AuditLog.__table__)  # type: ignore[attr-defined]
-
-
-def _audit_row(actor: Actor, instance_id: str, **details: Any) -> dict[str, Any]:
-    """The ``submission.create`` entry ``audit.append`` writes, as a row of one executemany."""
-    return {"at": utcnow(), "action": "submission.create", "actor_user_id": actor.user.id,
-            "actor_device_id": actor.device.id if actor.device else None, "actor_label": actor.label,
-            "object_type": "submission", "object_id": instance_id, "client_addr": actor.client_addr,
-            "details": details, "count": 1}
 
 
 _SQLITE_INSERT = (sqlite.insert(Submission.__table__)  # type: ignore[attr-defined]

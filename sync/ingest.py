@@ -254,9 +254,30 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
             received: dict[str, Blob] | None = None) -> Submission | None:
     """Insert the row unless this instanceID exists (then None: a concurrent twin won). Capabilities
     fill their columns first (``SubmissionInserting``: geodata places the visit), so it is written once."""
+    values = new_row(instance=instance, parsed=parsed, form=form, version=version, actor=actor, xml_text=xml_text,
+                     xml_sha=xml_sha, root=root, client_device_id=client_device_id, user_agent=user_agent,
+                     received=len(received or ()))
+    hooks.emit(SubmissionInserting(session=session, values=values, form=form, version=version, settings=settings))
+    # Pending changes (a device's last_seen_at) go first, as an ORM insert's autoflush did: the
+    # order in which rows get locked stays the same (a no-op when nothing is pending).
+    session.flush()
+    new_id = queries.insert_submission(session, values)
+    if new_id is None:
+        return None
+    # The row is exactly ``values``: attach it as loaded instead of reading it back.
+    submission = loaded(Submission, {"id": new_id, **values})
+    session.add(submission)
+    return submission
+
+
+def new_row(*, instance: submission_xml.Instance, parsed: submission_xml.SubmissionData, form: Form,
+            version: FormVersion, actor: Actor | None, xml_text: str, xml_sha: str, root: str | None,
+            client_device_id: str | None, user_agent: str | None, received: int = 0) -> dict[str, Any]:
+    """The column values of a new submission row, before capabilities fill theirs (``SubmissionInserting``):
+    one source for the upload and the JSON batch. ``received``: how many of its files are already recorded."""
     now = utcnow()
     lon, lat, altitude, accuracy = location_of(form, version, parsed.geopoints)
-    values: dict[str, Any] = dict(
+    return dict(
         instance_id=instance.instance_id,
         root_instance_id=root or instance.instance_id,
         deprecated_id=instance.deprecated_id,
@@ -274,25 +295,14 @@ def _insert(session: Session, *, instance: submission_xml.Instance, parsed: subm
         data=parsed.data,
         lon=lon, lat=lat, altitude=altitude, accuracy=accuracy,
         attachments_expected=len(parsed.attachments),
-        attachments_present=len(received or ()),
-        complete=len(received or ()) == len(parsed.attachments),
+        attachments_present=received,
+        complete=received == len(parsed.attachments),
         review_state="received",
         review_reason=None,
         restricted=False,
         superseded_by=None,
         site_id=None, site_distance_m=None, site_match=None, site_flag=None,
     )
-    hooks.emit(SubmissionInserting(session=session, values=values, form=form, version=version, settings=settings))
-    # Pending changes (a device's last_seen_at) go first, as an ORM insert's autoflush did: the
-    # order in which rows get locked stays the same (a no-op when nothing is pending).
-    session.flush()
-    new_id = queries.insert_submission(session, values)
-    if new_id is None:
-        return None
-    # The row is exactly ``values``: attach it as loaded instead of reading it back.
-    submission = loaded(Submission, {"id": new_id, **values})
-    session.add(submission)
-    return submission
 
 
 def location_of(form: Form, version: FormVersion, points: list[submission_xml.Geopoint]) -> tuple:
