@@ -66,6 +66,8 @@ XML_PART = "xml_submission_file"
 MAX_XML_BYTES = 10_000_000
 MAX_PARTS = 1000
 MAX_FIELD_BYTES = 10_000
+#: ``deviceID`` (Collect's ``collect:…`` install id) longer than this is refused.
+MAX_DEVICE_ID = 200
 
 
 async def _openrosa_request(request: Request) -> None:
@@ -219,9 +221,6 @@ async def submission(request: Request, device_id: Annotated[str | None, Query(al
     saves). A bigger or chunked body is authenticated first (its own short transaction), then streamed
     to temporary files, then ingested."""
     return await _receive_upload(request, device_id)
-
-
-MAX_DEVICE_ID = 200
 
 
 async def _fast_submission(request: Request) -> Response:
