@@ -289,17 +289,12 @@ def revoke_device(session: Session, device: Device, *, actor: Actor | None = Non
 _DEVICE_IDS = RowIds()
 
 
-def device_for_token(session: Session, token: str) -> Device | None:
-    """The live (not revoked) device holding ``token``, whose user is active."""
-    found = device_and_owner_for_token(session, token)
-    return found[0] if found is not None else None
-
-
 def device_and_owner_for_token(session: Session, token: str) -> tuple[Device, User] | None:
-    """``device_for_token`` and the device's user, read once (the OpenRosa upload path needs both).
+    """The live (not revoked) device holding ``token`` and its user, if active (a tablet's credential:
+    OpenRosa ``/key/{token}/``, or a Bearer token for the sync API).
 
-    Both are read-only copies (``app.snapshots``), checked against their rows with one raw read each:
-    callers never change them (``session.get`` the row to change it)."""
+    Both are read-only copies (``app.snapshots``), checked against their rows with one raw read (a
+    join): callers never change them (``session.get`` the row to change it)."""
     hashed = token_hash(token)
     ids = _DEVICE_IDS.of(session)
     device_id = ids.get(hashed)

@@ -77,9 +77,12 @@ def _touch(row: Device | ApiToken, attr: str, session: Session) -> None:
         session.add(row)
 
 
-def _device_actor(session: Session, device: Device, addr: str | None) -> Actor:
-    _touch(device, "last_seen_at", session)
-    return Actor(user=session.get(User, device.user_id), device=device, via="device", client_addr=addr)
+def _device_actor(session: Session, device: Device, owner: User, addr: str | None) -> Actor:
+    """A device's caller. ``device`` and ``owner`` are read-only copies (``accounts.device_and_owner_for_token``):
+    the device row itself is loaded to record its use."""
+    if _stale(device.last_seen_at):
+        _touch(session.get(Device, device.id), "last_seen_at", session)
+    return Actor(user=owner, device=device, via="device", client_addr=addr)
 
 
 def _token_user(session: Session, credentials: str) -> User | None:
@@ -103,9 +106,9 @@ def _bearer_actor(session: Session, request: Request, credentials: str) -> Actor
     user = _token_user(session, credentials)
     if user is not None:
         return Actor(user=user, via="token", client_addr=addr)
-    device = accounts.device_for_token(session, credentials) if len(credentials) <= 200 else None
-    if device is not None:
-        return _device_actor(session, device, addr)
+    found = accounts.device_and_owner_for_token(session, credentials) if len(credentials) <= 200 else None
+    if found is not None:
+        return _device_actor(session, *found, addr)
     check_throttle(session, request)
     record_failed_login(request, None, "bearer")
     return None
@@ -152,10 +155,7 @@ def openrosa_actor(request: Request, session: SessionDep) -> Actor:
             record_failed_login(request, None, "device_token")
             # 403, not 401: a 401 would make clients prompt for a password that cannot help.
             raise Forbidden("this device token is unknown or has been revoked", code="auth.device_revoked")
-        device, user = found
-        if _stale(device.last_seen_at):  # the copy is read-only: the row itself is loaded to be touched
-            _touch(session.get(Device, device.id), "last_seen_at", session)
-        return Actor(user=user, device=device, via="device", client_addr=addr)
+        return _device_actor(session, *found, addr)
     auth = _authorization(request)
     if auth is None:
         raise unauthorized(request, "authentication required")

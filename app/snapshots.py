@@ -18,7 +18,7 @@ import threading
 import weakref
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
@@ -77,6 +77,7 @@ class RowSnapshots(Generic[T]):
         if row is None:  # pragma: no cover -- deleted between the two reads
             return None
         copy = loaded(self.model, {c: getattr(row, c) for c in self.columns})
+        inspect(copy).info[_READ_ONLY] = True
         # The stamp read before the ORM load: if the row changed in between, the next request sees a
         # different stamp and loads it again (never a newer stamp over an older copy).
         snapshots[key] = (stamp, copy)
@@ -107,6 +108,18 @@ class RowPairSnapshots(Generic[T, U]):
         first = self.first.current(session, key, stamp[:self.split])
         second = self.second.current(session, getattr(first, self.via), stamp[self.split:]) if first is not None else None
         return (first, second) if first is not None and second is not None else None
+
+
+_READ_ONLY = "app.snapshots.read_only"
+
+
+@event.listens_for(Session, "before_attach")
+def _refuse_copies(_session: Session, instance: object) -> None:
+    """A copy is shared by every request of the process: attached to one session it would be changed,
+    expired or closed under the others' feet. Refuse it loudly instead."""
+    if inspect(instance).info.get(_READ_ONLY):
+        raise TypeError(f"{type(instance).__name__} {inspect(instance).identity} is a read-only copy (app.snapshots): "
+                        "load the row with session.get to change it")
 
 
 def _key(table: Any) -> str:

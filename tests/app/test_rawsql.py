@@ -129,3 +129,16 @@ def test_a_row_and_the_row_it_refers_to_are_checked_together(engine):
         assert user_copy is not first[1] and user_copy.active is False
         assert device_copy is not first[0] and device_copy.revoked_at is not None
         assert pairs.get(s, 10**9) is None
+
+
+def test_a_read_only_copy_cannot_join_a_session(engine):
+    """Copies are shared by every request: one attached to a session would be changed or expired under
+    the others' feet, so it is refused at once."""
+    import pytest
+
+    user_id = _monitor(engine)
+    users = RowSnapshots(User)
+    with Session(engine) as s:
+        copy = users.get(s, user_id)
+        with pytest.raises(TypeError, match="read-only copy"):
+            s.add(copy)
