@@ -10,6 +10,7 @@ all heads, so field servers are upgraded in place with their data kept.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import sqlite3
 import threading
@@ -56,7 +57,7 @@ _OPENS_WRITE = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN")
 
 
 class _WriterGate:
-    """One SQLite write transaction at a time per engine, queued on a lock in this process.
+    """One SQLite write transaction at a time per engine, queued first come first served in this process.
 
     Why (issue 13): SQLite lets one writer in at a time. Without this, every other thread that
     wants to write waits in SQLite's busy handler, which sleeps in growing steps (1, 2, 5 … 100 ms)
@@ -70,22 +71,46 @@ class _WriterGate:
     """
 
     def __init__(self, timeout: float) -> None:
-        self._lock = threading.Lock()  # not an RLock: the commit may run on another thread
+        self._mutex = threading.Lock()
         self._holder: object | None = None
+        #: Writers waiting, first come first served: (their ticket, their connection).
+        self._waiters: collections.deque[tuple[threading.Lock, object]] = collections.deque()
         self.timeout = timeout
 
     def enter(self, dbapi_connection: object) -> None:
-        if self._holder is dbapi_connection:
-            return
-        if not self._lock.acquire(timeout=self.timeout):
-            # What SQLite's busy handler would have said after the same wait.
-            raise sqlite3.OperationalError("database is locked (waited for this process's writer)")
-        self._holder = dbapi_connection
+        with self._mutex:
+            if self._holder is dbapi_connection:
+                return
+            if self._holder is None:
+                self._holder = dbapi_connection
+                return
+            ticket = threading.Lock()
+            ticket.acquire()
+            entry = (ticket, dbapi_connection)
+            self._waiters.append(entry)
+        if ticket.acquire(timeout=self.timeout):
+            return  # handed over by ``leave``: this connection holds the gate now
+        with self._mutex:
+            if self._holder is dbapi_connection:  # handed over just as the wait ended
+                return
+            self._waiters.remove(entry)
+        # What SQLite's busy handler would have said after the same wait.
+        raise sqlite3.OperationalError("database is locked (waited for this process's writer)")
+
+    def held(self) -> bool:
+        return self._holder is not None
 
     def leave(self, dbapi_connection: object) -> None:
-        if self._holder is not None and self._holder is dbapi_connection:
-            self._holder = None
-            self._lock.release()
+        """Hand the gate to the writer that has waited longest (a plain lock lets a newcomer barge in
+        and can keep one waiter out for seconds: the tail at 32 concurrent uploads, issue 13)."""
+        with self._mutex:
+            if self._holder is None or self._holder is not dbapi_connection:
+                return
+            if self._waiters:
+                ticket, self._holder = self._waiters.popleft()
+                ticket.release()
+            else:
+                self._holder = None
 
 
 def _raw(connection: object) -> object:

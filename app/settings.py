@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         False, description="Mark cookies Secure (set to true behind HTTPS)."
     )
     pool_size: int = Field(10, description="Database connections kept open per app process (pool; SQLite and PostgreSQL).")
+    upload_threads: int = Field(
+        4, ge=1, description="Small OpenRosa uploads handled at once per app process; the others wait their turn, "
+        "first come first served (more threads only contend for Python's lock and the database connections)."
+    )
     log_level: str = Field("info", description="Log level of the server.")
     tile_url: str | None = Field(
         None, description="Online map tiles for /map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (off when unset)."

@@ -15,6 +15,7 @@ above ``max_attachment_bytes``; a truncated body is a 400.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -244,8 +246,9 @@ async def _receive_upload(request: Request, device_id: str | None) -> Response:
     try:
         if declared is not None and declared <= SMALL_BODY:
             body = await _read_small(request, declared)
-            result = await run_in_threadpool(_receive, request, collector, body=body, actor=None, xml=None,
-                                             files=None, device_id=device_id)
+            result = await to_thread.run_sync(
+                functools.partial(_receive, request, collector, body=body, actor=None, xml=None, files=None,
+                                  device_id=device_id), limiter=_upload_limiter(state))
         else:
             actor = await run_in_threadpool(_authenticate, request)
             xml, files = await _read_multipart(request, settings, collector)
@@ -263,6 +266,16 @@ async def _receive_upload(request: Request, device_id: str | None) -> Response:
     else:
         message = "full submission upload was successful!"
     return _xml(request, openrosa.response(message), status=201)
+
+
+def _upload_limiter(state: Any) -> CapacityLimiter:
+    """At most ``Settings.upload_threads`` small uploads in worker threads at once, per app; the others
+    wait in arrival order (issue 13: with 32 at once in 32 threads, the GIL and the connection pool
+    went to whoever grabbed them first, and the slowest upload took seconds)."""
+    limiter = getattr(state, "upload_limiter", None)
+    if limiter is None:
+        limiter = state.upload_limiter = CapacityLimiter(state.settings.upload_threads)
+    return limiter
 
 
 #: Bodies up to this size are read whole into memory before any work (see ``submission``).

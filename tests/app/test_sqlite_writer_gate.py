@@ -22,7 +22,7 @@ def gate(engine):
 def _free(engine) -> bool:
     """The gate is free (always true where there is no gate: PostgreSQL has its own row locks)."""
     gate = getattr(engine, "sqlite_writer_gate", None)
-    return gate is None or not gate._lock.locked()  # noqa: SLF001
+    return gate is None or not gate.held()
 
 
 def _names(engine) -> list[str]:
@@ -56,15 +56,15 @@ def test_concurrent_writers_all_commit_and_the_gate_ends_free(engine):
 def test_reads_do_not_take_the_gate(engine, gate):
     with session_scope(engine) as s:
         s.exec(text("SELECT count(*) FROM organisation")).one()  # type: ignore[call-overload]
-        assert not gate._lock.locked()  # noqa: SLF001
+        assert not gate.held()
 
 
 def test_the_gate_is_held_during_a_write_and_handed_back_at_commit(engine, gate):
     with session_scope(engine) as s:
         s.add(Organisation(name="Held", kind="ngo"))
         s.flush()
-        assert gate._lock.locked()  # noqa: SLF001
-    assert not gate._lock.locked()  # noqa: SLF001
+        assert gate.held()
+    assert not gate.held()
     assert _names(engine) == ["Held"]
 
 
@@ -87,3 +87,25 @@ def test_the_gate_is_handed_back_after_a_rollback_and_a_failed_statement(engine)
         assert not _free(engine) or engine.dialect.name != "sqlite"
     assert _free(engine)
     assert _names(engine) == ["Nested", "Twice"]
+
+
+def test_waiting_writers_get_the_gate_in_the_order_they_came(engine, gate):
+    """First come, first served: a writer arriving later never overtakes one already waiting."""
+    holder, order = object(), []
+    gate.enter(holder)
+    threads = []
+    for n in range(5):
+        def wait(n: int = n) -> None:
+            me = object()
+            gate.enter(me)
+            order.append(n)
+            gate.leave(me)
+        threads.append(threading.Thread(target=wait))
+        threads[-1].start()
+        while len(gate._waiters) <= n:  # noqa: SLF001 -- each one queued before the next starts
+            threading.Event().wait(0.001)
+    gate.leave(holder)
+    for t in threads:
+        t.join()
+    assert order == [0, 1, 2, 3, 4]
+    assert not gate.held()
