@@ -8,8 +8,8 @@ the stamp columns again with one plain DB-API statement (~10 µs) and reuse the 
 value is unchanged. So nothing is ever stale — a revoked device, a deactivated user, a closed form
 are seen at once, whichever process changed them — and no invalidation is needed.
 
-The copies are shared between threads: callers only read them, never add them to a session or set
-an attribute (a row to change is loaded into the session with ``session.get``).
+The copies are shared between threads: callers only read them, never set an attribute (a row to change
+is loaded into the session with ``session.get``); adding one to a session raises ``TypeError``.
 """
 
 from __future__ import annotations
