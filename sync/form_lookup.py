@@ -1,13 +1,12 @@
 """Finding the form and form version a submission names (``xml_form_id``, ``version``).
 
 The ids found are remembered per process, across requests, per engine (two apps or two databases in
-one process keep apart). Ids only steer the lookup (a primary-key read instead
-of a search): the rows themselves come from the request's session (its identity map, else one
-primary-key read) and are checked against what was asked, so a form's state (closed: refused at
-once), its published version and settings are never stale, whichever process changed them, and no
-invalidation is needed. A stored form version never changes (versions are immutable; a new version
-is a new row and a new key), so a remembered id stays right; a deleted or replaced row fails the
-check and is looked up again.
+one process keep apart). Ids only steer the lookup (a primary-key read instead of a search). A submission
+after a form's first gets read-only copies of the form and its version (``app.snapshots``), checked with
+one raw read against the rows, so a form's state (closed: refused at once), its published version and
+settings are never stale, whichever process changed them, and no invalidation is needed. A stored form
+version never changes (versions are immutable; a new version is a new row and a new key), so a remembered
+id stays right; a deleted or replaced row fails the check and is looked up again.
 """
 
 from __future__ import annotations

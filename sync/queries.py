@@ -110,19 +110,6 @@ def version_of(session: Session, form_id: int, version: str) -> FormVersion | No
                         .options(*NO_XFORM)).first()
 
 
-def form_and_version(session: Session, form_id: int, version_id: int) -> tuple[Form, FormVersion] | None:
-    """The form and a form version by their ids, in one query (XForm text deferred)."""
-    row = session.exec(select(Form, FormVersion).join(FormVersion, col(FormVersion.form_id) == col(Form.id))
-                       .where(Form.id == form_id, FormVersion.id == version_id)
-                       .options(*NO_XFORM, defer(FormVersion.fields))).first()  # type: ignore[arg-type]
-    return (row[0], row[1]) if row is not None else None
-
-
-def version_fields(session: Session, version_id: int) -> list[dict[str, Any]]:
-    """A form version's field schema."""
-    return session.exec(select(FormVersion.fields).where(FormVersion.id == version_id)).one() or []
-
-
 def fresh_submission_by_instance_id(session: Session, instance_id: str) -> Submission | None:
     """The submission with this instanceID as the database has it now (identity map refreshed). Asked
     first with one raw read: a new instanceID (nearly every upload) costs no ORM query (issue 13)."""
