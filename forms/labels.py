@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from lxml import etree
 
-from forms.xform import NS, XF, parse_xml
+from forms.xform import NS, XF, itext_values, parse_xml
 
 ITEXT_REF = re.compile(r"jr:itext\(\s*'?([^')]+)'?\s*\)")
 INSTANCE_REF = re.compile(r"instance\(\s*'([^']+)'\s*\)")
@@ -29,18 +29,6 @@ class FormLabels:
 
 def _text(el: etree._Element | None) -> str:
     return " ".join("".join(el.itertext()).split()) if el is not None else ""
-
-
-def _itext(model: etree._Element) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    for translation in model.iterfind("xf:itext/xf:translation", NS):
-        lang = translation.get("lang") or "default"
-        for text in translation.iterfind("xf:text", NS):
-            values = text.findall("xf:value", NS)
-            plain = next((v for v in values if v.get("form") is None), None)
-            if plain is not None:
-                found.setdefault(text.get("id", ""), {})[lang] = _text(plain)
-    return found
 
 
 def _label(label: etree._Element | None, itext: dict[str, dict[str, str]], item: etree._Element | None = None
@@ -90,7 +78,7 @@ def form_labels(xform_xml: str) -> FormLabels:
     body = doc.find("h:body", NS)
     if model is None or body is None:
         return FormLabels(questions={}, choices={})
-    itext = _itext(model)
+    itext = itext_values(model, text=_text)
     instances = {i.get("id"): i for i in model.iterfind("xf:instance", NS) if i.get("id")}
     questions: dict[str, dict[str, str]] = {}
     choices: dict[str, dict[str, dict[str, str]]] = {}

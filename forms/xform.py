@@ -14,6 +14,7 @@ The field schema is the shared contract every other package reads (see ``FormVer
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,16 +84,18 @@ def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
-def _itext(model: etree._Element) -> dict[str, dict[str, str]]:
-    """itext id -> {language: plain text value}."""
+def itext_values(model: etree._Element, text: Callable[[etree._Element | None], str] = _text
+                 ) -> dict[str, dict[str, str]]:
+    """itext id -> {language: plain text value}; ``text`` reads one value (``forms.labels`` also folds
+    inner whitespace)."""
     found: dict[str, dict[str, str]] = {}
     for translation in model.iterfind("xf:itext/xf:translation", NS):
         lang = translation.get("lang") or DEFAULT_LABEL_LANG
-        for text in translation.iterfind("xf:text", NS):
-            values = text.findall("xf:value", NS)
+        for entry in translation.iterfind("xf:text", NS):
+            values = entry.findall("xf:value", NS)
             plain = next((v for v in values if v.get("form") is None), None)
             if plain is not None:
-                found.setdefault(text.get("id", ""), {})[lang] = _text(plain)
+                found.setdefault(entry.get("id", ""), {})[lang] = text(plain)
     return found
 
 
@@ -187,7 +190,7 @@ def parse_xform(data: bytes | str) -> XFormInfo:
     version = (root.get("version") or "").strip() or None
     title = _text(doc.find("h:head/h:title", NS)) or form_id
     body = doc.find("h:body", NS)
-    itext = _itext(model)
+    itext = itext_values(model)
     instances = _instance_src(model)
     controls, repeats = _body_controls(body)
     binds = {b.get("nodeset"): b for b in model.iterfind("xf:bind", NS) if b.get("nodeset")}
