@@ -3,14 +3,16 @@ store and read exactly what the ORM would, on SQLite and PostgreSQL, and never s
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import inspect
 from sqlmodel import Session, select
 
 from app import accounts
-from app.db import session_scope
+from app.db import make_engine, migrate, session_scope
 from app.models import AuditLog, Device, User
 from app.rawsql import FastInsert, loaded, raw_rows
-from app.snapshots import RowSnapshots
+from app.settings import Settings
+from app.snapshots import RowPairSnapshots, RowSnapshots
 
 AUDIT = FastInsert(AuditLog.__table__)
 DEVICE_ROWS = FastInsert(Device.__table__, on_conflict=("token_hash",), returning="id")
@@ -87,8 +89,6 @@ def test_a_snapshot_is_reused_while_its_row_is_unchanged_and_reloaded_at_once_af
 
 def test_snapshots_of_two_databases_never_mix(engine, tmp_path):
     """Copies are kept per engine: the same id in another database is that database's row."""
-    from app.db import make_engine, migrate
-    from app.settings import Settings
 
     _monitor(engine)
     other_engine = make_engine(Settings(data_dir=tmp_path / "other", secret_key="other-secret-key-0123456789abcdef"))
@@ -110,7 +110,6 @@ def test_snapshots_of_two_databases_never_mix(engine, tmp_path):
 def test_a_row_and_the_row_it_refers_to_are_checked_together(engine):
     """A device and its user in one read: a change to either is seen at once (deactivating a user also
     revokes their devices)."""
-    from app.snapshots import RowPairSnapshots
 
     user_id = _monitor(engine)
     with session_scope(engine) as s:
@@ -134,7 +133,6 @@ def test_a_row_and_the_row_it_refers_to_are_checked_together(engine):
 def test_a_read_only_copy_cannot_join_a_session(engine):
     """Copies are shared by every request: one attached to a session would be changed or expired under
     the others' feet, so it is refused at once."""
-    import pytest
 
     user_id = _monitor(engine)
     users = RowSnapshots(User)

@@ -8,6 +8,7 @@ import hashlib
 import httpx
 import pytest
 from lxml import etree
+from sqlalchemy import event
 from sqlmodel import func, select
 
 from app import accounts
@@ -455,8 +456,6 @@ def test_the_upload_is_still_described_in_the_openapi_document(client):
 def test_a_new_upload_writes_its_submission_row_once(client, engine, world, forms):
     """Capabilities fill their columns before the insert (geodata: where the visit falls), so a new
     submission costs one INSERT and no UPDATE of its row (issue 13)."""
-    from sqlalchemy import event
-
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args):  # noqa: ANN001, ANN002
