@@ -7,18 +7,13 @@ Never raises for bad field data: a missing or strange location is flagged on the
 
 from __future__ import annotations
 
-import logging
-
 from sqlmodel import Session
 
 from app.events import SubmissionInserting, SubmissionStored
-from app.settings import Settings
-from forms.models import Form, FormVersion
 from geodata import placement, queries, stages
 from sync.models import Submission
 from sync.review import SubmissionReviewed
 
-log = logging.getLogger("asmfield.geodata")
 
 
 def on_submission_inserting(event: SubmissionInserting) -> None:
@@ -31,8 +26,7 @@ def on_submission_inserting(event: SubmissionInserting) -> None:
 
 def on_submission_stored(event: SubmissionStored) -> None:
     """The ``SubmissionStored`` subscriber (registered by ``geodata.capability``)."""
-    on_submission(event.session, submission=event.submission, form=event.form, version=event.version,
-                  settings=event.settings)
+    restage_after(event.session, event.submission)
 
 
 def on_submission_reviewed(event: SubmissionReviewed) -> None:
@@ -44,20 +38,15 @@ def on_submission_reviewed(event: SubmissionReviewed) -> None:
     stages.recompute_stages(event.session, [event.submission.site_id])
 
 
-def on_submission(session: Session, *, submission: Submission, form: Form, version: FormVersion,
-                  settings: Settings) -> None:
-    """Set ``submission.site_*`` from its location (unless placed before its insert) and recompute the
-    affected sites' stages."""
-    if submission.site_match is None:  # stored by a path that emits no ``SubmissionInserting``
-        affected = placement.map_submission(session, submission=submission, form=form, settings=settings)
-    else:
-        affected = {submission.site_id} if submission.site_id else set()
+def restage_after(session: Session, submission: Submission) -> None:
+    """Recompute the stage of the site a new submission was placed on (``on_submission_inserting``) and,
+    for an edit, of the site the replaced version was on."""
+    affected = {submission.site_id} if submission.site_id else set()
     if submission.deprecated_id:
         # an edit: the replaced version's site loses this visit
         previous = queries.site_id_of_instance(session, submission.deprecated_id)
         if previous:
             affected.add(previous)
-    session.add(submission)
     if affected:  # restaging reads the submissions: they must be flushed first
         session.flush()
         stages.recompute_stages(session, sorted(affected))
