@@ -15,7 +15,6 @@ from sync.models import Submission
 from sync.review import SubmissionReviewed
 
 
-
 def on_submission_inserting(event: SubmissionInserting) -> None:
     """The ``SubmissionInserting`` subscriber: the row's ``site_*`` columns from its location."""
     values = event.values
